@@ -1,0 +1,51 @@
+# qunyun — `make help` lists every target.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test lint fmt typecheck check bench demo faults token clean
+
+help: ## List every target
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml scripts/bootstrap.sh
+	@./scripts/bootstrap.sh
+
+install: $(STAMP) ## Create .venv and install qunyun with its dev tools
+
+run: $(STAMP) ## Start broker, Redis, SQLite and the four services on :8001-8004 (Ctrl-C stops)
+	@$(BIN)/python -m services.cli dev
+
+test: $(STAMP) ## Run the whole test suite against a real broker, Redis and database
+	@$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff lint and format check
+	@$(BIN)/ruff check services tests
+	@$(BIN)/ruff format --check services tests
+
+fmt: $(STAMP) ## Format and auto-fix with ruff
+	@$(BIN)/ruff format services tests
+	@$(BIN)/ruff check --fix services tests
+
+typecheck: $(STAMP) ## mypy on services/
+	@$(BIN)/mypy services
+
+check: lint typecheck ## lint and typecheck
+
+bench: $(STAMP) ## Run the benchmarks and print the ratio table (writes bench-results/)
+	@$(BIN)/python -m services.tools.bench
+
+demo: $(STAMP) ## Fill a running `make run` stack with a few days of simulated traffic
+	@$(BIN)/python -m services.tools.simulate demo
+
+faults: $(STAMP) ## Larger fault and fuzz runs than `make test` does
+	@QUNYUN_FAULTS_SCALE=large $(BIN)/python -m pytest -q tests/faults $(PYTEST_ARGS)
+
+token: $(STAMP) ## Print a new API token and its config entry (NAME=, GROUPS=, SCOPES=)
+	@$(BIN)/python -m services.cli token --name "$${NAME:-ops}" --groups "$${GROUPS:-*}" --scopes "$${SCOPES:-read}"
+
+clean: ## Remove the virtualenv, caches and local data
+	rm -rf $(VENV) var bench-results .pytest_cache .mypy_cache .ruff_cache

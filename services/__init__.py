@@ -1,0 +1,1 @@
+"""qunyun: the backend community operators use to run chat groups."""

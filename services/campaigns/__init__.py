@@ -1,0 +1,1 @@
+"""Campaigns: check-ins, lotteries, challenges and events, with rewards granted exactly once."""

@@ -1,0 +1,5 @@
+"""Campaigns routes."""
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/v1", tags=["campaigns"])

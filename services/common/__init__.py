@@ -1,0 +1,1 @@
+"""Code shared by the qunyun services, one module per concept."""

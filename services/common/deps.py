@@ -1,0 +1,94 @@
+"""FastAPI dependency aliases shared by every service: resources, clients and access checks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+import redis
+from fastapi import Depends, HTTPException, Path, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlmodel import Session
+
+from services.common.auth import Principal
+from services.common.bus import ProducerHandle
+from services.common.service import Resources
+from services.common.settings import Scope, Settings
+
+_bearer = HTTPBearer(auto_error=False, description="An API token from QUNYUN_CONFIG")
+
+
+def get_resources(request: Request) -> Resources:
+    return request.app.state.resources  # type: ignore[no-any-return]
+
+
+ResourcesDep = Annotated[Resources, Depends(get_resources)]
+
+
+def get_settings_dep(resources: ResourcesDep) -> Settings:
+    return resources.settings
+
+
+def get_redis(resources: ResourcesDep) -> redis.Redis:
+    assert resources.redis is not None, "service built without Redis"
+    return resources.redis
+
+
+def get_session(resources: ResourcesDep) -> Iterator[Session]:
+    assert resources.engine is not None, "service built without a database"
+    with Session(resources.engine) as session:
+        yield session
+
+
+def get_producer(resources: ResourcesDep) -> ProducerHandle:
+    return resources.producer
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+RedisDep = Annotated[redis.Redis, Depends(get_redis)]
+SessionDep = Annotated[Session, Depends(get_session)]
+ProducerDep = Annotated[ProducerHandle, Depends(get_producer)]
+
+
+def get_principal(
+    resources: ResourcesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """Authenticate the bearer token; 401 when missing or unknown."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "missing bearer token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    principal = resources.verifier.verify(credentials.credentials)
+    if principal is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "invalid bearer token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+GroupIdPath = Annotated[
+    str, Path(min_length=1, max_length=256, description="The group id, e.g. slack:T01:C02")
+]
+
+
+def _group_access(scope: Scope):  # type: ignore[no-untyped-def]
+    def check(group_id: GroupIdPath, principal: PrincipalDep) -> str:
+        if scope not in principal.scopes:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"token lacks the {scope!r} scope")
+        if not principal.can(scope, group_id):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "token has no access to this group")
+        return group_id
+
+    return check
+
+
+ReadGroup = Annotated[str, Depends(_group_access("read"))]
+"""The path's group id, after checking the token may read it."""
+WriteGroup = Annotated[str, Depends(_group_access("write"))]
+"""The path's group id, after checking the token may change it."""

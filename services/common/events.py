@@ -1,0 +1,191 @@
+"""The event contract of topic community.events.v1: typed envelopes and their JSON form."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
+
+MAX_TEXT_BYTES = 64 * 1024
+MAX_ID_LENGTH = 256
+
+Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]
+MessageKind = Literal[
+    "text", "image", "link", "file", "voice", "video", "sticker", "card", "miniprogram", "other"
+]
+JoinMethod = Literal["invite", "link", "qrcode", "approval", "other"]
+LeaveReason = Literal["left", "removed"]
+EventType = Literal["message.created", "member.joined", "member.left", "member.updated"]
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+Timestamp = Annotated[AwareDatetime, AfterValidator(_as_utc)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Attachment(_Model):
+    kind: MessageKind = "file"
+    url: str | None = Field(default=None, max_length=4096)
+    name: str | None = Field(default=None, max_length=1024)
+    data: str | None = None
+
+    @field_validator("data")
+    @classmethod
+    def _base64(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                base64.b64decode(value, validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise ValueError("data must be base64") from exc
+        return value
+
+    def content(self) -> bytes | None:
+        """Return the decoded inline bytes, if any."""
+        return base64.b64decode(self.data) if self.data is not None else None
+
+
+class MessageData(_Model):
+    message_id: Id
+    text: str = ""
+    kind: MessageKind = "text"
+    mentions: list[Id] = Field(default_factory=list, max_length=1000)
+    reply_to: str | None = Field(default=None, max_length=MAX_ID_LENGTH)
+    display_name: str | None = Field(default=None, max_length=256)
+    attachments: list[Attachment] = Field(default_factory=list, max_length=50)
+
+    @field_validator("text")
+    @classmethod
+    def _text_size(cls, value: str) -> str:
+        if len(value.encode("utf-8", "surrogatepass")) > MAX_TEXT_BYTES:
+            raise ValueError(f"text is longer than {MAX_TEXT_BYTES} bytes")
+        return value
+
+
+class MemberJoinedData(_Model):
+    display_name: str | None = Field(default=None, max_length=256)
+    invited_by: str | None = Field(default=None, max_length=MAX_ID_LENGTH)
+    method: JoinMethod = "other"
+
+
+class MemberLeftData(_Model):
+    reason: LeaveReason = "left"
+    by: str | None = Field(default=None, max_length=MAX_ID_LENGTH)
+
+
+class MemberUpdatedData(_Model):
+    display_name: str | None = Field(default=None, max_length=256)
+
+
+class _Envelope(_Model):
+    id: Id
+    source: Id
+    group_id: Id
+    member_id: Id
+    occurred_at: Timestamp
+    received_at: Timestamp | None = None
+
+    @property
+    def dedup_key(self) -> str:
+        """Return the (source, id) pair as one string."""
+        return f"{self.source}\x1f{self.id}"
+
+
+class MessageCreated(_Envelope):
+    type: Literal["message.created"]
+    data: MessageData
+
+
+class MemberJoined(_Envelope):
+    type: Literal["member.joined"]
+    data: MemberJoinedData = Field(default_factory=MemberJoinedData)
+
+
+class MemberLeft(_Envelope):
+    type: Literal["member.left"]
+    data: MemberLeftData = Field(default_factory=MemberLeftData)
+
+
+class MemberUpdated(_Envelope):
+    type: Literal["member.updated"]
+    data: MemberUpdatedData = Field(default_factory=MemberUpdatedData)
+
+
+Event = Annotated[
+    MessageCreated | MemberJoined | MemberLeft | MemberUpdated, Field(discriminator="type")
+]
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+class InvalidEvent(ValueError):
+    """A record that is not a valid event of the contract."""
+
+
+def parse_event(obj: Any) -> Event:
+    """Validate a decoded JSON object as an event; raise pydantic's ValidationError."""
+    return EVENT_ADAPTER.validate_python(obj)
+
+
+def encode_event(event: Event) -> bytes:
+    """Return the UTF-8 JSON form of an event as it goes on the topic."""
+    return orjson.dumps(event.model_dump(mode="json"))
+
+
+def decode_event(raw: bytes | None) -> Event:
+    """Turn a record value into a typed event, or raise InvalidEvent saying why."""
+    if raw is None:
+        raise InvalidEvent("record has no value")
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidEvent(f"not JSON: {exc}") from exc
+    try:
+        return parse_event(obj)
+    except ValidationError as exc:
+        raise InvalidEvent(describe_errors(exc)) from exc
+
+
+_EVENT_TYPES = frozenset(EventType.__args__)  # type: ignore[attr-defined]
+
+
+def error_details(exc: ValidationError, prefix: tuple[str | int, ...] = ()) -> list[dict[str, Any]]:
+    """List each error as FastAPI does (`loc`, `msg`, `type`), without the union's tag."""
+    details = []
+    for err in exc.errors(include_url=False):
+        loc = list(err["loc"])
+        if loc and loc[0] in _EVENT_TYPES:
+            loc = loc[1:]
+        if not loc and err["type"].startswith("union_tag"):
+            loc = ["type"]
+        details.append({"loc": [*prefix, *loc], "msg": err["msg"], "type": err["type"]})
+    return details
+
+
+def describe_errors(exc: ValidationError, prefix: tuple[str | int, ...] = ()) -> str:
+    """Summarise a ValidationError as 'field.path: message; …'."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in d['loc'])}: {d['msg']}" for d in error_details(exc, prefix)
+    )
+
+
+def utcnow() -> datetime:
+    """Return the current time, timezone-aware, in UTC."""
+    return datetime.now(UTC)

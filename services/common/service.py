@@ -1,0 +1,208 @@
+"""What every service app shares: its resources, lifespan, health routes and error mapping."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+import sqlalchemy.exc
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
+
+from services.common.auth import TokenVerifier
+from services.common.bus import BrokerUnavailable, ConsumerRunner, ProducerHandle, kafka_reachable
+from services.common.observability import (
+    RequestMetricsMiddleware,
+    configure_logging,
+    metrics_payload,
+)
+from services.common.settings import QunyunConfig, Settings
+from services.common.storage import database_problem, make_engine, make_redis, redis_problem
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Resources:
+    """The clients a service runs with, built in its lifespan and injected into routes."""
+
+    service: str
+    settings: Settings
+    config: QunyunConfig
+    verifier: TokenVerifier
+    producer: ProducerHandle
+    redis: redis.Redis | None = None
+    engine: Engine | None = None
+    runners: list[ConsumerRunner] = field(default_factory=list)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def consumer_group(self, name: str) -> str:
+        """Return the consumer group id for this deployment (prefix + contract name)."""
+        return self.settings.consumer_group_prefix + name
+
+    def problems(self) -> dict[str, str]:
+        """Name each dependency that is not reachable and why."""
+        found: dict[str, str] = {}
+        if problem := kafka_reachable(self.settings):
+            found["kafka"] = problem
+        if self.redis is not None and (problem := redis_problem(self.redis)):
+            found["redis"] = problem
+        if self.engine is not None and (problem := database_problem(self.engine)):
+            found["database"] = problem
+        for runner in self.runners:
+            if runner.problem:
+                found[f"consumer:{runner.group_id}"] = runner.problem
+        return found
+
+
+Startup = Callable[[Resources], AbstractAsyncContextManager[None]]
+
+
+@asynccontextmanager
+async def _no_startup(_: Resources) -> AsyncIterator[None]:
+    yield
+
+
+def build_resources(
+    service: str, settings: Settings, *, with_redis: bool, with_database: bool
+) -> Resources:
+    """Build (without connecting) the clients a service needs."""
+    config = settings.load_config()
+    return Resources(
+        service=service,
+        settings=settings,
+        config=config,
+        verifier=TokenVerifier(config),
+        producer=ProducerHandle(settings),
+        redis=make_redis(settings.redis_url) if with_redis else None,
+        engine=make_engine(settings.database_url) if with_database else None,
+    )
+
+
+async def start_runner(resources: Resources, runner: ConsumerRunner) -> None:
+    """Start a consumer loop that the lifespan will stop."""
+    resources.runners.append(runner)
+    runner.start()
+
+
+async def close_resources(resources: Resources) -> None:
+    """Stop consumers, flush the producer and close clients, off the event loop."""
+    for runner in resources.runners:
+        await run_in_threadpool(runner.stop)
+    await run_in_threadpool(resources.producer.close)
+    if resources.redis is not None:
+        await run_in_threadpool(resources.redis.close)
+    if resources.engine is not None:
+        await run_in_threadpool(resources.engine.dispose)
+
+
+def _unavailable(what: str) -> Callable[[Request, Exception], Any]:
+    async def handler(_: Request, exc: Exception) -> JSONResponse:
+        log.warning("%s unavailable: %s", what, type(exc).__name__)
+        return JSONResponse(
+            {"detail": f"{what} is unavailable, retry later"},
+            status_code=503,
+            headers={"Retry-After": "2"},
+        )
+
+    return handler
+
+
+def health_router() -> APIRouter:
+    """Return the /healthz, /readyz and /metrics routes."""
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz", summary="The process is alive")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get(
+        "/readyz",
+        summary="Kafka, Redis, the database and the consumers are usable",
+        responses={503: {"description": "A dependency is down; detail names it"}},
+    )
+    def readyz(request: Request) -> JSONResponse:
+        resources: Resources = request.app.state.resources
+        problems = resources.problems()
+        if problems:
+            return JSONResponse({"detail": problems}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    def metrics() -> Response:
+        body, content_type = metrics_payload()
+        return Response(body, media_type=content_type)
+
+    return router
+
+
+def create_service_app(
+    *,
+    service: str,
+    title: str,
+    description: str,
+    routers: Sequence[APIRouter],
+    settings: Settings,
+    with_redis: bool = True,
+    with_database: bool = False,
+    startup: Startup = _no_startup,
+) -> FastAPI:
+    """Build a service's FastAPI app; `startup` starts its consumers and background work."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        resources = build_resources(
+            service, settings, with_redis=with_redis, with_database=with_database
+        )
+        configure_logging(
+            service=service, level=settings.log_level, secrets=resources.config.secrets()
+        )
+        app.state.resources = resources
+        try:
+            async with startup(resources):
+                log.info("%s started", service)
+                yield
+        finally:
+            await close_resources(resources)
+            log.info("%s stopped", service)
+
+    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    app.add_middleware(RequestMetricsMiddleware, service=service)
+    app.add_exception_handler(redis.RedisError, _unavailable("redis"))
+    app.add_exception_handler(sqlalchemy.exc.OperationalError, _unavailable("database"))
+    app.add_exception_handler(sqlalchemy.exc.InterfaceError, _unavailable("database"))
+    app.add_exception_handler(BrokerUnavailable, _unavailable("kafka"))
+    app.include_router(health_router())
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def serve(factory: str, default_port: int) -> None:
+    """Run a service's app factory under uvicorn on HOST:PORT (defaults 127.0.0.1:default_port)."""
+    import os
+
+    import uvicorn
+
+    uvicorn.run(
+        factory,
+        factory=True,
+        host=os.environ.get("HOST", "127.0.0.1"),
+        port=int(os.environ.get("PORT", default_port)),
+        log_config=None,
+        timeout_graceful_shutdown=20,
+    )

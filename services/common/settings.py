@@ -1,0 +1,129 @@
+"""Runtime configuration: plain environment variables plus the QUNYUN_CONFIG TOML file."""
+
+from __future__ import annotations
+
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Platform = Literal["generic", "slack", "telegram", "feishu"]
+Scope = Literal["read", "write"]
+
+
+class Source(BaseModel):
+    """A webhook source: one platform integration with its verification secret."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    platform: Platform
+    secret: str = Field(min_length=1, repr=False)
+    encrypt_key: str | None = Field(default=None, repr=False)
+
+
+class TokenEntry(BaseModel):
+    """An API token known by the sha256 of its value, never the value itself."""
+
+    name: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    groups: list[str] = Field(default_factory=lambda: ["*"])
+    scopes: list[Scope] = Field(default_factory=lambda: ["read"])  # type: ignore[arg-type]
+
+
+class QunyunConfig(BaseModel):
+    """The contents of the QUNYUN_CONFIG TOML file."""
+
+    sources: list[Source] = Field(default_factory=list)
+    tokens: list[TokenEntry] = Field(default_factory=list)
+
+    def source(self, source_id: str) -> Source | None:
+        """Return the source with this id, or None."""
+        return next((s for s in self.sources if s.id == source_id), None)
+
+    def secrets(self) -> list[str]:
+        """Return every secret value in the config (for log redaction)."""
+        values = [s.secret for s in self.sources]
+        values += [s.encrypt_key for s in self.sources if s.encrypt_key]
+        return values
+
+
+def load_config(path: str | Path | None) -> QunyunConfig:
+    """Read and validate the TOML config file; no path means an empty config."""
+    if not path:
+        return QunyunConfig()
+    with open(path, "rb") as fh:
+        return QunyunConfig.model_validate(tomllib.load(fh))
+
+
+class Settings(BaseSettings):
+    """Every setting of every service; unknown variables are ignored."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    database_url: str = "sqlite:///./var/qunyun.db"
+    qunyun_timezone: str = "UTC"
+    qunyun_config: str | None = None
+    qunyun_cors_origins: str = ""
+
+    topic_events: str = "community.events.v1"
+    topic_moderation_actions: str = "moderation.actions.v1"
+    topic_campaign_notifications: str = "campaigns.notifications.v1"
+    topic_campaign_rewards: str = "campaigns.rewards.v1"
+    topic_deadletter: str = "deadletter.v1"
+
+    consumer_group_prefix: str = ""
+
+    kafka_partitions: int = Field(default=6, ge=1, le=1024)
+    kafka_session_timeout_ms: int = Field(default=6000, ge=1000)
+    kafka_produce_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    kafka_max_poll_records: int = Field(default=500, ge=1, le=10000)
+    consumer_max_retries: int = Field(default=3, ge=0, le=100)
+    dedup_ttl_seconds: int = Field(default=86400, ge=60)
+    metrics_history_days: int = Field(default=400, ge=31, le=5000)
+    log_level: str = "INFO"
+
+    @field_validator("qunyun_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA timezone {value!r}") from exc
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.qunyun_timezone)
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return [o.strip() for o in self.qunyun_cors_origins.split(",") if o.strip()]
+
+    @property
+    def bootstrap_servers(self) -> list[str]:
+        return [s.strip() for s in self.kafka_bootstrap_servers.split(",") if s.strip()]
+
+    @property
+    def topics(self) -> list[str]:
+        return [
+            self.topic_events,
+            self.topic_moderation_actions,
+            self.topic_campaign_notifications,
+            self.topic_campaign_rewards,
+            self.topic_deadletter,
+        ]
+
+    def load_config(self) -> QunyunConfig:
+        """Load the QUNYUN_CONFIG file these settings point at."""
+        return load_config(self.qunyun_config)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Build the settings from the environment once per process."""
+    return Settings()

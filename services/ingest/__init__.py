@@ -1,0 +1,1 @@
+"""Ingest: platform webhooks verified, normalised and put on community.events.v1."""

@@ -1,0 +1,5 @@
+"""Ingest routes."""
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/v1", tags=["webhooks"])

@@ -1,0 +1,1 @@
+"""Metrics: exact activity, retention and lifecycle counters in Redis from the event stream."""

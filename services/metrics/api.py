@@ -1,0 +1,5 @@
+"""Metrics routes."""
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/v1", tags=["metrics"])

@@ -1,0 +1,39 @@
+"""The metrics FastAPI app and its consumer."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from services.common.bus import ConsumerRunner
+from services.common.service import Resources, create_service_app, start_runner
+from services.common.settings import Settings, get_settings
+from services.metrics import api
+from services.metrics.consumer import handle_batch
+
+
+@asynccontextmanager
+async def startup(resources: Resources) -> AsyncIterator[None]:
+    await start_runner(
+        resources,
+        ConsumerRunner(
+            settings=resources.settings,
+            group_id=resources.consumer_group("metrics"),
+            handler=handle_batch,
+            producer=resources.producer,
+        ),
+    )
+    yield
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the metrics app."""
+    return create_service_app(
+        service="metrics",
+        title="qunyun metrics",
+        description="Activity, retention, lifecycle, lurkers and leaders per group.",
+        routers=[api.router],
+        settings=settings or get_settings(),
+        with_redis=True,
+        startup=startup,
+    )

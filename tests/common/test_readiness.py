@@ -1,0 +1,56 @@
+"""Each service starts, and /readyz names the dependency that is down."""
+
+import importlib
+
+import pytest
+
+from services.tools.localstack import free_port
+
+SERVICES = ["ingest", "metrics", "moderation", "campaigns"]
+
+
+def create(service: str, settings):
+    return importlib.import_module(f"services.{service}.app").create_app(settings)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_service_ready_with_dependencies_up(service, settings, run_app):
+    with run_app(create(service, settings)) as client:
+        assert client.get("/healthz").json() == {"status": "ok"}
+        import time
+
+        deadline = time.monotonic() + 20
+        while (r := client.get("/readyz")).status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert r.status_code == 200, r.text
+        assert client.get("/openapi.json").status_code == 200
+        assert client.get("/docs").status_code == 200
+        metrics = client.get("/metrics")
+        assert metrics.status_code == 200 and "qunyun_http_requests_total" in metrics.text
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_readyz_names_redis_when_down(service, make_settings, run_app):
+    settings = make_settings(redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    with run_app(create(service, settings)) as client:
+        r = client.get("/readyz")
+        assert r.status_code == 503
+        assert "redis" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_readyz_names_kafka_when_down(service, make_settings, run_app):
+    settings = make_settings(kafka_bootstrap_servers=f"127.0.0.1:{free_port()}")
+    with run_app(create(service, settings)) as client:
+        r = client.get("/readyz")
+        assert r.status_code == 503
+        assert "kafka" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("service", ["moderation", "campaigns"])
+def test_readyz_names_database_when_down(service, make_settings, run_app):
+    settings = make_settings(database_url=f"postgresql://postgres@127.0.0.1:{free_port()}/none")
+    with run_app(create(service, settings)) as client:
+        r = client.get("/readyz")
+        assert r.status_code == 503
+        assert "database" in r.json()["detail"]

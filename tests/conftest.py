@@ -1,0 +1,270 @@
+"""Session servers (a real broker, Redis and database) and factories every test builds on.
+
+- broker: a Tansu broker started for the session on a free port (TEST_KAFKA_BOOTSTRAP wins).
+- Redis: a redis-server started on a free port (TEST_REDIS_URL wins).
+- database: a fresh PostgreSQL database when TEST_DATABASE_URL or a local server is there,
+  a SQLite file otherwise.
+Tests isolate themselves with their own topics, consumer groups and group ids.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.structs import TopicPartition
+
+from services.common.auth import hash_token
+from services.common.bus import ensure_topics
+from services.common.events import Event, encode_event
+from services.common.settings import Settings
+from services.tools.localstack import free_port, start_redis, start_tansu, stop
+
+LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if env := os.environ.get("TEST_KAFKA_BOOTSTRAP"):
+        yield env
+        return
+    port = free_port()
+    proc = start_tansu(port, tmp_path_factory.mktemp("broker") / "broker.log")
+    yield f"127.0.0.1:{port}"
+    stop(proc)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if env := os.environ.get("TEST_REDIS_URL"):
+        yield env
+        return
+    port = free_port()
+    proc = start_redis(port, tmp_path_factory.mktemp("redis") / "redis.log")
+    yield f"redis://127.0.0.1:{port}/0"
+    stop(proc)
+
+
+def _postgres_admin_url() -> str | None:
+    url = os.environ.get("TEST_DATABASE_URL") or LOCAL_POSTGRES
+    if not url.startswith("postgresql"):
+        return None
+    try:
+        engine = sqlalchemy.create_engine(url, connect_args={"connect_timeout": 2})
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("SELECT 1"))
+        engine.dispose()
+        return url
+    except Exception:  # noqa: BLE001 - no server: fall back to SQLite
+        if "TEST_DATABASE_URL" in os.environ:
+            raise
+        return None
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    env = os.environ.get("TEST_DATABASE_URL")
+    if env and env.startswith("sqlite"):
+        yield env
+        return
+    admin_url = _postgres_admin_url()
+    if admin_url is None:
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'qunyun.db'}"
+        return
+    name = f"qunyun_test_{uuid.uuid4().hex[:10]}"
+    admin = sqlalchemy.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    yield admin_url.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as conn:
+        conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """Bearer tokens written into a test config."""
+
+    admin: str  # every group, read and write
+    reader: str  # every group, read only
+    limited: str  # read and write on LIMITED_GROUP only
+
+
+LIMITED_GROUP = "test:limited-group"
+SOURCE_SECRETS = {
+    "generic-test": ("generic", "generic-secret-0123456789", None),
+    "slack-test": ("slack", "8f742231b10e8888abcd99yyyzzz85a5", None),
+    "telegram-test": ("telegram", "telegram-secret-token-42", None),
+    "feishu-test": ("feishu", "feishu-verification-token", None),
+    "feishu-enc": ("feishu", "feishu-verification-token-2", "feishu-encrypt-key-xyz"),
+}
+
+
+@pytest.fixture(scope="session")
+def tokens() -> Tokens:
+    return Tokens(
+        admin="qy_test_admin_" + uuid.uuid4().hex,
+        reader="qy_test_reader_" + uuid.uuid4().hex,
+        limited="qy_test_limited_" + uuid.uuid4().hex,
+    )
+
+
+@pytest.fixture(scope="session")
+def config_path(tmp_path_factory: pytest.TempPathFactory, tokens: Tokens) -> Path:
+    lines = []
+    for source_id, (platform, secret, encrypt_key) in SOURCE_SECRETS.items():
+        lines += [
+            "[[sources]]",
+            f'id = "{source_id}"',
+            f'platform = "{platform}"',
+            f'secret = "{secret}"',
+        ]
+        if encrypt_key:
+            lines.append(f'encrypt_key = "{encrypt_key}"')
+        lines.append("")
+    for name, token, groups, scopes in [
+        ("admin", tokens.admin, ["*"], ["read", "write"]),
+        ("reader", tokens.reader, ["*"], ["read"]),
+        ("limited", tokens.limited, [LIMITED_GROUP], ["read", "write"]),
+    ]:
+        lines += [
+            "[[tokens]]",
+            f'name = "{name}"',
+            f'sha256 = "{hash_token(token)}"',
+            "groups = [" + ", ".join(f'"{g}"' for g in groups) + "]",
+            "scopes = [" + ", ".join(f'"{s}"' for s in scopes) + "]",
+            "",
+        ]
+    path = tmp_path_factory.mktemp("config") / "qunyun.toml"
+    path.write_text("\n".join(lines))
+    return path
+
+
+@pytest.fixture
+def unique() -> Callable[[str], str]:
+    """Return a factory of names unique to this test run: unique('group') -> 'group-1a2b3c…'."""
+    run = uuid.uuid4().hex[:8]
+    return lambda prefix: f"{prefix}-{run}"
+
+
+SettingsFactory = Callable[..., Settings]
+
+
+@pytest.fixture
+def make_settings(
+    kafka_bootstrap: str, redis_url: str, database_url: str, config_path: Path
+) -> SettingsFactory:
+    """Return a factory of Settings on the session servers with this test's own topics and groups.
+
+    Each call creates fresh topics unless `topic_events` etc. are given; pass
+    `share_with=other_settings` to reuse another call's topics (several services, one flow).
+    """
+
+    def factory(share_with: Settings | None = None, **overrides: Any) -> Settings:
+        run = uuid.uuid4().hex[:8]
+        base: dict[str, Any] = {
+            "kafka_bootstrap_servers": kafka_bootstrap,
+            "redis_url": redis_url,
+            "database_url": database_url,
+            "qunyun_config": str(config_path),
+            "kafka_partitions": 3,
+            "kafka_session_timeout_ms": 6000,
+            "kafka_produce_timeout_seconds": 5.0,
+            "consumer_group_prefix": f"t{run}-",
+            "topic_events": f"community.events.v1.{run}",
+            "topic_moderation_actions": f"moderation.actions.v1.{run}",
+            "topic_campaign_notifications": f"campaigns.notifications.v1.{run}",
+            "topic_campaign_rewards": f"campaigns.rewards.v1.{run}",
+            "topic_deadletter": f"deadletter.v1.{run}",
+        }
+        if share_with is not None:
+            base.update({k: getattr(share_with, k) for k in base if k.startswith("topic_")})
+        base.update(overrides)
+        settings = Settings(**base)
+        if kafka_bootstrap in settings.kafka_bootstrap_servers:
+            ensure_topics(settings)
+        return settings
+
+    return factory
+
+
+@pytest.fixture
+def settings(make_settings: SettingsFactory) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+def run_app() -> Callable[[FastAPI], Any]:
+    """Return a context manager factory: `with run_app(app) as client:` runs the lifespan."""
+
+    @contextmanager
+    def runner(app: FastAPI) -> Iterator[TestClient]:
+        with TestClient(app, raise_server_exceptions=False) as client:
+            yield client
+
+    return runner
+
+
+def auth(token: str) -> dict[str, str]:
+    """Return the Authorization header for a token."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def producer(kafka_bootstrap: str) -> Iterator[KafkaProducer]:
+    """A raw kafka-python producer, for tests that bypass ingest."""
+    prod = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", linger_ms=2)
+    yield prod
+    prod.close(timeout=5)
+
+
+def produce_events(producer: KafkaProducer, topic: str, events: list[Event]) -> None:
+    """Put events on a topic keyed by group id, as ingest does, and wait for the acks."""
+    futures = [producer.send(topic, key=e.group_id.encode(), value=encode_event(e)) for e in events]
+    producer.flush(timeout=30)
+    for f in futures:
+        f.get(timeout=30)
+
+
+def read_topic(
+    bootstrap: str, topic: str, *, expect: int, timeout: float = 20.0, settle: float = 0.0
+) -> list[Any]:
+    """Read a topic from the beginning (no consumer group) until `expect` records or timeout.
+
+    With `settle` > 0 keep reading that many seconds after reaching `expect`, to catch extras.
+    """
+    import time
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        deadline = time.monotonic() + timeout
+        while not partitions and time.monotonic() < deadline:
+            time.sleep(0.2)
+            partitions = consumer.partitions_for_topic(topic) or set()
+        consumer.assign([TopicPartition(topic, p) for p in partitions])
+        consumer.seek_to_beginning()
+        records: list[Any] = []
+        settle_until: float | None = None
+        while time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=200).values():
+                records.extend(batch)
+            if len(records) >= expect:
+                if settle <= 0:
+                    break
+                settle_until = settle_until or time.monotonic() + settle
+                if time.monotonic() >= settle_until:
+                    break
+        return records
+    finally:
+        consumer.close()
