@@ -84,6 +84,7 @@ class Settings(BaseSettings):
     kafka_max_poll_records: int = Field(default=500, ge=1, le=10000)
     consumer_max_retries: int = Field(default=3, ge=0, le=100)
     dedup_ttl_seconds: int = Field(default=86400, ge=60)
+    run_migrations: bool = True
     metrics_history_days: int = Field(default=400, ge=31, le=5000)
     log_level: str = "INFO"
 
