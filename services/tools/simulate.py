@@ -394,6 +394,10 @@ class Pacer:
         self.sent += n
 
 
+def _new_stats() -> dict[str, Any]:
+    return {"events": 0, "accepted": 0, "duplicates": 0, "batches": 0, "retries": 0}
+
+
 def _batches(events: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
     batch: list[dict[str, Any]] = []
     for event in events:
@@ -449,13 +453,7 @@ def send_webhook_batches(
     if not 1 <= batch_size <= 1000:
         raise ValueError("batch_size must be within 1..1000")
     endpoint = f"{url.rstrip('/')}/v1/webhooks/{source_id}"
-    stats: dict[str, Any] = {
-        "events": 0,
-        "accepted": 0,
-        "duplicates": 0,
-        "batches": 0,
-        "retries": 0,
-    }
+    stats = _new_stats()
     bar = Progress(label="webhook", total=total, enabled=progress)
     pacer = Pacer(rate)
     started = time.monotonic()
@@ -522,13 +520,7 @@ def send_kafka(
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
     bar = Progress(label="kafka", total=total, enabled=progress)
     pacer = Pacer(rate)
-    stats: dict[str, Any] = {
-        "events": 0,
-        "accepted": 0,
-        "duplicates": 0,
-        "batches": 0,
-        "retries": 0,
-    }
+    stats = _new_stats()
     started = time.monotonic()
     try:
         for batch in _batches(
