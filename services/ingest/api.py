@@ -1,5 +1,88 @@
-"""Ingest routes."""
+"""Ingest routes: POST /v1/webhooks/{source_id}."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, Request, status
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from services.common.deps import ResourcesDep
+from services.ingest.body import read_limited
+from services.ingest.normalize import InvalidPayload
+from services.ingest.telemetry import BODY_BYTES
+from services.ingest.verify import Unauthenticated
+from services.ingest.webhooks import count_rejected, receive
 
 router = APIRouter(prefix="/v1", tags=["webhooks"])
+
+
+class WebhookReceipt(BaseModel):
+    """Events put on the topic now, duplicates of earlier deliveries, platform events ignored."""
+
+    accepted: int
+    duplicates: int
+    ignored: int = 0
+
+
+_ERROR = {"content": {"application/json": {"schema": {"type": "object"}}}}
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "A Slack or Feishu URL challenge, answered", **_ERROR},
+    401: {"description": "Bad, missing or stale signature or token", **_ERROR},
+    404: {"description": "Unknown source", **_ERROR},
+    413: {"description": "Body over 1 MiB", **_ERROR},
+    422: {"description": "Invalid payload; detail names each bad field", **_ERROR},
+    503: {
+        "description": "Kafka or Redis cannot take the events in time; see Retry-After",
+        **_ERROR,
+    },
+}
+_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": 'The platform\'s own payload: generic event or {"events": [...]}, '
+        "Slack Events API, Telegram Update or Feishu event v2",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
+
+
+@router.post(
+    "/webhooks/{source_id}",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=WebhookReceipt,
+    responses=_RESPONSES,
+    openapi_extra=_BODY,
+    summary="Receive a platform webhook and put its events on community.events.v1",
+)
+async def receive_webhook(
+    source_id: Annotated[str, Path(min_length=1, max_length=64)],
+    request: Request,
+    resources: ResourcesDep,
+) -> Any:
+    source = resources.config.source(source_id)
+    if source is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "unknown source")
+    try:
+        body = await read_limited(request)
+    except HTTPException:
+        count_rejected(source)
+        raise
+    BODY_BYTES.labels(source.platform).observe(len(body))
+    try:
+        receipt = await run_in_threadpool(
+            receive, source=source, headers=request.headers, body=body, resources=resources
+        )
+    except Unauthenticated as exc:
+        count_rejected(source)
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from None
+    except InvalidPayload as exc:
+        count_rejected(source)
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, exc.details) from None
+    if receipt.challenge is not None:
+        return JSONResponse(receipt.challenge, status_code=status.HTTP_200_OK)
+    return WebhookReceipt(
+        accepted=receipt.accepted, duplicates=receipt.duplicates, ignored=receipt.ignored
+    )

@@ -1,0 +1,218 @@
+"""Telegram Bot API webhook updates: group messages, joins and leaves, chat_member changes.
+
+Formats: https://core.telegram.org/bots/api#update, #message, #chatmemberupdated, #setwebhook
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from services.common.settings import Source
+from services.ingest.adapters import Adapted
+from services.ingest.normalize import Loc, from_unix, optional, parse_object, require
+from services.ingest.verify import verify_telegram
+
+_GROUP_CHATS = {"group", "supergroup"}
+# Message fields that carry content, in the order that decides the canonical kind.
+_CONTENT_KINDS = (
+    ("photo", "image"),
+    ("sticker", "sticker"),
+    ("video", "video"),
+    ("video_note", "video"),
+    ("animation", "video"),
+    ("voice", "voice"),
+    ("audio", "voice"),
+    ("document", "file"),
+)
+_OTHER_CONTENT = ("contact", "location", "venue", "poll", "dice", "game", "story")
+_MEMBER_STATUSES = {"creator", "administrator", "member"}
+
+
+def _name(user: dict[str, Any]) -> str | None:
+    parts = [user.get("first_name"), user.get("last_name")]
+    name = " ".join(p for p in parts if isinstance(p, str) and p)
+    return name or None
+
+
+def _attachment(kind: str, value: Any) -> dict[str, Any]:
+    # A photo is a list of sizes; the last is the largest.
+    item = value[-1] if isinstance(value, list) and value else value
+    item = item if isinstance(item, dict) else {}
+    return {"kind": kind, "name": item.get("file_name") or item.get("file_unique_id")}
+
+
+def _message(update: dict[str, Any], update_id: int, loc: Loc) -> dict[str, Any] | None:
+    message = update["message"]
+    chat_id = require(update, *loc, "chat", "id", kind=int)
+    user_id = require(update, *loc, "from", "id", kind=int)
+    date = require(update, *loc, "date", kind=int)
+    message_id = require(update, *loc, "message_id", kind=int)
+    text = message.get("text") or message.get("caption") or ""
+    entities = message.get("entities") or message.get("caption_entities") or []
+    entities = [e for e in entities if isinstance(e, dict)] if isinstance(entities, list) else []
+    kind, attachments = "text", []
+    for field, field_kind in _CONTENT_KINDS:
+        if field in message:
+            kind = field_kind
+            attachments = [_attachment(field_kind, message[field])]
+            break
+    else:
+        if any(field in message for field in _OTHER_CONTENT):
+            kind = "other"
+        elif any(e.get("type") in ("url", "text_link") for e in entities):
+            kind = "link"
+        elif not isinstance(text, str) or not text:
+            return None  # a service message (title change, pin…): nothing a member said
+    mentions = [
+        f"telegram:{e['user']['id']}"
+        for e in entities
+        if e.get("type") == "text_mention" and isinstance(optional(e, "user", "id"), int)
+    ]
+    reply_to = optional(message, "reply_to_message", "message_id")
+    return {
+        "id": str(update_id),
+        "type": "message.created",
+        "group_id": f"telegram:{chat_id}",
+        "member_id": f"telegram:{user_id}",
+        "occurred_at": from_unix(date, (*loc, "date")),
+        "data": {
+            "message_id": str(message_id),
+            "text": text if isinstance(text, str) else "",
+            "kind": kind,
+            "mentions": list(dict.fromkeys(mentions)),
+            "reply_to": str(reply_to) if isinstance(reply_to, int) else None,
+            "display_name": _name(message["from"]),
+            "attachments": attachments,
+        },
+    }
+
+
+def _joins_and_leaves(update: dict[str, Any], update_id: int, adapted: Adapted) -> bool:
+    message = update["message"]
+    loc: Loc = ("message",)
+    if "new_chat_members" not in message and "left_chat_member" not in message:
+        return False
+    chat_id = require(update, *loc, "chat", "id", kind=int)
+    actor = require(update, *loc, "from", "id", kind=int)
+    occurred = from_unix(require(update, *loc, "date", kind=int), (*loc, "date"))
+    group = f"telegram:{chat_id}"
+    for index, _ in enumerate(
+        require(update, *loc, "new_chat_members", kind=list)
+        if "new_chat_members" in message
+        else []
+    ):
+        user_loc = (*loc, "new_chat_members", index)
+        user_id = require(update, *user_loc, "id", kind=int)
+        if optional(update, *user_loc, "is_bot") is True:
+            adapted.ignored += 1
+            continue
+        invited = actor != user_id
+        adapted.add(
+            {
+                "id": f"{update_id}:{user_id}",
+                "type": "member.joined",
+                "group_id": group,
+                "member_id": f"telegram:{user_id}",
+                "occurred_at": occurred,
+                "data": {
+                    "display_name": _name(message["new_chat_members"][index]),
+                    "invited_by": f"telegram:{actor}" if invited else None,
+                    "method": "invite" if invited else "link",
+                },
+            }
+        )
+    if "left_chat_member" in message:
+        user_id = require(update, *loc, "left_chat_member", "id", kind=int)
+        removed = actor != user_id
+        adapted.add(
+            {
+                "id": f"{update_id}:{user_id}",
+                "type": "member.left",
+                "group_id": group,
+                "member_id": f"telegram:{user_id}",
+                "occurred_at": occurred,
+                "data": {
+                    "reason": "removed" if removed else "left",
+                    "by": f"telegram:{actor}" if removed else None,
+                },
+            }
+        )
+    return True
+
+
+def _is_member(member: Any) -> bool:
+    if not isinstance(member, dict):
+        return False
+    status = member.get("status")
+    return status in _MEMBER_STATUSES or (
+        status == "restricted" and member.get("is_member") is True
+    )
+
+
+def _chat_member(update: dict[str, Any], update_id: int, adapted: Adapted) -> None:
+    loc: Loc = ("chat_member",)
+    change = update["chat_member"]
+    chat_id = require(update, *loc, "chat", "id", kind=int)
+    actor = require(update, *loc, "from", "id", kind=int)
+    user_id = require(update, *loc, "new_chat_member", "user", "id", kind=int)
+    occurred = from_unix(require(update, *loc, "date", kind=int), (*loc, "date"))
+    was, now_member = (
+        _is_member(change.get("old_chat_member")),
+        _is_member(change.get("new_chat_member")),
+    )
+    base = {
+        "id": f"{update_id}:{user_id}",
+        "group_id": f"telegram:{chat_id}",
+        "member_id": f"telegram:{user_id}",
+        "occurred_at": occurred,
+    }
+    if not was and now_member:
+        if change.get("via_join_request"):
+            method = "approval"
+        elif actor != user_id:
+            method = "invite"
+        else:
+            method = "link"
+        data = {
+            "display_name": _name(change["new_chat_member"]["user"]),
+            "invited_by": f"telegram:{actor}" if actor != user_id else None,
+            "method": method,
+        }
+        adapted.add({**base, "type": "member.joined", "data": data})
+    elif was and not now_member:
+        removed = actor != user_id or optional(change, "new_chat_member", "status") == "kicked"
+        data = {
+            "reason": "removed" if removed else "left",
+            "by": f"telegram:{actor}" if removed else None,
+        }
+        adapted.add({**base, "type": "member.left", "data": data})
+    else:
+        adapted.ignored += 1
+
+
+def adapt(*, source: Source, headers: Mapping[str, str], body: bytes, now: float) -> Adapted:
+    """Check the secret token and map one Update."""
+    verify_telegram(secret=source.secret, headers=headers)
+    update = parse_object(body)
+    update_id = require(update, "update_id", kind=int)
+    adapted = Adapted()
+    if isinstance(update.get("message"), dict):
+        chat_type = optional(update, "message", "chat", "type")
+        if chat_type not in _GROUP_CHATS:
+            adapted.ignored = 1
+        elif not _joins_and_leaves(update, update_id, adapted):
+            raw = _message(update, update_id, ("message",))
+            if raw is None:
+                adapted.ignored = 1
+            else:
+                adapted.add(raw)
+    elif isinstance(update.get("chat_member"), dict):
+        if optional(update, "chat_member", "chat", "type") in _GROUP_CHATS:
+            _chat_member(update, update_id, adapted)
+        else:
+            adapted.ignored = 1
+    else:
+        # edited_message, channel_post, my_chat_member, callback_query…: no member activity.
+        adapted.ignored = 1
+    return adapted
