@@ -10,15 +10,14 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import redis
 
 from services.common.auth import hash_token
 from services.common.bus import ensure_topics
 from services.common.settings import Settings
 from services.tools.localstack import port_open, start_redis, start_tansu, stop
+from services.tools.stack import SERVICES, start_service, wait_ready
 
-SERVICES = {"ingest": 8001, "metrics": 8002, "moderation": 8003, "campaigns": 8004}
 VAR = Path("var")
 
 
@@ -91,25 +90,8 @@ def main() -> int:
         for name, port in SERVICES.items():
             if port_open(port):
                 raise SystemExit(f"port {port} for {name} is taken: stop what runs there first")
-            log = open(VAR / f"{name}.log", "ab")  # noqa: SIM115
-            started.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", f"services.{name}"],
-                    env={**env, "PORT": str(port)},
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            )
-        deadline = time.monotonic() + 90
-        pending = dict(SERVICES)
-        while pending and time.monotonic() < deadline and not stopping:
-            for name, port in list(pending.items()):
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                        del pending[name]
-                except httpx.HTTPError:
-                    pass
-            time.sleep(0.3)
+            started.append(start_service(name, port, env, VAR / f"{name}.log"))
+        pending = wait_ready(SERVICES, 90, should_stop=lambda: stopping)
         if pending and not stopping:
             print(f"not ready after 90 s: {', '.join(pending)} (see var/<service>.log)")
         print()

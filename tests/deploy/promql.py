@@ -1,0 +1,44 @@
+"""Just enough PromQL reading to list the metric names an expression selects."""
+
+from __future__ import annotations
+
+import re
+
+_KEYWORDS = frozenset(
+    {"by", "without", "and", "or", "unless", "on", "ignoring", "bool", "offset"}
+    | {"group_left", "group_right", "inf", "nan", "atan2"}
+)
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
+_GROUPING = re.compile(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
+_MATCHERS = re.compile(r"\{[^}]*\}")
+_RANGE = re.compile(r"\[[^\]]*\]")
+_IDENT = re.compile(r"(?<![\w.$])([A-Za-z_:][\w:]*)(\s*\()?")
+
+# Grafana's variables, replaced by something PromQL accepts.
+GRAFANA_VARS = {
+    "$__rate_interval": "1m",
+    "$__interval": "1m",
+    "$__range": "1h",
+}
+
+
+def substitute_grafana(expr: str) -> str:
+    """Replace Grafana's built-in and dashboard variables so promtool can parse the query."""
+    for name, value in GRAFANA_VARS.items():
+        expr = expr.replace(name, value)
+    return re.sub(r"\$\{?\w+\}?", "x", expr)
+
+
+def metric_names(expr: str) -> set[str]:
+    """Return the metric names a PromQL expression selects (functions and labels excluded)."""
+    text = _STRING.sub('""', expr)
+    text = _GROUPING.sub(" ", text)
+    text = _MATCHERS.sub(" ", text)
+    text = _RANGE.sub(" ", text)
+    names = set()
+    for match in _IDENT.finditer(text):
+        word, call = match.group(1), match.group(2)
+        if call or word in _KEYWORDS:
+            continue
+        names.add(word)
+    return names

@@ -1,0 +1,92 @@
+"""Every service's /metrics passes `promtool check metrics` and carries no unbounded label."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import time
+import uuid
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from services.common.events import parse_event
+from tests.conftest import auth, produce_events
+from tests.deploy.agreed import FORBIDDEN_LABELS
+from tests.deploy.traffic import SOURCE, generic_events, signed_webhook
+
+SERVICES = ["ingest", "metrics", "moderation", "campaigns"]
+
+
+def promtool_lint(promtool: str, body: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [promtool, "check", "metrics"], input=body, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_promtool_flags_a_bad_exposition(promtool):
+    """The lint this file relies on does fail: a counter without _total, a non-base unit."""
+    bad = (
+        "# HELP qunyun_bad_things Things.\n# TYPE qunyun_bad_things counter\n"
+        "qunyun_bad_things 1\n"
+        "# HELP qunyun_bad_latency_milliseconds Latency.\n"
+        "# TYPE qunyun_bad_latency_milliseconds gauge\nqunyun_bad_latency_milliseconds 3\n"
+    )
+    result = promtool_lint(promtool, bad)
+    assert result.returncode != 0
+    assert "_total" in result.stdout + result.stderr
+    assert "base unit" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_metrics_lint_clean(service, make_settings, run_app, producer, tokens, promtool):
+    settings = make_settings()
+    run = uuid.uuid4().hex[:10]
+    group_id = f"lint:{run}"
+    members = [f"lint:{run}:member-{i}" for i in range(2)]
+    events = generic_events(group_id, members, run)
+    app = importlib.import_module(f"services.{service}.app").create_app(settings)
+    with run_app(app) as client:
+        deadline = time.monotonic() + 30
+        while client.get("/readyz").status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        # Requests of every kind, so the HTTP metrics have samples to lint.
+        client.get("/healthz")
+        client.get("/openapi.json")
+        client.get(f"/v1/groups/{group_id}/nothing-here", headers=auth(tokens.reader))
+        client.get(f"/v1/groups/{group_id}/activity")  # no token: 401 (or 404 on ingest)
+        if service == "ingest":
+            body, headers = signed_webhook(events)
+            client.post(f"/v1/webhooks/{SOURCE}", content=body, headers=headers)
+        else:
+            # Records through the consumer, so consumer counters, lag and batch timing exist.
+            produce_events(
+                producer,
+                settings.topic_events,
+                [parse_event({**e, "source": SOURCE}) for e in events],
+            )
+            group = settings.consumer_group_prefix + service
+            needle = f'qunyun_consumer_records_total{{group="{group}"'
+            deadline = time.monotonic() + 40
+            while needle not in client.get("/metrics").text and time.monotonic() < deadline:
+                time.sleep(0.3)
+        response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    body = response.text
+    if service != "ingest":
+        assert needle in body, f"{group} consumed nothing in 40 s"
+
+    result = promtool_lint(promtool, body)
+    assert result.returncode == 0 and not result.stdout.strip(), (
+        f"promtool check metrics on {service}:\n{result.stdout}{result.stderr}"
+    )
+
+    # No label is a member, message or chat-group id, and no such value leaks into a label.
+    for family in text_string_to_metric_families(body):
+        if not family.name.startswith("qunyun_"):
+            continue
+        for sample in family.samples:
+            assert not FORBIDDEN_LABELS & set(sample.labels), (sample.name, sample.labels)
+    for value in [group_id, *members, *(e["id"] for e in events)]:
+        assert value not in body, f"{value!r} appears in {service}'s /metrics"
