@@ -13,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import statistics
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -219,12 +221,23 @@ def serve_uvicorn(
             out.close()
 
 
-def serve_bare(*, port: int | None = None) -> contextlib.AbstractContextManager[Any]:
-    """Run the parse-only app on a port (a free one by default)."""
-    return serve_uvicorn(app="services.tools.bench_raw:bare_app", port=port or free_port(), env={})
+@dataclass(frozen=True)
+class Served:
+    """A server started for a benchmark."""
+
+    port: int
+    process: subprocess.Popen[bytes]
 
 
-class _Connection:
+@contextlib.contextmanager
+def serve_bare(*, port: int | None = None) -> Iterator[Served]:
+    """Run the parse-only app under serve_uvicorn on a port (a free one by default)."""
+    port = port or free_port()
+    with serve_uvicorn(app="services.tools.bench_raw:bare_app", port=port, env={}) as proc:
+        yield Served(port, proc)
+
+
+class HttpConnection:
     """One keep-alive HTTP/1.1 connection speaking just enough of the protocol to POST."""
 
     def __init__(self, host: str, port: int) -> None:
@@ -233,6 +246,7 @@ class _Connection:
         self.writer: asyncio.StreamWriter | None = None
 
     async def post(self, head: bytes, body: bytes) -> tuple[int, bytes]:
+        """Send a request (head from request_head) and return the status and body."""
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None
@@ -267,9 +281,7 @@ class _Connection:
         self.reader = self.writer = None
 
 
-def _request_head(
-    *, host: str, port: int, path: str, length: int, headers: dict[str, str]
-) -> bytes:
+def request_head(*, host: str, port: int, path: str, length: int, headers: dict[str, str]) -> bytes:
     lines = [
         f"POST {path} HTTP/1.1",
         f"Host: {host}:{port}",
@@ -292,7 +304,7 @@ async def _post_all(
     path = parts.path + (f"?{parts.query}" if parts.query else "")
     # Heads are built before the clock starts: signing is the client's cost, not the server's.
     requests = [
-        (_request_head(host=host, port=port, path=path, length=len(b), headers=headers_for(b)), b)
+        (request_head(host=host, port=port, path=path, length=len(b), headers=headers_for(b)), b)
         for b in bodies
     ]
     latencies: list[float] = []
@@ -300,7 +312,7 @@ async def _post_all(
     cursor = iter(requests)
 
     async def worker() -> None:
-        conn = _Connection(host, port)
+        conn = HttpConnection(host, port)
         try:
             for head, body in cursor:
                 sent = time.perf_counter()
@@ -366,3 +378,50 @@ def naive_scan_rate(*, terms: Sequence[str], texts: Sequence[str]) -> float:
                 found += 1
     elapsed = time.perf_counter() - started
     return len(texts) / elapsed if elapsed > 0 else 0.0
+
+
+def run(
+    *, bootstrap: str, redis_url: str, database_url: str, smoke: bool = False, repeats: int = 3
+) -> list[dict[str, Any]]:
+    """Measure the raw limits themselves, as context rows for the table."""
+    from services.common.bus import ensure_topics
+    from services.common.settings import Settings
+    from services.tools import textgen
+
+    count = 500 if smoke else 20_000
+    repeats = 1 if smoke else repeats
+    topics = [f"bench-raw-{uuid.uuid4().hex[:8]}-{k}" for k in range(repeats + 1)]
+    ensure_topics(Settings(kafka_bootstrap_servers=bootstrap), topics)
+    rng = random.Random(1)
+    texts = [textgen.chat(rng, topic=textgen.TOPICS[i % 3]) for i in range(count)]
+    payloads: list[Payload] = [
+        (f"g{i % 50}".encode(), orjson.dumps({"id": f"e{i}", "text": t}))
+        for i, t in enumerate(texts)
+    ]
+    mean_size = sum(len(p[1]) for p in payloads) / len(payloads)
+    produced, consumed, http, scanned = [], [], [], []
+    bodies = [p[1] for p in payloads[: count // 4]]
+    with serve_bare() as bare:
+        url = f"http://127.0.0.1:{bare.port}/v1/webhooks/raw"
+        post_concurrently(url=url, bodies=bodies[:100], headers_for=lambda b: {}, concurrency=8)
+        for topic in topics:
+            produced.append(raw_produce_rate(bootstrap=bootstrap, topic=topic, payloads=payloads))
+            consumed.append(raw_consume_rate(bootstrap=bootstrap, topic=topic, expect=count))
+            http.append(
+                post_concurrently(url=url, bodies=bodies, headers_for=lambda b: {}, concurrency=32)[
+                    0
+                ]
+            )
+            terms = [f"{w}{i}" for i, w in enumerate(textgen.AD_GOODS * 625)]
+            scanned.append(raw_ac_scan_rate(terms=terms, texts=texts))
+    runs = f"median of {repeats} after a warm-up"
+    return [
+        row(name="raw kafka-python produce (acks=all)", value=median(produced[1:]), unit="events/s",
+            notes=f"{count} records of {mean_size:.0f} B on average, flush once; {runs}"),
+        row(name="raw kafka-python consume", value=median(consumed[1:]), unit="events/s",
+            notes=f"whole topic from the beginning, assigned partitions; {runs}"),
+        row(name="raw FastAPI parse-only POST", value=median(http[1:]), unit="req/s",
+            notes=f"{len(bodies)} requests, 32 keep-alive connections, one uvicorn worker; {runs}"),
+        row(name="raw pyahocorasick scan", value=median(scanned[1:]), unit="texts/s",
+            notes=f"{count} chat texts, 5,000 terms; {runs}"),
+    ]  # fmt: skip
