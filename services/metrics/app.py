@@ -2,6 +2,7 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 
@@ -9,17 +10,24 @@ from services.common.bus import ConsumerRunner
 from services.common.service import Resources, create_service_app, start_runner
 from services.common.settings import Settings, get_settings
 from services.metrics import api
+from services.metrics.apply import Applier
 from services.metrics.consumer import handle_batch
 
 
 @asynccontextmanager
 async def startup(resources: Resources) -> AsyncIterator[None]:
+    assert resources.redis is not None
+    applier = Applier(
+        resources.redis,
+        tz=resources.settings.tz,
+        history_days=resources.settings.metrics_history_days,
+    )
     await start_runner(
         resources,
         ConsumerRunner(
             settings=resources.settings,
             group_id=resources.consumer_group("metrics"),
-            handler=handle_batch,
+            handler=partial(handle_batch, applier=applier),
             producer=resources.producer,
         ),
     )

@@ -1,0 +1,97 @@
+"""Redis key names and the calendar they are cut by.
+
+Every key of a group starts with `qy:{<group>}:` so the group id is the Redis
+Cluster hash tag and every multi-key operation of a group stays in one slot.
+Days are named by their day number: days since 1970-01-01 of the local date in
+QUNYUN_TIMEZONE, so the Lua scripts can do day arithmetic without a calendar.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+# One member record in the `mem` string, read and written with BITFIELD at id * RECORD_BITS.
+RECORD_BITS = 384
+RECORD_BYTES = RECORD_BITS // 8
+RECORD_FORMAT = ">qqqqIIII"  # first_join, last_join, last_leave, last_active (ms), messages,
+# active_days, first_join_day, spare
+
+
+def group_prefix(group_id: str) -> str:
+    """Return the key prefix of a group, escaping braces so the hash tag is the whole id."""
+    escaped = group_id.replace("%", "%25").replace("{", "%7B").replace("}", "%7D")
+    return f"qy:{{{escaped}}}:"
+
+
+def day_number(day: date) -> int:
+    """Return the day number of a calendar date."""
+    return day.toordinal() - EPOCH_ORDINAL
+
+
+def day_of_number(number: int) -> date:
+    """Return the calendar date of a day number."""
+    return date.fromordinal(number + EPOCH_ORDINAL)
+
+
+def local_day(moment: datetime, tz: ZoneInfo) -> int:
+    """Return the day number of an aware datetime in the timezone."""
+    return day_number(moment.astimezone(tz).date())
+
+
+def today(tz: ZoneInfo, now: datetime | None = None) -> int:
+    """Return today's day number in the timezone."""
+    return local_day(now or datetime.now(tz), tz)
+
+
+def week_start(day: int) -> int:
+    """Return the day number of the Monday of the ISO week holding the day."""
+    return day - day_of_number(day).weekday()
+
+
+def start_of_day_ms(day: int, tz: ZoneInfo) -> int:
+    """Return the epoch milliseconds at which the local day begins."""
+    start = datetime.combine(day_of_number(day), datetime.min.time(), tz)
+    return int(start.timestamp() * 1000)
+
+
+class GroupKeys:
+    """The names of one group's keys."""
+
+    def __init__(self, group_id: str) -> None:
+        self.prefix = group_prefix(group_id)
+        self.ids = self.prefix + "ids"  # HASH member_id -> dense id
+        self.names = self.prefix + "names"  # HASH dense id -> member_id
+        self.members = self.prefix + "mem"  # STRING of member records (BITFIELD)
+        self.recent = self.prefix + "recent"  # ZSET dense id -> last activity ms (≈ 25 h)
+
+    def day(self, day: int) -> str:
+        """HASH of a day's totals: m messages, u active members, j joins, l leaves."""
+        return f"{self.prefix}d:{day}"
+
+    def active(self, day: int) -> str:
+        """Bitmap of the members active on a day."""
+        return f"{self.prefix}a:{day}"
+
+    def counts(self, day: int) -> str:
+        """u16 array (BITFIELD) of each member's messages on a day."""
+        return f"{self.prefix}c:{day}"
+
+    def cohort(self, day: int) -> str:
+        """Bitmap of the members whose first join was on a day."""
+        return f"{self.prefix}co:{day}"
+
+    def minutes(self, hour: int) -> str:
+        """HASH minute-of-hour -> messages, for the epoch hour."""
+        return f"{self.prefix}mh:{hour}"
+
+    def temp(self, tag: str) -> str:
+        """A scratch key of one query."""
+        return f"{self.prefix}tmp:{tag}"
+
+
+def dates_between(first: date, last: date) -> list[date]:
+    """Return every date from first to last inclusive."""
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
