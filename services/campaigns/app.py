@@ -1,29 +1,57 @@
-"""The campaigns FastAPI app and its consumer."""
+"""The campaigns FastAPI app: REST, the participation consumer and the scheduler thread."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
+from pathlib import Path
 
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 
 from services.campaigns import api
 from services.campaigns.consumer import handle_batch
+from services.campaigns.scheduler import Scheduler
 from services.common.bus import ConsumerRunner
 from services.common.service import Resources, create_service_app, start_runner
 from services.common.settings import Settings, get_settings
+from services.common.storage import migrate
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+VERSION_TABLE = "alembic_version_campaigns"
+
+
+def migrate_campaigns(database_url: str) -> None:
+    """Upgrade the campaigns tables to the newest revision."""
+    migrate(migrations_dir=MIGRATIONS, version_table=VERSION_TABLE, database_url=database_url)
 
 
 @asynccontextmanager
 async def startup(resources: Resources) -> AsyncIterator[None]:
+    settings = resources.settings
+    assert resources.engine is not None
+    if settings.run_migrations:
+        await run_in_threadpool(migrate_campaigns, settings.database_url)
     await start_runner(
         resources,
         ConsumerRunner(
-            settings=resources.settings,
+            settings=settings,
             group_id=resources.consumer_group("campaigns"),
-            handler=handle_batch,
+            handler=partial(
+                handle_batch,
+                engine=resources.engine,
+                producer=resources.producer,
+                settings=settings,
+            ),
             producer=resources.producer,
         ),
     )
-    yield
+    scheduler = Scheduler(engine=resources.engine, settings=settings, producer=resources.producer)
+    resources.extras["scheduler"] = scheduler
+    scheduler.start()
+    try:
+        yield
+    finally:
+        await run_in_threadpool(scheduler.stop)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -34,7 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Check-ins, lotteries, challenges and events with exactly-once rewards.",
         routers=[api.router],
         settings=settings or get_settings(),
-        with_redis=True,
+        with_redis=False,
         with_database=True,
         startup=startup,
     )

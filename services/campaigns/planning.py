@@ -1,0 +1,257 @@
+"""Creating, changing, cancelling and listing campaigns, with the checks the contract asks for."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from sqlmodel import Session, col, select
+
+from services.campaigns.models import (
+    PARAMS_MODELS,
+    Campaign,
+    CampaignCreate,
+    CampaignUpdate,
+    Participant,
+    ParticipantList,
+    ParticipantPublic,
+    PrizeStock,
+    new_id,
+)
+from services.campaigns.rewards import is_postgres
+from services.campaigns.scheduler import next_due, skip_past_reminders
+from services.common.events import error_details
+
+
+class CampaignConflict(Exception):
+    """The campaign's status does not allow the change."""
+
+
+def _error(loc: list[str | int], msg: str) -> dict[str, Any]:
+    return {"type": "value_error", "loc": ["body", *loc], "msg": msg}
+
+
+def checked_params(
+    kind: str, params: dict[str, Any]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Validate a kind's params; return them normalised (JSON form) and the errors."""
+    try:
+        model = PARAMS_MODELS[kind].model_validate(params)
+    except ValidationError as exc:
+        return params, error_details(exc, ("body", "params"))
+    errors = []
+    if kind == "checkin":
+        days = [r["days"] for r in model.model_dump()["streak_rewards"]]
+        if len(days) != len(set(days)):
+            errors.append(_error(["params", "streak_rewards"], "streak lengths must be distinct"))
+    if kind == "lottery":
+        names = [p["name"] for p in model.model_dump()["prizes"]]
+        if len(names) != len(set(names)):
+            errors.append(_error(["params", "prizes"], "prize names must be distinct"))
+    return model.model_dump(mode="json"), errors
+
+
+def check_campaign(
+    *,
+    kind: str,
+    starts_at: datetime,
+    ends_at: datetime,
+    announce_at: datetime | None,
+    reminders: list[timedelta],
+    params: dict[str, Any],
+    now: datetime,
+) -> dict[str, Any]:
+    """Return the normalised params, or raise a 422 naming every bad field."""
+    params, errors = checked_params(kind, params)
+    if ends_at <= starts_at:
+        errors.append(_error(["ends_at"], "ends_at must be after starts_at"))
+    elif ends_at <= now:
+        errors.append(_error(["ends_at"], "ends_at must be in the future"))
+    if announce_at is not None and announce_at > starts_at:
+        errors.append(_error(["announce_at"], "announce_at must not be after starts_at"))
+    for i, r in enumerate(reminders):
+        if r <= timedelta(0):
+            errors.append(_error(["reminders", i], "reminders must be positive durations"))
+    if errors:
+        raise RequestValidationError(errors)
+    return params
+
+
+def _seconds(reminders: list[timedelta]) -> list[int]:
+    return sorted({int(r.total_seconds()) for r in reminders}, reverse=True)
+
+
+def _stock(campaign: Campaign) -> list[PrizeStock]:
+    return [
+        PrizeStock(
+            campaign_id=campaign.id,
+            position=i,
+            name=p["name"],
+            quantity=p["quantity"],
+            remaining=p["quantity"],
+            points=p.get("points", 0),
+        )
+        for i, p in enumerate(campaign.params.get("prizes", []))
+    ]
+
+
+def create_campaign(
+    *, session: Session, group_id: str, body: CampaignCreate, now: datetime
+) -> Campaign:
+    """Validate and store a new scheduled campaign (and a lottery's prize stock)."""
+    params = check_campaign(
+        kind=body.kind,
+        starts_at=body.starts_at,
+        ends_at=body.ends_at,
+        announce_at=body.announce_at,
+        reminders=body.reminders,
+        params=body.params,
+        now=now,
+    )
+    campaign = Campaign(
+        id=new_id("c"),
+        group_id=group_id,
+        kind=body.kind,
+        title=body.title,
+        status="scheduled",
+        starts_at=body.starts_at,
+        ends_at=body.ends_at,
+        announce_at=body.announce_at,
+        reminders=_seconds(body.reminders),
+        params=params,
+        created_at=now,
+        updated_at=now,
+    )
+    skip_past_reminders(campaign, now)
+    campaign.next_due_at = next_due(campaign)
+    session.add(campaign)
+    session.add_all(_stock(campaign))
+    session.commit()
+    session.refresh(campaign)
+    return campaign
+
+
+def get_campaign(*, session: Session, group_id: str, campaign_id: str) -> Campaign | None:
+    """Return a group's campaign, or None."""
+    return session.exec(
+        select(Campaign).where(col(Campaign.id) == campaign_id, col(Campaign.group_id) == group_id)
+    ).first()
+
+
+def _lock(session: Session, group_id: str, campaign_id: str) -> Campaign | None:
+    query = select(Campaign).where(
+        col(Campaign.id) == campaign_id, col(Campaign.group_id) == group_id
+    )
+    if is_postgres(session):
+        return session.exec(query.with_for_update()).first()
+    # A no-op write takes SQLite's write lock before reading, like FOR UPDATE.
+    session.exec(
+        sa.update(Campaign).where(col(Campaign.id) == campaign_id).values(version=Campaign.version)
+    )
+    return session.exec(query).first()
+
+
+def update_campaign(
+    *, session: Session, group_id: str, campaign_id: str, body: CampaignUpdate, now: datetime
+) -> Campaign | None:
+    """Change a campaign that has not started; raise CampaignConflict once it has."""
+    campaign = _lock(session, group_id, campaign_id)
+    if campaign is None:
+        return None
+    if campaign.status != "scheduled" or campaign.starts_at <= now:
+        raise CampaignConflict(f"campaign is {campaign.status} and can no longer be changed")
+    given = body.model_dump(exclude_unset=True)
+    changes = {k: v for k, v in given.items() if v is not None or k == "announce_at"}
+    reminders = changes.get("reminders")
+    params = check_campaign(
+        kind=campaign.kind,
+        starts_at=changes.get("starts_at", campaign.starts_at),
+        ends_at=changes.get("ends_at", campaign.ends_at),
+        announce_at=changes.get("announce_at", campaign.announce_at),
+        reminders=reminders if reminders is not None else [],
+        params=changes.get("params", campaign.params),
+        now=now,
+    )
+    for name in ("title", "starts_at", "ends_at", "announce_at"):
+        if name in changes:
+            setattr(campaign, name, changes[name])
+    if reminders is not None:
+        campaign.reminders = _seconds(reminders)
+    if "starts_at" in changes or reminders is not None:
+        skip_past_reminders(campaign, now)
+    if "params" in changes:
+        campaign.params = params
+        if campaign.kind == "lottery":
+            session.exec(sa.delete(PrizeStock).where(col(PrizeStock.campaign_id) == campaign.id))
+            session.add_all(_stock(campaign))
+    campaign.next_due_at = next_due(campaign)
+    campaign.updated_at = now
+    campaign.version += 1
+    session.add(campaign)
+    session.commit()
+    session.refresh(campaign)
+    return campaign
+
+
+def cancel_campaign(
+    *, session: Session, group_id: str, campaign_id: str, now: datetime
+) -> Campaign | None:
+    """Cancel a scheduled or active campaign; raise CampaignConflict once it ended."""
+    campaign = _lock(session, group_id, campaign_id)
+    if campaign is None:
+        return None
+    if campaign.status not in ("scheduled", "active"):
+        raise CampaignConflict(f"campaign is already {campaign.status}")
+    campaign.status = "cancelled"
+    campaign.next_due_at = None
+    campaign.updated_at = now
+    campaign.version += 1
+    session.add(campaign)
+    session.commit()
+    session.refresh(campaign)
+    return campaign
+
+
+def list_campaigns(
+    *,
+    session: Session,
+    group_id: str,
+    status: str | None,
+    kind: str | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[Campaign], str | None]:
+    """Return a page of a group's campaigns, newest first, and the next cursor."""
+    query = select(Campaign).where(col(Campaign.group_id) == group_id)
+    if status:
+        query = query.where(col(Campaign.status) == status)
+    if kind:
+        query = query.where(col(Campaign.kind) == kind)
+    if cursor:
+        query = query.where(col(Campaign.id) < cursor)
+    rows = list(session.exec(query.order_by(col(Campaign.id).desc()).limit(limit + 1)).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (rows[-1].id if more and rows else None)
+
+
+def list_participants(
+    *, session: Session, campaign_id: str, limit: int, cursor: str | None
+) -> ParticipantList:
+    """Return a page of a campaign's participants ordered by member id."""
+    query = select(Participant).where(col(Participant.campaign_id) == campaign_id)
+    if cursor:
+        query = query.where(col(Participant.member_id) > cursor)
+    rows = list(session.exec(query.order_by(col(Participant.member_id)).limit(limit + 1)).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return ParticipantList(
+        participants=[
+            ParticipantPublic(member_id=p.member_id, joined_at=p.joined_at, count=p.count)
+            for p in rows
+        ],
+        next_cursor=rows[-1].member_id if more and rows else None,
+    )

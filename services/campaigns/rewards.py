@@ -1,0 +1,225 @@
+"""Grants written exactly once, prize stock that never goes below zero, and the points ledger."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, func, select
+
+from services.campaigns import telemetry
+from services.campaigns.models import (
+    Campaign,
+    Grant,
+    LedgerEntry,
+    MemberRewards,
+    PointsLeaderboard,
+    PointsRow,
+    PrizeStock,
+    Winner,
+    new_id,
+)
+from services.campaigns.outbox import add_record
+
+
+@dataclass
+class Effects:
+    """What a transaction did, recorded in the metrics only after it committed."""
+
+    grants: Counter[str] = field(default_factory=Counter)
+    points: Counter[str] = field(default_factory=Counter)
+    participations: Counter[str] = field(default_factory=Counter)
+
+    def record(self) -> None:
+        """Add the committed effects to the Prometheus counters."""
+        for kind, n in self.grants.items():
+            telemetry.GRANTS.labels(kind).inc(n)
+        for kind, n in self.points.items():
+            if n > 0:
+                telemetry.POINTS.labels(kind).inc(n)
+        for kind, n in self.participations.items():
+            telemetry.PARTICIPATIONS.labels(kind).inc(n)
+
+
+def dialect_insert(session: Session, table: Any) -> Any:
+    """Return an INSERT for the session's database that supports ON CONFLICT."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def grant(
+    *,
+    session: Session,
+    campaign: Campaign,
+    member_id: str,
+    reason: str,
+    points: int,
+    badge: str | None,
+    now: datetime,
+    effects: Effects,
+) -> bool:
+    """Insert a grant and its outbox record unless this campaign, member and reason has one."""
+    grant_id = new_id("g")
+    stmt = (
+        dialect_insert(session, Grant)
+        .values(
+            id=grant_id,
+            group_id=campaign.group_id,
+            campaign_id=campaign.id,
+            kind=campaign.kind,
+            member_id=member_id,
+            reason=reason,
+            points=points,
+            badge=badge,
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["campaign_id", "member_id", "reason"])
+        .returning(Grant.__table__.c.id)  # type: ignore[attr-defined]
+    )
+    if session.exec(stmt).first() is None:
+        return False
+    add_record(
+        session=session,
+        stream="rewards",
+        message_id=grant_id,
+        key=campaign.group_id,
+        payload={
+            "id": grant_id,
+            "group_id": campaign.group_id,
+            "campaign_id": campaign.id,
+            "member_id": member_id,
+            "reason": reason,
+            "points": points,
+            "badge": badge,
+            "created_at": now.isoformat(),
+        },
+        now=now,
+    )
+    effects.grants[campaign.kind] += 1
+    effects.points[campaign.kind] += points
+    return True
+
+
+def take_prize(
+    *,
+    session: Session,
+    campaign: Campaign,
+    member_id: str,
+    position: int,
+    round: int,
+    now: datetime,
+    effects: Effects,
+) -> str | None:
+    """Take one unit of a prize for a member and grant it; return the prize name or None.
+
+    Rolls back to a savepoint when the stock is empty or the member already won,
+    so the stock and the grants always agree.
+    """
+    with session.begin_nested() as savepoint:
+        taken = session.exec(
+            sa.update(PrizeStock)
+            .where(
+                col(PrizeStock.campaign_id) == campaign.id,
+                col(PrizeStock.position) == position,
+                col(PrizeStock.remaining) > 0,
+            )
+            .values(remaining=PrizeStock.remaining - 1)
+            .returning(PrizeStock.__table__.c.name, PrizeStock.__table__.c.points)  # type: ignore[attr-defined]
+        ).first()
+        if taken is None:
+            savepoint.rollback()
+            return None
+        name, points = taken
+        won = session.exec(
+            dialect_insert(session, Winner)
+            .values(
+                campaign_id=campaign.id,
+                member_id=member_id,
+                group_id=campaign.group_id,
+                prize=name,
+                position=position,
+                round=round,
+                status="won",
+                created_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["campaign_id", "member_id"])
+            .returning(Winner.__table__.c.member_id)  # type: ignore[attr-defined]
+        ).first()
+        if won is None or not grant(
+            session=session,
+            campaign=campaign,
+            member_id=member_id,
+            reason=f"prize:{name}",
+            points=points,
+            badge=None,
+            now=now,
+            effects=effects,
+        ):
+            savepoint.rollback()
+            return None
+    return str(name)
+
+
+def member_rewards(
+    *, session: Session, group_id: str, member_id: str, limit: int, cursor: str | None
+) -> MemberRewards:
+    """Return a member's points balance, badges and ledger page (newest first) in a group."""
+    mine = (col(Grant.group_id) == group_id, col(Grant.member_id) == member_id)
+    points = session.exec(select(func.coalesce(func.sum(Grant.points), 0)).where(*mine)).one()
+    badges = session.exec(
+        select(Grant.badge)
+        .where(*mine, col(Grant.badge).is_not(None))
+        .group_by(Grant.badge)
+        .order_by(func.min(Grant.id))
+    ).all()
+    query = select(Grant).where(*mine).order_by(col(Grant.id).desc()).limit(limit + 1)
+    if cursor:
+        query = query.where(col(Grant.id) < cursor)
+    rows = list(session.exec(query).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return MemberRewards(
+        member_id=member_id,
+        points=int(points),
+        badges=[b for b in badges if b],
+        ledger=[
+            LedgerEntry(
+                campaign_id=g.campaign_id,
+                reason=g.reason,
+                points=g.points,
+                badge=g.badge,
+                created_at=g.created_at,
+            )
+            for g in rows
+        ],
+        next_cursor=rows[-1].id if more else None,
+    )
+
+
+def points_leaderboard(
+    *, session: Session, group_id: str, limit: int, campaign_id: str | None
+) -> PointsLeaderboard:
+    """Return the members with the most points in a group (or one campaign)."""
+    total = func.sum(Grant.points).label("points")
+    query = (
+        select(Grant.member_id, total)
+        .where(col(Grant.group_id) == group_id)
+        .group_by(Grant.member_id)
+        .having(func.sum(Grant.points) > 0)
+        .order_by(total.desc(), col(Grant.member_id))
+        .limit(limit)
+    )
+    if campaign_id:
+        query = query.where(col(Grant.campaign_id) == campaign_id)
+    return PointsLeaderboard(
+        members=[PointsRow(member_id=m, points=int(p)) for m, p in session.exec(query).all()]
+    )

@@ -1,0 +1,211 @@
+"""The scheduler: due announcements, reminders, starts, ends and draws, each done once.
+
+Due work is derived from the database (`next_due_at` and the campaign's progress
+columns), never from in-memory timers, so a restarted process catches up on every
+step it missed. A campaign's steps are claimed by bumping its `version` with a
+conditional UPDATE (PostgreSQL first skips rows another process has locked), and the
+notifications are queued in the outbox in the same transaction as the status change.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy import Engine
+from sqlmodel import Session, col, func, select
+
+from services.campaigns import lottery, notifications, telemetry
+from services.campaigns.models import Campaign, Participant, utcnow
+from services.campaigns.outbox import publish_pending
+from services.campaigns.rewards import Effects, is_postgres
+from services.common.bus import ProducerHandle
+from services.common.settings import Settings
+
+log = logging.getLogger(__name__)
+
+OPEN = ("scheduled", "active")
+
+
+def reminder_due(campaign: Campaign, index: int) -> datetime:
+    """Return when reminder `index` (reminders are sorted earliest first) is due."""
+    return campaign.starts_at - timedelta(seconds=campaign.reminders[index])
+
+
+def next_due(campaign: Campaign) -> datetime | None:
+    """Return when the campaign's next step is due, or None when nothing is left."""
+    if campaign.status == "scheduled":
+        times = [campaign.starts_at]
+        if campaign.announce_at is not None and campaign.announced_at is None:
+            times.append(campaign.announce_at)
+        if campaign.reminders_sent < len(campaign.reminders):
+            times.append(reminder_due(campaign, campaign.reminders_sent))
+        return min(times)
+    if campaign.status == "active":
+        return campaign.ends_at
+    return None
+
+
+def skip_past_reminders(campaign: Campaign, now: datetime) -> None:
+    """Mark reminders already due at creation or reschedule as done: they would only be late."""
+    campaign.reminders_sent = sum(
+        1 for i in range(len(campaign.reminders)) if reminder_due(campaign, i) <= now
+    )
+
+
+def _participants(session: Session, campaign: Campaign) -> int:
+    return int(
+        session.exec(select(func.count()).where(col(Participant.campaign_id) == campaign.id)).one()
+    )
+
+
+def _run_due_steps(
+    *, session: Session, campaign: Campaign, now: datetime, tz: ZoneInfo, effects: Effects
+) -> list[float]:
+    lags: list[float] = []
+    while (due := next_due(campaign)) is not None and due <= now:
+        lags.append((now - due).total_seconds())
+        if campaign.status == "active":
+            campaign.status = "ended"
+            campaign.ended_at = now
+            notifications.ended(
+                session=session,
+                campaign=campaign,
+                participants=_participants(session, campaign),
+                now=now,
+            )
+            if campaign.kind == "lottery":
+                lottery.draw(session=session, campaign=campaign, now=now, effects=effects)
+        elif campaign.announce_at == due and campaign.announced_at is None:
+            campaign.announced_at = now
+            notifications.announce(session=session, campaign=campaign, tz=tz, now=now)
+        elif (
+            campaign.reminders_sent < len(campaign.reminders)
+            and reminder_due(campaign, campaign.reminders_sent) == due
+        ):
+            notifications.remind(
+                session=session,
+                campaign=campaign,
+                index=campaign.reminders_sent,
+                before=campaign.reminders[campaign.reminders_sent],
+                tz=tz,
+                now=now,
+            )
+            campaign.reminders_sent += 1
+        else:
+            campaign.status = "active"
+            campaign.started_at = now
+            if campaign.kind == "lottery" and campaign.seed is None:
+                campaign.seed, campaign.seed_sha256 = lottery.new_seed()
+            notifications.started(session=session, campaign=campaign, tz=tz, now=now)
+    return lags
+
+
+def advance(
+    *, session: Session, campaign_id: str, now: datetime, tz: ZoneInfo, effects: Effects
+) -> list[float] | None:
+    """Claim a campaign whose next step is due and do every due step; None if not claimed."""
+    query = select(Campaign).where(
+        col(Campaign.id) == campaign_id,
+        col(Campaign.status).in_(OPEN),
+        col(Campaign.next_due_at) <= now,
+    )
+    if is_postgres(session):
+        query = query.with_for_update(skip_locked=True)
+    campaign = session.exec(query).first()
+    if campaign is None:
+        return None
+    claimed = session.exec(
+        sa.update(Campaign)
+        .where(col(Campaign.id) == campaign.id, col(Campaign.version) == campaign.version)
+        .values(version=campaign.version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:
+        session.rollback()
+        return None
+    campaign.version += 1
+    lags = _run_due_steps(session=session, campaign=campaign, now=now, tz=tz, effects=effects)
+    campaign.next_due_at = next_due(campaign)
+    campaign.updated_at = now
+    session.add(campaign)
+    return lags
+
+
+def tick(*, engine: Engine, settings: Settings, now: datetime | None = None) -> int:
+    """Advance every campaign with a due step; return how many were advanced here."""
+    now = now or utcnow()
+    with Session(engine) as session:
+        due = session.exec(
+            select(Campaign.id)
+            .where(col(Campaign.status).in_(OPEN), col(Campaign.next_due_at) <= now)
+            .order_by(col(Campaign.next_due_at))
+            .limit(200)
+        ).all()
+    advanced = 0
+    for campaign_id in due:
+        effects = Effects()
+        with Session(engine) as session:
+            lags = advance(
+                session=session, campaign_id=campaign_id, now=now, tz=settings.tz, effects=effects
+            )
+            if lags is None:
+                continue
+            session.commit()
+        effects.record()
+        for lag in lags:
+            telemetry.SCHEDULER_LAG.observe(max(lag, 0.0))
+        advanced += 1
+    return advanced
+
+
+class Scheduler:
+    """A thread that ticks the scheduler and publishes the outbox every `interval` seconds."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        settings: Settings,
+        producer: ProducerHandle,
+        interval: float = 0.5,
+    ) -> None:
+        self._engine = engine
+        self._settings = settings
+        self._producer = producer
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.problem: str | None = "not started"
+
+    def start(self) -> None:
+        """Run the loop in a background thread."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self.run, name="campaigns-scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Ask the loop to stop after the current tick and wait for it."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def run_once(self) -> None:
+        """Advance due campaigns, then publish what is in the outbox."""
+        tick(engine=self._engine, settings=self._settings)
+        publish_pending(engine=self._engine, producer=self._producer, settings=self._settings)
+
+    def run(self) -> None:
+        """Tick until stopped; failures are logged and retried at the next tick."""
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+                self.problem = None
+            except Exception as exc:  # noqa: BLE001 - a dependency outage must not end the loop
+                self.problem = f"{type(exc).__name__}"
+                log.warning("campaigns scheduler: %s: %s", type(exc).__name__, str(exc)[:300])
+            self._stop.wait(self._interval)

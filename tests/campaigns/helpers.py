@@ -1,0 +1,76 @@
+"""Builders and waits shared by the campaigns tests."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from services.common.events import Event, parse_event
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(value: datetime) -> str:
+    return value.isoformat()
+
+
+def message(
+    group: str, member: str, text: str, at: datetime, *, event_id: str | None = None
+) -> Event:
+    return parse_event(
+        {
+            "id": event_id or uuid.uuid4().hex,
+            "source": "campaigns-test",
+            "type": "message.created",
+            "group_id": group,
+            "member_id": member,
+            "occurred_at": at.isoformat(),
+            "data": {"message_id": uuid.uuid4().hex, "text": text},
+        }
+    )
+
+
+def joined(group: str, member: str, at: datetime) -> Event:
+    return parse_event(
+        {
+            "id": uuid.uuid4().hex,
+            "source": "campaigns-test",
+            "type": "member.joined",
+            "group_id": group,
+            "member_id": member,
+            "occurred_at": at.isoformat(),
+        }
+    )
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(interval)
+    return predicate()
+
+
+def values(records: list[Any]) -> list[dict[str, Any]]:
+    return [orjson.loads(r.value) for r in records]
+
+
+def campaign_body(kind: str, *, start_in: float, end_in: float, **extra: Any) -> dict[str, Any]:
+    t = now()
+    body: dict[str, Any] = {
+        "kind": kind,
+        "title": f"{kind} test",
+        "starts_at": iso(t + timedelta(seconds=start_in)),
+        "ends_at": iso(t + timedelta(seconds=end_in)),
+    }
+    body.update(extra)
+    return body
