@@ -1,0 +1,59 @@
+"""Event builders and polling for the metrics tests."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from datetime import time as clock
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from services.common.events import Event, parse_event
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+_ids = itertools.count(1)
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 45.0) -> bool:
+    """Poll until the predicate is truthy or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return bool(predicate())
+
+
+def local(day: date, at: str, tz: ZoneInfo = SHANGHAI) -> datetime:
+    """Return the aware datetime of a local wall-clock time on a day."""
+    return datetime.combine(day, clock.fromisoformat(at), tz)
+
+
+def event(
+    kind: str, group: str, member: str, when: datetime, *, source: str = "metrics-test"
+) -> Event:
+    """Build a contract event with a fresh id."""
+    n = next(_ids)
+    data: dict[str, Any] = {}
+    if kind == "message.created":
+        data = {"message_id": f"msg-{n}", "text": f"hello {n}"}
+    elif kind == "member.updated":
+        data = {"display_name": f"name {n}"}
+    return parse_event(
+        {
+            "id": f"evt-{group}-{n}",
+            "source": source,
+            "type": kind,
+            "group_id": group,
+            "member_id": member,
+            "occurred_at": when.isoformat(),
+            "data": data,
+        }
+    )
+
+
+def monday_before(day: date) -> date:
+    """Return the Monday of the ISO week holding the day."""
+    return day - timedelta(days=day.weekday())
