@@ -151,7 +151,12 @@ bare_app = FastAPI(title="bench: parse-only endpoint", openapi_url=None, docs_ur
 @bare_app.post("/v1/webhooks/{source_id}", status_code=202)
 async def parse_only(source_id: str, request: Request) -> Response:
     """Parse the JSON body and answer 202 with the event count, doing nothing else."""
-    body = orjson.loads(await request.body())
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        return Response(
+            b'{"detail": "invalid JSON"}', status_code=422, media_type="application/json"
+        )
     events = body.get("events") if isinstance(body, dict) else None
     count = len(events) if isinstance(events, list) else 1
     return Response(
@@ -247,14 +252,20 @@ class HttpConnection:
 
     async def post(self, head: bytes, body: bytes) -> tuple[int, bytes]:
         """Send a request (head from request_head) and return the status and body."""
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        assert self.reader is not None
-        self.writer.write(head + body)
-        await self.writer.drain()
-        status_line = await self.reader.readline()
+        reused = self.writer is not None
+        try:
+            status_line = await self._send(head, body)
+        except ConnectionError:
+            if not reused:
+                raise
+            status_line = b""
+        if not status_line and reused:
+            # The server closed an idle keep-alive connection: one fresh connection, as browsers do.
+            await self.close()
+            status_line = await self._send(head, body)
         if not status_line:
             raise ConnectionError("server closed the connection")
+        assert self.reader is not None
         status = int(status_line.split(b" ", 2)[1])
         length = 0
         close = False
@@ -273,7 +284,16 @@ class HttpConnection:
             await self.close()
         return status, payload
 
+    async def _send(self, head: bytes, body: bytes) -> bytes:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        self.writer.write(head + body)
+        await self.writer.drain()
+        return await self.reader.readline()
+
     async def close(self) -> None:
+        """Close the connection (the next post opens a new one)."""
         if self.writer is not None:
             self.writer.close()
             with contextlib.suppress(Exception):

@@ -19,6 +19,7 @@ import random
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -443,12 +444,14 @@ def send_webhook_batches(
     total: int | None = None,
     max_wait_seconds: float = 120.0,
     on_accepted: Callable[[list[dict[str, Any]], float], None] | None = None,
+    client: httpx.Client | None = None,
 ) -> dict[str, Any]:
     """POST the events as signed generic batches to ingest at `url`; return counts.
 
     503s (honouring Retry-After) and connection errors are retried with the same ids,
     which ingest deduplicates; other refusals raise WebhookRejected. Each acknowledged
     batch is written to `record` (JSON lines) and passed to `on_accepted` with its time.
+    `client` (e.g. a FastAPI TestClient) replaces the default HTTP client.
     """
     if not 1 <= batch_size <= 1000:
         raise ValueError("batch_size must be within 1..1000")
@@ -457,7 +460,9 @@ def send_webhook_batches(
     bar = Progress(label="webhook", total=total, enabled=progress)
     pacer = Pacer(rate)
     started = time.monotonic()
-    with httpx.Client(timeout=30) as client:
+    with ExitStack() as stack:
+        if client is None:
+            client = stack.enter_context(httpx.Client(timeout=30))
         for batch in _batches(events, batch_size):
             pacer.wait(len(batch))
             body = orjson.dumps({"events": batch})

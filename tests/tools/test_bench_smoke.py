@@ -1,0 +1,88 @@
+"""Every benchmark runs once in smoke size so none can rot; timings are never asserted."""
+
+from __future__ import annotations
+
+import importlib
+
+import orjson
+import pytest
+
+from services.tools import bench
+from services.tools.bench_raw import bare_app, post_concurrently, serve_bare
+
+ROW_KEYS = {"name", "value", "unit", "raw_name", "raw_value", "ratio", "target", "met", "notes"}
+
+
+def assert_measured(rows: list[dict]) -> None:
+    assert rows
+    for r in rows:
+        assert r.keys() >= ROW_KEYS, r
+        assert not str(r["notes"]).startswith(("not available", "failed")), r
+        assert r["value"] > 0, r
+        if r["raw_value"] is not None:
+            assert r["raw_value"] > 0, r
+        if r["ratio"] is not None:
+            assert r["ratio"] > 0, r
+        assert r["met"] in (None, True, False)
+
+
+@pytest.mark.parametrize("part", [p for p in bench.PARTS if p != "raw"])
+def test_each_service_benchmark_runs_in_smoke_size(part, kafka_bootstrap, redis_url, database_url):
+    module = importlib.import_module(f"services.tools.bench_{part}")
+    rows = module.run(
+        bootstrap=kafka_bootstrap, redis_url=redis_url, database_url=database_url, smoke=True
+    )
+    assert_measured(rows)
+
+
+def test_orchestrator_prints_the_table_and_writes_json(
+    tmp_path, capsys, kafka_bootstrap, redis_url, database_url
+):
+    out = tmp_path / "bench.json"
+    args = ["--smoke", "--only", "raw", "--json", str(out), "--bootstrap", kafka_bootstrap]
+    args += ["--redis-url", redis_url, "--database-url", database_url]
+    assert bench.main(args) == 0
+    report = orjson.loads(out.read_bytes())
+    assert report["smoke"] is True and report["machine"]["cpus"] >= 1
+    assert_measured(report["rows"])
+    printed = capsys.readouterr().out
+    assert "raw kafka-python produce (acks=all)" in printed and "| # | benchmark" in printed
+
+
+def test_missing_or_unknown_parts_are_reported_not_hidden(kafka_bootstrap, redis_url, database_url):
+    rows = bench.run_part(
+        part="no_such_part",
+        bootstrap=kafka_bootstrap,
+        redis_url=redis_url,
+        database_url=database_url,
+        smoke=True,
+        repeats=1,
+    )
+    assert [r["notes"] for r in rows] == ["not available (no module)"]
+    assert bench.main(["--only", "nope"]) == 2
+
+
+def test_table_shows_misses_and_ratios():
+    rows = [
+        bench.row(name="a", value=10.0, unit="x/s", raw_name="raw", raw_value=40.0, ratio=0.25,
+                  target=">= 0.5", met=False, notes="why"),
+        bench.row(name="读书 b", value=1.0, unit="ms", target="< 5 ms", met=True),
+    ]  # fmt: skip
+    table = bench.render(rows)
+    assert "NOT MET" in table and "| met " in table and "0.25" in table and "1. why" in table
+    first, second = table.splitlines()[2:4]
+    assert bench._width(first) == bench._width(second)
+
+
+def test_load_generator_refuses_to_count_errors_as_throughput():
+    assert bare_app.title
+    with serve_bare() as served:
+        url = f"http://127.0.0.1:{served.port}/v1/webhooks/raw"
+        rate, p50, p99 = post_concurrently(
+            url=url, bodies=[b'{"a": 1}'] * 20, headers_for=lambda b: {}, concurrency=4
+        )
+        assert rate > 0 and 0 < p50 <= p99
+        with pytest.raises(RuntimeError, match="non-2xx"):
+            post_concurrently(
+                url=url, bodies=[b"not json"] * 3, headers_for=lambda b: {}, concurrency=2
+            )
