@@ -1,29 +1,66 @@
-"""The moderation FastAPI app and its consumer."""
+"""The moderation FastAPI app, its consumer and its outbox relay."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
+from pathlib import Path
 
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 
 from services.common.bus import ConsumerRunner
 from services.common.service import Resources, create_service_app, start_runner
 from services.common.settings import Settings, get_settings
+from services.common.storage import migrate
 from services.moderation import api
 from services.moderation.consumer import handle_batch
+from services.moderation.outbox import OutboxRelay
+from services.moderation.rulesets import EngineCache
+from services.moderation.tracking import Tracker
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+VERSION_TABLE = "alembic_version_moderation"
 
 
 @asynccontextmanager
 async def startup(resources: Resources) -> AsyncIterator[None]:
+    settings = resources.settings
+    assert resources.engine is not None and resources.redis is not None
+    if settings.run_migrations:
+        await run_in_threadpool(
+            partial(
+                migrate,
+                migrations_dir=MIGRATIONS,
+                version_table=VERSION_TABLE,
+                database_url=settings.database_url,
+            )
+        )
+    engines = EngineCache(db=resources.engine, client=resources.redis)
+    resources.extras["engines"] = engines
     await start_runner(
         resources,
         ConsumerRunner(
-            settings=resources.settings,
+            settings=settings,
             group_id=resources.consumer_group("moderation"),
-            handler=handle_batch,
+            handler=partial(
+                handle_batch,
+                db=resources.engine,
+                settings=settings,
+                producer=resources.producer,
+                engines=engines,
+                tracker=Tracker(resources.redis),
+            ),
             producer=resources.producer,
         ),
     )
-    yield
+    relay = OutboxRelay(
+        db=resources.engine, producer=resources.producer, topic=settings.topic_moderation_actions
+    )
+    relay.start()
+    try:
+        yield
+    finally:
+        await run_in_threadpool(relay.stop)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

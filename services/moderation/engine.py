@@ -1,0 +1,339 @@
+"""A group's compiled rule set: evaluate one event and say which rules matched and what to do.
+
+Pure: no I/O. What needs state (sliding-window counts, join times, whether a name
+changed) comes in a Context prepared by the caller, so the engine can be tested
+and benchmarked alone and `rules/test` can evaluate without side effects.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import regex
+
+from services.common.events import Event, MemberJoined, MemberUpdated, MessageCreated
+from services.moderation.keywords import KeywordMatcher
+from services.moderation.links import find_links, is_allowed
+from services.moderation.normalize import Text, plain_form
+from services.moderation.params import (
+    DisplayNameParams,
+    KeywordsParams,
+    LinksParams,
+    MentionsParams,
+    MessageKindsParams,
+    NewcomerParams,
+    RegexParams,
+    parse_params,
+    plain_pattern,
+)
+from services.moderation.qr import decode_qr
+
+log = logging.getLogger(__name__)
+
+ACTION_RANK = {"flag": 0, "delete": 1, "warn": 2, "mute": 3, "kick": 4, "ban": 5}
+REGEX_TIMEOUT_SECONDS = 0.05
+_MENTION = regex.compile(r"(?<![a-z0-9._%+-])@\S")
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSpec:
+    """A rule as the engine needs it."""
+
+    id: str
+    name: str
+    kind: str
+    params: Any
+    action: str
+    mute_seconds: int | None = None
+    shadow: bool = False
+
+    @classmethod
+    def of(cls, *, id: str, name: str, kind: str, params: dict[str, Any], action: str,
+           mute_seconds: int | None = None, mode: str = "enforce") -> RuleSpec:  # fmt: skip
+        """Build a spec from stored fields, parsing the params of its kind."""
+        return cls(id, name, kind, parse_params(kind, params), action, mute_seconds,
+                   mode == "shadow")  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    strikes: int
+    action: str
+    mute_seconds: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"strikes": self.strikes, "action": self.action, "mute_seconds": self.mute_seconds}
+
+
+@dataclass(frozen=True, slots=True)
+class PolicySpec:
+    """A group's escalation policy."""
+
+    strike_window_days: int = 30
+    ladder: tuple[Step, ...] = ()
+    exempt_members: frozenset[str] = frozenset()
+
+    def step_for(self, strikes: int) -> Step | None:
+        """Return the highest ladder step the strike count has reached, if any."""
+        reached = [s for s in self.ladder if s.strikes <= strikes]
+        return max(reached, key=lambda s: s.strikes) if reached else None
+
+
+@dataclass(slots=True)
+class Subject:
+    """What is evaluated: a message, or a member's display name on join or rename."""
+
+    type: str
+    member_id: str
+    occurred_at: datetime
+    text: str = ""
+    kind: str = "text"
+    attachment_kinds: tuple[str, ...] = ()
+    images: tuple[bytes, ...] = ()
+    mentions: int = 0
+    display_name: str | None = None
+    check_name: bool = False
+
+    @classmethod
+    def of(cls, event: Event, *, name_changed: bool = False) -> Subject | None:
+        """Build the subject of an event (None for events moderation does not judge)."""
+        if isinstance(event, MessageCreated):
+            data = event.data
+            return cls(
+                type=event.type,
+                member_id=event.member_id,
+                occurred_at=event.occurred_at,
+                text=data.text,
+                kind=data.kind,
+                attachment_kinds=tuple(a.kind for a in data.attachments),
+                images=tuple(c for a in data.attachments if (c := a.content())),
+                mentions=len(set(data.mentions)),
+                display_name=data.display_name,
+                check_name=name_changed and data.display_name is not None,
+            )
+        if isinstance(event, MemberJoined | MemberUpdated):
+            return cls(
+                type=event.type,
+                member_id=event.member_id,
+                occurred_at=event.occurred_at,
+                display_name=event.data.display_name,
+                check_name=event.data.display_name is not None,
+            )
+        return None
+
+
+@dataclass(slots=True)
+class Context:
+    """State the caller looked up: window counts per rule id (this event included), join time."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    joined_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    rule_id: str
+    kind: str
+    evidence: str
+    action: str
+    mute_seconds: int | None
+    shadow: bool
+
+    def as_dict(self) -> dict[str, str]:
+        return {"rule_id": self.rule_id, "kind": self.kind, "evidence": self.evidence}
+
+
+@dataclass(slots=True)
+class Verdict:
+    """The rules an event matched; enforced ones decide the action."""
+
+    matched: list[Match] = field(default_factory=list)
+    shadow_matched: list[Match] = field(default_factory=list)
+    exempt: bool = False
+
+    @property
+    def action(self) -> str | None:
+        """Return the strongest action of the enforced matches (or None)."""
+        return strongest(m.action for m in self.matched)
+
+    @property
+    def shadow_action(self) -> str | None:
+        return strongest(m.action for m in self.shadow_matched)
+
+    @property
+    def mute_seconds(self) -> int | None:
+        """Return the longest duration among the matches that set the action."""
+        action = self.action
+        durations = [m.mute_seconds for m in self.matched if m.action == action]
+        if action == "ban" and None in durations:
+            return None
+        return max((d for d in durations if d is not None), default=None)
+
+    @property
+    def strike(self) -> bool:
+        """Tell whether the decision adds a strike (an enforced rule said warn)."""
+        return any(m.action == "warn" for m in self.matched)
+
+    def __bool__(self) -> bool:
+        return bool(self.matched or self.shadow_matched)
+
+
+def strongest(actions: Iterable[str]) -> str | None:
+    """Return the strongest action (flag < delete < warn < mute < kick < ban)."""
+    return max(actions, key=ACTION_RANK.__getitem__, default=None)
+
+
+def _search(pattern: Any, text: str) -> Any:
+    try:
+        return pattern.search(text, timeout=REGEX_TIMEOUT_SECONDS)
+    except TimeoutError:
+        log.warning("a regex rule ran out of time on a message and was skipped")
+        return None
+
+
+class RuleEngine:
+    """Every enabled rule of a group compiled once; `evaluate` judges one event."""
+
+    def __init__(self, rules: Sequence[RuleSpec], policy: PolicySpec | None = None) -> None:
+        self.rules = list(rules)
+        self.policy = policy or PolicySpec()
+        by_kind: dict[str, list[RuleSpec]] = {}
+        for rule in self.rules:
+            by_kind.setdefault(rule.kind, []).append(rule)
+        self._keyword_rules = by_kind.get("keywords", [])
+        self._keywords = KeywordMatcher(
+            [r.params for r in self._keyword_rules if isinstance(r.params, KeywordsParams)]
+        )
+        self._regex = [
+            (r, regex.compile(plain_pattern(r.params.pattern), regex.IGNORECASE))
+            for r in by_kind.get("regex", [])
+            if isinstance(r.params, RegexParams)
+        ]
+        self._names = [
+            (r, regex.compile(plain_pattern(r.params.pattern)))
+            for r in by_kind.get("display_name", [])
+            if isinstance(r.params, DisplayNameParams)
+        ]
+        self._links = by_kind.get("links", [])
+        self._kinds = [
+            (r, frozenset(r.params.kinds))
+            for r in by_kind.get("message_kinds", [])
+            if isinstance(r.params, MessageKindsParams)
+        ]
+        self._qr = by_kind.get("qr_code", [])
+        self.flood_rules = by_kind.get("flood", [])
+        self.duplicate_rules = by_kind.get("duplicates", [])
+        self._mentions = by_kind.get("mentions", [])
+        self._newcomer = by_kind.get("newcomer", [])
+        self._reads_images = bool(self._qr or self._links or self._keyword_rules)
+
+    @property
+    def needs_join_times(self) -> bool:
+        return bool(self._newcomer)
+
+    @property
+    def checks_names(self) -> bool:
+        return bool(self._names)
+
+    def is_exempt(self, member_id: str) -> bool:
+        return member_id in self.policy.exempt_members
+
+    def evaluate(self, subject: Subject, context: Context | None = None) -> Verdict:
+        """Judge one subject; the verdict lists enforced and shadow matches."""
+        verdict = Verdict()
+        if subject.member_id in self.policy.exempt_members:
+            verdict.exempt = True
+            return verdict
+        found: dict[str, tuple[RuleSpec, str]] = {}
+        if subject.type == "message.created":
+            self._judge_message(subject, context or Context(), found)
+        if subject.check_name and subject.display_name is not None and self._names:
+            name = plain_form(subject.display_name)
+            for rule, pattern in self._names:
+                try:
+                    ok = pattern.fullmatch(name, timeout=REGEX_TIMEOUT_SECONDS)
+                except TimeoutError:
+                    ok = True
+                if not ok:
+                    found.setdefault(rule.id, (rule, f"display name {subject.display_name!r}"))
+        for rule in self.rules:
+            if rule.id in found:
+                hit = Match(rule.id, rule.kind, found[rule.id][1], rule.action,
+                            rule.mute_seconds, rule.shadow)  # fmt: skip
+                (verdict.shadow_matched if rule.shadow else verdict.matched).append(hit)
+        return verdict
+
+    def _judge_message(
+        self, subject: Subject, context: Context, found: dict[str, tuple[RuleSpec, str]]
+    ) -> None:
+        text = Text.of(subject.text) if subject.text else None
+        links: list[tuple[str, str]] | None = None
+        if text is not None:
+            if self._keyword_rules:
+                for slot, evidence in self._keywords.scan(text).items():
+                    rule = self._keyword_rules[slot]
+                    found[rule.id] = (rule, evidence)
+            for rule, pattern in self._regex:
+                if match := _search(pattern, text.plain):
+                    found[rule.id] = (rule, match.group(0)[:200])
+            if self._links or self._newcomer:
+                links = find_links(text.clean)
+            if self._links and links:
+                self._judge_links(links, found, prefix="")
+        if self._kinds:
+            kinds = {subject.kind, *subject.attachment_kinds}
+            for rule, forbidden in self._kinds:
+                if hit := sorted(kinds & forbidden):
+                    found[rule.id] = (rule, f"kind {hit[0]}")
+        if subject.images and self._reads_images:
+            self._judge_images(subject.images, found)
+        for rule in self._mentions:
+            if isinstance(rule.params, MentionsParams):
+                count = max(subject.mentions, len(_MENTION.findall(text.clean)) if text else 0)
+                if count > rule.params.max_mentions:
+                    found[rule.id] = (rule, f"{count} mentions")
+        for rule in (*self.flood_rules, *self.duplicate_rules):
+            count = context.counts.get(rule.id, 0)
+            limit = getattr(rule.params, "max_messages", None) or rule.params.max_repeats
+            if count > limit:
+                what = "messages" if rule.kind == "flood" else "repeats"
+                found[rule.id] = (rule, f"{count} {what} in {rule.params.seconds}s")
+        if self._newcomer and context.joined_at is not None:
+            age = (subject.occurred_at - context.joined_at).total_seconds()
+            kinds = {subject.kind, *subject.attachment_kinds}
+            for rule in self._newcomer:
+                params = rule.params
+                if not isinstance(params, NewcomerParams) or age >= params.within_seconds:
+                    continue
+                if hit := sorted(kinds & set(params.kinds)):
+                    found[rule.id] = (rule, f"joined {int(age)}s ago, kind {hit[0]}")
+                elif params.links and links:
+                    found[rule.id] = (rule, f"joined {int(age)}s ago, link {links[0][0]}")
+
+    def _judge_links(
+        self, links: list[tuple[str, str]], found: dict[str, tuple[RuleSpec, str]], prefix: str
+    ) -> None:
+        for rule in self._links:
+            if rule.id in found or not isinstance(rule.params, LinksParams):
+                continue
+            for link, host in links:
+                if not is_allowed(host, rule.params.allowed_domains):
+                    found[rule.id] = (rule, prefix + link[:200])
+                    break
+
+    def _judge_images(
+        self, images: tuple[bytes, ...], found: dict[str, tuple[RuleSpec, str]]
+    ) -> None:
+        for content in images:
+            for decoded in decode_qr(content):
+                for rule in self._qr:
+                    found.setdefault(rule.id, (rule, f"qr: {decoded[:200]}"))
+                text = Text.of(decoded)
+                for slot, evidence in self._keywords.scan(text).items():
+                    rule = self._keyword_rules[slot]
+                    found.setdefault(rule.id, (rule, f"qr: {evidence}"))
+                self._judge_links(find_links(text.clean), found, prefix="qr: ")

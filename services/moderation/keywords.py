@@ -1,0 +1,135 @@
+"""One Aho-Corasick automaton for all keyword rules of a group: terms, wildcards and allow-lists.
+
+Terms and allow-terms are folded like texts and scanned on the folded text, so
+evasion between characters does not hide a term. A `*` splits a term into
+segments that must appear in order with at most MAX_GAP folded characters between
+them. An allow-term of the same rule overlapping a match suppresses that match.
+Whole-term ("word") rules also need the clean text around the match not to
+continue a Latin word or number (CJK has no spaces, so CJK neighbours are boundaries).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import ahocorasick
+
+from services.moderation.normalize import Text, fold
+from services.moderation.params import KeywordsParams
+
+MAX_GAP = 8
+
+_TERM = 0
+_ALLOW = 1
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    what: int  # _TERM or _ALLOW
+    slot: int  # index of the rule in the matcher
+    term: int  # index of the term in its rule
+    segment: int
+    segments: int
+
+
+def _wordish(ch: str) -> bool:
+    return ch.isalnum() and not ("\u2e80" <= ch <= "\u9fff" or "\uac00" <= ch <= "\ud7af")
+
+
+class KeywordMatcher:
+    """Scan a folded text once for the terms of every keyword rule of a group."""
+
+    def __init__(self, rules: Sequence[KeywordsParams]) -> None:
+        self._rules = list(rules)
+        self._whole_word = [p.match == "word" for p in rules]
+        entries: dict[str, list[_Entry]] = defaultdict(list)
+        for slot, params in enumerate(rules):
+            for index, term in enumerate(params.keywords):
+                segments = [s for s in (fold(part) for part in term.split("*")) if s]
+                for position, segment in enumerate(segments):
+                    entries[segment].append(_Entry(_TERM, slot, index, position, len(segments)))
+            for index, term in enumerate(params.allow):
+                if folded := fold(term):
+                    entries[folded].append(_Entry(_ALLOW, slot, index, 0, 1))
+        self._automaton: ahocorasick.Automaton | None = None
+        if entries:
+            automaton = ahocorasick.Automaton()
+            for key, found in entries.items():
+                automaton.add_word(key, (len(key), tuple(found)))
+            automaton.make_automaton()
+            self._automaton = automaton
+
+    def __len__(self) -> int:
+        return len(self._rules)
+
+    def scan(self, text: Text) -> dict[int, str]:
+        """Return {rule slot: evidence} for the rules whose terms the text contains."""
+        if self._automaton is None or not text.folded:
+            return {}
+        hits: list[tuple[int, int, _Entry]] | None = None
+        for end, (length, found) in self._automaton.iter(text.folded):
+            if hits is None:
+                hits = []
+            start = end - length + 1
+            for entry in found:
+                hits.append((start, end + 1, entry))
+        if not hits:
+            return {}
+        return self._resolve(text, hits)
+
+    def _resolve(self, text: Text, hits: list[tuple[int, int, _Entry]]) -> dict[int, str]:
+        allowed: dict[int, list[tuple[int, int]]] = defaultdict(list)
+        plain: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
+        pieces: dict[tuple[int, int, int], list[tuple[int, int, int]]] = defaultdict(list)
+        for start, end, entry in hits:
+            if entry.what == _ALLOW:
+                allowed[entry.slot].append((start, end))
+            elif entry.segments == 1:
+                plain[entry.slot].append((start, end, entry.term))
+            else:
+                pieces[(entry.slot, entry.term, entry.segments)].append((entry.segment, start, end))
+        for (slot, term, count), found in pieces.items():
+            if span := _in_order(found, count):
+                plain[slot].append((*span, term))
+        result: dict[int, str] = {}
+        for slot, candidates in plain.items():
+            for start, end, _term in sorted(candidates):
+                if any(a < end and start < b for a, b in allowed.get(slot, ())):
+                    continue
+                lo, hi = text.clean_span(start, end)
+                if self._whole_word[slot] and not _bounded(text.clean, lo, hi):
+                    continue
+                result[slot] = text.clean[lo:hi]
+                break
+        return result
+
+
+def _in_order(found: list[tuple[int, int, int]], count: int) -> tuple[int, int] | None:
+    """Return the first span where segments 0..count-1 occur in order with bounded gaps."""
+    by_segment: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for segment, start, end in found:
+        by_segment[segment].append((start, end))
+    if len(by_segment) < count:
+        return None
+    for first_start, first_end in sorted(by_segment[0]):
+        end = first_end
+        for segment in range(1, count):
+            nxt = next(
+                ((s, e) for s, e in sorted(by_segment[segment]) if end <= s <= end + MAX_GAP),
+                None,
+            )
+            if nxt is None:
+                break
+            end = nxt[1]
+        else:
+            return first_start, end
+    return None
+
+
+def _bounded(clean: str, start: int, end: int) -> bool:
+    """Tell whether clean[start:end] neither continues nor is continued by a Latin word."""
+    if start > 0 and _wordish(clean[start - 1]) and _wordish(clean[start]):
+        return False
+    return not (end < len(clean) and _wordish(clean[end]) and _wordish(clean[end - 1]))

@@ -1,0 +1,8 @@
+"""Alembic environment of the moderation tables (version table alembic_version_moderation)."""
+
+from sqlmodel import SQLModel
+
+from services.common.migrations_env import run_migrations
+from services.moderation import models  # noqa: F401 - registers the tables
+
+run_migrations(SQLModel.metadata)

@@ -1,0 +1,241 @@
+"""Moderation tables and API shapes: rules, group policies, cases and the action outbox."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import field_validator
+from sqlalchemy import JSON, DateTime, Index, String, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from services.moderation.params import RuleKind
+
+Action = Literal["flag", "delete", "warn", "mute", "kick", "ban"]
+PublishedAction = Literal["flag", "delete", "warn", "mute", "unmute", "kick", "ban", "unban"]
+Mode = Literal["enforce", "shadow"]
+
+MAX_MUTE_SECONDS = 366 * 86400
+DEFAULT_MUTE_SECONDS = 600
+
+
+def new_id(prefix: str) -> str:
+    """Return a unique id that sorts by creation time (millisecond prefix, random suffix)."""
+    return f"{prefix}_{time.time_ns() // 1_000_000:012x}{secrets.token_hex(6)}"
+
+
+def utc(value: datetime) -> datetime:
+    """Return an aware UTC datetime (SQLite hands back naive ones)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _timestamp(**kwargs: Any) -> Any:
+    return Field(sa_type=DateTime(timezone=True), **kwargs)  # type: ignore[call-overload]
+
+
+# --- rules --------------------------------------------------------------------------
+
+
+class RuleBase(SQLModel):
+    name: str = Field(min_length=1, max_length=200)
+    kind: RuleKind = Field(sa_type=String(32))
+    params: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    action: Action = Field(sa_type=String(16))
+    mute_seconds: int | None = Field(default=None, ge=1, le=MAX_MUTE_SECONDS)
+    mode: Mode = Field(default="enforce", sa_type=String(16))
+    enabled: bool = True
+
+
+class RuleCreate(RuleBase):
+    """A new rule; `params` must fit its `kind` (see docs/moderation.md)."""
+
+
+class RuleUpdate(SQLModel):
+    """Fields to change; `params` is replaced as a whole and checked against the kind."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    kind: RuleKind | None = None
+    params: dict[str, Any] | None = None
+    action: Action | None = None
+    mute_seconds: int | None = Field(default=None, ge=1, le=MAX_MUTE_SECONDS)
+    mode: Mode | None = None
+    enabled: bool | None = None
+
+
+class Rule(RuleBase, table=True):
+    __tablename__ = "moderation_rule"
+    __table_args__ = (Index("ix_moderation_rule_group", "group_id", "id"),)
+
+    id: str = Field(default_factory=lambda: new_id("rule"), primary_key=True, max_length=40)
+    group_id: str = Field(max_length=256)
+    created_at: datetime = _timestamp(default_factory=_now)
+    updated_at: datetime = _timestamp(default_factory=_now)
+
+
+class RulePublic(RuleBase):
+    id: str
+    created_at: datetime
+    updated_at: datetime
+
+    _aware = field_validator("created_at", "updated_at")(utc)
+
+
+class RulesPublic(SQLModel):
+    rules: list[RulePublic]
+    next_cursor: str | None
+
+
+# --- policy -------------------------------------------------------------------------
+
+
+class LadderStep(SQLModel):
+    strikes: int = Field(ge=1, le=1000)
+    action: Action
+    mute_seconds: int | None = Field(default=None, ge=1, le=MAX_MUTE_SECONDS)
+
+
+class PolicyBase(SQLModel):
+    strike_window_days: int = Field(default=30, ge=1, le=3650)
+    ladder: list[LadderStep] = Field(default_factory=list, max_length=50, sa_type=JSON)
+    exempt_members: list[str] = Field(default_factory=list, max_length=10_000, sa_type=JSON)
+
+    @field_validator("ladder")
+    @classmethod
+    def _distinct_steps(cls, ladder: list[LadderStep]) -> list[LadderStep]:
+        counts = [step.strikes for step in ladder]
+        if len(set(counts)) != len(counts):
+            raise ValueError("two ladder steps have the same number of strikes")
+        return sorted(ladder, key=lambda step: step.strikes)
+
+    @field_validator("exempt_members")
+    @classmethod
+    def _member_ids(cls, members: list[str]) -> list[str]:
+        if any(not 1 <= len(m) <= 256 for m in members):
+            raise ValueError("member ids are 1 to 256 characters")
+        return sorted(set(members))
+
+
+class PolicyUpdate(PolicyBase):
+    """The whole policy of a group (PUT replaces it)."""
+
+
+class Policy(SQLModel, table=True):
+    __tablename__ = "moderation_policy"
+
+    group_id: str = Field(primary_key=True, max_length=256)
+    strike_window_days: int = 30
+    ladder: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+    exempt_members: list[str] = Field(default_factory=list, sa_type=JSON)
+    updated_at: datetime = _timestamp(default_factory=_now)
+
+
+class PolicyPublic(PolicyBase):
+    group_id: str
+
+
+# --- cases and actions --------------------------------------------------------------
+
+
+class Case(SQLModel, table=True):
+    """One decision about one event; (group, source, event id) is unique so replays add none."""
+
+    __tablename__ = "moderation_case"
+    __table_args__ = (
+        UniqueConstraint("group_id", "event_source", "event_id", name="uq_moderation_case_event"),
+        Index("ix_moderation_case_group", "group_id", "id"),
+        Index("ix_moderation_case_member", "group_id", "member_id", "occurred_at"),
+    )
+
+    id: str = Field(default_factory=lambda: new_id("case"), primary_key=True, max_length=40)
+    group_id: str = Field(max_length=256)
+    member_id: str = Field(max_length=256)
+    event_source: str = Field(max_length=256)
+    event_id: str = Field(max_length=256)
+    event_type: str = Field(max_length=32)
+    message_id: str | None = Field(default=None, max_length=256)
+    action: str | None = Field(default=None, max_length=16)
+    mute_seconds: int | None = None
+    rule_ids: list[str] = Field(default_factory=list, sa_type=JSON)
+    shadow_rule_ids: list[str] = Field(default_factory=list, sa_type=JSON)
+    evidence: dict[str, str] = Field(default_factory=dict, sa_type=JSON)
+    shadow: bool = False
+    strike: bool = False
+    escalation: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    reversed: bool = False
+    reversed_at: datetime | None = _timestamp(default=None)
+    occurred_at: datetime = _timestamp()
+    created_at: datetime = _timestamp(default_factory=_now)
+
+
+class CasePublic(SQLModel):
+    id: str
+    group_id: str
+    member_id: str
+    event_id: str
+    message_id: str | None
+    action: str | None
+    rule_ids: list[str]
+    shadow: bool
+    reversed: bool
+    created_at: datetime
+    mute_seconds: int | None
+    shadow_rule_ids: list[str]
+    evidence: dict[str, str]
+    strike: bool
+    escalation: dict[str, Any] | None
+    occurred_at: datetime
+    reversed_at: datetime | None
+
+    _aware = field_validator("created_at", "occurred_at")(utc)
+
+    @field_validator("reversed_at")
+    @classmethod
+    def _aware_or_none(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else utc(value)
+
+
+class CasesPublic(SQLModel):
+    cases: list[CasePublic]
+    next_cursor: str | None
+
+
+class ModerationAction(SQLModel, table=True):
+    """The outbox: an action waits here (published_at null) until Kafka acknowledged it."""
+
+    __tablename__ = "moderation_action"
+    __table_args__ = (Index("ix_moderation_action_pending", "published_at", "created_at"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    case_id: str = Field(max_length=40, index=True)
+    group_id: str = Field(max_length=256)
+    member_id: str = Field(max_length=256)
+    event_id: str | None = Field(default=None, max_length=256)
+    message_id: str | None = Field(default=None, max_length=256)
+    action: str = Field(max_length=16)
+    duration_seconds: int | None = None
+    rule_id: str | None = Field(default=None, max_length=40)
+    reason: str = Field(default="", max_length=1000)
+    created_at: datetime = _timestamp(default_factory=_now)
+    published_at: datetime | None = _timestamp(default=None)
+
+    def message(self) -> dict[str, Any]:
+        """Return the record published on moderation.actions.v1."""
+        return {
+            "id": self.id,
+            "case_id": self.case_id,
+            "group_id": self.group_id,
+            "member_id": self.member_id,
+            "event_id": self.event_id,
+            "message_id": self.message_id,
+            "action": self.action,
+            "duration_seconds": self.duration_seconds,
+            "rule_id": self.rule_id,
+            "reason": self.reason,
+            "created_at": utc(self.created_at).isoformat(),
+        }

@@ -1,0 +1,38 @@
+"""Moderation's domain metrics (Prometheus)."""
+
+from prometheus_client import Counter, Histogram
+
+MESSAGES_EVALUATED = Counter(
+    "qunyun_moderation_messages_evaluated_total",
+    "Messages the moderation consumer ran through a group's rules.",
+)
+DECISIONS = Counter(
+    "qunyun_moderation_decisions_total",
+    "Rule matches recorded in new cases, by rule kind, the rule's action and mode.",
+    ["rule_kind", "action", "mode"],
+)
+ACTIONS_PUBLISHED = Counter(
+    "qunyun_moderation_actions_published_total",
+    "Actions Kafka acknowledged on moderation.actions.v1, by action.",
+    ["action"],
+)
+EVALUATION_SECONDS = Histogram(
+    "qunyun_moderation_evaluation_duration_seconds",
+    "Time the rule engine took to judge one event (Redis and database excluded).",
+    buckets=(
+        0.00001,
+        0.000025,
+        0.00005,
+        0.0001,
+        0.00025,
+        0.0005,
+        0.001,
+        0.0025,
+        0.005,
+        0.01,
+        0.025,
+        0.05,
+        0.1,
+        0.25,
+    ),  # fmt: skip
+)

@@ -1,0 +1,203 @@
+"""The rule engine alone: what each rule kind catches and what it lets through."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from services.moderation.engine import Context, PolicySpec, RuleEngine, RuleSpec, Step, Subject
+from services.moderation.params import InvalidParams, validate_params
+from tests.moderation.conftest import qr_png
+
+NOW = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
+
+
+def rule(kind: str, params: dict[str, Any], action: str = "delete", rule_id: str | None = None,
+         mode: str = "enforce") -> RuleSpec:  # fmt: skip
+    return RuleSpec.of(id=rule_id or f"r-{kind}", name=kind, kind=kind,
+                       params=validate_params(kind, params), action=action, mode=mode)  # fmt: skip
+
+
+def says(engine: RuleEngine, text: str = "", **fields: Any) -> list[str]:
+    context = fields.pop("context", None)
+    subject = Subject(type="message.created", member_id=fields.pop("member", "m1"),
+                      occurred_at=NOW, text=text, **fields)  # fmt: skip
+    return [m.rule_id for m in engine.evaluate(subject, context).matched]
+
+
+@pytest.fixture
+def ads() -> RuleEngine:
+    return RuleEngine(
+        [rule("keywords", {"keywords": ["加微信", "vx", "代购", "加*信"], "allow": ["微信支付"]})]
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "加微信 领福利",
+        "加 微 信",
+        "加.微.信",
+        "加\u200b微\u200d信",
+        "V❤X: abc123",
+        "ｖｘ同号",
+        "加個微信吧",
+        "找我代購",
+        "加我好友信息",
+    ],  # fmt: skip
+)
+def test_keywords_catch_evasion_traditional_and_full_width(ads: RuleEngine, text: str) -> None:
+    assert says(ads, text) == ["r-keywords"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["今天练腿了", "用微信支付就行", "加油，信心满满" * 0 + "加油哦朋友们大家一起坚持写信", ""],
+)
+def test_keywords_let_ordinary_text_and_allowed_terms_through(ads: RuleEngine, text: str) -> None:
+    assert says(ads, text) == []
+
+
+def test_whole_term_keywords_respect_latin_word_boundaries() -> None:
+    engine = RuleEngine([rule("keywords", {"keywords": ["vx", "sb"], "match": "word"})])
+    assert says(engine, "加我 vx 123") == ["r-keywords"]
+    assert says(engine, "有事找我vx") == ["r-keywords"]
+    assert says(engine, "vxworks is an RTOS") == []
+    assert says(engine, "usb cable") == []
+
+
+def test_wildcard_gap_is_bounded() -> None:
+    engine = RuleEngine([rule("keywords", {"keywords": ["加*信"]})])
+    assert says(engine, "加一下信") == ["r-keywords"]
+    assert says(engine, "加" + "油" * 20 + "信") == []
+
+
+def test_regex_rule_runs_on_simplified_text() -> None:
+    engine = RuleEngine([rule("regex", {"pattern": r"\d{5,}\s*元"})])
+    assert says(engine, "只要 99999 元") == ["r-regex"]
+    assert says(engine, "只要 99 元") == []
+
+
+def test_links_catch_urls_and_bare_domains_but_not_allowed_ones() -> None:
+    engine = RuleEngine([rule("links", {"allowed_domains": ["example.org"]})])
+    for text in ["看 https://spam.cn/x", "abc.com/x", "t.cn/xyz", "ｗｗｗ．ｓｐａｍ．ｃｏｍ",
+                 "加我abc。com"]:  # fmt: skip
+        assert says(engine, text) == ["r-links"], text
+    for text in ["https://docs.example.org/a", "example.org", "邮箱 a@qq.com", "file.txt 好"]:
+        assert says(engine, text) == [], text
+
+
+def test_message_kinds_rule_checks_message_and_attachment_kinds() -> None:
+    engine = RuleEngine([rule("message_kinds", {"kinds": ["miniprogram", "card"]})])
+    assert says(engine, kind="miniprogram") == ["r-message_kinds"]
+    assert says(engine, kind="text", attachment_kinds=("card",)) == ["r-message_kinds"]
+    assert says(engine, "你好", kind="image") == []
+
+
+def test_qr_codes_are_decoded_and_their_text_checked_by_links_and_keywords() -> None:
+    engine = RuleEngine(
+        [
+            rule("qr_code", {}, action="delete"),
+            rule("links", {"allowed_domains": ["example.org"]}, action="warn"),
+            rule("keywords", {"keywords": ["加微信"]}, action="mute"),
+        ]
+    )
+    spam = qr_png("https://spam.example.com/join")
+    assert says(engine, images=(spam,)) == ["r-qr_code", "r-links"]
+    assert says(engine, images=(qr_png("加微信 abc"),)) == ["r-qr_code", "r-keywords"]
+    only_links = RuleEngine([rule("links", {"allowed_domains": ["example.org"]})])
+    assert says(only_links, images=(qr_png("https://example.org/ok"),)) == []
+    assert says(only_links, images=(spam,)) == ["r-links"]
+    assert says(engine, images=(b"not an image",)) == []
+
+
+def test_mentions_rule_counts_distinct_mentions() -> None:
+    engine = RuleEngine([rule("mentions", {"max_mentions": 2})])
+    assert says(engine, "hi", mentions=3) == ["r-mentions"]
+    assert says(engine, "hi", mentions=2) == []
+    assert says(engine, "@a @b @c 看这里") == ["r-mentions"]
+
+
+def test_flood_and_duplicates_read_window_counts_from_the_context() -> None:
+    flood = rule("flood", {"max_messages": 3, "seconds": 10})
+    dup = rule("duplicates", {"max_repeats": 2, "seconds": 60})
+    engine = RuleEngine([flood, dup])
+    assert says(engine, "x", context=Context(counts={flood.id: 4, dup.id: 1})) == ["r-flood"]
+    assert says(engine, "x", context=Context(counts={flood.id: 3, dup.id: 3})) == ["r-duplicates"]
+
+
+def test_newcomer_rule_applies_only_within_its_time() -> None:
+    engine = RuleEngine(
+        [rule("newcomer", {"within_seconds": 3600, "kinds": ["image"], "links": True})]
+    )
+    fresh = Context(joined_at=NOW - timedelta(minutes=5))
+    old = Context(joined_at=NOW - timedelta(hours=2))
+    assert says(engine, "看 abc.com", context=fresh) == ["r-newcomer"]
+    assert says(engine, "", kind="image", context=fresh) == ["r-newcomer"]
+    assert says(engine, "你好", context=fresh) == []
+    assert says(engine, "看 abc.com", context=old) == []
+    assert says(engine, "看 abc.com", context=Context()) == []
+
+
+def test_display_name_must_match_on_join_and_rename() -> None:
+    engine = RuleEngine([rule("display_name", {"pattern": r"[^-]+-[^-]+-[^-]+"}, action="warn")])
+
+    def named(name: str, kind: str = "member.joined") -> list[str]:
+        subject = Subject(type=kind, member_id="m", occurred_at=NOW, display_name=name,
+                          check_name=True)  # fmt: skip
+        return [m.rule_id for m in engine.evaluate(subject).matched]
+
+    assert named("小美-上海-油皮") == []
+    assert named("小美－上海－油皮") == []  # full-width hyphens fold to ASCII
+    assert named("小美") == ["r-display_name"]
+    assert named("广告号", "member.updated") == ["r-display_name"]
+
+
+def test_strongest_action_wins_and_every_rule_is_listed_shadow_apart() -> None:
+    engine = RuleEngine(
+        [
+            rule("keywords", {"keywords": ["代购"]}, action="warn", rule_id="a"),
+            rule("links", {}, action="mute", rule_id="b"),
+            rule("regex", {"pattern": "代购"}, action="ban", rule_id="c", mode="shadow"),
+        ]
+    )
+    verdict = engine.evaluate(
+        Subject(type="message.created", member_id="m", occurred_at=NOW, text="代购 abc.com")
+    )
+    assert [m.rule_id for m in verdict.matched] == ["a", "b"]
+    assert verdict.action == "mute" and verdict.strike
+    assert [m.rule_id for m in verdict.shadow_matched] == ["c"]
+
+
+def test_exempt_members_are_never_judged(ads: RuleEngine) -> None:
+    engine = RuleEngine(ads.rules, PolicySpec(exempt_members=frozenset({"admin"})))
+    assert says(engine, "加微信", member="admin") == []
+    assert says(engine, "加微信", member="m2") == ["r-keywords"]
+
+
+def test_ladder_step_is_the_highest_reached() -> None:
+    policy = PolicySpec(ladder=(Step(2, "mute", 600), Step(3, "kick")))
+    assert policy.step_for(1) is None
+    assert policy.step_for(2) == Step(2, "mute", 600)
+    assert policy.step_for(5) == Step(3, "kick")
+
+
+@pytest.mark.parametrize(
+    ("kind", "params", "field"),
+    [
+        ("regex", {"pattern": "(unclosed"}, "pattern"),
+        ("regex", {"pattern": "a" * 501}, "pattern"),
+        ("keywords", {"keywords": []}, "keywords"),
+        ("keywords", {"keywords": ["❤❤"]}, "keywords"),
+        ("flood", {"max_messages": 0, "seconds": 10}, "max_messages"),
+        ("links", {"allowed_domains": ["not a domain"]}, "allowed_domains"),
+        ("message_kinds", {"kinds": ["hologram"]}, "kinds"),
+        ("qr_code", {"unexpected": 1}, "unexpected"),
+    ],
+)
+def test_bad_params_name_the_field(kind: str, params: dict[str, Any], field: str) -> None:
+    with pytest.raises(InvalidParams) as caught:
+        validate_params(kind, params)
+    assert caught.value.errors[0]["loc"][:3] == ["body", "params", field]
