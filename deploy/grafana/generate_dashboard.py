@@ -269,7 +269,22 @@ def build() -> dict[str, Any]:
             quantiles("qunyun_ingest_webhook_body_bytes", "platform"),
             "bytes",
         ),
-        12,
+        8,
+    )
+    lay.add(
+        timeseries(
+            "Dedup marks lost /s",
+            [
+                (
+                    f"sum(rate(qunyun_ingest_dedup_commit_failures_total[{RATE}]))",
+                    "batches in Kafka not marked seen",
+                )
+            ],
+            "ops",
+            "Kafka acknowledged the batch but Redis could not record it as seen: a platform "
+            "redelivery of it would be sent again (consumers absorb it: they are idempotent).",
+        ),
+        8,
     )
     lay.add(
         timeseries(
@@ -285,7 +300,7 @@ def build() -> dict[str, Any]:
             ],
             "percentunit",
         ),
-        12,
+        8,
     )
 
     grp = 'group=~"$group"'
@@ -376,6 +391,10 @@ def build() -> dict[str, Any]:
                 (
                     f"sum(rate(qunyun_metrics_duplicates_skipped_total[{RATE}]))",
                     "duplicates skipped",
+                ),
+                (
+                    f"sum(rate(qunyun_metrics_events_too_old_total[{RATE}]))",
+                    "too old, ignored",
                 ),
             ],
             "ops",

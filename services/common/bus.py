@@ -157,6 +157,7 @@ class ProducerHandle:
         deadline = time.monotonic() + timeout
         producer = self.get()
         topic = records[0].topic
+        errors = PRODUCE_ERRORS.labels(topic)  # exported as 0 from the first produce on
         started = time.perf_counter()
         try:
             futures = [
@@ -166,7 +167,7 @@ class ProducerHandle:
             producer.flush(timeout=max(deadline - time.monotonic(), 0.001))
             results = [f.get(timeout=max(deadline - time.monotonic(), 0.001)) for f in futures]
         except (KafkaError, TimeoutError) as exc:
-            PRODUCE_ERRORS.labels(topic).inc()
+            errors.inc()
             raise BrokerUnavailable(f"Kafka did not acknowledge in {timeout:g}s") from exc
         PRODUCE_SECONDS.labels(topic).observe(time.perf_counter() - started)
         return results
@@ -309,6 +310,11 @@ class ConsumerRunner:
 
     def start(self) -> None:
         """Run the loop in a background thread."""
+        # Export zeros before the first record so increase()/rate() see the first dead letter.
+        for topic in self.topics:
+            DEADLETTERS.labels(self.group_id, topic)
+            for outcome in ("processed", "deadlettered"):
+                CONSUMED.labels(self.group_id, topic, outcome)
         self._stop.clear()
         self._thread = threading.Thread(
             target=self.run, name=f"consumer-{self.group_id}", daemon=True

@@ -23,9 +23,11 @@ AGREED: dict[str, tuple[str, tuple[str, ...]]] = {
     # ingest
     "qunyun_ingest_events_total": ("counter", ("source", "platform", "type", "outcome")),
     "qunyun_ingest_webhook_body_bytes": ("histogram", ("platform",)),
+    "qunyun_ingest_dedup_commit_failures_total": ("counter", ()),
     # metrics
     "qunyun_metrics_events_applied_total": ("counter", ("type",)),
     "qunyun_metrics_duplicates_skipped_total": ("counter", ()),
+    "qunyun_metrics_events_too_old_total": ("counter", ()),
     "qunyun_metrics_batch_apply_duration_seconds": ("histogram", ()),
     # moderation
     "qunyun_moderation_messages_evaluated_total": ("counter", ()),
