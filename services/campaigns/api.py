@@ -164,7 +164,7 @@ def list_winners(
     rows = session.exec(
         select(Winner)
         .where(col(Winner.campaign_id) == campaign.id)
-        .order_by(col(Winner.round), col(Winner.position), col(Winner.created_at))
+        .order_by(col(Winner.round), col(Winner.rank))
     ).all()
     return WinnersPublic(
         seed_sha256=campaign.seed_sha256,

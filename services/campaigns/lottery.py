@@ -85,7 +85,7 @@ def _fill(
     effects: Effects,
 ) -> list[dict[str, str]]:
     assert campaign.seed is not None
-    ranked = iter(rank(campaign.seed, eligible))
+    ranked = iter(enumerate(rank(campaign.seed, eligible)))
     won: list[dict[str, str]] = []
     stock = session.exec(
         select(PrizeStock)
@@ -94,13 +94,14 @@ def _fill(
     ).all()
     for prize in stock:
         for _ in range(prize.remaining):
-            for member_id in ranked:
+            for place, member_id in ranked:
                 name = take_prize(
                     session=session,
                     campaign=campaign,
                     member_id=member_id,
                     position=prize.position,
                     round=round,
+                    rank=place,
                     now=now,
                     effects=effects,
                 )

@@ -334,6 +334,7 @@ class Winner(SQLModel, table=True):
     prize: str = Field(max_length=64)
     position: int
     round: int = 0
+    rank: int = 0
     status: str = Field(default="won", max_length=16)
     created_at: datetime = ts_column()
 

@@ -116,6 +116,7 @@ def take_prize(
     member_id: str,
     position: int,
     round: int,
+    rank: int,
     now: datetime,
     effects: Effects,
 ) -> str | None:
@@ -148,6 +149,7 @@ def take_prize(
                 prize=name,
                 position=position,
                 round=round,
+                rank=rank,
                 status="won",
                 created_at=now,
             )

@@ -145,6 +145,7 @@ def upgrade() -> None:
         sa.Column("prize", sa.String(length=64), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("round", sa.Integer(), nullable=False),
+        sa.Column("rank", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("campaign_id", "member_id"),
