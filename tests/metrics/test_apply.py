@@ -1,0 +1,125 @@
+"""The apply script on the session Redis: dedup, ordering, expiry and rolling windows."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from services.common.storage import make_redis
+from services.metrics import queries
+from services.metrics.apply import Applier
+from services.metrics.keys import GroupKeys, day_number, today
+from tests.metrics.helpers import SHANGHAI, event, local
+
+
+@pytest.fixture
+def client(redis_url):
+    redis = make_redis(redis_url)
+    yield redis
+    redis.close()
+
+
+@pytest.fixture
+def applier(client):
+    return Applier(client, tz=SHANGHAI, history_days=400)
+
+
+def group_keys(client, group: str) -> list[bytes]:
+    return list(client.scan_iter(match=GroupKeys(group).prefix + "*", count=1000))
+
+
+def test_duplicates_in_one_batch_and_across_batches_apply_once(client, applier, unique):
+    group = unique("metrics:dups")
+    now = datetime.now(UTC)
+    msg = event("message.created", group, "m1", now)
+    join = event("member.joined", group, "m1", now - timedelta(hours=1))
+    first = applier.apply([join, msg, msg, join])
+    assert first.applied["message.created"] == 1 and first.applied["member.joined"] == 1
+    assert first.duplicates == 2
+    again = applier.apply([msg, join])
+    assert again.duplicates == 2 and sum(again.applied.values()) == 0
+    member = queries.read_member(client, group_id=group, member_id="m1")
+    assert member is not None and member.messages == 1 and member.active_days == 1
+    # Same id from another source is another event.
+    other = msg.model_copy(update={"source": "another-source"})
+    assert applier.apply([other]).applied["message.created"] == 1
+
+
+def test_earlier_join_arriving_late_moves_the_member_to_its_cohort(client, applier, unique):
+    group = unique("metrics:cohort")
+    day = datetime.now(SHANGHAI).date() - timedelta(days=10)
+    late = event("member.joined", group, "m1", local(day + timedelta(days=3), "12:00"))
+    early = event("member.joined", group, "m1", local(day, "12:00"))
+    applier.apply([late])
+    applier.apply([early])
+    keys = GroupKeys(group)
+    assert client.bitcount(keys.cohort(day_number(day))) == 1
+    assert client.bitcount(keys.cohort(day_number(day) + 3)) == 0
+    member = queries.read_member(client, group_id=group, member_id="m1")
+    assert member is not None and member.joined_at == local(day, "12:00")
+
+
+def test_leave_before_a_later_join_keeps_the_member_present(client, applier, unique):
+    group = unique("metrics:rejoin")
+    day = datetime.now(SHANGHAI).date() - timedelta(days=5)
+    rejoin = event("member.joined", group, "m1", local(day, "18:00"))
+    leave = event("member.left", group, "m1", local(day, "09:00"))
+    applier.apply([rejoin, leave])
+    member = queries.read_member(client, group_id=group, member_id="m1")
+    assert member is not None and member.left_at is None
+
+
+def test_every_key_expires_and_events_older_than_history_are_ignored(client, unique):
+    group = unique("metrics:ttl")
+    applier = Applier(client, tz=ZoneInfo("UTC"), history_days=31)
+    now = datetime.now(UTC)
+    events = [
+        event("member.joined", group, "m1", now - timedelta(days=2)),
+        event("message.created", group, "m1", now),
+        event("member.left", group, "m2", now),
+    ]
+    too_old = event("message.created", group, "m1", now - timedelta(days=31))
+    result = applier.apply([*events, too_old])
+    assert result.too_old == 1 and sum(result.applied.values()) == 3
+    keys = group_keys(client, group)
+    assert keys
+    horizon = (31 + 2) * 86400
+    for key in keys:
+        ttl = client.ttl(key)
+        assert 0 < ttl <= horizon, (key, ttl)
+    assert client.hget(GroupKeys(group).day(today(ZoneInfo("UTC")) - 31), "m") is None
+
+
+def test_rolling_windows_count_minutes_and_members(client, applier, unique):
+    group = unique("metrics:rolling")
+    now = datetime.now(UTC)
+    applier.apply(
+        [
+            event("message.created", group, "x", now - timedelta(seconds=60)),
+            event("message.created", group, "y", now - timedelta(seconds=90)),
+            event("message.created", group, "z", now - timedelta(minutes=30)),
+            event("message.created", group, "x", now - timedelta(hours=3)),
+            event("message.created", group, "w", now - timedelta(hours=30)),
+        ]
+    )
+    now_ms = int(time.time() * 1000)
+
+    def window(w):
+        r = queries.read_rolling(client, group_id=group, window=w, now_ms=now_ms)
+        return r.messages, r.active_members
+
+    assert window("5m") == (2, 2)
+    assert window("1h") == (3, 3)
+    assert window("24h") == (4, 3)
+
+
+def test_sum_u16_arrays_never_carries_between_members():
+    def u16(values):
+        return b"".join(v.to_bytes(2, "big") for v in values)
+
+    days = [u16([65535, 1, 65535]), u16([65535, 65535]), u16([0, 0, 0, 7])]
+    assert list(queries.sum_u16_arrays(days)) == [131070, 65536, 65535, 7]
+    assert list(queries.sum_u16_arrays([])) == []
