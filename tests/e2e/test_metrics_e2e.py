@@ -1,0 +1,105 @@
+"""End to end: events posted to the ingest webhook show up in the metrics API.
+
+Signed as DESIGN.md says for generic sources: X-Qunyun-Timestamp and
+X-Qunyun-Signature: v1=<hex HMAC-SHA256(secret, timestamp + "." + raw body)>.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import orjson
+
+from services.ingest.app import create_app as create_ingest
+from services.metrics.app import create_app as create_metrics
+from tests.conftest import SOURCE_SECRETS, auth
+
+
+def signed(body: bytes) -> dict[str, str]:
+    secret = SOURCE_SECRETS["generic-test"][1]
+    ts = str(int(time.time()))
+    digest = hmac.new(secret.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return {
+        "Content-Type": "application/json",
+        "X-Qunyun-Timestamp": ts,
+        "X-Qunyun-Signature": f"v1={digest}",
+    }
+
+
+def wait_for(fetch, predicate, timeout: float = 45.0):
+    deadline = time.monotonic() + timeout
+    value = fetch()
+    while not predicate(value) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        value = fetch()
+    return value
+
+
+def test_webhook_events_reach_the_metrics_api(make_settings, run_app, tokens):
+    run = uuid.uuid4().hex[:8]
+    group = f"e2e:metrics:{run}"
+    now = datetime.now(UTC)
+    now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # the API keeps milliseconds
+    ingest_settings = make_settings()
+    metrics_settings = make_settings(share_with=ingest_settings)
+
+    def ev(n: int, kind: str, member: str, at: datetime, data: dict | None = None) -> dict:
+        return {
+            "id": f"e2e-{run}-{n}",
+            "type": kind,
+            "group_id": group,
+            "member_id": member,
+            "occurred_at": at.isoformat(),
+            "data": data or {},
+        }
+
+    def msg(n: int, member: str, at: datetime) -> dict:
+        return ev(n, "message.created", member, at, {"message_id": f"m{n}", "text": "hi"})
+
+    events = [
+        ev(1, "member.joined", "u:ann", now - timedelta(minutes=20), {"method": "link"}),
+        ev(2, "member.joined", "u:ben", now - timedelta(minutes=10)),
+        msg(3, "u:ann", now - timedelta(minutes=2)),
+        msg(4, "u:ann", now - timedelta(minutes=1)),
+        msg(5, "u:ben", now - timedelta(minutes=1)),
+    ]
+    body = orjson.dumps({"events": events})
+    with (
+        run_app(create_ingest(ingest_settings)) as ingest,
+        run_app(create_metrics(metrics_settings)) as metrics,
+    ):
+        first = ingest.post("/v1/webhooks/generic-test", content=body, headers=signed(body))
+        assert first.status_code == 202, first.text
+        assert first.json()["accepted"] == 5
+        again = ingest.post("/v1/webhooks/generic-test", content=body, headers=signed(body))
+        assert again.status_code == 202 and again.json()["duplicates"] == 5
+
+        headers = auth(tokens.reader)
+        # Yesterday too, in case the test runs just after midnight UTC.
+        span = {"from": (now - timedelta(days=1)).date().isoformat(), "to": now.date().isoformat()}
+
+        def activity():
+            r = metrics.get(f"/v1/groups/{group}/activity", params=span, headers=headers)
+            assert r.status_code == 200, r.text
+            days = r.json()["days"]
+            return {k: sum(d[k] for d in days) for k in ("messages", "joins", "leaves")}
+
+        totals = wait_for(activity, lambda t: t["messages"] == 3 and t["joins"] == 2)
+        assert totals == {"messages": 3, "joins": 2, "leaves": 0}
+        ann = metrics.get(f"/v1/groups/{group}/members/u:ann", headers=headers).json()
+        assert ann["messages"] == 2 and ann["active_days"] == 1 and ann["left_at"] is None
+        assert datetime.fromisoformat(ann["joined_at"]) == now - timedelta(minutes=20)
+        assert datetime.fromisoformat(ann["last_active_at"]) == now - timedelta(minutes=1)
+        board = metrics.get(f"/v1/groups/{group}/leaderboard?days=2", headers=headers).json()
+        assert board == {
+            "members": [
+                {"member_id": "u:ann", "messages": 2},
+                {"member_id": "u:ben", "messages": 1},
+            ]
+        }
+        rolling = metrics.get(f"/v1/groups/{group}/rolling?window=5m", headers=headers).json()
+        assert rolling == {"window": "5m", "messages": 3, "active_members": 2}
