@@ -49,7 +49,7 @@ def handle_batch(
             decisions.append(Decision(event, verdict, engine.policy))
     if not decisions:
         return
-    with Session(db) as session:
+    with Session(db, expire_on_commit=False) as session:
         created = record_decisions(session=session, decisions=decisions)
     for case in created:
         verdict = next(d.verdict for d in decisions if d.event.id == case.event_id)

@@ -33,7 +33,7 @@ def publish_pending(*, db: Engine, producer: ProducerHandle, topic: str) -> int:
     sent = 0
     with _local_lock:
         while True:
-            with Session(db) as session:
+            with Session(db, expire_on_commit=False) as session:
                 pending = session.exec(
                     select(ModerationAction)
                     .where(col(ModerationAction.published_at).is_(None))
