@@ -254,7 +254,8 @@ def _print_examples(
          lambda a: [(c.get("member_id"), c.get("action")) for c in a.get("cases", [])]),
         ("moderation", f"/v1/groups/{g}/rules", "rules",
          lambda a: [r.get("name") for r in a.get("rules", [])]),
-        ("campaigns", f"/v1/groups/{g}/points/leaderboard", "points leaderboard", lambda a: a),
+        ("campaigns", f"/v1/groups/{g}/points/leaderboard?limit=5", "points leaderboard",
+         lambda a: [(m.get("member_id"), m.get("points")) for m in a.get("members", [])]),
     ]  # fmt: skip
     for campaign in campaigns:
         cid = campaign.get("id")
