@@ -57,8 +57,9 @@ def _new_case(decision: Decision) -> Case:
     )
 
 
-def _action(case: Case, *, id: str, action: str, duration: int | None, reason: str,
-            rule_id: str | None) -> ModerationAction:  # fmt: skip
+def _action(
+    case: Case, *, id: str, action: str, duration: int | None, reason: str, rule_id: str | None
+) -> ModerationAction:
     return ModerationAction(
         id=id,
         case_id=case.id,
@@ -109,7 +110,7 @@ def record_decisions(*, session: Session, decisions: list[Decision]) -> list[Cas
                 duration=case.mute_seconds,
                 reason=reason,
                 rule_id=strongest.rule_id,
-            )  # fmt: skip
+            )
         )
         if not case.strike:
             continue
@@ -121,8 +122,12 @@ def record_decisions(*, session: Session, decisions: list[Decision]) -> list[Cas
             until=event.occurred_at,
             window_days=decision.policy.strike_window_days,
         )
-        step = escalation(policy=decision.policy, strikes=strikes, action=case.action,
-                          mute_seconds=case.mute_seconds)  # fmt: skip
+        step = escalation(
+            policy=decision.policy,
+            strikes=strikes,
+            action=case.action,
+            mute_seconds=case.mute_seconds,
+        )
         if step is not None:
             case.escalation = {**step.as_dict(), "strikes_counted": strikes}
             session.add(
@@ -133,7 +138,7 @@ def record_decisions(*, session: Session, decisions: list[Decision]) -> list[Cas
                     duration=step.mute_seconds,
                     reason=f"{strikes} strikes in {decision.policy.strike_window_days} days",
                     rule_id=strongest.rule_id,
-                )  # fmt: skip
+                )
             )
     session.commit()
     return created

@@ -52,11 +52,21 @@ class RuleSpec:
     shadow: bool = False
 
     @classmethod
-    def of(cls, *, id: str, name: str, kind: str, params: dict[str, Any], action: str,
-           mute_seconds: int | None = None, mode: str = "enforce") -> RuleSpec:  # fmt: skip
+    def of(
+        cls,
+        *,
+        id: str,
+        name: str,
+        kind: str,
+        params: dict[str, Any],
+        action: str,
+        mute_seconds: int | None = None,
+        mode: str = "enforce",
+    ) -> RuleSpec:
         """Build a spec from stored fields, parsing the params of its kind."""
-        return cls(id, name, kind, parse_params(kind, params), action, mute_seconds,
-                   mode == "shadow")  # fmt: skip
+        return cls(
+            id, name, kind, parse_params(kind, params), action, mute_seconds, mode == "shadow"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,8 +272,14 @@ class RuleEngine:
                     found.setdefault(rule.id, (rule, f"display name {subject.display_name!r}"))
         for rule in self.rules:
             if rule.id in found:
-                hit = Match(rule.id, rule.kind, found[rule.id][1], rule.action,
-                            rule.mute_seconds, rule.shadow)  # fmt: skip
+                hit = Match(
+                    rule.id,
+                    rule.kind,
+                    found[rule.id][1],
+                    rule.action,
+                    rule.mute_seconds,
+                    rule.shadow,
+                )
                 (verdict.shadow_matched if rule.shadow else verdict.matched).append(hit)
         return verdict
 

@@ -26,8 +26,9 @@ def count_strikes(
     return int(session.exec(query).one())
 
 
-def escalation(*, policy: PolicySpec, strikes: int, action: str | None,
-               mute_seconds: int | None) -> Step | None:  # fmt: skip
+def escalation(
+    *, policy: PolicySpec, strikes: int, action: str | None, mute_seconds: int | None
+) -> Step | None:
     """Return the ladder step to apply on top of the decision, if it adds anything."""
     step = policy.step_for(strikes)
     if step is None or action is None:

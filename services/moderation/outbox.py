@@ -64,8 +64,9 @@ def publish_pending(*, db: Engine, producer: ProducerHandle, topic: str) -> int:
 class OutboxRelay:
     """A background thread that publishes what is left pending (crash, REST reversal, outage)."""
 
-    def __init__(self, *, db: Engine, producer: ProducerHandle, topic: str,
-                 interval: float = 1.0) -> None:  # fmt: skip
+    def __init__(
+        self, *, db: Engine, producer: ProducerHandle, topic: str, interval: float = 1.0
+    ) -> None:
         self._db, self._producer, self._topic = db, producer, topic
         self._interval = interval
         self._stop = threading.Event()

@@ -166,8 +166,10 @@ def announce_change(*, client: redis.Redis, group_id: str) -> None:
     try:
         client.incr(version_key(group_id))
     except redis.RedisError:
-        log.warning("could not bump the rule version of a group; consumers refresh within %ss",
-                    MAX_AGE_SECONDS)  # fmt: skip
+        log.warning(
+            "could not bump the rule version of a group; consumers refresh within %ss",
+            MAX_AGE_SECONDS,
+        )
 
 
 class EngineCache:

@@ -34,5 +34,5 @@ EVALUATION_SECONDS = Histogram(
         0.05,
         0.1,
         0.25,
-    ),  # fmt: skip
+    ),
 )

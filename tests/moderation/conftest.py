@@ -29,8 +29,15 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 30.0) -> Any:
     return predicate()
 
 
-def message(group: str, member: str, text: str = "", *, at: datetime | None = None,
-            event_id: str | None = None, **data: Any) -> Event:  # fmt: skip
+def message(
+    group: str,
+    member: str,
+    text: str = "",
+    *,
+    at: datetime | None = None,
+    event_id: str | None = None,
+    **data: Any,
+) -> Event:
     """Build a message.created event."""
     return parse_event(
         {
@@ -45,8 +52,9 @@ def message(group: str, member: str, text: str = "", *, at: datetime | None = No
     )
 
 
-def member_event(kind: str, group: str, member: str, *, at: datetime | None = None,
-                 **data: Any) -> Event:  # fmt: skip
+def member_event(
+    kind: str, group: str, member: str, *, at: datetime | None = None, **data: Any
+) -> Event:
     """Build a member.joined / member.updated / member.left event."""
     return parse_event(
         {

@@ -13,43 +13,84 @@ def test_rules_crud_with_validation_and_404(settings, run_app, tokens, unique):
     group = unique("grp:crud")
     with run_app(create_app(settings)) as client:
         h = auth(tokens.admin)
-        created = add_rule(client, tokens.admin, group, name="ads", kind="keywords",
-                           params={"keywords": ["加微信"]}, action="warn")  # fmt: skip
-        assert set(created) >= {"id", "name", "kind", "params", "action", "mute_seconds", "mode",
-                                "enabled", "created_at", "updated_at"}  # fmt: skip
+        created = add_rule(
+            client,
+            tokens.admin,
+            group,
+            name="ads",
+            kind="keywords",
+            params={"keywords": ["加微信"]},
+            action="warn",
+        )
+        assert set(created) >= {
+            "id",
+            "name",
+            "kind",
+            "params",
+            "action",
+            "mute_seconds",
+            "mode",
+            "enabled",
+            "created_at",
+            "updated_at",
+        }
         assert created["params"] == {"keywords": ["加微信"], "allow": [], "match": "substring"}
         assert created["mode"] == "enforce" and created["enabled"] is True
-        muting = add_rule(client, tokens.admin, group, name="flood", kind="flood",
-                          params={"max_messages": 5, "seconds": 10}, action="mute")  # fmt: skip
+        muting = add_rule(
+            client,
+            tokens.admin,
+            group,
+            name="flood",
+            kind="flood",
+            params={"max_messages": 5, "seconds": 10},
+            action="mute",
+        )
         assert muting["mute_seconds"] == 600
 
-        bad = client.post(f"/v1/groups/{group}/rules", headers=h, json={
-            "name": "bad", "kind": "regex", "params": {"pattern": "(oops"}, "action": "flag"})  # fmt: skip
+        bad = client.post(
+            f"/v1/groups/{group}/rules",
+            headers=h,
+            json={"name": "bad", "kind": "regex", "params": {"pattern": "(oops"}, "action": "flag"},
+        )
         assert bad.status_code == 422
         assert bad.json()["detail"][0]["loc"] == ["body", "params", "pattern"]
-        too_long = client.post(f"/v1/groups/{group}/rules", headers=h, json={
-            "name": "bad", "kind": "regex", "params": {"pattern": "a" * 600}, "action": "flag"})  # fmt: skip
+        too_long = client.post(
+            f"/v1/groups/{group}/rules",
+            headers=h,
+            json={
+                "name": "bad",
+                "kind": "regex",
+                "params": {"pattern": "a" * 600},
+                "action": "flag",
+            },
+        )
         assert too_long.status_code == 422
-        unknown_kind = client.post(f"/v1/groups/{group}/rules", headers=h, json={
-            "name": "x", "kind": "telepathy", "params": {}, "action": "flag"})  # fmt: skip
+        unknown_kind = client.post(
+            f"/v1/groups/{group}/rules",
+            headers=h,
+            json={"name": "x", "kind": "telepathy", "params": {}, "action": "flag"},
+        )
         assert unknown_kind.status_code == 422
         assert unknown_kind.json()["detail"][0]["loc"] == ["body", "kind"]
 
         rid = created["id"]
-        patched = client.patch(f"/v1/groups/{group}/rules/{rid}", headers=h,
-                               json={"mode": "shadow", "params": {"keywords": ["代购"]}})  # fmt: skip
+        patched = client.patch(
+            f"/v1/groups/{group}/rules/{rid}",
+            headers=h,
+            json={"mode": "shadow", "params": {"keywords": ["代购"]}},
+        )
         assert patched.status_code == 200, patched.text
         assert patched.json()["mode"] == "shadow"
         assert patched.json()["params"]["keywords"] == ["代购"]
-        wrong = client.patch(f"/v1/groups/{group}/rules/{rid}", headers=h,
-                             json={"kind": "regex"})  # fmt: skip
+        wrong = client.patch(f"/v1/groups/{group}/rules/{rid}", headers=h, json={"kind": "regex"})
         assert wrong.status_code == 422
         assert wrong.json()["detail"][0]["loc"][:2] == ["body", "params"]
 
         page1 = client.get(f"/v1/groups/{group}/rules?limit=1", headers=h).json()
         assert [r["id"] for r in page1["rules"]] == [rid]
-        page2 = client.get(f"/v1/groups/{group}/rules?limit=1&cursor={page1['next_cursor']}",
-                           headers=h).json()  # fmt: skip
+        page2 = client.get(
+            f"/v1/groups/{group}/rules?limit=1&cursor={page1['next_cursor']}", headers=h
+        ).json()
         assert [r["id"] for r in page2["rules"]] == [muting["id"]]
         assert page2["next_cursor"] is None
 
@@ -66,17 +107,29 @@ def test_policy_defaults_validation_and_replacement(settings, run_app, tokens, u
     with run_app(create_app(settings)) as client:
         h = auth(tokens.admin)
         default = client.get(f"/v1/groups/{group}/policy", headers=h).json()
-        assert default == {"group_id": group, "strike_window_days": 30, "ladder": [],
-                           "exempt_members": []}  # fmt: skip
-        policy = {"strike_window_days": 7, "exempt_members": ["admin"],
-                  "ladder": [{"strikes": 3, "action": "kick"},
-                             {"strikes": 2, "action": "mute", "mute_seconds": 600}]}  # fmt: skip
+        assert default == {
+            "group_id": group,
+            "strike_window_days": 30,
+            "ladder": [],
+            "exempt_members": [],
+        }
+        policy = {
+            "strike_window_days": 7,
+            "exempt_members": ["admin"],
+            "ladder": [
+                {"strikes": 3, "action": "kick"},
+                {"strikes": 2, "action": "mute", "mute_seconds": 600},
+            ],
+        }
         put = client.put(f"/v1/groups/{group}/policy", headers=h, json=policy)
         assert put.status_code == 200, put.text
         assert [s["strikes"] for s in put.json()["ladder"]] == [2, 3]
         assert client.get(f"/v1/groups/{group}/policy", headers=h).json() == put.json()
-        bad = client.put(f"/v1/groups/{group}/policy", headers=h,
-                         json={"ladder": [{"strikes": 0, "action": "mute"}]})  # fmt: skip
+        bad = client.put(
+            f"/v1/groups/{group}/policy",
+            headers=h,
+            json={"ladder": [{"strikes": 0, "action": "mute"}]},
+        )
         assert bad.status_code == 422
         assert bad.json()["detail"][0]["loc"][:3] == ["body", "ladder", 0]
 
@@ -94,8 +147,9 @@ def test_tokens_are_checked_per_group_and_scope(settings, run_app, tokens, uniqu
         assert denied.status_code == 403
         other = client.get(f"/v1/groups/{group}/cases", headers=auth(tokens.limited))
         assert other.status_code == 403
-        own = client.post(f"/v1/groups/{LIMITED_GROUP}/rules", json=rule,
-                          headers=auth(tokens.limited))  # fmt: skip
+        own = client.post(
+            f"/v1/groups/{LIMITED_GROUP}/rules", json=rule, headers=auth(tokens.limited)
+        )
         assert own.status_code == 201
 
 
@@ -108,20 +162,49 @@ def test_rules_test_reports_matches_and_changes_nothing(
     client_redis = redis.Redis.from_url(redis_url)
     with run_app(create_app(settings)) as client:
         h = auth(tokens.admin)
-        ads = add_rule(client, tokens.admin, group, name="ads", kind="keywords",
-                       params={"keywords": ["加微信"]}, action="warn")  # fmt: skip
-        qr = add_rule(client, tokens.admin, group, name="qr", kind="qr_code", params={},
-                      action="delete")  # fmt: skip
-        shadow = add_rule(client, tokens.admin, group, name="links", kind="links", params={},
-                          action="ban", mode="shadow")  # fmt: skip
-        add_rule(client, tokens.admin, group, name="flood", kind="flood",
-                 params={"max_messages": 1, "seconds": 60}, action="mute")  # fmt: skip
-        client.put(f"/v1/groups/{group}/policy", headers=h,
-                   json={"ladder": [{"strikes": 1, "action": "mute", "mute_seconds": 60}]})  # fmt: skip
+        ads = add_rule(
+            client,
+            tokens.admin,
+            group,
+            name="ads",
+            kind="keywords",
+            params={"keywords": ["加微信"]},
+            action="warn",
+        )
+        qr = add_rule(
+            client, tokens.admin, group, name="qr", kind="qr_code", params={}, action="delete"
+        )
+        shadow = add_rule(
+            client,
+            tokens.admin,
+            group,
+            name="links",
+            kind="links",
+            params={},
+            action="ban",
+            mode="shadow",
+        )
+        add_rule(
+            client,
+            tokens.admin,
+            group,
+            name="flood",
+            kind="flood",
+            params={"max_messages": 1, "seconds": 60},
+            action="mute",
+        )
+        client.put(
+            f"/v1/groups/{group}/policy",
+            headers=h,
+            json={"ladder": [{"strikes": 1, "action": "mute", "mute_seconds": 60}]},
+        )
         keys_before = sorted(client_redis.scan_iter(match=f"qy:{{{group}}}:mod:*"))
         image = base64.b64encode(qr_png("hello")).decode()
-        sample = {"text": "加 微 信 看 abc.com", "member_id": "m1",
-                  "attachments": [{"kind": "image", "data": image}]}  # fmt: skip
+        sample = {
+            "text": "加 微 信 看 abc.com",
+            "member_id": "m1",
+            "attachments": [{"kind": "image", "data": image}],
+        }
         for _ in range(3):
             result = client.post(f"/v1/groups/{group}/rules/test", headers=h, json=sample)
             assert result.status_code == 200, result.text
@@ -136,7 +219,10 @@ def test_rules_test_reports_matches_and_changes_nothing(
         clean = client.post(f"/v1/groups/{group}/rules/test", headers=h, json={"text": "早安"})
         assert clean.json()["matched"] == [] and clean.json()["action"] is None
         assert client.get(f"/v1/groups/{group}/cases", headers=h).json() == {
-            "cases": [], "next_cursor": None}  # fmt: skip
+            "cases": [],
+            "next_cursor": None,
+        }
         assert sorted(client_redis.scan_iter(match=f"qy:{{{group}}}:mod:*")) == keys_before
-    assert read_topic(kafka_bootstrap, settings.topic_moderation_actions, expect=1,
-                      timeout=1.5) == []  # fmt: skip
+    assert (
+        read_topic(kafka_bootstrap, settings.topic_moderation_actions, expect=1, timeout=1.5) == []
+    )

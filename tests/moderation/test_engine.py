@@ -14,16 +14,32 @@ from tests.moderation.conftest import qr_png
 NOW = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
 
 
-def rule(kind: str, params: dict[str, Any], action: str = "delete", rule_id: str | None = None,
-         mode: str = "enforce") -> RuleSpec:  # fmt: skip
-    return RuleSpec.of(id=rule_id or f"r-{kind}", name=kind, kind=kind,
-                       params=validate_params(kind, params), action=action, mode=mode)  # fmt: skip
+def rule(
+    kind: str,
+    params: dict[str, Any],
+    action: str = "delete",
+    rule_id: str | None = None,
+    mode: str = "enforce",
+) -> RuleSpec:
+    return RuleSpec.of(
+        id=rule_id or f"r-{kind}",
+        name=kind,
+        kind=kind,
+        params=validate_params(kind, params),
+        action=action,
+        mode=mode,
+    )
 
 
 def says(engine: RuleEngine, text: str = "", **fields: Any) -> list[str]:
     context = fields.pop("context", None)
-    subject = Subject(type="message.created", member_id=fields.pop("member", "m1"),
-                      occurred_at=NOW, text=text, **fields)  # fmt: skip
+    subject = Subject(
+        type="message.created",
+        member_id=fields.pop("member", "m1"),
+        occurred_at=NOW,
+        text=text,
+        **fields,
+    )
     return [m.rule_id for m in engine.evaluate(subject, context).matched]
 
 
@@ -46,7 +62,7 @@ def ads() -> RuleEngine:
         "加個微信吧",
         "找我代購",
         "加我好友信息",
-    ],  # fmt: skip
+    ],
 )
 def test_keywords_catch_evasion_traditional_and_full_width(ads: RuleEngine, text: str) -> None:
     assert says(ads, text) == ["r-keywords"]
@@ -82,8 +98,13 @@ def test_regex_rule_runs_on_simplified_text() -> None:
 
 def test_links_catch_urls_and_bare_domains_but_not_allowed_ones() -> None:
     engine = RuleEngine([rule("links", {"allowed_domains": ["example.org"]})])
-    for text in ["看 https://spam.cn/x", "abc.com/x", "t.cn/xyz", "ｗｗｗ．ｓｐａｍ．ｃｏｍ",
-                 "加我abc。com"]:  # fmt: skip
+    for text in [
+        "看 https://spam.cn/x",
+        "abc.com/x",
+        "t.cn/xyz",
+        "ｗｗｗ．ｓｐａｍ．ｃｏｍ",
+        "加我abc。com",
+    ]:
         assert says(engine, text) == ["r-links"], text
     for text in ["https://docs.example.org/a", "example.org", "邮箱 a@qq.com", "file.txt 好"]:
         assert says(engine, text) == [], text
@@ -145,8 +166,9 @@ def test_display_name_must_match_on_join_and_rename() -> None:
     engine = RuleEngine([rule("display_name", {"pattern": r"[^-]+-[^-]+-[^-]+"}, action="warn")])
 
     def named(name: str, kind: str = "member.joined") -> list[str]:
-        subject = Subject(type=kind, member_id="m", occurred_at=NOW, display_name=name,
-                          check_name=True)  # fmt: skip
+        subject = Subject(
+            type=kind, member_id="m", occurred_at=NOW, display_name=name, check_name=True
+        )
         return [m.rule_id for m in engine.evaluate(subject).matched]
 
     assert named("小美-上海-油皮") == []

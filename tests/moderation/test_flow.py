@@ -31,16 +31,32 @@ def test_ladder_escalates_and_reverse_lifts_the_mute(
 ):
     group, h = unique("grp:ladder"), auth(tokens.admin)
     with run_app(create_app(settings)) as client:
-        rule = add_rule(client, tokens.admin, group, name="ads", kind="keywords",
-                        params={"keywords": ["加微信"]}, action="warn")  # fmt: skip
-        client.put(f"/v1/groups/{group}/policy", headers=h, json={
-            "strike_window_days": 7,
-            "ladder": [{"strikes": 2, "action": "mute", "mute_seconds": 600},
-                       {"strikes": 3, "action": "kick"}]})  # fmt: skip
+        rule = add_rule(
+            client,
+            tokens.admin,
+            group,
+            name="ads",
+            kind="keywords",
+            params={"keywords": ["加微信"]},
+            action="warn",
+        )
+        client.put(
+            f"/v1/groups/{group}/policy",
+            headers=h,
+            json={
+                "strike_window_days": 7,
+                "ladder": [
+                    {"strikes": 2, "action": "mute", "mute_seconds": 600},
+                    {"strikes": 3, "action": "kick"},
+                ],
+            },
+        )
         now = datetime.now(UTC)
         old = message(group, "m", "加微信", at=now - timedelta(days=10))
-        recent = [message(group, "m", f"{i} 加 微 信", at=now - timedelta(minutes=3 - i))
-                  for i in range(3)]  # fmt: skip
+        recent = [
+            message(group, "m", f"{i} 加 微 信", at=now - timedelta(minutes=3 - i))
+            for i in range(3)
+        ]
         produce_events(producer, settings.topic_events, [old, *recent])
         got = actions(kafka_bootstrap, settings.topic_moderation_actions, expect=6, timeout=40)
         assert [(a["event_id"], a["action"]) for a in got] == [
@@ -67,15 +83,20 @@ def test_ladder_escalates_and_reverse_lifts_the_mute(
         assert reversed_.status_code == 200 and reversed_.json()["reversed"] is True
         again = client.post(f"/v1/groups/{group}/cases/{muted_case['id']}/reverse", headers=h)
         assert again.status_code == 409
-        got = actions(kafka_bootstrap, settings.topic_moderation_actions, expect=7, timeout=20,
-                      settle=1.0)  # fmt: skip
+        got = actions(
+            kafka_bootstrap, settings.topic_moderation_actions, expect=7, timeout=20, settle=1.0
+        )
         assert len(got) == 7
         assert (got[6]["action"], got[6]["member_id"], got[6]["case_id"]) == (
-            "unmute", "m", muted_case["id"])  # fmt: skip
+            "unmute",
+            "m",
+            muted_case["id"],
+        )
 
         # The reversed strike no longer counts: one more warn is strike 3 of 4, not the 4th.
-        test = client.post(f"/v1/groups/{group}/rules/test", headers=h,
-                           json={"text": "加微信", "member_id": "m"}).json()  # fmt: skip
+        test = client.post(
+            f"/v1/groups/{group}/rules/test", headers=h, json={"text": "加微信", "member_id": "m"}
+        ).json()
         assert test["strikes"] == 3
 
 
@@ -84,10 +105,25 @@ def test_shadow_rules_record_cases_exempt_members_are_skipped(
 ):
     group, h = unique("grp:shadow"), auth(tokens.admin)
     with run_app(create_app(settings)) as client:
-        shadow = add_rule(client, tokens.admin, group, name="try", kind="keywords",
-                          params={"keywords": ["团购"]}, action="ban", mode="shadow")  # fmt: skip
-        enforced = add_rule(client, tokens.admin, group, name="links", kind="links",
-                            params={"allowed_domains": ["example.org"]}, action="delete")  # fmt: skip
+        shadow = add_rule(
+            client,
+            tokens.admin,
+            group,
+            name="try",
+            kind="keywords",
+            params={"keywords": ["团购"]},
+            action="ban",
+            mode="shadow",
+        )
+        enforced = add_rule(
+            client,
+            tokens.admin,
+            group,
+            name="links",
+            kind="links",
+            params={"allowed_domains": ["example.org"]},
+            action="delete",
+        )
         client.put(f"/v1/groups/{group}/policy", headers=h, json={"exempt_members": ["admin"]})
         events = [
             message(group, "m1", "周末团购面膜"),
@@ -96,11 +132,16 @@ def test_shadow_rules_record_cases_exempt_members_are_skipped(
             message(group, "m3", "看 spam.com/x"),
         ]
         produce_events(producer, settings.topic_events, events)
-        got = actions(kafka_bootstrap, settings.topic_moderation_actions, expect=1, timeout=40,
-                      settle=1.5)  # fmt: skip
+        got = actions(
+            kafka_bootstrap, settings.topic_moderation_actions, expect=1, timeout=40, settle=1.5
+        )
         assert [(a["member_id"], a["action"]) for a in got] == [("m3", "delete")]
-        cases = wait_until(lambda: len(cases_of(client, tokens.admin, group)) == 2
-                           and cases_of(client, tokens.admin, group))  # fmt: skip
+        cases = wait_until(
+            lambda: (
+                len(cases_of(client, tokens.admin, group)) == 2
+                and cases_of(client, tokens.admin, group)
+            )
+        )
         by_member = {c["member_id"]: c for c in cases}
         assert set(by_member) == {"m1", "m3"}
         assert by_member["m1"]["shadow"] is True and by_member["m1"]["rule_ids"] == [shadow["id"]]
@@ -118,13 +159,21 @@ def test_redelivered_event_gives_no_second_case_or_action(
 ):
     group = unique("grp:redeliver")
     with run_app(create_app(settings)) as client:
-        add_rule(client, tokens.admin, group, name="kinds", kind="message_kinds",
-                 params={"kinds": ["miniprogram"]}, action="delete")  # fmt: skip
+        add_rule(
+            client,
+            tokens.admin,
+            group,
+            name="kinds",
+            kind="message_kinds",
+            params={"kinds": ["miniprogram"]},
+            action="delete",
+        )
         event = message(group, "m", "", kind="miniprogram")
         produce_events(producer, settings.topic_events, [event, event])
         produce_events(producer, settings.topic_events, [event])
-        got = actions(kafka_bootstrap, settings.topic_moderation_actions, expect=1, timeout=40,
-                      settle=2.0)  # fmt: skip
+        got = actions(
+            kafka_bootstrap, settings.topic_moderation_actions, expect=1, timeout=40, settle=2.0
+        )
         assert len(got) == 1 and got[0]["event_id"] == event.id
         assert len(cases_of(client, tokens.admin, group)) == 1
 
@@ -138,23 +187,33 @@ def test_handler_replay_after_a_crash_adds_nothing(
     client = redis.Redis.from_url(redis_url)
     producer = ProducerHandle(settings)
     with Session(db) as session:
-        rulesets.create_rule(session=session, group_id=group, rule_in=RuleCreate(
-            name="flood", kind="flood", params={"max_messages": 1, "seconds": 60},
-            action="mute"))  # fmt: skip
+        rulesets.create_rule(
+            session=session,
+            group_id=group,
+            rule_in=RuleCreate(
+                name="flood", kind="flood", params={"max_messages": 1, "seconds": 60}, action="mute"
+            ),
+        )
     now = datetime.now(UTC)
     batch = [
         ConsumedEvent(Record(settings.topic_events, 0, i, None, encode_event(e)), e)
         for i, e in enumerate(
             message(group, "m", f"hi {i}", at=now + timedelta(seconds=i)) for i in range(3)
-        )  # fmt: skip
+        )
     ]
-    handler_kwargs = dict(db=db, settings=settings, producer=producer,
-                          engines=EngineCache(db=db, client=client), tracker=Tracker(client))  # fmt: skip
+    handler_kwargs = dict(
+        db=db,
+        settings=settings,
+        producer=producer,
+        engines=EngineCache(db=db, client=client),
+        tracker=Tracker(client),
+    )
     try:
         handle_batch(batch, **handler_kwargs)
         handle_batch(batch, **handler_kwargs)
-        got = actions(kafka_bootstrap, settings.topic_moderation_actions, expect=2, timeout=10,
-                      settle=1.0)  # fmt: skip
+        got = actions(
+            kafka_bootstrap, settings.topic_moderation_actions, expect=2, timeout=10, settle=1.0
+        )
         assert [a["event_id"] for a in got] == [batch[1].event.id, batch[2].event.id]
     finally:
         producer.close()
@@ -166,16 +225,45 @@ def test_stateful_rules_and_rule_changes_from_another_replica(
 ):
     group, h = unique("grp:state"), auth(tokens.admin)
     with run_app(create_app(settings)) as client:
-        flood = add_rule(client, tokens.admin, group, name="flood", kind="flood",
-                         params={"max_messages": 3, "seconds": 10}, action="delete")  # fmt: skip
-        dup = add_rule(client, tokens.admin, group, name="dup", kind="duplicates",
-                       params={"max_repeats": 2, "seconds": 60}, action="flag")  # fmt: skip
-        newcomer = add_rule(client, tokens.admin, group, name="new", kind="newcomer",
-                            params={"within_seconds": 3600, "links": True}, action="delete")  # fmt: skip
-        name = add_rule(client, tokens.admin, group, name="name", kind="display_name",
-                        params={"pattern": "[^-]+-[^-]+-[^-]+"}, action="warn")  # fmt: skip
-        qr = add_rule(client, tokens.admin, group, name="qr", kind="qr_code", params={},
-                      action="delete")  # fmt: skip
+        flood = add_rule(
+            client,
+            tokens.admin,
+            group,
+            name="flood",
+            kind="flood",
+            params={"max_messages": 3, "seconds": 10},
+            action="delete",
+        )
+        dup = add_rule(
+            client,
+            tokens.admin,
+            group,
+            name="dup",
+            kind="duplicates",
+            params={"max_repeats": 2, "seconds": 60},
+            action="flag",
+        )
+        newcomer = add_rule(
+            client,
+            tokens.admin,
+            group,
+            name="new",
+            kind="newcomer",
+            params={"within_seconds": 3600, "links": True},
+            action="delete",
+        )
+        name = add_rule(
+            client,
+            tokens.admin,
+            group,
+            name="name",
+            kind="display_name",
+            params={"pattern": "[^-]+-[^-]+-[^-]+"},
+            action="warn",
+        )
+        qr = add_rule(
+            client, tokens.admin, group, name="qr", kind="qr_code", params={}, action="delete"
+        )
         now = datetime.now(UTC)
         image = base64.b64encode(qr_png("https://spam.example.com/join")).decode()
         events = [
@@ -224,12 +312,22 @@ def test_stateful_rules_and_rule_changes_from_another_replica(
         # Another replica changes the rules: only the database and the version in Redis move.
         db = make_engine(settings.database_url)
         with Session(db) as session:
-            rulesets.create_rule(session=session, group_id=group, rule_in=RuleCreate(
-                name="late", kind="mentions", params={"max_mentions": 1}, action="flag"))  # fmt: skip
+            rulesets.create_rule(
+                session=session,
+                group_id=group,
+                rule_in=RuleCreate(
+                    name="late", kind="mentions", params={"max_mentions": 1}, action="flag"
+                ),
+            )
         rulesets.announce_change(client=redis.Redis.from_url(redis_url), group_id=group)
         db.dispose()
-        produce_events(producer, settings.topic_events,
-                       [message(group, "shouter", "hi", mentions=["a", "b", "c"])])  # fmt: skip
-        assert wait_until(lambda: any(c["member_id"] == "shouter"
-                                      for c in cases_of(client, tokens.admin, group)), timeout=15)  # fmt: skip
+        produce_events(
+            producer,
+            settings.topic_events,
+            [message(group, "shouter", "hi", mentions=["a", "b", "c"])],
+        )
+        assert wait_until(
+            lambda: any(c["member_id"] == "shouter" for c in cases_of(client, tokens.admin, group)),
+            timeout=15,
+        )
         assert client.get(f"/v1/groups/{group}/rules", headers=h).status_code == 200
