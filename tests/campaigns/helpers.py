@@ -74,3 +74,43 @@ def campaign_body(kind: str, *, start_in: float, end_in: float, **extra: Any) ->
     }
     body.update(extra)
     return body
+
+
+def read_group(
+    bootstrap: str,
+    topic: str,
+    group: str,
+    *,
+    expect: int,
+    timeout: float = 30.0,
+    settle: float = 0.0,
+) -> list[dict[str, Any]]:
+    """Read a topic from the start and return the records of one group (other tests share the
+    database, so a scheduler may publish their leftovers to this test's topic)."""
+    from kafka import KafkaConsumer
+    from kafka.structs import TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        deadline = time.monotonic() + timeout
+        partitions = consumer.partitions_for_topic(topic) or set()
+        while not partitions and time.monotonic() < deadline:
+            time.sleep(0.2)
+            partitions = consumer.partitions_for_topic(topic) or set()
+        consumer.assign([TopicPartition(topic, p) for p in partitions])
+        consumer.seek_to_beginning()
+        found: list[dict[str, Any]] = []
+        settle_until: float | None = None
+        while time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=200).values():
+                for record in batch:
+                    value = orjson.loads(record.value)
+                    if value.get("group_id") == group:
+                        found.append(value)
+            if len(found) >= expect:
+                settle_until = settle_until or time.monotonic() + settle
+                if time.monotonic() >= settle_until:
+                    break
+        return found
+    finally:
+        consumer.close()

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 from services.campaigns.app import create_app
 from services.campaigns.participation import streak_through
-from tests.campaigns.helpers import campaign_body, message, values, wait_until
-from tests.conftest import auth, produce_events, read_topic
+from tests.campaigns.helpers import campaign_body, message, read_group, wait_until
+from tests.conftest import auth, produce_events
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -70,8 +70,8 @@ def test_checkin_once_a_day_streaks_in_local_time_and_redelivery(
         produce_events(producer, settings.topic_events, events)
 
         expected_grants = 3 + 1 + 3  # alice 3 check-ins + streak:3; bob 3 check-ins
-        grants = values(
-            read_topic(kafka_bootstrap, settings.topic_campaign_rewards, expect=expected_grants)
+        grants = read_group(
+            kafka_bootstrap, settings.topic_campaign_rewards, group, expect=expected_grants
         )
         assert len(grants) == expected_grants
         a = rewards_of(client, tokens.reader, group, "alice")
@@ -93,13 +93,12 @@ def test_checkin_once_a_day_streaks_in_local_time_and_redelivery(
         late = message(group, "carol", "打卡", local(base, 12))
         produce_events(producer, settings.topic_events, [late])
         assert wait_until(lambda: rewards_of(client, tokens.reader, group, "carol")["points"] == 10)
-        all_grants = values(
-            read_topic(
-                kafka_bootstrap,
-                settings.topic_campaign_rewards,
-                expect=expected_grants + 1,
-                settle=1.5,
-            )
+        all_grants = read_group(
+            kafka_bootstrap,
+            settings.topic_campaign_rewards,
+            group,
+            expect=expected_grants + 1,
+            settle=1.5,
         )
         assert len(all_grants) == expected_grants + 1
         assert len({g["id"] for g in all_grants}) == len(all_grants)
@@ -132,8 +131,8 @@ def test_missed_day_beyond_grace_breaks_the_streak(
             == 201
         )
         produce_events(producer, settings.topic_events, events)
-        grants = values(
-            read_topic(kafka_bootstrap, settings.topic_campaign_rewards, expect=5, settle=1.5)
+        grants = read_group(
+            kafka_bootstrap, settings.topic_campaign_rewards, group, expect=5, settle=1.5
         )
         reasons = sorted(g["reason"] for g in grants)
         assert reasons == sorted(

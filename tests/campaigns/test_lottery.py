@@ -7,8 +7,15 @@ from datetime import timedelta
 
 from services.campaigns.app import create_app
 from services.campaigns.lottery import rank
-from tests.campaigns.helpers import campaign_body, joined, message, now, values, wait_until
-from tests.conftest import auth, produce_events, read_topic
+from tests.campaigns.helpers import (
+    campaign_body,
+    joined,
+    message,
+    now,
+    read_group,
+    wait_until,
+)
+from tests.conftest import auth, produce_events
 
 
 def test_lottery_draw_is_eligible_distinct_and_reproducible(
@@ -45,8 +52,8 @@ def test_lottery_draw_is_eligible_distinct_and_reproducible(
         )
         assert client.get(f"{base}/winners", headers=admin).json()["seed"] is None
 
-        notes = values(
-            read_topic(kafka_bootstrap, settings.topic_campaign_notifications, expect=3, timeout=30)
+        notes = read_group(
+            kafka_bootstrap, settings.topic_campaign_notifications, group, expect=3, timeout=30
         )
         by_kind = {n["kind"]: n for n in notes}
         assert sorted(by_kind) == ["ended", "started", "winners"]
@@ -89,16 +96,16 @@ def test_lottery_draw_is_eligible_distinct_and_reproducible(
             == 409
         )
 
-        notes = values(
-            read_topic(kafka_bootstrap, settings.topic_campaign_notifications, expect=4, settle=1)
+        notes = read_group(
+            kafka_bootstrap, settings.topic_campaign_notifications, group, expect=4, settle=1
         )
         reroll = [n for n in notes if n["kind"] == "winners" and n["data"]["round"] == 1]
         assert len(notes) == 4 and len(reroll) == 1
         assert reroll[0]["data"]["winners"] == [{"member_id": ranked[3], "prize": "周边"}]
         assert rank(seed, reroll[0]["data"]["eligible"])[0] == ranked[3]
 
-        grants = values(
-            read_topic(kafka_bootstrap, settings.topic_campaign_rewards, expect=4, settle=1)
+        grants = read_group(
+            kafka_bootstrap, settings.topic_campaign_rewards, group, expect=4, settle=1
         )
         assert sorted((g["member_id"], g["reason"]) for g in grants) == sorted(
             [(w["member_id"], "prize:" + w["prize"]) for w in expected]

