@@ -20,7 +20,7 @@ import httpx
 import yaml
 
 from services.common.settings import Settings
-from services.tools.localstack import free_port
+from services.tools.localstack import free_port, stop
 from services.tools.stack import RunningStack, service_stack
 from tests.conftest import auth
 from tests.deploy.conftest import DEPLOY
@@ -71,12 +71,7 @@ def prometheus(binary: str, stack: RunningStack, workdir: Path) -> Iterator[str]
             time.sleep(0.2)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         log.close()
 
 
@@ -120,31 +115,34 @@ def test_prometheus_sees_the_make_run_stack(make_settings, prometheus_bin, token
         service_stack(settings, tmp_path / "logs") as stack,
         prometheus(prometheus_bin, stack, tmp_path / "prometheus") as prom,
     ):
+
+        def post(service: str, path: str, body: dict[str, Any]) -> httpx.Response:
+            url = f"{stack.url(service)}/v1/groups/{group_id}{path}"
+            return httpx.post(url, headers=headers, json=body, timeout=10)
+
         # Operators set the group up: a moderation rule and a check-in campaign.
-        rule = httpx.post(
-            f"{stack.url('moderation')}/v1/groups/{group_id}/rules",
-            headers=headers,
-            json={
+        rule = post(
+            "moderation",
+            "/rules",
+            {
                 "name": "no ads",
                 "kind": "keywords",
                 "params": {"keywords": ["加微信"]},
                 "action": "delete",
             },
-            timeout=10,
         )
         expect(rule.status_code == 201, f"moderation POST rules: {rule.status_code} {rule.text}")
         now = datetime.now(UTC)
-        campaign = httpx.post(
-            f"{stack.url('campaigns')}/v1/groups/{group_id}/campaigns",
-            headers=headers,
-            json={
+        campaign = post(
+            "campaigns",
+            "/campaigns",
+            {
                 "kind": "checkin",
                 "title": "每日打卡",
                 "starts_at": (now + timedelta(seconds=1)).isoformat(),
                 "ends_at": (now + timedelta(hours=1)).isoformat(),
                 "params": {"keyword": "打卡", "points": 10},
             },
-            timeout=10,
         )
         expect(campaign.status_code == 201, f"campaigns POST: {campaign.status_code}")
         if campaign.status_code == 201:
@@ -170,14 +168,12 @@ def test_prometheus_sees_the_make_run_stack(make_settings, prometheus_bin, token
             }
         )
         body, signed = signed_webhook(events)
-        first = httpx.post(
-            f"{stack.url('ingest')}/v1/webhooks/{SOURCE}", content=body, headers=signed, timeout=10
+        webhook_url = f"{stack.url('ingest')}/v1/webhooks/{SOURCE}"
+        first, again = (
+            httpx.post(webhook_url, content=body, headers=signed, timeout=10) for _ in range(2)
         )
         assert first.status_code == 202, (first.status_code, first.text, stack.log_tail("ingest"))
         assert (first.json()["accepted"], first.json()["duplicates"]) == (len(events), 0)
-        again = httpx.post(
-            f"{stack.url('ingest')}/v1/webhooks/{SOURCE}", content=body, headers=signed, timeout=10
-        )
         assert (again.json()["accepted"], again.json()["duplicates"]) == (0, len(events))
 
         # Reads the frontends make, and one without a token.
