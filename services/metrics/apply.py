@@ -20,7 +20,9 @@ import redis
 from services.common.events import Event
 from services.metrics.keys import RECORD_BITS, GroupKeys, local_day, today
 
-DEDUP_BUCKETS = 1024
+# A dedup bucket holds at most this many fingerprints, so it stays a compact intset
+# (Redis' default set-max-intset-entries is 512).
+DEDUP_BUCKET_SIZE = 512
 
 APPLY_LUA = """
 local prefix = ARGV[1]
@@ -29,7 +31,9 @@ local now_ms = tonumber(redis.call('TIME')[1]) * 1000
 local ids, names, mem = prefix .. 'ids', prefix .. 'names', prefix .. 'mem'
 local recent = prefix .. 'recent'
 local REC = RECORD_BITS
+local BUCKET = DEDUP_BUCKET_SIZE
 local expiry = {}
+local levels = {}
 local applied = {m = 0, j = 0, l = 0}
 local dups = 0
 
@@ -40,15 +44,44 @@ local function day_key(kind, day)
   return key
 end
 
+-- Claim a fingerprint in the day's dedup sets; false when it was claimed before.
+-- Level L of a day has 2^L sets; a fingerprint goes to its set of the day's newest
+-- level, which grows when that set is full, and is looked up on every level.
+local function dedup_key(day, level, hash)
+  return prefix .. 'dd:' .. day .. ':' .. level .. ':' .. (hash % 2 ^ level)
+end
+
+local function claim(day, fp, hash)
+  local totals = day_key('d', day)
+  local level = levels[day]
+  if level == nil then
+    level = tonumber(redis.call('HGET', totals, 'dl') or '0')
+  end
+  for l = 0, level do
+    if redis.call('SISMEMBER', dedup_key(day, l, hash), fp) == 1 then
+      levels[day] = level
+      return false
+    end
+  end
+  local key = dedup_key(day, level, hash)
+  if redis.call('SCARD', key) >= BUCKET then
+    level = level + 1
+    redis.call('HSET', totals, 'dl', level)
+    key = dedup_key(day, level, hash)
+  end
+  levels[day] = level
+  redis.call('SADD', key, fp)
+  expiry[key] = (day + 2) * 86400 + keep
+  return true
+end
+
 for i = 3, #ARGV, 6 do
-  local kind, fp, bucket, member = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local kind, fp, hash, member = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3]
   local ts_text, day = ARGV[i + 4], tonumber(ARGV[i + 5])
   local ts = tonumber(ts_text)
-  local dedup = prefix .. 'dd:' .. day .. ':' .. bucket
-  if redis.call('HSETNX', dedup, fp, 1) == 0 then
+  if not claim(day, fp, hash) then
     dups = dups + 1
   else
-    expiry[dedup] = (day + 2) * 86400 + keep
     applied[kind] = applied[kind] + 1
     local id = redis.call('HGET', ids, member)
     if not id then
@@ -123,7 +156,7 @@ if applied.m + applied.j + applied.l > 0 then
   end
 end
 return {applied.m, applied.j, applied.l, dups}
-""".replace("RECORD_BITS", str(RECORD_BITS))
+""".replace("RECORD_BITS", str(RECORD_BITS)).replace("DEDUP_BUCKET_SIZE", str(DEDUP_BUCKET_SIZE))
 
 _KIND = {"message.created": "m", "member.joined": "j", "member.left": "l"}
 
@@ -144,12 +177,22 @@ class ApplyResult:
         self.too_old += other.too_old
 
 
-def fingerprint(event: Event) -> tuple[bytes, str]:
-    """Return the 128-bit digest of (source, id) and its dedup bucket name."""
+def fingerprint(source: str, event_id: str) -> tuple[str, str]:
+    """Return the 64-bit fingerprint of (source, id) as a decimal, and its 16-bit bucket hash."""
     digest = hashlib.blake2b(
-        f"{event.source}\x1f{event.id}".encode("utf-8", "surrogatepass"), digest_size=16
+        f"{source}\x1f{event_id}".encode("utf-8", "surrogatepass"), digest_size=10
     ).digest()
-    return digest, format(int.from_bytes(digest[:2], "big") % DEDUP_BUCKETS, "x")
+    return str(int.from_bytes(digest[:8], "big", signed=True)), str(
+        int.from_bytes(digest[8:], "big")
+    )
+
+
+def script_args(
+    *, kind: str, source: str, event_id: str, member_id: str, ts_ms: int, day: int
+) -> list[bytes | str]:
+    """Return the six script arguments of one event (kind is m, j or l)."""
+    digest, bucket_hash = fingerprint(source, event_id)
+    return [kind, digest, bucket_hash, member_id, str(ts_ms), str(day)]
 
 
 class Applier:
@@ -182,16 +225,14 @@ class Applier:
             if day < oldest:
                 result.too_old += 1
                 continue
-            digest, bucket = fingerprint(event)
-            ts_ms = int(event.occurred_at.timestamp() * 1000)
-            per_group[event.group_id] += [
-                kind,
-                digest,
-                bucket,
-                event.member_id,
-                str(ts_ms),
-                str(day),
-            ]
+            per_group[event.group_id] += script_args(
+                kind=kind,
+                source=event.source,
+                event_id=event.id,
+                member_id=event.member_id,
+                ts_ms=int(event.occurred_at.timestamp() * 1000),
+                day=day,
+            )
         return per_group, result
 
     def apply(self, events: Sequence[Event], *, now: datetime | None = None) -> ApplyResult:

@@ -123,3 +123,19 @@ def test_sum_u16_arrays_never_carries_between_members():
     days = [u16([65535, 1, 65535]), u16([65535, 65535]), u16([0, 0, 0, 7])]
     assert list(queries.sum_u16_arrays(days)) == [131070, 65536, 65535, 7]
     assert list(queries.sum_u16_arrays([])) == []
+
+
+def test_dedup_sets_grow_levels_and_still_find_every_event(client, applier, unique):
+    group = unique("metrics:levels")
+    at = datetime.now(UTC) - timedelta(days=1)
+    events = [event("message.created", group, f"m{n % 50}", at) for n in range(1500)]
+    first = applier.apply(events)
+    assert first.applied["message.created"] == 1500 and first.duplicates == 0
+    keys = GroupKeys(group)
+    day = day_number(at.astimezone(SHANGHAI).date())
+    assert int(client.hget(keys.day(day), "dl")) >= 2  # 1500 > 2 sets of 512
+    sizes = [client.scard(k) for k in client.scan_iter(match=keys.prefix + "dd:*", count=1000)]
+    assert sum(sizes) == 1500 and max(sizes) <= 512
+    again = applier.apply(list(reversed(events)))
+    assert again.duplicates == 1500 and sum(again.applied.values()) == 0
+    assert int(client.hget(keys.day(day), "m")) == 1500
