@@ -23,7 +23,9 @@ from services.common.settings import Settings
 from services.tools.localstack import free_port, stop
 from services.tools.stack import RunningStack, service_stack
 from tests.conftest import auth
+from tests.deploy.agreed import AGREED, SERVICE_METRICS
 from tests.deploy.conftest import DEPLOY
+from tests.deploy.lint import lint_problems
 from tests.deploy.traffic import SOURCE, generic_events, signed_webhook
 
 
@@ -97,7 +99,9 @@ def eventually(check: Callable[[], Any], timeout: float) -> Any:
         time.sleep(0.5)
 
 
-def test_prometheus_sees_the_make_run_stack(make_settings, prometheus_bin, tokens, tmp_path):
+def test_prometheus_sees_the_make_run_stack(
+    make_settings, prometheus_bin, promtool, tokens, tmp_path
+):
     settings: Settings = make_settings()
     prefix = settings.consumer_group_prefix
     groups = {f"{prefix}{name}" for name in ("metrics", "moderation", "campaigns")}
@@ -297,6 +301,15 @@ def test_prometheus_sees_the_make_run_stack(make_settings, prometheus_bin, token
             result = eventually(lambda e=expr, f=ok: f(r := query(prom, e)) and r, 30)
             if not result or not ok(result):
                 problems.append(f"{what}: {expr} -> {query(prom, expr)}")
+
+        # Each process's own exposition: lint clean, no ids, its agreed metrics declared.
+        ids = [group_id, *members, *(e["id"] for e in events)]
+        for service in stack.ports:
+            exposition = httpx.get(f"{stack.url(service)}/metrics", timeout=10).text
+            problems += [f"{service}: {p}" for p in lint_problems(promtool, exposition, ids)]
+            for name in SERVICE_METRICS[service]:
+                kind = AGREED[name][0]
+                expect(f"# TYPE {name} {kind}" in exposition, f"{service} lacks {kind} {name}")
 
         # The alert rules load and evaluate without errors on real series.
         rules = httpx.get(f"{prom}/api/v1/rules", timeout=5).json()["data"]["groups"]
