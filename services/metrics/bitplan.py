@@ -19,26 +19,31 @@ from services.metrics.keys import GroupKeys
 SCRATCH_TTL_SECONDS = 60
 OPS_PER_CALL = 2000
 
+# ARGV[1] is the program, one operation per line naming keys by their index in ARGV[2..].
 RUN_LUA = """
+local names = {}
+for i = 2, #ARGV do names[i - 1] = ARGV[i] end
 local out = {}
-local i = 1
-while i <= #ARGV do
-  local op, n = ARGV[i], tonumber(ARGV[i + 1])
-  local args = {}
-  for j = 1, n do args[j] = ARGV[i + 1 + j] end
-  if op == 'C' then
-    out[#out + 1] = redis.call('BITCOUNT', args[1])
-  elseif op == 'OR' or op == 'AND' then
-    redis.call('BITOP', op, unpack(args))
-  elseif op == 'E' then
-    redis.call('EXPIRE', args[1], args[2])
-  elseif op == 'D' then
-    redis.call('DEL', unpack(args))
+for line in string.gmatch(ARGV[1], '[^\\n]+') do
+  local op, keys = nil, {}
+  for word in string.gmatch(line, '%S+') do
+    if op == nil then op = word else keys[#keys + 1] = names[tonumber(word)] end
   end
-  i = i + 2 + n
+  if op == 'C' then
+    out[#out + 1] = redis.call('BITCOUNT', keys[1])
+  elseif op == 'X' then
+    redis.call('BITOP', 'AND', unpack(keys))
+    out[#out + 1] = redis.call('BITCOUNT', keys[1])
+  elseif op == 'OR' or op == 'AND' then
+    redis.call('BITOP', op, unpack(keys))
+  elseif op == 'E' then
+    redis.call('EXPIRE', keys[1], SCRATCH_TTL_SECONDS)
+  elseif op == 'D' then
+    redis.call('DEL', unpack(keys))
+  end
 end
 return out
-"""
+""".replace("SCRATCH_TTL_SECONDS", str(SCRATCH_TTL_SECONDS))
 
 
 class BitPlan:
@@ -49,14 +54,16 @@ class BitPlan:
         self._keys = keys
         self._script = client.register_script(RUN_LUA)
         self._tag = uuid.uuid4().hex
-        self._ops: list[list[str]] = []
+        self._ops: list[str] = []
+        self._names: dict[str, int] = {}
         self._scratch: list[str] = []
         self._counts = 0
         self._and_key: str | None = None
         self._results: list[int] | None = None
 
-    def _op(self, op: str, *args: str | int) -> None:
-        self._ops.append([op, str(len(args)), *map(str, args)])
+    def _op(self, op: str, *keys: str) -> None:
+        indexes = (self._names.setdefault(key, len(self._names) + 1) for key in keys)
+        self._ops.append(" ".join([op, *map(str, indexes)]))
 
     def _new_scratch(self) -> str:
         key = self._keys.temp(f"{self._tag}:{len(self._scratch)}")
@@ -65,7 +72,7 @@ class BitPlan:
 
     def _into(self, dest: str, op: str, sources: Sequence[str]) -> str:
         self._op(op, dest, *sources)
-        self._op("E", dest, SCRATCH_TTL_SECONDS)
+        self._op("E", dest)
         return dest
 
     def union(self, sources: Sequence[str]) -> str:
@@ -85,6 +92,9 @@ class BitPlan:
     def count(self, key: str) -> int:
         """Queue the population count of a key; return its slot for result()."""
         self._op("C", key)
+        return self._next_count()
+
+    def _next_count(self) -> int:
         self._counts += 1
         return self._counts - 1
 
@@ -94,9 +104,9 @@ class BitPlan:
             return self.count(sources[0])
         if self._and_key is None:
             self._and_key = self._into(self._new_scratch(), "AND", sources)
-        else:
-            self._op("AND", self._and_key, *sources)
-        return self.count(self._and_key)
+            return self.count(self._and_key)
+        self._op("X", self._and_key, *sources)
+        return self._next_count()
 
     def run(self) -> None:
         """Send everything in chunks of one pipeline, then delete the scratch keys."""
@@ -104,9 +114,10 @@ class BitPlan:
             self._op("D", *self._scratch)
         pipe = self._client.pipeline(transaction=False)
         route = [self._keys.ids]  # any key of the group: the call goes to the group's slot
+        names = list(self._names)
         for start in range(0, len(self._ops), OPS_PER_CALL):
-            args = [part for op in self._ops[start : start + OPS_PER_CALL] for part in op]
-            self._script(keys=route, args=args, client=pipe)
+            program = "\n".join(self._ops[start : start + OPS_PER_CALL])
+            self._script(keys=route, args=[program, *names], client=pipe)
         self._results = [int(n) for chunk in pipe.execute() for n in chunk]
 
     def result(self, slot: int) -> int:
