@@ -80,7 +80,7 @@ async def receive_webhook(
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from None
     except InvalidPayload as exc:
         count_rejected(source)
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, exc.details) from None
+        raise HTTPException(422, exc.details) from None
     if receipt.challenge is not None:
         return JSONResponse(receipt.challenge, status_code=status.HTTP_200_OK)
     return WebhookReceipt(
