@@ -8,8 +8,9 @@ redelivered event finds itself processed and changes nothing.
 from __future__ import annotations
 
 import unicodedata
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -27,7 +28,7 @@ from services.campaigns.models import (
     Participant,
     ProcessedEvent,
 )
-from services.campaigns.rewards import Effects, dialect_insert, grant
+from services.campaigns.rewards import Award, Effects, dialect_insert, grant_many
 from services.common.events import Event, MemberJoined, MessageCreated
 
 CHUNK = 500
@@ -43,24 +44,39 @@ def mentions_keyword(keyword: str, text: str) -> bool:
     return normalise(keyword) in normalise(text)
 
 
-def bump_participant(
-    *,
-    session: Session,
-    campaign: Campaign,
-    member_id: str,
-    first_at: datetime,
-    count: int,
-    entered: bool,
-) -> int:
-    """Add `count` to a member's participation (creating it) and return the new count."""
+@dataclass
+class Tally:
+    """One member's participation in a batch: messages counted, first time, entry."""
+
+    count: int = 0
+    first_at: datetime | None = None
+    entered: bool = False
+
+    def add(self, at: datetime, *, entered: bool) -> None:
+        self.count += 1
+        self.first_at = at if self.first_at is None or at < self.first_at else self.first_at
+        self.entered = self.entered or entered
+
+
+def bump_participants(
+    *, session: Session, campaign: Campaign, tallies: dict[str, Tally]
+) -> dict[str, int]:
+    """Add each member's tally to their participation (one upsert); return the new counts."""
+    if not tallies:
+        return {}
     table = Participant.__table__  # type: ignore[attr-defined]
     stmt = dialect_insert(session, Participant).values(
-        campaign_id=campaign.id,
-        member_id=member_id,
-        joined_at=first_at,
-        count=count,
-        entered=entered,
-        streak=0,
+        [
+            {
+                "campaign_id": campaign.id,
+                "member_id": member_id,
+                "joined_at": t.first_at,
+                "count": t.count,
+                "entered": t.entered,
+                "streak": 0,
+            }
+            for member_id, t in tallies.items()
+        ]
     )
     stmt = stmt.on_conflict_do_update(
         index_elements=["campaign_id", "member_id"],
@@ -72,18 +88,18 @@ def bump_participant(
                 else_=table.c.joined_at,
             ),
         },
-    ).returning(table.c["count"])
-    return int(session.exec(stmt).scalar_one())
+    ).returning(table.c.member_id, table.c["count"])
+    return {m: int(c) for m, c in session.exec(stmt).all()}
 
 
-def _firsts(messages: Iterable[MessageCreated]) -> tuple[Counter[str], dict[str, datetime]]:
-    counts: Counter[str] = Counter()
-    first: dict[str, datetime] = {}
+def tally(
+    messages: Iterable[MessageCreated], entered: Callable[[MessageCreated], bool]
+) -> dict[str, Tally]:
+    """Sum the messages per member."""
+    tallies: dict[str, Tally] = defaultdict(Tally)
     for m in messages:
-        counts[m.member_id] += 1
-        if m.member_id not in first or m.occurred_at < first[m.member_id]:
-            first[m.member_id] = m.occurred_at
-    return counts, first
+        tallies[m.member_id].add(m.occurred_at, entered=entered(m))
+    return dict(tallies)
 
 
 def streak_through(days: list[date], day: date, grace_days: int) -> int:
@@ -98,6 +114,19 @@ def streak_through(days: list[date], day: date, grace_days: int) -> int:
     return 0
 
 
+def _new_checkins(
+    *, session: Session, campaign: Campaign, checkins: dict[tuple[str, date], MessageCreated]
+) -> list[tuple[str, date]]:
+    table = CheckinDay.__table__  # type: ignore[attr-defined]
+    stmt = (
+        dialect_insert(session, CheckinDay)
+        .values([{"campaign_id": campaign.id, "member_id": m, "day": d} for m, d in checkins])
+        .on_conflict_do_nothing()
+        .returning(table.c.member_id, table.c.day)
+    )
+    return [(m, d) for m, d in session.exec(stmt).all()]
+
+
 def apply_checkin(
     *,
     session: Session,
@@ -109,65 +138,47 @@ def apply_checkin(
 ) -> None:
     """Check members in once per local day; grant points and streak rewards."""
     params = CheckinParams.model_validate(campaign.params)
+    checkins: dict[tuple[str, date], MessageCreated] = {}
     for m in messages:
-        if not mentions_keyword(params.keyword, m.data.text):
-            continue
-        day = m.occurred_at.astimezone(tz).date()
-        new = session.exec(
-            dialect_insert(session, CheckinDay)
-            .values(campaign_id=campaign.id, member_id=m.member_id, day=day)
-            .on_conflict_do_nothing()
-            .returning(CheckinDay.__table__.c.day)  # type: ignore[attr-defined]
-        ).first()
-        if new is None:
-            continue
-        bump_participant(
-            session=session,
-            campaign=campaign,
-            member_id=m.member_id,
-            first_at=m.occurred_at,
-            count=1,
-            entered=True,
+        if mentions_keyword(params.keyword, m.data.text):
+            checkins.setdefault((m.member_id, m.occurred_at.astimezone(tz).date()), m)
+    if not checkins:
+        return
+    new = _new_checkins(session=session, campaign=campaign, checkins=checkins)
+    if not new:
+        return
+    bump_participants(
+        session=session,
+        campaign=campaign,
+        tallies=tally((checkins[k] for k in new), lambda _: True),
+    )
+    awards = [Award(m, f"checkin:{d.isoformat()}", params.points) for m, d in new]
+    members = sorted({m for m, _ in new})
+    history: dict[str, list[date]] = defaultdict(list)
+    for member_id, day in session.exec(
+        select(col(CheckinDay.member_id), col(CheckinDay.day)).where(
+            col(CheckinDay.campaign_id) == campaign.id, col(CheckinDay.member_id).in_(members)
         )
-        grant(
-            session=session,
-            campaign=campaign,
-            member_id=m.member_id,
-            reason=f"checkin:{day.isoformat()}",
-            points=params.points,
-            badge=None,
-            now=now,
-            effects=effects,
-        )
-        days: list[date] = list(
-            session.exec(
-                select(col(CheckinDay.day)).where(
-                    col(CheckinDay.campaign_id) == campaign.id,
-                    col(CheckinDay.member_id) == m.member_id,
-                )
-            ).all()
-        )
-        length = streak_through(days, day, params.grace_days)
-        session.exec(
-            sa.update(Participant)
-            .where(
-                col(Participant.campaign_id) == campaign.id,
-                col(Participant.member_id) == m.member_id,
-            )
-            .values(streak=streak_through(days, max(days), params.grace_days))
-        )
-        for reward in params.streak_rewards:
-            if length >= reward.days:
-                grant(
-                    session=session,
-                    campaign=campaign,
-                    member_id=m.member_id,
-                    reason=f"streak:{reward.days}",
-                    points=reward.points,
-                    badge=reward.badge,
-                    now=now,
-                    effects=effects,
-                )
+    ).all():
+        history[member_id].append(day)
+    for member_id, day in new:
+        length = streak_through(history[member_id], day, params.grace_days)
+        awards += [
+            Award(member_id, f"streak:{r.days}", r.points, r.badge)
+            for r in params.streak_rewards
+            if length >= r.days
+        ]
+    table = Participant.__table__  # type: ignore[attr-defined]
+    session.exec(
+        sa.update(table)
+        .where(table.c.campaign_id == campaign.id, table.c.member_id == sa.bindparam("m"))
+        .values(streak=sa.bindparam("s")),
+        params=[
+            {"m": m, "s": streak_through(history[m], max(history[m]), params.grace_days)}
+            for m in members
+        ],
+    )
+    grant_many(session=session, campaign=campaign, awards=awards, now=now, effects=effects)
 
 
 def apply_challenge(
@@ -181,27 +192,14 @@ def apply_challenge(
 ) -> None:
     """Count messages; grant the reward when a member reaches the goal."""
     params = ChallengeParams.model_validate(campaign.params)
-    counts, first = _firsts(messages)
-    for member_id, n in counts.items():
-        total = bump_participant(
-            session=session,
-            campaign=campaign,
-            member_id=member_id,
-            first_at=first[member_id],
-            count=n,
-            entered=True,
-        )
-        if total - n < params.goal_messages <= total:
-            grant(
-                session=session,
-                campaign=campaign,
-                member_id=member_id,
-                reason="challenge",
-                points=params.points,
-                badge=params.badge,
-                now=now,
-                effects=effects,
-            )
+    tallies = tally(messages, lambda _: True)
+    totals = bump_participants(session=session, campaign=campaign, tallies=tallies)
+    awards = [
+        Award(member_id, "challenge", params.points, params.badge)
+        for member_id, total in totals.items()
+        if total - tallies[member_id].count < params.goal_messages <= total
+    ]
+    grant_many(session=session, campaign=campaign, awards=awards, now=now, effects=effects)
 
 
 def apply_lottery(
@@ -214,22 +212,9 @@ def apply_lottery(
     effects: Effects,
 ) -> None:
     """Count messages and enter members who used the entry keyword (or any message)."""
-    params = LotteryParams.model_validate(campaign.params)
-    counts, first = _firsts(messages)
-    entered = {
-        m.member_id
-        for m in messages
-        if params.entry_keyword is None or mentions_keyword(params.entry_keyword, m.data.text)
-    }
-    for member_id, n in counts.items():
-        bump_participant(
-            session=session,
-            campaign=campaign,
-            member_id=member_id,
-            first_at=first[member_id],
-            count=n,
-            entered=member_id in entered,
-        )
+    keyword = LotteryParams.model_validate(campaign.params).entry_keyword
+    tallies = tally(messages, lambda m: keyword is None or mentions_keyword(keyword, m.data.text))
+    bump_participants(session=session, campaign=campaign, tallies=tallies)
 
 
 def apply_event(
@@ -245,27 +230,11 @@ def apply_event(
     params = EventParams.model_validate(campaign.params)
     keyword = params.attendance_keyword
     attending = [m for m in messages if keyword is None or mentions_keyword(keyword, m.data.text)]
-    counts, first = _firsts(attending)
-    for member_id, n in counts.items():
-        bump_participant(
-            session=session,
-            campaign=campaign,
-            member_id=member_id,
-            first_at=first[member_id],
-            count=n,
-            entered=True,
-        )
-        if params.points > 0:
-            grant(
-                session=session,
-                campaign=campaign,
-                member_id=member_id,
-                reason="attendance",
-                points=params.points,
-                badge=None,
-                now=now,
-                effects=effects,
-            )
+    tallies = tally(attending, lambda _: True)
+    bump_participants(session=session, campaign=campaign, tallies=tallies)
+    if params.points > 0:
+        awards = [Award(m, "attendance", params.points) for m in tallies]
+        grant_many(session=session, campaign=campaign, awards=awards, now=now, effects=effects)
 
 
 Apply = Callable[..., None]

@@ -56,6 +56,77 @@ def is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+@dataclass(frozen=True)
+class Award:
+    """A reward to grant one member: points and/or a badge, once per campaign and reason."""
+
+    member_id: str
+    reason: str
+    points: int = 0
+    badge: str | None = None
+
+
+def grant_many(
+    *,
+    session: Session,
+    campaign: Campaign,
+    awards: list[Award],
+    now: datetime,
+    effects: Effects,
+) -> list[Award]:
+    """Insert the grants not given before (one statement) with their outbox records."""
+    awards = list({(a.member_id, a.reason): a for a in awards}.values())
+    if not awards:
+        return []
+    ids = {(a.member_id, a.reason): new_id("g") for a in awards}
+    table = Grant.__table__  # type: ignore[attr-defined]
+    stmt = (
+        dialect_insert(session, Grant)
+        .values(
+            [
+                {
+                    "id": ids[(a.member_id, a.reason)],
+                    "group_id": campaign.group_id,
+                    "campaign_id": campaign.id,
+                    "kind": campaign.kind,
+                    "member_id": a.member_id,
+                    "reason": a.reason,
+                    "points": a.points,
+                    "badge": a.badge,
+                    "created_at": now,
+                }
+                for a in awards
+            ]
+        )
+        .on_conflict_do_nothing(index_elements=["campaign_id", "member_id", "reason"])
+        .returning(table.c.member_id, table.c.reason)
+    )
+    inserted = {(m, r) for m, r in session.exec(stmt).all()}
+    granted = [a for a in awards if (a.member_id, a.reason) in inserted]
+    for a in granted:
+        grant_id = ids[(a.member_id, a.reason)]
+        add_record(
+            session=session,
+            stream="rewards",
+            message_id=grant_id,
+            key=campaign.group_id,
+            payload={
+                "id": grant_id,
+                "group_id": campaign.group_id,
+                "campaign_id": campaign.id,
+                "member_id": a.member_id,
+                "reason": a.reason,
+                "points": a.points,
+                "badge": a.badge,
+                "created_at": now.isoformat(),
+            },
+            now=now,
+        )
+        effects.grants[campaign.kind] += 1
+        effects.points[campaign.kind] += a.points
+    return granted
+
+
 def grant(
     *,
     session: Session,
@@ -67,46 +138,11 @@ def grant(
     now: datetime,
     effects: Effects,
 ) -> bool:
-    """Insert a grant and its outbox record unless this campaign, member and reason has one."""
-    grant_id = new_id("g")
-    stmt = (
-        dialect_insert(session, Grant)
-        .values(
-            id=grant_id,
-            group_id=campaign.group_id,
-            campaign_id=campaign.id,
-            kind=campaign.kind,
-            member_id=member_id,
-            reason=reason,
-            points=points,
-            badge=badge,
-            created_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["campaign_id", "member_id", "reason"])
-        .returning(Grant.__table__.c.id)  # type: ignore[attr-defined]
+    """Grant one reward unless this campaign, member and reason has one; say if it was new."""
+    award = Award(member_id=member_id, reason=reason, points=points, badge=badge)
+    return bool(
+        grant_many(session=session, campaign=campaign, awards=[award], now=now, effects=effects)
     )
-    if session.exec(stmt).first() is None:
-        return False
-    add_record(
-        session=session,
-        stream="rewards",
-        message_id=grant_id,
-        key=campaign.group_id,
-        payload={
-            "id": grant_id,
-            "group_id": campaign.group_id,
-            "campaign_id": campaign.id,
-            "member_id": member_id,
-            "reason": reason,
-            "points": points,
-            "badge": badge,
-            "created_at": now.isoformat(),
-        },
-        now=now,
-    )
-    effects.grants[campaign.kind] += 1
-    effects.points[campaign.kind] += points
-    return True
 
 
 def take_prize(
