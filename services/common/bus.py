@@ -504,7 +504,13 @@ class ConsumerRunner:
         consumer = self._consumer
         if consumer is None:
             return
-        for tp in consumer.assignment():
+        assigned = consumer.assignment()
+        # Partitions another process took over: stop exporting their (now stale) lag here.
+        for tp in [tp for tp in self._positions if tp not in assigned]:
+            del self._positions[tp]
+            with contextlib.suppress(KeyError):
+                LAG.remove(self.group_id, tp.topic, str(tp.partition))
+        for tp in assigned:
             highwater = consumer.highwater(tp)
             if highwater is None:
                 continue

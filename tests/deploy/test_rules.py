@@ -75,6 +75,7 @@ def test_every_alert_has_severity_annotations_and_a_runbook():
         "QunyunKafkaProduceErrors",
         "QunyunConsumerLagHigh",
         "QunyunConsumerLagGrowing",
+        "QunyunConsumerBlocked",
         "QunyunDeadLetters",
         "QunyunCampaignsSchedulerLate",
         "QunyunHighRequestLatency",
