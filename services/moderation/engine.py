@@ -30,12 +30,12 @@ from services.moderation.params import (
     parse_params,
     plain_pattern,
 )
+from services.moderation.patterns import GuardedPattern
 from services.moderation.qr import decode_qr
 
 log = logging.getLogger(__name__)
 
 ACTION_RANK = {"flag": 0, "delete": 1, "warn": 2, "mute": 3, "kick": 4, "ban": 5}
-REGEX_TIMEOUT_SECONDS = 0.05
 _MENTION = regex.compile(r"(?<![a-z0-9._%+-])@\S")
 
 
@@ -157,12 +157,12 @@ class Match:
         return {"rule_id": self.rule_id, "kind": self.kind, "evidence": self.evidence}
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Verdict:
     """The rules an event matched; enforced ones decide the action."""
 
-    matched: list[Match] = field(default_factory=list)
-    shadow_matched: list[Match] = field(default_factory=list)
+    matched: tuple[Match, ...] = ()
+    shadow_matched: tuple[Match, ...] = ()
     exempt: bool = False
 
     @property
@@ -192,17 +192,14 @@ class Verdict:
         return bool(self.matched or self.shadow_matched)
 
 
+CLEAR = Verdict()
+_NO_CONTEXT = Context()
+EXEMPT = Verdict(exempt=True)
+
+
 def strongest(actions: Iterable[str]) -> str | None:
     """Return the strongest action (flag < delete < warn < mute < kick < ban)."""
     return max(actions, key=ACTION_RANK.__getitem__, default=None)
-
-
-def _search(pattern: Any, text: str) -> Any:
-    try:
-        return pattern.search(text, timeout=REGEX_TIMEOUT_SECONDS)
-    except TimeoutError:
-        log.warning("a regex rule ran out of time on a message and was skipped")
-        return None
 
 
 class RuleEngine:
@@ -219,12 +216,12 @@ class RuleEngine:
             [r.params for r in self._keyword_rules if isinstance(r.params, KeywordsParams)]
         )
         self._regex = [
-            (r, regex.compile(plain_pattern(r.params.pattern), regex.IGNORECASE))
+            (r, GuardedPattern(plain_pattern(r.params.pattern), ignore_case=True))
             for r in by_kind.get("regex", [])
             if isinstance(r.params, RegexParams)
         ]
         self._names = [
-            (r, regex.compile(plain_pattern(r.params.pattern)))
+            (r, GuardedPattern(plain_pattern(r.params.pattern)))
             for r in by_kind.get("display_name", [])
             if isinstance(r.params, DisplayNameParams)
         ]
@@ -237,8 +234,25 @@ class RuleEngine:
         self._qr = by_kind.get("qr_code", [])
         self.flood_rules = by_kind.get("flood", [])
         self.duplicate_rules = by_kind.get("duplicates", [])
-        self._mentions = by_kind.get("mentions", [])
+        self._mentions = [
+            (r, r.params.max_mentions)
+            for r in by_kind.get("mentions", [])
+            if isinstance(r.params, MentionsParams)
+        ]
+        self._windows = [
+            *((r, r.params.max_messages, "messages") for r in self.flood_rules),
+            *((r, r.params.max_repeats, "repeats") for r in self.duplicate_rules),
+        ]
+        self._exempt = self.policy.exempt_members
         self._newcomer = by_kind.get("newcomer", [])
+        self._newcomer_within = max(
+            (
+                r.params.within_seconds
+                for r in self._newcomer
+                if isinstance(r.params, NewcomerParams)
+            ),
+            default=0,
+        )
         self._reads_images = bool(self._qr or self._links or self._keyword_rules)
 
     @property
@@ -254,81 +268,96 @@ class RuleEngine:
 
     def evaluate(self, subject: Subject, context: Context | None = None) -> Verdict:
         """Judge one subject; the verdict lists enforced and shadow matches."""
-        verdict = Verdict()
-        if subject.member_id in self.policy.exempt_members:
-            verdict.exempt = True
-            return verdict
+        if subject.member_id in self._exempt:
+            return EXEMPT
         found: dict[str, tuple[RuleSpec, str]] = {}
         if subject.type == "message.created":
-            self._judge_message(subject, context or Context(), found)
+            self._judge_message(subject, context or _NO_CONTEXT, found)
         if subject.check_name and subject.display_name is not None and self._names:
-            name = plain_form(subject.display_name)
-            for rule, pattern in self._names:
-                try:
-                    ok = pattern.fullmatch(name, timeout=REGEX_TIMEOUT_SECONDS)
-                except TimeoutError:
-                    ok = True
-                if not ok:
-                    found.setdefault(rule.id, (rule, f"display name {subject.display_name!r}"))
+            self._judge_name(subject.display_name, found)
+        if not found:
+            return CLEAR
+        matched: list[Match] = []
+        shadow: list[Match] = []
         for rule in self.rules:
             if rule.id in found:
-                hit = Match(
-                    rule.id,
-                    rule.kind,
-                    found[rule.id][1],
-                    rule.action,
-                    rule.mute_seconds,
-                    rule.shadow,
-                )
-                (verdict.shadow_matched if rule.shadow else verdict.matched).append(hit)
-        return verdict
+                hit = Match(rule.id, rule.kind, found[rule.id][1], rule.action,
+                            rule.mute_seconds, rule.shadow)  # fmt: skip
+                (shadow if rule.shadow else matched).append(hit)
+        return Verdict(tuple(matched), tuple(shadow))
+
+    def _judge_name(self, display_name: str, found: dict[str, tuple[RuleSpec, str]]) -> None:
+        name = plain_form(display_name)
+        for rule, pattern in self._names:
+            try:
+                ok = pattern.fullmatch(name)
+            except TimeoutError:
+                ok = True
+            if not ok:
+                found.setdefault(rule.id, (rule, f"display name {display_name!r}"))
 
     def _judge_message(
         self, subject: Subject, context: Context, found: dict[str, tuple[RuleSpec, str]]
     ) -> None:
         text = Text.of(subject.text) if subject.text else None
-        links: list[tuple[str, str]] | None = None
+        young = False
+        if self._newcomer and context.joined_at is not None:
+            age = (subject.occurred_at - context.joined_at).total_seconds()
+            young = age < self._newcomer_within
+        links: list[tuple[str, str]] = []
         if text is not None:
             if self._keyword_rules:
                 for slot, evidence in self._keywords.scan(text).items():
                     rule = self._keyword_rules[slot]
                     found[rule.id] = (rule, evidence)
             for rule, pattern in self._regex:
-                if match := _search(pattern, text.plain):
+                if match := pattern.search(text.plain):
                     found[rule.id] = (rule, match.group(0)[:200])
-            if self._links or self._newcomer:
-                links = find_links(text.clean)
-            if self._links and links:
-                self._judge_links(links, found, prefix="")
-        if self._kinds:
-            kinds = {subject.kind, *subject.attachment_kinds}
-            for rule, forbidden in self._kinds:
-                if hit := sorted(kinds & forbidden):
-                    found[rule.id] = (rule, f"kind {hit[0]}")
+            clean = text.clean
+            if (self._links or young) and ("." in clean or "。" in clean or "｡" in clean):
+                links = find_links(clean)
+                if links and self._links:
+                    self._judge_links(links, found, prefix="")
+        for rule, forbidden in self._kinds:
+            if subject.kind in forbidden:
+                found[rule.id] = (rule, f"kind {subject.kind}")
+            elif subject.attachment_kinds and (
+                hit := [k for k in subject.attachment_kinds if k in forbidden]
+            ):
+                found[rule.id] = (rule, f"kind {hit[0]}")
         if subject.images and self._reads_images:
             self._judge_images(subject.images, found)
-        for rule in self._mentions:
-            if isinstance(rule.params, MentionsParams):
-                count = max(subject.mentions, len(_MENTION.findall(text.clean)) if text else 0)
-                if count > rule.params.max_mentions:
+        if self._mentions and (subject.mentions or (text is not None and "@" in text.clean)):
+            written = len(_MENTION.findall(text.clean)) if text is not None else 0
+            count = max(subject.mentions, written)
+            for rule, limit in self._mentions:
+                if count > limit:
                     found[rule.id] = (rule, f"{count} mentions")
-        for rule in (*self.flood_rules, *self.duplicate_rules):
-            count = context.counts.get(rule.id, 0)
-            limit = getattr(rule.params, "max_messages", None) or rule.params.max_repeats
-            if count > limit:
-                what = "messages" if rule.kind == "flood" else "repeats"
-                found[rule.id] = (rule, f"{count} {what} in {rule.params.seconds}s")
-        if self._newcomer and context.joined_at is not None:
-            age = (subject.occurred_at - context.joined_at).total_seconds()
-            kinds = {subject.kind, *subject.attachment_kinds}
-            for rule in self._newcomer:
-                params = rule.params
-                if not isinstance(params, NewcomerParams) or age >= params.within_seconds:
-                    continue
-                if hit := sorted(kinds & set(params.kinds)):
-                    found[rule.id] = (rule, f"joined {int(age)}s ago, kind {hit[0]}")
-                elif params.links and links:
-                    found[rule.id] = (rule, f"joined {int(age)}s ago, link {links[0][0]}")
+        if self._windows:
+            counts = context.counts
+            for rule, limit, what in self._windows:
+                count = counts.get(rule.id, 0)
+                if count > limit:
+                    found[rule.id] = (rule, f"{count} {what} in {rule.params.seconds}s")
+        if young:
+            self._judge_newcomer(subject, age, links, found)
+
+    def _judge_newcomer(
+        self,
+        subject: Subject,
+        age: float,
+        links: list[tuple[str, str]],
+        found: dict[str, tuple[RuleSpec, str]],
+    ) -> None:
+        kinds = {subject.kind, *subject.attachment_kinds}
+        for rule in self._newcomer:
+            params = rule.params
+            if not isinstance(params, NewcomerParams) or age >= params.within_seconds:
+                continue
+            if hit := sorted(kinds & set(params.kinds)):
+                found[rule.id] = (rule, f"joined {int(age)}s ago, kind {hit[0]}")
+            elif params.links and links:
+                found[rule.id] = (rule, f"joined {int(age)}s ago, link {links[0][0]}")
 
     def _judge_links(
         self, links: list[tuple[str, str]], found: dict[str, tuple[RuleSpec, str]], prefix: str

@@ -66,17 +66,17 @@ class KeywordMatcher:
 
     def scan(self, text: Text) -> dict[int, str]:
         """Return {rule slot: evidence} for the rules whose terms the text contains."""
-        if self._automaton is None or not text.folded:
+        automaton = self._automaton
+        if automaton is None or not text.folded:
             return {}
-        hits: list[tuple[int, int, _Entry]] | None = None
-        for end, (length, found) in self._automaton.iter(text.folded):
-            if hits is None:
-                hits = []
-            start = end - length + 1
-            for entry in found:
-                hits.append((start, end + 1, entry))
-        if not hits:
+        found = list(automaton.iter(text.folded))
+        if not found:
             return {}
+        hits = [
+            (end - length + 1, end + 1, entry)
+            for end, (length, entries) in found
+            for entry in entries
+        ]
         return self._resolve(text, hits)
 
     def _resolve(self, text: Text, hits: list[tuple[int, int, _Entry]]) -> dict[int, str]:

@@ -24,8 +24,6 @@ _IDEOGRAPHIC_DOT = re.compile(r"(?<=[a-z0-9])[。｡](?=[a-z])")
 
 def find_links(clean: str) -> list[tuple[str, str]]:
     """Return each link in the text as (link, host)."""
-    if "." not in clean and "。" not in clean and "｡" not in clean:
-        return []
     if "。" in clean or "｡" in clean:
         clean = _IDEOGRAPHIC_DOT.sub(".", clean)
     found = []

@@ -1,0 +1,98 @@
+"""Regular expressions that cannot stall the consumer.
+
+Patterns run on the `regex` module, whose per-call `timeout` stops runaway
+backtracking; but that timeout costs more than a short search itself. So each
+pattern gets a `safe_length`: the text length up to which backtracking provably
+stays under ~10^7 steps. Without nested or alternated repetition, a pattern with
+k unbounded repeats takes at most about n^(k+1) steps on n characters, so texts up
+to 10^(7/(k+1)) characters run without the timer; longer texts, and patterns with
+nested repeats, back-references or look-arounds (or syntax the analysis does not
+know), always run with the timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import re._constants as sre
+import re._parser as sre_parse
+from typing import Any
+
+import regex
+
+log = logging.getLogger(__name__)
+
+TIMEOUT_SECONDS = 0.05
+STEP_BUDGET = 10**7
+_BIG_REPEAT = 50  # a bounded repeat above this counts as unbounded
+
+
+def _unbounded_repeats(items: Any, inside_repeat: bool) -> int | None:
+    """Count the pattern's unbounded repeats; None when it may backtrack exponentially."""
+    count = 0
+    for op, arg in items:
+        if op in (sre.MAX_REPEAT, sre.MIN_REPEAT, getattr(sre, "POSSESSIVE_REPEAT", None)):
+            low, high, body = arg
+            if inside_repeat:
+                return None
+            inner = _unbounded_repeats(body, True)
+            if inner is None:
+                return None
+            if high is sre.MAXREPEAT or high > _BIG_REPEAT:
+                count += 1
+        elif op is sre.SUBPATTERN:
+            inner = _unbounded_repeats(arg[-1], inside_repeat)
+            if inner is None:
+                return None
+            count += inner
+        elif op is sre.BRANCH:
+            if inside_repeat:
+                return None
+            for branch in arg[1]:
+                inner = _unbounded_repeats(branch, inside_repeat)
+                if inner is None:
+                    return None
+                count += inner
+        elif op in (sre.GROUPREF, sre.GROUPREF_EXISTS, sre.ASSERT, sre.ASSERT_NOT,
+                    getattr(sre, "ATOMIC_GROUP", None)):  # fmt: skip
+            return None
+    return count
+
+
+def safe_length(pattern: str, flags: int = 0) -> int:
+    """Return the text length up to which the pattern runs without a timer."""
+    try:
+        parsed = sre_parse.parse(pattern, flags)
+    except (re.error, OverflowError, RecursionError):
+        return 0
+    repeats = _unbounded_repeats(parsed, False)
+    if repeats is None:
+        return 0
+    return int(STEP_BUDGET ** (1 / (repeats + 1)))
+
+
+class GuardedPattern:
+    """A compiled pattern whose searches end within TIMEOUT_SECONDS."""
+
+    __slots__ = ("_pattern", "_safe_length")
+
+    def __init__(self, pattern: str, *, ignore_case: bool = False) -> None:
+        flags = regex.IGNORECASE if ignore_case else 0
+        self._pattern = regex.compile(pattern, flags)
+        self._safe_length = safe_length(pattern, re.IGNORECASE if ignore_case else 0)
+
+    def search(self, text: str) -> Any:
+        """Return the first match, or None (also when the search ran out of time)."""
+        if len(text) <= self._safe_length:
+            return self._pattern.search(text)
+        try:
+            return self._pattern.search(text, timeout=TIMEOUT_SECONDS)
+        except TimeoutError:
+            log.warning("a regex rule ran out of time on a text and was skipped")
+            return None
+
+    def fullmatch(self, text: str) -> Any:
+        """Return the match of the whole text, or None; raise TimeoutError when out of time."""
+        if len(text) <= self._safe_length:
+            return self._pattern.fullmatch(text)
+        return self._pattern.fullmatch(text, timeout=TIMEOUT_SECONDS)
