@@ -73,7 +73,7 @@ class Scale:
         )
 
 
-SMALL = Scale("small", groups=4, members=250, days=4, messages_per_member=0.9,
+SMALL = Scale("small", groups=4, members=300, days=4, messages_per_member=0.9,
               stream_seconds=30, kills_per_consumer=2)  # fmt: skip
 LARGE = Scale("large", groups=6, members=550, days=6, messages_per_member=1.0,
               stream_seconds=90, kills_per_consumer=4)  # fmt: skip
@@ -553,3 +553,151 @@ def consumer_lag(url: str, group: str) -> float | None:
         if line.startswith("qunyun_consumer_lag_messages{") and f'group="{group}"' in line
     ]
     return sum(values) if values else None
+
+
+# --- operations set up through the REST APIs ---------------------------------------
+
+
+@dataclass
+class Operations:
+    """The rule and check-in campaign created per group, and the canary events sent."""
+
+    rules: dict[str, str]  # group -> rule id
+    campaigns: dict[str, str]  # group -> campaign id
+    canaries: list[dict[str, Any]]
+
+
+def set_up_operations(
+    api: Api, *, ingest_url: str, groups: Sequence[str], starts_at: datetime, tag: str
+) -> Operations:
+    """Create an ad rule (delete) and a check-in campaign per group, then prove both are
+    live in the consumers with a canary ad and a canary check-in per group."""
+    rules, campaigns, canaries = {}, {}, []
+    ends_at = datetime.now(UTC) + timedelta(days=2)
+    for group in groups:
+        rule = api.post(
+            "moderation",
+            f"/v1/groups/{group}/rules",
+            {
+                "name": "no ads",
+                "kind": "keywords",
+                "params": {"keywords": list(AD_KEYWORDS), "allow": [], "match": "substring"},
+                "action": "delete",
+            },
+        )
+        rules[group] = rule["id"]
+        campaign = api.post(
+            "campaigns",
+            f"/v1/groups/{group}/campaigns",
+            {
+                "kind": "checkin",
+                "title": "每日打卡",
+                "starts_at": starts_at.isoformat(),
+                "ends_at": ends_at.isoformat(),
+                "params": {
+                    "keyword": CHECKIN_KEYWORD,
+                    "points": CHECKIN_POINTS,
+                    "streak_rewards": [
+                        {"days": STREAK_DAYS, "points": STREAK_POINTS, "badge": STREAK_BADGE}
+                    ],
+                },
+            },
+        )
+        campaigns[group] = campaign["id"]
+        member = f"{group}:canary"
+        canaries += [
+            message(group, member, "代购面膜，加微信", event_id=f"{tag}-{group}-canary-ad"),
+            message(group, member, "今日打卡", event_id=f"{tag}-{group}-canary-checkin"),
+        ]
+    for group, campaign_id in campaigns.items():
+        path = f"/v1/groups/{group}/campaigns/{campaign_id}"
+        status = wait_until(
+            lambda p=path: api.get("campaigns", p)["status"] == "active", timeout=30
+        )
+        assert status, f"campaign {campaign_id} never became active"
+    assert post_events(ingest_url, canaries).status_code == 202
+
+    def live() -> bool:
+        return all(
+            api.get("moderation", f"/v1/groups/{g}/cases")["cases"]
+            and api.get("campaigns", f"/v1/groups/{g}/campaigns/{c}/participants")["participants"]
+            for g, c in campaigns.items()
+        )
+
+    assert wait_until(live, timeout=60), "the canaries never reached moderation and campaigns"
+    return Operations(rules=rules, campaigns=campaigns, canaries=canaries)
+
+
+def compare_moderation(
+    api: Api, truth: Truth, actions: Sequence[Mapping[str, Any]]
+) -> tuple[Comparison, dict[str, int]]:
+    """One case per offending event and exactly one distinct action per case."""
+    result = Comparison()
+    cases = [
+        c for g in truth.groups for c in api.pages("moderation", f"/v1/groups/{g}/cases", "cases")
+    ]
+    per_event = Counter(c["event_id"] for c in cases)
+    for event_id in sorted(truth.offending):
+        result.add(f"cases for {event_id}", 1, per_event.get(event_id, 0))
+    for event_id, n in per_event.items():
+        if event_id not in truth.offending:
+            result.add(f"cases for non-offending {event_id}", 0, n)
+    ids_per_case: dict[str, set[str]] = defaultdict(set)
+    copies = Counter(a["id"] for a in actions)
+    for a in actions:
+        ids_per_case[a["case_id"]].add(a["id"])
+    for case in cases:
+        result.add(f"actions for case {case['id']}", 1, len(ids_per_case.pop(case["id"], set())))
+    for case_id, ids in ids_per_case.items():
+        result.add(f"actions for unknown case {case_id}", 0, len(ids))
+    figures = {
+        "cases": len(cases),
+        "actions": len(copies),
+        "actions_republished": sum(n - 1 for n in copies.values()),
+    }
+    return result, figures
+
+
+def compare_campaigns(
+    api: Api, truth: Truth, ops: Operations, grants: Sequence[Mapping[str, Any]]
+) -> tuple[Comparison, dict[str, int]]:
+    """Participants count one check-in per member per local day; each expected grant is on
+    campaigns.rewards.v1 under exactly one id, and no other grant is."""
+    result = Comparison()
+    expected_days: Counter[tuple[str, str]] = Counter((g, m) for g, m, _ in truth.checkins)
+    for group, campaign_id in ops.campaigns.items():
+        path = f"/v1/groups/{group}/campaigns/{campaign_id}/participants"
+        counts = {
+            p["member_id"]: int(p["count"]) for p in api.pages("campaigns", path, "participants")
+        }
+        members = {m for g, m in expected_days if g == group} | set(counts)
+        for member in sorted(members):
+            result.add(
+                f"check-ins of {member}", expected_days[group, member], counts.get(member, 0)
+            )
+    expected = {(ops.campaigns[g], m, f"checkin:{d.isoformat()}") for g, m, d in truth.checkins} | {
+        (ops.campaigns[g], m, f"streak:{STREAK_DAYS}") for g, m in truth.streaks
+    }
+    ids: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    copies = Counter(r["id"] for r in grants)
+    for r in grants:
+        ids[r["campaign_id"], r["member_id"], r["reason"]].add(r["id"])
+    for key in sorted(expected | set(ids)):
+        result.add(f"grants {key}", 1 if key in expected else 0, len(ids.get(key, set())))
+    figures = {
+        "grants": len(copies),
+        "grants_republished": sum(n - 1 for n in copies.values()),
+    }
+    return result, figures
+
+
+def read_values(
+    bootstrap: str, topic: str, *, expect: int, timeout: float = 30, settle: float = 2.0
+) -> list[dict[str, Any]]:
+    """Read a topic from the beginning and decode its JSON values."""
+    from tests.conftest import read_topic
+
+    return [
+        orjson.loads(r.value)
+        for r in read_topic(bootstrap, topic, expect=expect, timeout=timeout, settle=settle)
+    ]
