@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import redis
 
 from services.common.events import Event
-from services.metrics.keys import RECORD_BITS, GroupKeys, local_day, today
+from services.metrics.keys import NEVER_SPOKE_OFFSET, RECORD_BITS, GroupKeys, local_day, today
 
 # A dedup bucket holds at most this many fingerprints, so it stays a compact intset
 # (Redis' default set-max-intset-entries is 512).
@@ -29,11 +29,12 @@ local prefix = ARGV[1]
 local keep = tonumber(ARGV[2]) * 86400
 local now_ms = tonumber(redis.call('TIME')[1]) * 1000
 local ids, names, mem = prefix .. 'ids', prefix .. 'names', prefix .. 'mem'
-local recent = prefix .. 'recent'
+local recent, quiet = prefix .. 'recent', prefix .. 'quiet'
 local REC = RECORD_BITS
 local BUCKET = DEDUP_BUCKET_SIZE
 local expiry = {}
 local levels = {}
+local touched = {}
 local applied = {m = 0, j = 0, l = 0}
 local dups = 0
 
@@ -90,6 +91,7 @@ for i = 3, #ARGV, 6 do
       redis.call('HSET', names, id, member)
     end
     id = tonumber(id)
+    touched[id] = true
     local base = id * REC
     local totals = day_key('d', day)
     if kind == 'm' then
@@ -145,18 +147,39 @@ for i = 3, #ARGV, 6 do
   end
 end
 
+-- Keep the current members in `quiet` ordered by silence: never-spoke ones first
+-- (by join time, pushed below every real timestamp), then by last message.
+for id in pairs(touched) do
+  local r = redis.call('BITFIELD', mem, 'GET', 'i64', id * REC, 'GET', 'i64', id * REC + 64,
+    'GET', 'i64', id * REC + 128, 'GET', 'i64', id * REC + 192)
+  local first_join, last_join, last_leave, last_active = r[1], r[2], r[3], r[4]
+  if last_leave == 0 or math.max(last_join, last_active) > last_leave then
+    local score = last_active
+    if score == 0 then score = first_join - NEVER_SPOKE_OFFSET end
+    redis.call('ZADD', quiet, score, id)
+  else
+    redis.call('ZREM', quiet, id)
+  end
+end
+
 for key, at in pairs(expiry) do
   redis.call('EXPIREAT', key, at)
 end
 if applied.m + applied.j + applied.l > 0 then
   redis.call('ZREMRANGEBYSCORE', recent, '-inf', now_ms - 90000000)
   -- A group silent for the whole history loses its member table too.
-  for _, key in ipairs({ids, names, mem, recent, prefix .. 'seq'}) do
+  for _, key in ipairs({ids, names, mem, recent, quiet, prefix .. 'seq'}) do
     redis.call('EXPIRE', key, keep + 172800)
   end
 end
 return {applied.m, applied.j, applied.l, dups}
-""".replace("RECORD_BITS", str(RECORD_BITS)).replace("DEDUP_BUCKET_SIZE", str(DEDUP_BUCKET_SIZE))
+"""
+for _name, _value in {
+    "RECORD_BITS": RECORD_BITS,
+    "DEDUP_BUCKET_SIZE": DEDUP_BUCKET_SIZE,
+    "NEVER_SPOKE_OFFSET": NEVER_SPOKE_OFFSET,
+}.items():
+    APPLY_LUA = APPLY_LUA.replace(_name, str(_value))
 
 _KIND = {"message.created": "m", "member.joined": "j", "member.left": "l"}
 

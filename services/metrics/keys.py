@@ -18,6 +18,9 @@ RECORD_BITS = 384
 RECORD_BYTES = RECORD_BITS // 8
 RECORD_FORMAT = ">qqqqIIII"  # first_join, last_join, last_leave, last_active (ms), messages,
 # active_days, first_join_day, spare
+# Silence scores of never-spoke members are their join time minus this (~317 years), so
+# they sort before every member who spoke.
+NEVER_SPOKE_OFFSET = 10**13
 
 
 def group_prefix(group_id: str) -> str:
@@ -66,6 +69,7 @@ class GroupKeys:
         self.names = self.prefix + "names"  # HASH dense id -> member_id
         self.members = self.prefix + "mem"  # STRING of member records (BITFIELD)
         self.recent = self.prefix + "recent"  # ZSET dense id -> last activity ms (≈ 25 h)
+        self.quiet = self.prefix + "quiet"  # ZSET current members by silence (dormant order)
 
     def day(self, day: int) -> str:
         """HASH of a day's totals: m messages, u active members, j joins, l leaves."""

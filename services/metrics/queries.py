@@ -15,7 +15,13 @@ from datetime import UTC, datetime
 import redis
 
 from services.metrics.bitplan import BitPlan
-from services.metrics.keys import RECORD_BYTES, RECORD_FORMAT, GroupKeys, day_of_number
+from services.metrics.keys import (
+    NEVER_SPOKE_OFFSET,
+    RECORD_BYTES,
+    RECORD_FORMAT,
+    GroupKeys,
+    day_of_number,
+)
 from services.metrics.models import (
     Active,
     DayActivity,
@@ -147,26 +153,24 @@ class InvalidCursor(ValueError):
     """A pagination cursor this API did not hand out."""
 
 
-def _dormant_order(record: MemberRecord) -> tuple[int, int, int]:
-    # Never-spoke members first (oldest join first), then the longest silent.
-    if record.last_active == 0:
-        return (0, record.first_join or record.last_join, record.id)
-    return (1, record.last_active, record.id)
-
-
-def encode_cursor(position: tuple[int, int, int]) -> str:
-    """Return the opaque cursor after a position of the dormant order."""
+def encode_cursor(position: tuple[int, int]) -> str:
+    """Return the opaque cursor after a position (silence score, dense id) of the dormant order."""
     return base64.urlsafe_b64encode(".".join(map(str, position)).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[int, int, int]:
+def decode_cursor(cursor: str) -> tuple[int, int]:
     """Return the position a cursor stands for; raise InvalidCursor."""
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        first, second, third = (int(part) for part in text.split("."))
+        score, dense = (int(part) for part in text.split("."))
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise InvalidCursor("cursor is not one this API returned") from exc
-    return (first, second, third)
+    return (score, dense)
+
+
+def _after(cursor: tuple[int, int] | None, score: int, dense: int) -> bool:
+    # Redis orders equal scores by member bytes, so ties compare as strings too.
+    return cursor is None or score > cursor[0] or str(dense) > str(cursor[1])
 
 
 def read_dormant(
@@ -175,22 +179,41 @@ def read_dormant(
     group_id: str,
     silent_since_ms: int,
     limit: int,
-    cursor: tuple[int, int, int] | None,
+    cursor: tuple[int, int] | None,
 ) -> DormantPage:
     """Return current members with no message since the instant, never-spoke first."""
     keys = GroupKeys(group_id)
-    records = _records(client.get(keys.members) or b"")[1:]
-    dormant = [
-        (_dormant_order(r), r)
-        for r in records
-        if r.present and r.last_active < silent_since_ms and (r.last_join or r.last_active)
-    ]
-    if cursor is not None:
-        dormant = [item for item in dormant if item[0] > cursor]
-    page = heapq.nsmallest(limit + 1, dormant, key=lambda item: item[0])
+    low = cursor[0] if cursor is not None else -NEVER_SPOKE_OFFSET * 100
+    page: list[tuple[int, int]] = []
+    offset = 0
+    while len(page) <= limit:
+        chunk = client.zrange(
+            keys.quiet,
+            low,
+            silent_since_ms - 1,  # scores are whole milliseconds
+            byscore=True,
+            offset=offset,
+            num=limit + 1,
+            withscores=True,
+        )
+        if not chunk:
+            break
+        offset += len(chunk)
+        page += [
+            (int(score), int(member))
+            for member, score in chunk
+            if _after(cursor, int(score), int(member))
+        ]
     more = len(page) > limit
     page = page[:limit]
-    names = client.hmget(keys.names, [str(r.id) for _, r in page]) if page else []
+    if not page:
+        return DormantPage(members=[], next_cursor=None)
+    pipe = client.pipeline(transaction=False)
+    pipe.hmget(keys.names, [str(dense) for _, dense in page])
+    for _, dense in page:
+        pipe.getrange(keys.members, dense * RECORD_BYTES, (dense + 1) * RECORD_BYTES - 1)
+    names, *blobs = pipe.execute()
+    records = [_records(blob, dense)[0] for blob, (_, dense) in zip(blobs, page, strict=True)]
     return DormantPage(
         members=[
             DormantMember(
@@ -198,9 +221,9 @@ def read_dormant(
                 joined_at=_ms_to_datetime(r.first_join),
                 last_active_at=_ms_to_datetime(r.last_active),
             )
-            for (_, r), name in zip(page, names, strict=True)
+            for r, name in zip(records, names, strict=True)
         ],
-        next_cursor=encode_cursor(page[-1][0]) if more else None,
+        next_cursor=encode_cursor(page[-1]) if more else None,
     )
 
 

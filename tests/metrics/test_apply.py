@@ -140,3 +140,29 @@ def test_dedup_sets_grow_levels_and_still_find_every_event(client, applier, uniq
     again = applier.apply(list(reversed(events)))
     assert again.duplicates == 1500 and sum(again.applied.values()) == 0
     assert int(client.hget(keys.day(day), "m")) == 1500
+
+
+def test_dormant_pages_cover_every_member_once_even_with_tied_times(client, applier, unique):
+    group = unique("metrics:pages")
+    joined = datetime.now(UTC).replace(microsecond=0) - timedelta(days=20)
+    spoke = joined + timedelta(days=1)
+    # m00..m11 join at the same instant (dense ids 1..12); m06..m11 speak at the same instant.
+    members = [f"m{n:02d}" for n in range(12)]
+    applier.apply([event("member.joined", group, m, joined) for m in members])
+    applier.apply([event("message.created", group, m, spoke) for m in members[6:]])
+    applier.apply([event("member.left", group, "m03", spoke)])
+    seen, cursor = [], None
+    while True:
+        page = queries.read_dormant(
+            client, group_id=group, silent_since_ms=int(time.time() * 1000), limit=2, cursor=cursor
+        )
+        seen += [m.member_id for m in page.members]
+        if page.next_cursor is None:
+            break
+        cursor = queries.decode_cursor(page.next_cursor)
+    # Never-spoke first; ties keep Redis' order of the dense ids as strings ("10" < "7").
+    assert seen == ["m00", "m01", "m02", "m04", "m05", "m09", "m10", "m11", "m06", "m07", "m08"]
+    nobody = queries.read_dormant(
+        client, group_id=group, silent_since_ms=int(spoke.timestamp() * 1000), limit=50, cursor=None
+    )
+    assert [m.member_id for m in nobody.members] == ["m00", "m01", "m02", "m04", "m05"]
