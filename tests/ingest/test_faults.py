@@ -118,3 +118,20 @@ def test_redis_down_is_503_not_500(make_settings, run_app):
         response = client.post(URL, content=body, headers=generic_headers(body))
         assert response.status_code == 503
         assert response.headers["Retry-After"]
+
+
+def test_concurrent_single_event_redeliveries_through_group_commit(ingest):
+    bodies = [orjson.loads(batch(1))["events"][0] for _ in range(60)]
+    requests = [orjson.dumps(b) for b in bodies for _ in range(4)]  # each delivered 4 times
+    with ThreadPoolExecutor(max_workers=24) as pool:
+        answers = list(
+            pool.map(
+                lambda body: ingest.client.post(URL, content=body, headers=generic_headers(body)),
+                requests,
+            )
+        )
+    assert {a.status_code for a in answers} == {202}
+    assert sum(a.json()["accepted"] for a in answers) == 60
+    assert sum(a.json()["duplicates"] for a in answers) == 180
+    events = events_on(ingest.bootstrap, ingest.topic, expect=60, settle=2.0)
+    assert sorted(e["id"] for e in events) == sorted(b["id"] for b in bodies)
