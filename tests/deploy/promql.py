@@ -14,19 +14,13 @@ _MATCHERS = re.compile(r"\{[^}]*\}")
 _RANGE = re.compile(r"\[[^\]]*\]")
 _IDENT = re.compile(r"(?<![\w.$])([A-Za-z_:][\w:]*)(\s*\()?")
 
-# Grafana's variables, replaced by something PromQL accepts.
-GRAFANA_VARS = {
-    "$__rate_interval": "1m",
-    "$__interval": "1m",
-    "$__range": "1h",
-}
 
-
-def substitute_grafana(expr: str) -> str:
-    """Replace Grafana's built-in and dashboard variables so promtool can parse the query."""
-    for name, value in GRAFANA_VARS.items():
-        expr = expr.replace(name, value)
-    return re.sub(r"\$\{?\w+\}?", "x", expr)
+def substitute_grafana(expr: str, interval: str = "1m", variable: str = "x") -> str:
+    """Replace Grafana's interval variables and the dashboard's own variables in a query."""
+    for name in ("$__rate_interval", "$__interval"):
+        expr = expr.replace(name, interval)
+    expr = expr.replace("$__range", "1h")
+    return re.sub(r"\$\{?\w+\}?", variable, expr)
 
 
 def metric_names(expr: str) -> set[str]:

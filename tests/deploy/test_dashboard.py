@@ -3,39 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import subprocess
-from typing import Any
 
 import yaml
 
 from tests.deploy.agreed import AGREED, queryable_names
-from tests.deploy.conftest import DEPLOY, ROOT
+from tests.deploy.conftest import ROOT
+from tests.deploy.grafana import DASHBOARD, GRAFANA, dashboard, panels, queries
 from tests.deploy.promql import metric_names, substitute_grafana
-
-GRAFANA = DEPLOY / "grafana"
-DASHBOARD = GRAFANA / "dashboards" / "qunyun.json"
-
-
-def dashboard() -> dict[str, Any]:
-    return json.loads(DASHBOARD.read_text())
-
-
-def panels(board: dict[str, Any]) -> list[dict[str, Any]]:
-    found = []
-    for panel in board["panels"]:
-        found.append(panel)
-        found.extend(panel.get("panels", []))
-    return found
-
-
-def queries(board: dict[str, Any]) -> list[tuple[str, str]]:
-    return [
-        (panel["title"], t["expr"])
-        for panel in panels(board)
-        for t in panel.get("targets", [])
-        if t.get("expr")
-    ]
 
 
 def test_dashboard_json_is_what_the_generator_writes():

@@ -25,7 +25,9 @@ from services.tools.stack import RunningStack, service_stack
 from tests.conftest import auth
 from tests.deploy.agreed import AGREED, SERVICE_METRICS
 from tests.deploy.conftest import DEPLOY
+from tests.deploy.grafana import dashboard, queries
 from tests.deploy.lint import lint_problems
+from tests.deploy.promql import substitute_grafana
 from tests.deploy.traffic import SOURCE, generic_events, signed_webhook
 
 
@@ -314,6 +316,12 @@ def test_prometheus_sees_the_make_run_stack(
             for name in SERVICE_METRICS[service]:
                 kind = AGREED[name][0]
                 expect(f"# TYPE {name} {kind}" in exposition, f"{service} lacks {kind} {name}")
+
+        # Every dashboard query runs on the real series (no matching or type error).
+        for title, expr in queries(dashboard()):
+            live = substitute_grafana(expr, interval="10s", variable=".+")
+            answer = httpx.get(f"{prom}/api/v1/query", params={"query": live}, timeout=5)
+            expect(answer.status_code == 200, f"dashboard {title!r}: {live} -> {answer.text}")
 
         # The alert rules load and evaluate without errors on real series.
         rules = httpx.get(f"{prom}/api/v1/rules", timeout=5).json()["data"]["groups"]
