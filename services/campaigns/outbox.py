@@ -26,6 +26,30 @@ BATCH = 500
 SQLITE_LEASE = timedelta(seconds=60)
 
 
+def add_records(
+    *,
+    session: Session,
+    stream: str,
+    records: list[tuple[str, str, dict[str, Any]]],
+    now: datetime,
+) -> None:
+    """Queue (message id, key, payload) records for a stream ("notifications" or "rewards")."""
+    if records:
+        session.exec(
+            sa.insert(Outbox.__table__),  # type: ignore[attr-defined]
+            params=[
+                {
+                    "message_id": message_id,
+                    "stream": stream,
+                    "key": key,
+                    "payload": payload,
+                    "created_at": now,
+                }
+                for message_id, key, payload in records
+            ],
+        )
+
+
 def add_record(
     *,
     session: Session,
@@ -35,10 +59,8 @@ def add_record(
     payload: dict[str, Any],
     now: datetime,
 ) -> None:
-    """Queue one record for a stream ("notifications" or "rewards") in the current transaction."""
-    session.add(
-        Outbox(message_id=message_id, stream=stream, key=key, payload=payload, created_at=now)
-    )
+    """Queue one record for a stream in the current transaction."""
+    add_records(session=session, stream=stream, records=[(message_id, key, payload)], now=now)
 
 
 def _topic(settings: Settings, stream: str) -> str:

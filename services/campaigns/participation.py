@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import unicodedata
 from collections import defaultdict
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -30,8 +29,6 @@ from services.campaigns.models import (
 )
 from services.campaigns.rewards import Award, Effects, dialect_insert, grant_many
 from services.common.events import Event, MemberJoined, MessageCreated
-
-CHUNK = 500
 
 
 def normalise(text: str) -> str:
@@ -58,48 +55,7 @@ class Tally:
         self.entered = self.entered or entered
 
 
-def bump_participants(
-    *, session: Session, campaign: Campaign, tallies: dict[str, Tally]
-) -> dict[str, int]:
-    """Add each member's tally to their participation (one upsert); return the new counts."""
-    if not tallies:
-        return {}
-    table = Participant.__table__  # type: ignore[attr-defined]
-    stmt = dialect_insert(session, Participant).values(
-        [
-            {
-                "campaign_id": campaign.id,
-                "member_id": member_id,
-                "joined_at": t.first_at,
-                "count": t.count,
-                "entered": t.entered,
-                "streak": 0,
-            }
-            for member_id, t in tallies.items()
-        ]
-    )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["campaign_id", "member_id"],
-        set_={
-            "count": table.c["count"] + stmt.excluded["count"],
-            "entered": sa.or_(table.c.entered, stmt.excluded.entered),
-            "joined_at": sa.case(
-                (stmt.excluded.joined_at < table.c.joined_at, stmt.excluded.joined_at),
-                else_=table.c.joined_at,
-            ),
-        },
-    ).returning(table.c.member_id, table.c["count"])
-    return {m: int(c) for m, c in session.exec(stmt).all()}
-
-
-def tally(
-    messages: Iterable[MessageCreated], entered: Callable[[MessageCreated], bool]
-) -> dict[str, Tally]:
-    """Sum the messages per member."""
-    tallies: dict[str, Tally] = defaultdict(Tally)
-    for m in messages:
-        tallies[m.member_id].add(m.occurred_at, entered=entered(m))
-    return dict(tallies)
+Pair = tuple[str, str]  # (campaign id, member id)
 
 
 def streak_through(days: list[date], day: date, grace_days: int) -> int:
@@ -114,136 +70,152 @@ def streak_through(days: list[date], day: date, grace_days: int) -> int:
     return 0
 
 
-def _new_checkins(
-    *, session: Session, campaign: Campaign, checkins: dict[tuple[str, date], MessageCreated]
-) -> list[tuple[str, date]]:
-    table = CheckinDay.__table__  # type: ignore[attr-defined]
-    stmt = (
-        dialect_insert(session, CheckinDay)
-        .values([{"campaign_id": campaign.id, "member_id": m, "day": d} for m, d in checkins])
-        .on_conflict_do_nothing()
-        .returning(table.c.member_id, table.c.day)
-    )
-    return [(m, d) for m, d in session.exec(stmt).all()]
+class BatchPlan:
+    """The effects of one batch on every open campaign, written in a handful of statements
+    (one per table, whatever the number of campaigns and members)."""
 
+    def __init__(self, *, session: Session, tz: ZoneInfo, now: datetime, effects: Effects) -> None:
+        self.session = session
+        self.tz = tz
+        self.now = now
+        self.effects = effects
+        self.campaigns: dict[str, Campaign] = {}
+        self.tallies: dict[Pair, Tally] = defaultdict(Tally)
+        self.checkins: dict[tuple[str, str, date], MessageCreated] = {}
+        self.awards: list[Award] = []
 
-def apply_checkin(
-    *,
-    session: Session,
-    campaign: Campaign,
-    messages: list[MessageCreated],
-    tz: ZoneInfo,
-    now: datetime,
-    effects: Effects,
-) -> None:
-    """Check members in once per local day; grant points and streak rewards."""
-    params = CheckinParams.model_validate(campaign.params)
-    checkins: dict[tuple[str, date], MessageCreated] = {}
-    for m in messages:
-        if mentions_keyword(params.keyword, m.data.text):
-            checkins.setdefault((m.member_id, m.occurred_at.astimezone(tz).date()), m)
-    if not checkins:
-        return
-    new = _new_checkins(session=session, campaign=campaign, checkins=checkins)
-    if not new:
-        return
-    bump_participants(
-        session=session,
-        campaign=campaign,
-        tallies=tally((checkins[k] for k in new), lambda _: True),
-    )
-    awards = [Award(m, f"checkin:{d.isoformat()}", params.points) for m, d in new]
-    members = sorted({m for m, _ in new})
-    history: dict[str, list[date]] = defaultdict(list)
-    for member_id, day in session.exec(
-        select(col(CheckinDay.member_id), col(CheckinDay.day)).where(
-            col(CheckinDay.campaign_id) == campaign.id, col(CheckinDay.member_id).in_(members)
+    def count(self, campaign: Campaign, messages: list[MessageCreated]) -> None:
+        """Gather what the campaign's kind makes of its messages."""
+        self.campaigns[campaign.id] = campaign
+        self.effects.participations[campaign.kind] += len(messages)
+        if campaign.kind == "checkin":
+            keyword = CheckinParams.model_validate(campaign.params).keyword
+            for m in messages:
+                if mentions_keyword(keyword, m.data.text):
+                    day = m.occurred_at.astimezone(self.tz).date()
+                    self.checkins.setdefault((campaign.id, m.member_id, day), m)
+            return
+        entry: str | None = None
+        if campaign.kind == "lottery":
+            entry = LotteryParams.model_validate(campaign.params).entry_keyword
+        attendance = None
+        if campaign.kind == "event":
+            attendance = EventParams.model_validate(campaign.params).attendance_keyword
+        for m in messages:
+            if attendance is not None and not mentions_keyword(attendance, m.data.text):
+                continue
+            entered = entry is None or mentions_keyword(entry, m.data.text)
+            self.tallies[(campaign.id, m.member_id)].add(m.occurred_at, entered=entered)
+
+    def write(self) -> None:
+        """Write check-ins, participations, streaks and grants."""
+        new_checkins = self._insert_checkins()
+        for campaign_id, member_id, day in new_checkins:
+            m = self.checkins[(campaign_id, member_id, day)]
+            self.tallies[(campaign_id, member_id)].add(m.occurred_at, entered=True)
+            params = CheckinParams.model_validate(self.campaigns[campaign_id].params)
+            self.awards.append(
+                Award(self.campaigns[campaign_id], member_id, f"checkin:{day}", params.points)
+            )
+        totals = self._bump_participants()
+        self._award_goals(totals)
+        if new_checkins:
+            self._award_streaks(new_checkins)
+        grant_many(session=self.session, awards=self.awards, now=self.now, effects=self.effects)
+
+    def _insert_checkins(self) -> list[tuple[str, str, date]]:
+        if not self.checkins:
+            return []
+        table = CheckinDay.__table__  # type: ignore[attr-defined]
+        stmt = (
+            dialect_insert(self.session, CheckinDay)
+            .on_conflict_do_nothing()
+            .returning(table.c.campaign_id, table.c.member_id, table.c.day)
         )
-    ).all():
-        history[member_id].append(day)
-    for member_id, day in new:
-        length = streak_through(history[member_id], day, params.grace_days)
-        awards += [
-            Award(member_id, f"streak:{r.days}", r.points, r.badge)
-            for r in params.streak_rewards
-            if length >= r.days
+        rows = [{"campaign_id": c, "member_id": m, "day": d} for c, m, d in self.checkins]
+        return [(c, m, d) for c, m, d in self.session.exec(stmt, params=rows).all()]
+
+    def _bump_participants(self) -> dict[Pair, int]:
+        if not self.tallies:
+            return {}
+        table = Participant.__table__  # type: ignore[attr-defined]
+        stmt = dialect_insert(self.session, Participant)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["campaign_id", "member_id"],
+            set_={
+                "count": table.c["count"] + stmt.excluded["count"],
+                "entered": sa.or_(table.c.entered, stmt.excluded.entered),
+                "joined_at": sa.case(
+                    (stmt.excluded.joined_at < table.c.joined_at, stmt.excluded.joined_at),
+                    else_=table.c.joined_at,
+                ),
+            },
+        ).returning(table.c.campaign_id, table.c.member_id, table.c["count"])
+        rows = [
+            {
+                "campaign_id": c,
+                "member_id": m,
+                "joined_at": t.first_at,
+                "count": t.count,
+                "entered": t.entered,
+                "streak": 0,
+            }
+            for (c, m), t in self.tallies.items()
         ]
-    table = Participant.__table__  # type: ignore[attr-defined]
-    session.exec(
-        sa.update(table)
-        .where(table.c.campaign_id == campaign.id, table.c.member_id == sa.bindparam("m"))
-        .values(streak=sa.bindparam("s")),
-        params=[
-            {"m": m, "s": streak_through(history[m], max(history[m]), params.grace_days)}
-            for m in members
-        ],
-    )
-    grant_many(session=session, campaign=campaign, awards=awards, now=now, effects=effects)
+        return {(c, m): int(n) for c, m, n in self.session.exec(stmt, params=rows).all()}
 
+    def _award_goals(self, totals: dict[Pair, int]) -> None:
+        for (campaign_id, member_id), total in totals.items():
+            campaign = self.campaigns[campaign_id]
+            before = total - self.tallies[(campaign_id, member_id)].count
+            if campaign.kind == "challenge":
+                goal = ChallengeParams.model_validate(campaign.params)
+                if before < goal.goal_messages <= total:
+                    self.awards.append(
+                        Award(campaign, member_id, "challenge", goal.points, goal.badge)
+                    )
+            elif campaign.kind == "event":
+                points = EventParams.model_validate(campaign.params).points
+                if points > 0:
+                    self.awards.append(Award(campaign, member_id, "attendance", points))
 
-def apply_challenge(
-    *,
-    session: Session,
-    campaign: Campaign,
-    messages: list[MessageCreated],
-    tz: ZoneInfo,
-    now: datetime,
-    effects: Effects,
-) -> None:
-    """Count messages; grant the reward when a member reaches the goal."""
-    params = ChallengeParams.model_validate(campaign.params)
-    tallies = tally(messages, lambda _: True)
-    totals = bump_participants(session=session, campaign=campaign, tallies=tallies)
-    awards = [
-        Award(member_id, "challenge", params.points, params.badge)
-        for member_id, total in totals.items()
-        if total - tallies[member_id].count < params.goal_messages <= total
-    ]
-    grant_many(session=session, campaign=campaign, awards=awards, now=now, effects=effects)
-
-
-def apply_lottery(
-    *,
-    session: Session,
-    campaign: Campaign,
-    messages: list[MessageCreated],
-    tz: ZoneInfo,
-    now: datetime,
-    effects: Effects,
-) -> None:
-    """Count messages and enter members who used the entry keyword (or any message)."""
-    keyword = LotteryParams.model_validate(campaign.params).entry_keyword
-    tallies = tally(messages, lambda m: keyword is None or mentions_keyword(keyword, m.data.text))
-    bump_participants(session=session, campaign=campaign, tallies=tallies)
-
-
-def apply_event(
-    *,
-    session: Session,
-    campaign: Campaign,
-    messages: list[MessageCreated],
-    tz: ZoneInfo,
-    now: datetime,
-    effects: Effects,
-) -> None:
-    """Record attendance (the keyword, or any message without one) and grant its points."""
-    params = EventParams.model_validate(campaign.params)
-    keyword = params.attendance_keyword
-    attending = [m for m in messages if keyword is None or mentions_keyword(keyword, m.data.text)]
-    tallies = tally(attending, lambda _: True)
-    bump_participants(session=session, campaign=campaign, tallies=tallies)
-    if params.points > 0:
-        awards = [Award(m, "attendance", params.points) for m in tallies]
-        grant_many(session=session, campaign=campaign, awards=awards, now=now, effects=effects)
-
-
-Apply = Callable[..., None]
-APPLY: dict[str, Apply] = {
-    "checkin": apply_checkin,
-    "lottery": apply_lottery,
-    "challenge": apply_challenge,
-    "event": apply_event,
-}
+    def _award_streaks(self, new_checkins: list[tuple[str, str, date]]) -> None:
+        pairs = sorted({(c, m) for c, m, _ in new_checkins})
+        history: dict[Pair, list[date]] = defaultdict(list)
+        found = self.session.exec(
+            select(
+                col(CheckinDay.campaign_id), col(CheckinDay.member_id), col(CheckinDay.day)
+            ).where(sa.tuple_(col(CheckinDay.campaign_id), col(CheckinDay.member_id)).in_(pairs))
+        ).all()
+        for campaign_id, member_id, day in found:
+            history[(campaign_id, member_id)].append(day)
+        for campaign_id, member_id, day in new_checkins:
+            campaign = self.campaigns[campaign_id]
+            params = CheckinParams.model_validate(campaign.params)
+            length = streak_through(history[(campaign_id, member_id)], day, params.grace_days)
+            self.awards += [
+                Award(campaign, member_id, f"streak:{r.days}", r.points, r.badge)
+                for r in params.streak_rewards
+                if length >= r.days
+            ]
+        table = Participant.__table__  # type: ignore[attr-defined]
+        self.session.exec(
+            sa.update(table)
+            .where(table.c.campaign_id == sa.bindparam("c"), table.c.member_id == sa.bindparam("m"))
+            .values(streak=sa.bindparam("s")),
+            params=[
+                {
+                    "c": c,
+                    "m": m,
+                    "s": streak_through(
+                        history[(c, m)],
+                        max(history[(c, m)]),
+                        CheckinParams.model_validate(self.campaigns[c].params).grace_days,
+                    ),
+                }
+                for c, m in pairs
+            ],
+        )
 
 
 def record_joins(*, session: Session, joins: list[MemberJoined]) -> None:
@@ -254,21 +226,20 @@ def record_joins(*, session: Session, joins: list[MemberJoined]) -> None:
         if key not in latest or j.occurred_at > latest[key]:
             latest[key] = j.occurred_at
     table = Member.__table__  # type: ignore[attr-defined]
-    for (group_id, member_id), joined_at in latest.items():
-        stmt = dialect_insert(session, Member).values(
-            group_id=group_id, member_id=member_id, joined_at=joined_at
-        )
-        session.exec(
-            stmt.on_conflict_do_update(
-                index_elements=["group_id", "member_id"],
-                set_={
-                    "joined_at": sa.case(
-                        (stmt.excluded.joined_at > table.c.joined_at, stmt.excluded.joined_at),
-                        else_=table.c.joined_at,
-                    )
-                },
+    stmt = dialect_insert(session, Member)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["group_id", "member_id"],
+        set_={
+            "joined_at": sa.case(
+                (stmt.excluded.joined_at > table.c.joined_at, stmt.excluded.joined_at),
+                else_=table.c.joined_at,
             )
-        )
+        },
+    )
+    session.exec(
+        stmt,
+        params=[{"group_id": g, "member_id": m, "joined_at": at} for (g, m), at in latest.items()],
+    )
 
 
 def open_campaigns(*, session: Session, messages: list[MessageCreated]) -> list[Campaign]:
@@ -292,26 +263,23 @@ def open_campaigns(*, session: Session, messages: list[MessageCreated]) -> list[
 def claim_unprocessed(
     *, session: Session, messages: list[MessageCreated], now: datetime
 ) -> list[MessageCreated]:
-    """Record the messages not processed before and return them (first copy of each)."""
+    """Record the messages not processed before and return them (first copy of each).
+
+    A concurrent transaction inserting the same keys makes this one wait for it and
+    then skip them, so two consumers never both apply an event.
+    """
     fresh: dict[tuple[str, str], MessageCreated] = {}
     for m in messages:
         fresh.setdefault((m.source, m.id), m)
-    keys = list(fresh)
-    for i in range(0, len(keys), CHUNK):
-        chunk = keys[i : i + CHUNK]
-        seen = session.exec(
-            select(ProcessedEvent.source, ProcessedEvent.event_id).where(
-                sa.tuple_(col(ProcessedEvent.source), col(ProcessedEvent.event_id)).in_(chunk)
-            )
-        ).all()
-        for key in seen:
-            fresh.pop((key[0], key[1]), None)
-    if fresh:
-        session.exec(
-            sa.insert(ProcessedEvent),
-            params=[{"source": s, "event_id": e, "processed_at": now} for s, e in fresh],
-        )
-    return list(fresh.values())
+    table = ProcessedEvent.__table__  # type: ignore[attr-defined]
+    stmt = (
+        dialect_insert(session, ProcessedEvent)
+        .on_conflict_do_nothing()
+        .returning(table.c.source, table.c.event_id)
+    )
+    rows = [{"source": s, "event_id": e, "processed_at": now} for s, e in fresh]
+    claimed = {(s, e) for s, e in session.exec(stmt, params=rows).all()}
+    return [m for key, m in fresh.items() if key in claimed]
 
 
 def apply_events(
@@ -338,14 +306,12 @@ def apply_events(
     if not relevant:
         return
     fresh = claim_unprocessed(session=session, messages=relevant, now=now)
+    plan = BatchPlan(session=session, tz=tz, now=now, effects=effects)
+    fresh_by_group: dict[str, list[MessageCreated]] = defaultdict(list)
+    for m in fresh:
+        fresh_by_group[m.group_id].append(m)
     for c in campaigns:
-        mine = [
-            m
-            for m in fresh
-            if m.group_id == c.group_id and c.starts_at <= m.occurred_at < c.ends_at
-        ]
+        mine = [m for m in fresh_by_group[c.group_id] if c.starts_at <= m.occurred_at < c.ends_at]
         if mine:
-            APPLY[c.kind](
-                session=session, campaign=c, messages=mine, tz=tz, now=now, effects=effects
-            )
-            effects.participations[c.kind] += len(mine)
+            plan.count(c, mine)
+    plan.write()

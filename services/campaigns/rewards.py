@@ -23,7 +23,7 @@ from services.campaigns.models import (
     Winner,
     new_id,
 )
-from services.campaigns.outbox import add_record
+from services.campaigns.outbox import add_records
 
 
 @dataclass
@@ -45,8 +45,12 @@ class Effects:
             telemetry.PARTICIPATIONS.labels(kind).inc(n)
 
 
-def dialect_insert(session: Session, table: Any) -> Any:
-    """Return an INSERT for the session's database that supports ON CONFLICT."""
+def dialect_insert(session: Session, model: Any) -> Any:
+    """Return a Core INSERT into a model's table that supports ON CONFLICT on this database.
+
+    Executed with a list of rows it compiles once and sends them as multi-row VALUES.
+    """
+    table = model.__table__
     if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
@@ -58,72 +62,74 @@ def is_postgres(session: Session) -> bool:
 
 @dataclass(frozen=True)
 class Award:
-    """A reward to grant one member: points and/or a badge, once per campaign and reason."""
+    """A reward for one member: points and/or a badge, once per campaign and reason."""
 
+    campaign: Campaign
     member_id: str
     reason: str
     points: int = 0
     badge: str | None = None
 
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.campaign.id, self.member_id, self.reason)
+
 
 def grant_many(
-    *,
-    session: Session,
-    campaign: Campaign,
-    awards: list[Award],
-    now: datetime,
-    effects: Effects,
+    *, session: Session, awards: list[Award], now: datetime, effects: Effects
 ) -> list[Award]:
-    """Insert the grants not given before (one statement) with their outbox records."""
-    awards = list({(a.member_id, a.reason): a for a in awards}.values())
-    if not awards:
+    """Insert the grants not given before, and their outbox records, in two statements."""
+    unique = list({a.key: a for a in awards}.values())
+    if not unique:
         return []
-    ids = {(a.member_id, a.reason): new_id("g") for a in awards}
+    ids = {a.key: new_id("g") for a in unique}
     table = Grant.__table__  # type: ignore[attr-defined]
     stmt = (
         dialect_insert(session, Grant)
-        .values(
-            [
+        .on_conflict_do_nothing(index_elements=["campaign_id", "member_id", "reason"])
+        .returning(table.c.campaign_id, table.c.member_id, table.c.reason)
+    )
+    rows = [
+        {
+            "id": ids[a.key],
+            "group_id": a.campaign.group_id,
+            "campaign_id": a.campaign.id,
+            "kind": a.campaign.kind,
+            "member_id": a.member_id,
+            "reason": a.reason,
+            "points": a.points,
+            "badge": a.badge,
+            "created_at": now,
+        }
+        for a in unique
+    ]
+    inserted = {(c, m, r) for c, m, r in session.exec(stmt, params=rows).all()}
+    granted = [a for a in unique if a.key in inserted]
+    add_records(
+        session=session,
+        stream="rewards",
+        records=[
+            (
+                ids[a.key],
+                a.campaign.group_id,
                 {
-                    "id": ids[(a.member_id, a.reason)],
-                    "group_id": campaign.group_id,
-                    "campaign_id": campaign.id,
-                    "kind": campaign.kind,
+                    "id": ids[a.key],
+                    "group_id": a.campaign.group_id,
+                    "campaign_id": a.campaign.id,
                     "member_id": a.member_id,
                     "reason": a.reason,
                     "points": a.points,
                     "badge": a.badge,
-                    "created_at": now,
-                }
-                for a in awards
-            ]
-        )
-        .on_conflict_do_nothing(index_elements=["campaign_id", "member_id", "reason"])
-        .returning(table.c.member_id, table.c.reason)
+                    "created_at": now.isoformat(),
+                },
+            )
+            for a in granted
+        ],
+        now=now,
     )
-    inserted = {(m, r) for m, r in session.exec(stmt).all()}
-    granted = [a for a in awards if (a.member_id, a.reason) in inserted]
     for a in granted:
-        grant_id = ids[(a.member_id, a.reason)]
-        add_record(
-            session=session,
-            stream="rewards",
-            message_id=grant_id,
-            key=campaign.group_id,
-            payload={
-                "id": grant_id,
-                "group_id": campaign.group_id,
-                "campaign_id": campaign.id,
-                "member_id": a.member_id,
-                "reason": a.reason,
-                "points": a.points,
-                "badge": a.badge,
-                "created_at": now.isoformat(),
-            },
-            now=now,
-        )
-        effects.grants[campaign.kind] += 1
-        effects.points[campaign.kind] += a.points
+        effects.grants[a.campaign.kind] += 1
+        effects.points[a.campaign.kind] += a.points
     return granted
 
 
@@ -139,10 +145,8 @@ def grant(
     effects: Effects,
 ) -> bool:
     """Grant one reward unless this campaign, member and reason has one; say if it was new."""
-    award = Award(member_id=member_id, reason=reason, points=points, badge=badge)
-    return bool(
-        grant_many(session=session, campaign=campaign, awards=[award], now=now, effects=effects)
-    )
+    award = Award(campaign, member_id, reason, points, badge)
+    return bool(grant_many(session=session, awards=[award], now=now, effects=effects))
 
 
 def take_prize(
