@@ -43,11 +43,31 @@ from services.moderation.tracking import Tracker
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/v1/groups/{group_id}", tags=["moderation"])
+
+class HTTPErrorBody(BaseModel):
+    """An error answer: `detail` is a message, or FastAPI's list of bad fields for 422."""
+
+    detail: Any
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": HTTPErrorBody, "description": description}
+
+
+router = APIRouter(
+    prefix="/v1/groups/{group_id}",
+    tags=["moderation"],
+    responses={
+        400: _error("The body cannot be parsed"),
+        401: _error("Missing or unknown bearer token"),
+        403: _error("The token lacks the scope or the group"),
+        503: _error("Redis, the database or Kafka is unavailable; see Retry-After"),
+    },
+)
 
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size")]
 Cursor = Annotated[str | None, Query(max_length=64, description="next_cursor of the previous page")]
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such id in this group"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: _error("No such id in this group")}
 
 
 def _changed(resources: Any, client: Any, group_id: str) -> None:
@@ -258,7 +278,7 @@ def read_case(group_id: ReadGroup, case_id: str, session: SessionDep) -> Any:
     "/cases/{case_id}/reverse",
     response_model=CasePublic,
     summary="Uphold an appeal: remove the strike, lift a running mute or ban",
-    responses={**NOT_FOUND, 409: {"description": "The case was already reversed"}},
+    responses={**NOT_FOUND, 409: _error("The case was already reversed")},
 )
 def reverse_case(
     group_id: WriteGroup,

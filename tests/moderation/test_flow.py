@@ -331,3 +331,38 @@ def test_stateful_rules_and_rule_changes_from_another_replica(
             timeout=15,
         )
         assert client.get(f"/v1/groups/{group}/rules", headers=h).status_code == 200
+
+
+def test_actions_left_pending_by_a_crash_are_published_once(
+    settings, migrated, unique, kafka_bootstrap
+):
+    """Cases committed but not yet sent (crash before publishing) are sent once, later."""
+    from services.moderation.cases import Decision, record_decisions
+    from services.moderation.engine import PolicySpec, RuleEngine, RuleSpec, Subject
+    from services.moderation.outbox import publish_pending
+
+    group = unique("grp:outbox")
+    db = make_engine(migrated)
+    producer = ProducerHandle(settings)
+    engine = RuleEngine(
+        [RuleSpec.of(id="r1", name="kinds", kind="message_kinds", params={"kinds": ["card"]},
+                     action="kick")]
+    )  # fmt: skip
+    event = message(group, "m", "", kind="card")
+    subject = Subject.of(event)
+    assert subject is not None
+    verdict = engine.evaluate(subject)
+    try:
+        with Session(db, expire_on_commit=False) as session:
+            created = record_decisions(
+                session=session, decisions=[Decision(event, verdict, PolicySpec())]
+            )
+        assert len(created) == 1
+        topic = settings.topic_moderation_actions
+        assert publish_pending(db=db, producer=producer, topic=topic) >= 1
+        assert publish_pending(db=db, producer=producer, topic=topic) == 0
+        got = actions(kafka_bootstrap, topic, expect=1, timeout=10, settle=0.5)
+        assert [(a["id"], a["action"]) for a in got] == [(created[0].id, "kick")]
+    finally:
+        producer.close()
+        db.dispose()
