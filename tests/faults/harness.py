@@ -568,7 +568,7 @@ class Operations:
 
 
 def set_up_operations(
-    api: Api, *, ingest_url: str, groups: Sequence[str], starts_at: datetime, tag: str
+    api: Api, *, services: Services, groups: Sequence[str], starts_at: datetime, tag: str
 ) -> Operations:
     """Create an ad rule (delete) and a check-in campaign per group, then prove both are
     live in the consumers with a canary ad and a canary check-in per group."""
@@ -615,16 +615,22 @@ def set_up_operations(
             lambda p=path: api.get("campaigns", p)["status"] == "active", timeout=30
         )
         assert status, f"campaign {campaign_id} never became active"
-    assert post_events(ingest_url, canaries).status_code == 202
+    assert post_events(services.url("ingest"), canaries).status_code == 202
 
-    def live() -> bool:
-        return all(
-            api.get("moderation", f"/v1/groups/{g}/cases")["cases"]
-            and api.get("campaigns", f"/v1/groups/{g}/campaigns/{c}/participants")["participants"]
-            for g, c in campaigns.items()
-        )
+    def missing() -> list[str]:
+        gaps = []
+        for g, c in campaigns.items():
+            if not api.get("moderation", f"/v1/groups/{g}/cases")["cases"]:
+                gaps.append(f"moderation case in {g}")
+            path = f"/v1/groups/{g}/campaigns/{c}/participants"
+            if not api.get("campaigns", path)["participants"]:
+                gaps.append(f"campaign participant in {g}")
+        return gaps
 
-    assert wait_until(live, timeout=60), "the canaries never reached moderation and campaigns"
+    gaps = wait_until(lambda: not missing(), timeout=120) or missing()
+    assert gaps is True or not gaps, f"the canaries never reached: {gaps}\n" + "\n".join(
+        f"--- {n}\n{services.stack.log_tail(n)}" for n in ("moderation", "campaigns")
+    )
     return Operations(rules=rules, campaigns=campaigns, canaries=canaries)
 
 
@@ -701,3 +707,97 @@ def read_values(
         orjson.loads(r.value)
         for r in read_topic(bootstrap, topic, expect=expect, timeout=timeout, settle=settle)
     ]
+
+
+@dataclass
+class Verdict:
+    """Every comparison of a run, summed into lost and doubled."""
+
+    metrics: Comparison
+    moderation: Comparison
+    campaigns: Comparison
+    counted: int
+    countable: int
+    extra: dict[str, Any]
+
+    @property
+    def lost(self) -> int:
+        return self.metrics.lost + self.moderation.lost + self.campaigns.lost
+
+    @property
+    def doubled(self) -> int:
+        return self.metrics.doubled + self.moderation.doubled + self.campaigns.doubled
+
+    def problems(self) -> str:
+        """Name the first mismatches of each service."""
+        return "\n".join(
+            f"{name}: {c.mismatches}"
+            for name, c in (
+                ("metrics", self.metrics),
+                ("moderation", self.moderation),
+                ("campaigns", self.campaigns),
+            )
+            if not c.exact
+        )
+
+
+def settle_and_verify(
+    *,
+    api: Api,
+    services: Services,
+    settings: Settings,
+    truth: Truth,
+    ops: Operations,
+    bootstrap: str,
+    consumers: Sequence[str] = CONSUMERS,
+) -> Verdict:
+    """Wait until the consumers caught up (totals reached, lag 0), then compare every
+    metrics cell, case, action and grant with the ground truth."""
+    countable = truth_totals(truth)
+    wait_until(lambda: activity_totals(api, truth) >= countable, timeout=120, interval=1)
+    for name in consumers:
+        group = settings.consumer_group_prefix + name
+        wait_until(lambda n=name, g=group: consumer_lag(services.url(n), g) == 0, timeout=60)
+    actions = read_values(bootstrap, settings.topic_moderation_actions, expect=len(truth.offending))
+    expected_grants = len(truth.checkins) + len(truth.streaks)
+    grants = read_values(bootstrap, settings.topic_campaign_rewards, expect=expected_grants)
+    seen = observed_metrics(api, truth)
+    moderation, mod_figures = compare_moderation(api, truth, actions)
+    campaigns, camp_figures = compare_campaigns(api, truth, ops, grants)
+    return Verdict(
+        metrics=compare_metrics(truth, seen),
+        moderation=moderation,
+        campaigns=campaigns,
+        counted=sum(v for (_, _, f), v in seen.items() if f in ("messages", "joins", "leaves")),
+        countable=countable,
+        extra={
+            "metric_cells": len(truth.cells),
+            "offending": len(truth.offending),
+            **mod_figures,
+            "expected_grants": expected_grants,
+            **camp_figures,
+        },
+    )
+
+
+def server_errors(url: str) -> int:
+    """Return how many 5xx other than 503 a service process answered (its /metrics)."""
+    text = httpx.get(f"{url}/metrics", timeout=5).text
+    return int(
+        sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("qunyun_http_requests_total{")
+            and re.search(r'status="5\d\d"', line)
+            and 'status="503"' not in line
+        )
+    )
+
+
+def readyz(url: str) -> tuple[int, Any]:
+    """Return a service's /readyz status code and body."""
+    try:
+        response = httpx.get(f"{url}/readyz", timeout=5)
+    except httpx.HTTPError as exc:
+        return 0, repr(exc)
+    return response.status_code, response.json()
