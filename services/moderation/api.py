@@ -202,9 +202,17 @@ class TestResult(BaseModel):
 
 @router.post("/rules/test", response_model=TestResult, summary="Judge a sample, no side effects")
 def test_rules(
-    group_id: WriteGroup, sample: SampleEvent, session: SessionDep, client: RedisDep
+    group_id: WriteGroup,
+    sample: SampleEvent,
+    session: SessionDep,
+    client: RedisDep,
+    resources: ResourcesDep,
 ) -> Any:
-    engine = rulesets.load_engines(session=session, group_ids=[group_id])[group_id]
+    engines = resources.extras.get("engines")
+    if engines is not None:
+        engine = engines.engines_for([group_id])[group_id]
+    else:
+        engine = rulesets.load_engines(session=session, group_ids=[group_id])[group_id]
     now = datetime.now(UTC)
     subject = Subject(
         type=sample.type,

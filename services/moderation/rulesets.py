@@ -154,7 +154,11 @@ def load_engines(*, session: Session, group_ids: Iterable[str]) -> dict[str, Rul
         .order_by(col(Rule.id))
     )
     for rule in session.exec(query):
-        rules[rule.group_id].append(rule_spec(rule))
+        try:
+            rules[rule.group_id].append(rule_spec(rule))
+        except ValueError:
+            # One unreadable stored rule must not stop the group's other rules.
+            log.exception("rule %s of a group cannot be compiled; skipped", rule.id)
     return {
         g: RuleEngine(rules[g], policy_spec(get_policy(session=session, group_id=g)))
         for g in groups
