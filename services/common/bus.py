@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -129,6 +129,9 @@ class ProducerHandle:
             "batch_size": 256 * 1024,
             "max_request_size": 4 * 1024 * 1024,
             "max_block_ms": timeout_ms,
+            # kafka-python waits 30 s for a first broker by default; callers need an answer
+            # within the produce deadline even when the broker is down at start.
+            "bootstrap_timeout_ms": timeout_ms,
             "request_timeout_ms": max(timeout_ms, 3000),
             "reconnect_backoff_max_ms": 1000,
         }
@@ -189,9 +192,12 @@ class ProducerHandle:
             if self._producer is not None:
                 try:
                     self._producer.flush(timeout=timeout)
-                except KafkaTimeoutError:
+                    self._producer.close(timeout=timeout)
+                except KafkaError:
                     log.warning("producer close: records still pending after %ss", timeout)
-                self._producer.close(timeout=timeout)
+                    self._producer._sender.force_close()
+                    with contextlib.suppress(KafkaError):
+                        self._producer.close(timeout=0)
                 self._producer = None
 
 
