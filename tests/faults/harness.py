@@ -256,10 +256,12 @@ class Acknowledged:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.events: list[dict[str, Any]] = []
+        self.times: list[float] = []  # time.perf_counter() of each 202
 
-    def __call__(self, batch: list[dict[str, Any]], _: float) -> None:
+    def __call__(self, batch: list[dict[str, Any]], at: float) -> None:
         with self._lock:
             self.events.extend(batch)
+            self.times.append(at)
 
     def snapshot(self) -> list[dict[str, Any]]:
         with self._lock:
