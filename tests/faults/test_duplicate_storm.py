@@ -84,7 +84,7 @@ def test_five_concurrent_deliveries_put_each_event_on_the_topic_once(storm, size
         answers = [first.result(), *(c.result() for c in copies)]
 
     records = read_values(
-        stack_bootstrap(settings), settings.topic_events, expect=size, timeout=30, settle=2.0
+        settings.kafka_bootstrap_servers, settings.topic_events, expect=size, timeout=30, settle=2.0
     )
     on_topic = Counter(r["id"] for r in records)
     codes = [a.status_code for a in answers]
@@ -106,7 +106,3 @@ def test_five_concurrent_deliveries_put_each_event_on_the_topic_once(storm, size
     assert accepted == size and duplicates == (COPIES - 1) * size, summary
     assert set(on_topic) == {e["id"] for e in batch}, summary
     assert figures.lost == 0 and figures.doubled == 0, summary
-
-
-def stack_bootstrap(settings) -> str:
-    return settings.kafka_bootstrap_servers
