@@ -5,7 +5,9 @@ from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 
-from fastapi import FastAPI
+import sqlalchemy.exc
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from services.campaigns import api
@@ -54,9 +56,14 @@ async def startup(resources: Resources) -> AsyncIterator[None]:
         await run_in_threadpool(scheduler.stop)
 
 
+async def _invalid_data(_: Request, exc: Exception) -> JSONResponse:
+    # The database refused a value pydantic let through (e.g. a NUL character in an id).
+    return JSONResponse({"detail": "invalid characters in the request"}, status_code=422)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the campaigns app."""
-    return create_service_app(
+    app = create_service_app(
         service="campaigns",
         title="qunyun campaigns",
         description="Check-ins, lotteries, challenges and events with exactly-once rewards.",
@@ -66,3 +73,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         with_database=True,
         startup=startup,
     )
+    app.add_exception_handler(sqlalchemy.exc.DataError, _invalid_data)
+    return app

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
-from pydantic import AwareDatetime, BaseModel, ConfigDict, field_serializer
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, field_serializer
 from pydantic import Field as PydField
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import JSON, Column, Field, SQLModel
@@ -50,6 +50,19 @@ def new_id(prefix: str) -> str:
     return f"{prefix}{int(time.time() * 1000):012x}{os.urandom(5).hex()}"
 
 
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def _plausible(value: datetime) -> datetime:
+    if not EARLIEST <= value < LATEST:
+        raise ValueError("must be between 2000-01-01 and 2200-01-01")
+    return value.astimezone(UTC)
+
+
+Moment = Annotated[AwareDatetime, AfterValidator(_plausible)]
+"""A timezone-aware time in a range every database and timezone conversion can hold."""
+
 # ---- params per kind -----------------------------------------------------------------------
 
 
@@ -77,7 +90,7 @@ class Prize(_Params):
 
 
 class Eligibility(_Params):
-    joined_before: AwareDatetime | None = None
+    joined_before: Moment | None = None
     min_messages: int = PydField(default=0, ge=0, le=1_000_000)
     exclude_previous_winners: bool = False
 
@@ -110,14 +123,21 @@ PARAMS_MODELS: dict[str, type[_Params]] = {
 
 # ---- campaign ------------------------------------------------------------------------------
 
-Reminder = Annotated[timedelta, PydField(description="ISO-8601 duration before start, e.g. PT1H")]
+Reminder = Annotated[
+    timedelta,
+    PydField(
+        gt=timedelta(0),
+        le=timedelta(days=366),
+        description="ISO-8601 duration before the start, e.g. PT1H (at most a year)",
+    ),
+]
 
 
 class CampaignBase(SQLModel):
     title: str = Field(min_length=1, max_length=200)
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
-    announce_at: AwareDatetime | None = None
+    starts_at: Moment
+    ends_at: Moment
+    announce_at: Moment | None = None
 
 
 class CampaignCreate(CampaignBase):
@@ -128,9 +148,9 @@ class CampaignCreate(CampaignBase):
 
 class CampaignUpdate(SQLModel):
     title: str | None = Field(default=None, min_length=1, max_length=200)
-    starts_at: AwareDatetime | None = None
-    ends_at: AwareDatetime | None = None
-    announce_at: AwareDatetime | None = None
+    starts_at: Moment | None = None
+    ends_at: Moment | None = None
+    announce_at: Moment | None = None
     reminders: list[Reminder] | None = Field(default=None, max_length=10)
     params: dict[str, Any] | None = None
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -19,7 +20,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, func, select
 
 from services.campaigns import lottery, notifications, telemetry
-from services.campaigns.models import Campaign, Participant, utcnow
+from services.campaigns.models import Campaign, Outbox, Participant, ProcessedEvent, utcnow
 from services.campaigns.outbox import publish_pending
 from services.campaigns.rewards import Effects, is_postgres
 from services.common.bus import ProducerHandle
@@ -162,6 +163,26 @@ def tick(*, engine: Engine, settings: Settings, now: datetime | None = None) -> 
     return advanced
 
 
+PROCESSED_KEEP = timedelta(days=30)
+PUBLISHED_KEEP = timedelta(days=7)
+PRUNE_EVERY_SECONDS = 600.0
+
+
+def prune(*, engine: Engine, now: datetime) -> None:
+    """Forget event ids older than Kafka keeps them and outbox rows long published."""
+    with Session(engine) as session:
+        session.exec(
+            sa.delete(ProcessedEvent).where(col(ProcessedEvent.processed_at) < now - PROCESSED_KEEP)
+        )
+        session.exec(
+            sa.delete(Outbox).where(
+                col(Outbox.published_at).is_not(None),
+                col(Outbox.published_at) < now - PUBLISHED_KEEP,
+            )
+        )
+        session.commit()
+
+
 class Scheduler:
     """A thread that ticks the scheduler and publishes the outbox every `interval` seconds."""
 
@@ -180,6 +201,7 @@ class Scheduler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.problem: str | None = "not started"
+        self._pruned = 0.0
 
     def start(self) -> None:
         """Run the loop in a background thread."""
@@ -198,6 +220,9 @@ class Scheduler:
         """Advance due campaigns, then publish what is in the outbox."""
         tick(engine=self._engine, settings=self._settings)
         publish_pending(engine=self._engine, producer=self._producer, settings=self._settings)
+        if time.monotonic() - self._pruned > PRUNE_EVERY_SECONDS:
+            prune(engine=self._engine, now=utcnow())
+            self._pruned = time.monotonic()
 
     def run(self) -> None:
         """Tick until stopped; failures are logged and retried at the next tick."""

@@ -130,3 +130,43 @@ def test_access_is_checked(settings, run_app, tokens, unique):
         assert r.status_code == 201
         r = client.get(f"/v1/groups/{unique('g')}/points/leaderboard", headers=auth(tokens.limited))
         assert r.status_code == 403
+
+
+def test_extreme_inputs_are_422_not_500(settings, run_app, tokens, unique):
+    group = unique("g-edge")
+    url = f"/v1/groups/{group}/campaigns"
+    admin = auth(tokens.admin)
+    cases = [
+        (
+            campaign_body("event", start_in=60, end_in=120, reminders=["P9999D"]),
+            ["body", "reminders", 0],
+        ),
+        (
+            {
+                **campaign_body("event", start_in=60, end_in=120),
+                "starts_at": "0001-01-01T00:00:00+05:00",
+            },
+            ["body", "starts_at"],
+        ),
+        (
+            campaign_body(
+                "lottery",
+                start_in=60,
+                end_in=120,
+                params={
+                    "prizes": [{"name": "x", "quantity": 1}],
+                    "eligibility": {"joined_before": "9999-12-31T23:59:59-05:00"},
+                },
+            ),
+            ["body", "params", "eligibility", "joined_before"],
+        ),
+    ]
+    with run_app(create_app(settings)) as client:
+        for body, loc in cases:
+            r = client.post(url, json=body, headers=admin)
+            assert r.status_code == 422, (body, r.text)
+            assert loc in [e["loc"] for e in r.json()["detail"]], (loc, r.json())
+        r = client.get("/v1/groups/bad%00group/campaigns", headers=admin)
+        assert r.status_code in (200, 422), r.text
+        r = client.get(f"{url}/c%00x", headers=admin)
+        assert r.status_code in (404, 422), r.text
