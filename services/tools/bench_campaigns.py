@@ -173,7 +173,10 @@ def run(
     migrate_campaigns(database_url)
     events = 300 if smoke else 20000
     repeats = 1 if smoke else repeats
-    consumer_rates(bootstrap=bootstrap, redis_url=redis_url, database_url=database_url, events=100)
+    if not smoke:  # warm-up: connections, compiled statements, broker metadata
+        consumer_rates(
+            bootstrap=bootstrap, redis_url=redis_url, database_url=database_url, events=200
+        )
     pairs = [
         consumer_rates(
             bootstrap=bootstrap, redis_url=redis_url, database_url=database_url, events=events
