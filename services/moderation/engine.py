@@ -17,7 +17,7 @@ import regex
 
 from services.common.events import Event, MemberJoined, MemberUpdated, MessageCreated
 from services.moderation.keywords import KeywordMatcher
-from services.moderation.links import find_links, is_allowed
+from services.moderation.links import find_links, is_allowed, may_hold_link
 from services.moderation.normalize import Text, plain_form
 from services.moderation.params import (
     DisplayNameParams,
@@ -245,6 +245,11 @@ class RuleEngine:
         ]
         self._exempt = self.policy.exempt_members
         self._newcomer = by_kind.get("newcomer", [])
+        self._newcomer_rules = [
+            (r, r.params.within_seconds, frozenset(r.params.kinds), r.params.links)
+            for r in self._newcomer
+            if isinstance(r.params, NewcomerParams)
+        ]
         self._newcomer_within = max(
             (
                 r.params.within_seconds
@@ -281,8 +286,14 @@ class RuleEngine:
         shadow: list[Match] = []
         for rule in self.rules:
             if rule.id in found:
-                hit = Match(rule.id, rule.kind, found[rule.id][1], rule.action,
-                            rule.mute_seconds, rule.shadow)  # fmt: skip
+                hit = Match(
+                    rule.id,
+                    rule.kind,
+                    found[rule.id][1],
+                    rule.action,
+                    rule.mute_seconds,
+                    rule.shadow,
+                )
                 (shadow if rule.shadow else matched).append(hit)
         return Verdict(tuple(matched), tuple(shadow))
 
@@ -299,7 +310,7 @@ class RuleEngine:
     def _judge_message(
         self, subject: Subject, context: Context, found: dict[str, tuple[RuleSpec, str]]
     ) -> None:
-        text = Text.of(subject.text) if subject.text else None
+        text = Text(subject.text) if subject.text else None
         young = False
         if self._newcomer and context.joined_at is not None:
             age = (subject.occurred_at - context.joined_at).total_seconds()
@@ -310,11 +321,17 @@ class RuleEngine:
                 for slot, evidence in self._keywords.scan(text).items():
                     rule = self._keyword_rules[slot]
                     found[rule.id] = (rule, evidence)
+            plain = text.plain
             for rule, pattern in self._regex:
-                if match := pattern.search(text.plain):
+                # Inlined fast path of GuardedPattern.search (the hot loop of the consumer).
+                if len(plain) <= pattern.safe_length:
+                    match = pattern.unguarded_search(plain)
+                else:
+                    match = pattern.search(plain)
+                if match:
                     found[rule.id] = (rule, match.group(0)[:200])
             clean = text.clean
-            if (self._links or young) and ("." in clean or "。" in clean or "｡" in clean):
+            if (self._links or young) and may_hold_link(clean):
                 links = find_links(clean)
                 if links and self._links:
                     self._judge_links(links, found, prefix="")
@@ -349,14 +366,14 @@ class RuleEngine:
         links: list[tuple[str, str]],
         found: dict[str, tuple[RuleSpec, str]],
     ) -> None:
-        kinds = {subject.kind, *subject.attachment_kinds}
-        for rule in self._newcomer:
-            params = rule.params
-            if not isinstance(params, NewcomerParams) or age >= params.within_seconds:
+        for rule, within, kinds, no_links in self._newcomer_rules:
+            if age >= within:
                 continue
-            if hit := sorted(kinds & set(params.kinds)):
+            if subject.kind in kinds:
+                found[rule.id] = (rule, f"joined {int(age)}s ago, kind {subject.kind}")
+            elif hit := [k for k in subject.attachment_kinds if k in kinds]:
                 found[rule.id] = (rule, f"joined {int(age)}s ago, kind {hit[0]}")
-            elif params.links and links:
+            elif no_links and links:
                 found[rule.id] = (rule, f"joined {int(age)}s ago, link {links[0][0]}")
 
     def _judge_links(
@@ -377,7 +394,7 @@ class RuleEngine:
             for decoded in decode_qr(content):
                 for rule in self._qr:
                     found.setdefault(rule.id, (rule, f"qr: {decoded[:200]}"))
-                text = Text.of(decoded)
+                text = Text(decoded)
                 for slot, evidence in self._keywords.scan(text).items():
                     rule = self._keyword_rules[slot]
                     found.setdefault(rule.id, (rule, f"qr: {evidence}"))

@@ -22,6 +22,13 @@ _LINK = re.compile(
 _IDEOGRAPHIC_DOT = re.compile(r"(?<=[a-z0-9])[。｡](?=[a-z])")
 
 
+def may_hold_link(clean: str) -> bool:
+    """Tell cheaply whether the text can hold a link at all (a dot, or a disguised one)."""
+    if "." in clean:
+        return True
+    return ("。" in clean or "｡" in clean) and _IDEOGRAPHIC_DOT.search(clean) is not None
+
+
 def find_links(clean: str) -> list[tuple[str, str]]:
     """Return each link in the text as (link, host)."""
     if "。" in clean or "｡" in clean:

@@ -19,18 +19,30 @@ from __future__ import annotations
 import re
 import sys
 import unicodedata
-from dataclasses import dataclass, field
 
 import opencc
 
 # Zero-width and other invisible format characters spammers slip between characters.
 INVISIBLE = frozenset(
     [
-        0x00AD, 0x034F, 0x061C, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x3164, 0xFEFF, 0xFFA0,
-        *range(0x180B, 0x1810), *range(0x200B, 0x2010), *range(0x202A, 0x202F),
-        *range(0x2060, 0x2070), *range(0xFE00, 0xFE10), *range(0xE0000, 0xE0080),
+        0x00AD,
+        0x034F,
+        0x061C,
+        0x115F,
+        0x1160,
+        0x17B4,
+        0x17B5,
+        0x3164,
+        0xFEFF,
+        0xFFA0,
+        *range(0x180B, 0x1810),
+        *range(0x200B, 0x2010),
+        *range(0x202A, 0x202F),
+        *range(0x2060, 0x2070),
+        *range(0xFE00, 0xFE10),
+        *range(0xE0000, 0xE0080),
     ]
-)  # fmt: skip
+)
 # Kept as they are (see the module docstring); the half-width forms mean the same.
 KEPT_PUNCTUATION = frozenset("，！？：；（）～　、。「」『』【】《》〈〉…—·")
 _SCANNED = [
@@ -87,23 +99,24 @@ def fold(text: str) -> str:
     return _DROP.sub("", plain_form(text).casefold())
 
 
-@dataclass(slots=True)
 class Text:
     """A text in every form the matchers need, with a map from folded back to clean."""
 
-    plain: str
-    clean: str
-    folded: str
-    _positions: list[int] | None = field(default=None, repr=False)
+    __slots__ = ("plain", "clean", "folded", "_positions")
 
-    @classmethod
-    def of(cls, text: str) -> Text:
+    def __init__(self, text: str) -> None:
         plain = text if text.isascii() or _CHANGED.isdisjoint(text) else plain_form(text)
         clean = plain.casefold()
-        return cls(plain, clean, clean if clean.isalnum() else _DROP.sub("", clean))
+        self.plain = plain
+        self.clean = clean
+        self.folded = clean if clean.isalnum() else _DROP.sub("", clean)
+        self._positions: list[int] | None = None
 
     def clean_span(self, start: int, end: int) -> tuple[int, int]:
         """Map a folded [start, end) span to the clean text span it came from."""
         if self._positions is None:
             self._positions = [m.start() for m in _KEEP.finditer(self.clean)]
-        return self._positions[start], self._positions[end - 1] + 1
+        positions = self._positions
+        if end > len(positions):  # casefolding made a mark that is not a letter (rare)
+            return 0, len(self.clean)
+        return positions[start], positions[end - 1] + 1

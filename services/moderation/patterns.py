@@ -53,8 +53,13 @@ def _unbounded_repeats(items: Any, inside_repeat: bool) -> int | None:
                 if inner is None:
                     return None
                 count += inner
-        elif op in (sre.GROUPREF, sre.GROUPREF_EXISTS, sre.ASSERT, sre.ASSERT_NOT,
-                    getattr(sre, "ATOMIC_GROUP", None)):  # fmt: skip
+        elif op in (
+            sre.GROUPREF,
+            sre.GROUPREF_EXISTS,
+            sre.ASSERT,
+            sre.ASSERT_NOT,
+            getattr(sre, "ATOMIC_GROUP", None),
+        ):
             return None
     return count
 
@@ -74,12 +79,17 @@ def safe_length(pattern: str, flags: int = 0) -> int:
 class GuardedPattern:
     """A compiled pattern whose searches end within TIMEOUT_SECONDS."""
 
-    __slots__ = ("_pattern", "_safe_length")
+    __slots__ = ("_pattern", "_safe_length", "unguarded_search")
 
     def __init__(self, pattern: str, *, ignore_case: bool = False) -> None:
         flags = regex.IGNORECASE if ignore_case else 0
         self._pattern = regex.compile(pattern, flags)
         self._safe_length = safe_length(pattern, re.IGNORECASE if ignore_case else 0)
+        self.unguarded_search = self._pattern.search
+
+    @property
+    def safe_length(self) -> int:
+        return self._safe_length
 
     def search(self, text: str) -> Any:
         """Return the first match, or None (also when the search ran out of time)."""

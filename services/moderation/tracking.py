@@ -52,7 +52,7 @@ def _from_ms(raw: Any) -> datetime | None:
 def _window_key(rule: RuleSpec, group_id: str, member_id: str, text: str) -> str | None:
     if rule.kind == "flood":
         return key(group_id, "flood", rule.id, member_id)
-    folded = Text.of(text).folded if text else ""
+    folded = Text(text).folded if text else ""
     if not folded:
         return None
     digest = hashlib.blake2b(folded.encode(), digest_size=12).hexdigest()

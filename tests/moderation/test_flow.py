@@ -345,9 +345,16 @@ def test_actions_left_pending_by_a_crash_are_published_once(
     db = make_engine(migrated)
     producer = ProducerHandle(settings)
     engine = RuleEngine(
-        [RuleSpec.of(id="r1", name="kinds", kind="message_kinds", params={"kinds": ["card"]},
-                     action="kick")]
-    )  # fmt: skip
+        [
+            RuleSpec.of(
+                id="r1",
+                name="kinds",
+                kind="message_kinds",
+                params={"kinds": ["card"]},
+                action="kick",
+            )
+        ]
+    )
     event = message(group, "m", "", kind="card")
     subject = Subject.of(event)
     assert subject is not None
