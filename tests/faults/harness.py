@@ -75,7 +75,7 @@ class Scale:
 
 SMALL = Scale("small", groups=4, members=300, days=4, messages_per_member=0.9,
               stream_seconds=30, kills_per_consumer=2)  # fmt: skip
-LARGE = Scale("large", groups=6, members=550, days=6, messages_per_member=1.0,
+LARGE = Scale("large", groups=6, members=620, days=6, messages_per_member=1.0,
               stream_seconds=90, kills_per_consumer=4)  # fmt: skip
 
 
