@@ -132,7 +132,7 @@ class BatchPlan:
             .on_conflict_do_nothing()
             .returning(table.c.campaign_id, table.c.member_id, table.c.day)
         )
-        rows = [{"campaign_id": c, "member_id": m, "day": d} for c, m, d in self.checkins]
+        rows = [{"campaign_id": c, "member_id": m, "day": d} for c, m, d in sorted(self.checkins)]
         return [(c, m, d) for c, m, d in self.session.exec(stmt, params=rows).all()]
 
     def _bump_participants(self) -> dict[Pair, int]:
@@ -160,7 +160,7 @@ class BatchPlan:
                 "entered": t.entered,
                 "streak": 0,
             }
-            for (c, m), t in self.tallies.items()
+            for (c, m), t in sorted(self.tallies.items())
         ]
         return {(c, m): int(n) for c, m, n in self.session.exec(stmt, params=rows).all()}
 
@@ -277,7 +277,8 @@ def claim_unprocessed(
         .on_conflict_do_nothing()
         .returning(table.c.source, table.c.event_id)
     )
-    rows = [{"source": s, "event_id": e, "processed_at": now} for s, e in fresh]
+    # Sorted so that racing transactions lock rows in the same order (no deadlock).
+    rows = [{"source": s, "event_id": e, "processed_at": now} for s, e in sorted(fresh)]
     claimed = {(s, e) for s, e in session.exec(stmt, params=rows).all()}
     return [m for key, m in fresh.items() if key in claimed]
 

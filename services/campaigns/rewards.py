@@ -79,7 +79,7 @@ def grant_many(
     *, session: Session, awards: list[Award], now: datetime, effects: Effects
 ) -> list[Award]:
     """Insert the grants not given before, and their outbox records, in two statements."""
-    unique = list({a.key: a for a in awards}.values())
+    unique = sorted({a.key: a for a in awards}.values(), key=lambda a: a.key)
     if not unique:
         return []
     ids = {a.key: new_id("g") for a in unique}

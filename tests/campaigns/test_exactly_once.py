@@ -158,3 +158,49 @@ def test_restarted_scheduler_catches_up_every_missed_step(settings, engine, uniq
         f"{cid}:started",
         f"{cid}:ended",
     ]
+
+
+def test_two_consumers_applying_the_same_batch_grant_once(settings, engine, unique):
+    from services.campaigns.consumer import handle_batch
+    from services.common.bus import ConsumedEvent, Record
+    from tests.campaigns.helpers import message
+
+    group = unique("g-race")
+    body = CampaignCreate.model_validate(
+        campaign_body(
+            "challenge", start_in=-10, end_in=600, params={"goal_messages": 2, "points": 7}
+        )
+    )
+    with Session(engine) as session:
+        campaign = create_campaign(session=session, group_id=group, body=body, now=now())
+        cid = campaign.id
+    at = now()
+    events = [message(group, f"m{i % 20}", "hi", at) for i in range(200)]
+    batch = [ConsumedEvent(Record("t", 0, i, None, None), e) for i, e in enumerate(events)]
+    producer = ProducerHandle(settings)
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def consume() -> None:
+        try:
+            barrier.wait()
+            handle_batch(batch, engine=engine, producer=producer, settings=settings)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=consume) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    producer.close()
+    assert not errors, errors
+    with Session(engine) as session:
+        grants = session.exec(select(Grant).where(col(Grant.campaign_id) == cid)).all()
+        from services.campaigns.models import Participant
+
+        counts = session.exec(
+            select(Participant.count).where(col(Participant.campaign_id) == cid)
+        ).all()
+    assert sorted(g.member_id for g in grants) == sorted(f"m{i}" for i in range(20))
+    assert sorted(counts) == [10] * 20
