@@ -36,6 +36,7 @@ from services.moderation.qr import decode_qr
 log = logging.getLogger(__name__)
 
 ACTION_RANK = {"flag": 0, "delete": 1, "warn": 2, "mute": 3, "kick": 4, "ban": 5}
+MAX_IMAGES = 5  # QR decoding takes milliseconds per image: bound the work per message
 _MENTION = regex.compile(r"(?<![a-z0-9._%+-])@\S")
 
 
@@ -390,7 +391,7 @@ class RuleEngine:
     def _judge_images(
         self, images: tuple[bytes, ...], found: dict[str, tuple[RuleSpec, str]]
     ) -> None:
-        for content in images:
+        for content in images[:MAX_IMAGES]:
             for decoded in decode_qr(content):
                 for rule in self._qr:
                     found.setdefault(rule.id, (rule, f"qr: {decoded[:200]}"))

@@ -10,9 +10,11 @@ continue a Latin word or number (CJK has no spaces, so CJK neighbours are bounda
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 
 import ahocorasick
 
@@ -102,8 +104,9 @@ class KeywordMatcher:
                 plain[slot].append((*span, term))
         result: dict[int, str] = {}
         for slot, candidates in plain.items():
+            overlaps_allowed = _overlap_test(allowed.get(slot, []))
             for start, end, _term in sorted(candidates):
-                if any(a < end and start < b for a, b in allowed.get(slot, ())):
+                if overlaps_allowed(start, end):
                     continue
                 lo, hi = text.clean_span(start, end)
                 if self._whole_word[slot] and not _bounded(text.clean, lo, hi):
@@ -113,6 +116,21 @@ class KeywordMatcher:
         return result
 
 
+def _overlap_test(spans: list[tuple[int, int]]) -> Callable[[int, int], bool]:
+    """Return a test telling in O(log n) whether [start, end) overlaps one of the spans."""
+    if not spans:
+        return lambda start, end: False
+    spans = sorted(spans)
+    starts = [a for a, _ in spans]
+    reach = list(accumulate((b for _, b in spans), max))
+
+    def overlaps(start: int, end: int) -> bool:
+        index = bisect_left(starts, end)  # spans starting before `end`
+        return index > 0 and reach[index - 1] > start
+
+    return overlaps
+
+
 def _in_order(found: list[tuple[int, int, int]], count: int) -> tuple[int, int] | None:
     """Return the first span where segments 0..count-1 occur in order with bounded gaps."""
     by_segment: dict[int, list[tuple[int, int]]] = defaultdict(list)
@@ -120,16 +138,18 @@ def _in_order(found: list[tuple[int, int, int]], count: int) -> tuple[int, int] 
         by_segment[segment].append((start, end))
     if len(by_segment) < count:
         return None
-    for first_start, first_end in sorted(by_segment[0]):
+    ordered = [sorted(by_segment[segment]) for segment in range(count)]
+    starts = [[s for s, _ in spans] for spans in ordered]
+    for first_start, first_end in ordered[0]:
         end = first_end
         for segment in range(1, count):
-            nxt = next(
-                ((s, e) for s, e in sorted(by_segment[segment]) if end <= s <= end + MAX_GAP),
-                None,
-            )
-            if nxt is None:
+            index = bisect_left(starts[segment], end)
+            spans = ordered[segment]
+            if index == len(spans) or spans[index][0] > end + MAX_GAP:
                 break
-            end = nxt[1]
+            # Among the segments starting in the gap, the earliest ending leaves most room.
+            stop = bisect_right(starts[segment], end + MAX_GAP)
+            end = min(e for _, e in spans[index:stop])
         else:
             return first_start, end
     return None

@@ -223,3 +223,18 @@ def test_bad_params_name_the_field(kind: str, params: dict[str, Any], field: str
     with pytest.raises(InvalidParams) as caught:
         validate_params(kind, params)
     assert caught.value.errors[0]["loc"][:3] == ["body", "params", field]
+
+
+def test_allowed_terms_do_not_hide_a_later_real_match(ads: RuleEngine) -> None:
+    assert says(ads, "微信支付" * 2000) == []
+    assert says(ads, "微信支付" * 2000 + "加微信") == ["r-keywords"]
+    evidence = (
+        ads.evaluate(
+            Subject(
+                type="message.created", member_id="m", occurred_at=NOW, text="加" * 500 + "个信"
+            )
+        )
+        .matched[0]
+        .evidence
+    )
+    assert evidence.endswith("加个信") and len(evidence) <= 3 + 8  # bounded gap
