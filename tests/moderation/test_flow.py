@@ -287,6 +287,9 @@ def test_stateful_rules_and_rule_changes_from_another_replica(
             message(group, "old", "看 abc.com", at=now + timedelta(seconds=30)),
             member_event("member.joined", group, "badname", at=now, display_name="推广号"),
             member_event("member.updated", group, "old", at=now, display_name="改名了"),
+            message(group, "talker", "大家好", display_name="小美-上海-油皮"),
+            message(group, "talker", "在吗", display_name="广告位招租"),
+            message(group, "talker", "在吗在吗", display_name="广告位招租"),
             message(
                 group, "poster", "", kind="image", attachments=[{"kind": "image", "data": image}]
             ),
@@ -306,7 +309,8 @@ def test_stateful_rules_and_rule_changes_from_another_replica(
         assert sorted(by_rule[flood["id"]]) == ["flooder", "flooder"]
         assert by_rule[dup["id"]] == ["repeater"]
         assert by_rule[newcomer["id"]] == ["newbie"]
-        assert sorted(by_rule[name["id"]]) == ["badname", "old"]
+        # A name is judged on join and rename, and on a message when it changed (once).
+        assert sorted(by_rule[name["id"]]) == ["badname", "old", "talker"]
         assert by_rule[qr["id"]] == ["poster"]
 
         # Another replica changes the rules: only the database and the version in Redis move.
