@@ -1,9 +1,11 @@
 """Apply events to a group's Redis state: dedup and update in one Lua call per group and batch.
 
-A script call takes every event of one group in the batch. For each event it
-claims the event's fingerprint in a per-day dedup hash and, only when the claim
-is new, updates the counters; a replayed event therefore changes nothing. All
-groups of a poll go to Redis in one pipeline.
+A script call takes every event of one group in the batch (one JSON argument).
+For each event it claims the event's fingerprint in the day's dedup sets and,
+only when the claim is new, updates the counters; a replayed event therefore
+changes nothing. Counters touched many times in a batch (day totals, minutes,
+member records) are summed in the script and written once at its end, still
+inside the same atomic call. All groups of a poll go to Redis in one pipeline.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import orjson
 import redis
 
 from services.common.events import Event
@@ -27,14 +30,13 @@ DEDUP_BUCKET_SIZE = 512
 APPLY_LUA = """
 local prefix = ARGV[1]
 local keep = tonumber(ARGV[2]) * 86400
+local batch = cjson.decode(ARGV[3])
 local now_ms = tonumber(redis.call('TIME')[1]) * 1000
 local ids, names, mem = prefix .. 'ids', prefix .. 'names', prefix .. 'mem'
 local recent, quiet = prefix .. 'recent', prefix .. 'quiet'
 local REC = RECORD_BITS
 local BUCKET = DEDUP_BUCKET_SIZE
-local expiry = {}
-local levels = {}
-local touched = {}
+local expiry, levels, id_of, members, totals, minutes = {}, {}, {}, {}, {}, {}
 local applied = {m = 0, j = 0, l = 0}
 local dups = 0
 
@@ -45,118 +47,147 @@ local function day_key(kind, day)
   return key
 end
 
+local function dedup_key(day, level, hash)
+  local key = prefix .. 'dd:' .. day .. ':' .. level .. ':' .. (hash % 2 ^ level)
+  expiry[key] = (day + 2) * 86400 + keep
+  return key
+end
+
 -- Claim a fingerprint in the day's dedup sets; false when it was claimed before.
 -- Level L of a day has 2^L sets; a fingerprint goes to its set of the day's newest
 -- level, which grows when that set is full, and is looked up on every level.
-local function dedup_key(day, level, hash)
-  return prefix .. 'dd:' .. day .. ':' .. level .. ':' .. (hash % 2 ^ level)
-end
-
 local function claim(day, fp, hash)
-  local totals = day_key('d', day)
   local level = levels[day]
   if level == nil then
-    level = tonumber(redis.call('HGET', totals, 'dl') or '0')
+    level = tonumber(redis.call('HGET', day_key('d', day), 'dl') or '0')
   end
-  for l = 0, level do
+  for l = 0, level - 1 do
     if redis.call('SISMEMBER', dedup_key(day, l, hash), fp) == 1 then
       levels[day] = level
       return false
     end
   end
   local key = dedup_key(day, level, hash)
-  if redis.call('SCARD', key) >= BUCKET then
+  if redis.call('SADD', key, fp) == 0 then
+    levels[day] = level
+    return false
+  end
+  if redis.call('SCARD', key) > BUCKET then
+    redis.call('SREM', key, fp)
     level = level + 1
-    redis.call('HSET', totals, 'dl', level)
-    key = dedup_key(day, level, hash)
+    redis.call('HSET', day_key('d', day), 'dl', level)
+    redis.call('SADD', dedup_key(day, level, hash), fp)
   end
   levels[day] = level
-  redis.call('SADD', key, fp)
-  expiry[key] = (day + 2) * 86400 + keep
   return true
 end
 
-for i = 3, #ARGV, 6 do
-  local kind, fp, hash, member = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3]
-  local ts_text, day = ARGV[i + 4], tonumber(ARGV[i + 5])
-  local ts = tonumber(ts_text)
-  if not claim(day, fp, hash) then
-    dups = dups + 1
-  else
-    applied[kind] = applied[kind] + 1
-    local id = redis.call('HGET', ids, member)
+local function dense_id(member)
+  local id = id_of[member]
+  if id == nil then
+    id = redis.call('HGET', ids, member)
     if not id then
       id = redis.call('INCR', prefix .. 'seq')
       redis.call('HSET', ids, member, id)
       redis.call('HSET', names, id, member)
     end
     id = tonumber(id)
-    touched[id] = true
-    local base = id * REC
-    local totals = day_key('d', day)
+    id_of[member] = id
+  end
+  return id
+end
+
+-- A member's record, read once per batch and written back at the end.
+local function record(id)
+  local r = members[id]
+  if r == nil then
+    local b = id * REC
+    local v = redis.call('BITFIELD', mem, 'GET', 'i64', b, 'GET', 'i64', b + 64,
+      'GET', 'i64', b + 128, 'GET', 'i64', b + 192, 'GET', 'u32', b + 256,
+      'GET', 'u32', b + 288, 'GET', 'u32', b + 320)
+    r = {v[1], v[2], v[3], v[4], v[5], v[6], v[7]}
+    members[id] = r
+  end
+  return r
+end
+
+local function add(day, field)
+  local t = totals[day]
+  if t == nil then
+    t = {m = 0, u = 0, j = 0, l = 0}
+    totals[day] = t
+  end
+  t[field] = t[field] + 1
+end
+
+for _, e in ipairs(batch) do
+  local kind, fp, hash, member, ts, day = e[1], e[2], e[3], e[4], tonumber(e[5]), e[6]
+  if not claim(day, fp, hash) then
+    dups = dups + 1
+  else
+    applied[kind] = applied[kind] + 1
+    local id = dense_id(member)
+    local r = record(id)
     if kind == 'm' then
-      redis.call('HINCRBY', totals, 'm', 1)
-      local first_today = redis.call('SETBIT', day_key('a', day), id, 1) == 0
-      if first_today then
-        redis.call('HINCRBY', totals, 'u', 1)
+      add(day, 'm')
+      r[5] = r[5] + 1
+      if redis.call('SETBIT', day_key('a', day), id, 1) == 0 then
+        add(day, 'u')
+        r[6] = r[6] + 1
       end
       redis.call('BITFIELD', day_key('c', day), 'OVERFLOW', 'SAT', 'INCRBY', 'u16', '#' .. id, 1)
-      local last = redis.call('BITFIELD', mem, 'GET', 'i64', base + 192)[1]
-      local ops = {'BITFIELD', mem, 'OVERFLOW', 'SAT', 'INCRBY', 'u32', base + 256, 1}
-      if first_today then
-        table.insert(ops, 'INCRBY'); table.insert(ops, 'u32')
-        table.insert(ops, base + 288); table.insert(ops, 1)
-      end
-      if ts > last then
-        table.insert(ops, 'SET'); table.insert(ops, 'i64')
-        table.insert(ops, base + 192); table.insert(ops, ts_text)
-      end
-      redis.call(unpack(ops))
+      r[4] = math.max(r[4], ts)
       local minute = math.floor(ts / 60000)
       local hour = math.floor(minute / 60)
-      local per_minute = prefix .. 'mh:' .. hour
-      redis.call('HINCRBY', per_minute, minute % 60, 1)
-      expiry[per_minute] = (hour + 26) * 3600
-      redis.call('ZADD', recent, 'GT', ts_text, id)
+      local per_hour = minutes[hour] or {}
+      per_hour[minute % 60] = (per_hour[minute % 60] or 0) + 1
+      minutes[hour] = per_hour
     elseif kind == 'j' then
-      redis.call('HINCRBY', totals, 'j', 1)
-      local r = redis.call('BITFIELD', mem, 'GET', 'i64', base, 'GET', 'i64', base + 64,
-        'GET', 'u32', base + 320)
-      local ops = {'BITFIELD', mem}
+      add(day, 'j')
       -- The first join defines the cohort, whatever order the joins arrive in.
       if r[1] == 0 or ts < r[1] then
         if r[1] ~= 0 then
-          redis.call('SETBIT', day_key('co', r[3]), id, 0)
+          redis.call('SETBIT', day_key('co', r[7]), id, 0)
         end
         redis.call('SETBIT', day_key('co', day), id, 1)
-        for _, v in ipairs({'SET', 'i64', base, ts_text, 'SET', 'u32', base + 320, day}) do
-          table.insert(ops, v)
-        end
+        r[1], r[7] = ts, day
       end
-      if ts > r[2] then
-        for _, v in ipairs({'SET', 'i64', base + 64, ts_text}) do table.insert(ops, v) end
-      end
-      if #ops > 2 then redis.call(unpack(ops)) end
+      r[2] = math.max(r[2], ts)
     else
-      redis.call('HINCRBY', totals, 'l', 1)
-      local left = redis.call('BITFIELD', mem, 'GET', 'i64', base + 128)[1]
-      if ts > left then
-        redis.call('BITFIELD', mem, 'SET', 'i64', base + 128, ts_text)
-      end
+      add(day, 'l')
+      r[3] = math.max(r[3], ts)
     end
   end
 end
 
--- Keep the current members in `quiet` ordered by silence: never-spoke ones first
--- (by join time, pushed below every real timestamp), then by last message.
-for id in pairs(touched) do
-  local r = redis.call('BITFIELD', mem, 'GET', 'i64', id * REC, 'GET', 'i64', id * REC + 64,
-    'GET', 'i64', id * REC + 128, 'GET', 'i64', id * REC + 192)
-  local first_join, last_join, last_leave, last_active = r[1], r[2], r[3], r[4]
-  if last_leave == 0 or math.max(last_join, last_active) > last_leave then
-    local score = last_active
-    if score == 0 then score = first_join - NEVER_SPOKE_OFFSET end
-    redis.call('ZADD', quiet, score, id)
+for day, t in pairs(totals) do
+  local key = day_key('d', day)
+  for field, n in pairs(t) do
+    if n > 0 then redis.call('HINCRBY', key, field, n) end
+  end
+end
+for hour, per_hour in pairs(minutes) do
+  local key = prefix .. 'mh:' .. hour
+  for minute, n in pairs(per_hour) do redis.call('HINCRBY', key, minute, n) end
+  expiry[key] = (hour + 26) * 3600
+end
+-- Write each touched record back, and keep the current members in `quiet` ordered by
+-- silence: never-spoke ones first (by join time, pushed below every real timestamp),
+-- then by last message.
+for id, r in pairs(members) do
+  local b = id * REC
+  local f = '%d'
+  redis.call('BITFIELD', mem, 'SET', 'i64', b, string.format(f, r[1]),
+    'SET', 'i64', b + 64, string.format(f, r[2]), 'SET', 'i64', b + 128, string.format(f, r[3]),
+    'SET', 'i64', b + 192, string.format(f, r[4]), 'SET', 'u32', b + 256, r[5],
+    'SET', 'u32', b + 288, r[6], 'SET', 'u32', b + 320, r[7])
+  if r[4] > 0 then
+    redis.call('ZADD', recent, 'GT', string.format(f, r[4]), id)
+  end
+  if r[3] == 0 or math.max(r[2], r[4]) > r[3] then
+    local score = r[4]
+    if score == 0 then score = r[1] - NEVER_SPOKE_OFFSET end
+    redis.call('ZADD', quiet, string.format(f, score), id)
   else
     redis.call('ZREM', quiet, id)
   end
@@ -200,22 +231,23 @@ class ApplyResult:
         self.too_old += other.too_old
 
 
-def fingerprint(source: str, event_id: str) -> tuple[str, str]:
+def fingerprint(source: str, event_id: str) -> tuple[str, int]:
     """Return the 64-bit fingerprint of (source, id) as a decimal, and its 16-bit bucket hash."""
     digest = hashlib.blake2b(
         f"{source}\x1f{event_id}".encode("utf-8", "surrogatepass"), digest_size=10
     ).digest()
-    return str(int.from_bytes(digest[:8], "big", signed=True)), str(
-        int.from_bytes(digest[8:], "big")
-    )
+    return str(int.from_bytes(digest[:8], "big", signed=True)), int.from_bytes(digest[8:], "big")
 
 
-def script_args(
+Row = tuple[str, str, int, str, str, int]
+
+
+def script_row(
     *, kind: str, source: str, event_id: str, member_id: str, ts_ms: int, day: int
-) -> list[bytes | str]:
-    """Return the six script arguments of one event (kind is m, j or l)."""
+) -> Row:
+    """Return one event as the script reads it (kind is m, j or l)."""
     digest, bucket_hash = fingerprint(source, event_id)
-    return [kind, digest, bucket_hash, member_id, str(ts_ms), str(day)]
+    return (kind, digest, bucket_hash, member_id, str(ts_ms), day)
 
 
 class Applier:
@@ -227,17 +259,21 @@ class Applier:
         self.history_days = history_days
         self.script = client.register_script(APPLY_LUA)
 
-    def queue(self, pipe: redis.client.Pipeline, group_id: str, args: list[bytes | str]) -> None:
-        """Queue one script call of a group's prepared event arguments on a pipeline."""
+    def queue(self, pipe: redis.client.Pipeline, group_id: str, rows: list[Row]) -> None:
+        """Queue one script call of a group's events on a pipeline (one JSON argument)."""
         prefix = GroupKeys(group_id).prefix
-        self.script(keys=[prefix + "ids"], args=[prefix, self.history_days, *args], client=pipe)
+        self.script(
+            keys=[prefix + "ids"],
+            args=[prefix, self.history_days, orjson.dumps(rows)],
+            client=pipe,
+        )
 
     def prepare(
         self, events: Iterable[Event], *, now: datetime | None = None
-    ) -> tuple[dict[str, list[bytes | str]], ApplyResult]:
+    ) -> tuple[dict[str, list[Row]], ApplyResult]:
         """Turn events into per-group script arguments, dropping ones older than the history."""
         oldest = today(self.tz, now) - self.history_days + 1
-        per_group: dict[str, list[bytes | str]] = defaultdict(list)
+        per_group: dict[str, list[Row]] = defaultdict(list)
         result = ApplyResult()
         for event in events:
             kind = _KIND.get(event.type)
@@ -248,13 +284,15 @@ class Applier:
             if day < oldest:
                 result.too_old += 1
                 continue
-            per_group[event.group_id] += script_args(
-                kind=kind,
-                source=event.source,
-                event_id=event.id,
-                member_id=event.member_id,
-                ts_ms=int(event.occurred_at.timestamp() * 1000),
-                day=day,
+            per_group[event.group_id].append(
+                script_row(
+                    kind=kind,
+                    source=event.source,
+                    event_id=event.id,
+                    member_id=event.member_id,
+                    ts_ms=int(event.occurred_at.timestamp() * 1000),
+                    day=day,
+                )
             )
         return per_group, result
 

@@ -26,7 +26,7 @@ from services.common.bus import ConsumedEvent, ConsumerRunner, ProducerHandle, e
 from services.common.settings import Settings
 from services.common.storage import make_redis
 from services.metrics import cohorts, queries
-from services.metrics.apply import Applier, script_args
+from services.metrics.apply import Applier, Row, script_row
 from services.metrics.consumer import handle_batch
 from services.metrics.keys import GroupKeys, start_of_day_ms, today
 from services.tools.bench_raw import median, ratio_of, raw_consume_rate, raw_produce_rate, row
@@ -35,7 +35,8 @@ UTC_ZONE = ZoneInfo("UTC")
 
 
 def _payloads(count: int, *, groups: int, members: int) -> list[tuple[bytes | None, bytes]]:
-    """Return keyed event records: 90% messages, 5% joins, 5% leaves over the last week."""
+    """Return keyed event records of live traffic: 90% messages, 5% joins, 5% leaves,
+    in time order over the last hour (a few late ones up to a day back)."""
     run = uuid.uuid4().hex[:8]
     rng = random.Random(count)
     now = datetime.now(UTC)
@@ -43,7 +44,9 @@ def _payloads(count: int, *, groups: int, members: int) -> list[tuple[bytes | No
     for n in range(count):
         group = f"bench:{run}:{rng.randrange(groups)}"
         member = f"u:{rng.randrange(members)}"
-        at = (now - timedelta(seconds=rng.randrange(7 * 86400))).isoformat()
+        late = rng.random() < 0.02
+        back = rng.randrange(86400) if late else (count - n) * 3600 / count
+        at = (now - timedelta(seconds=back)).isoformat()
         roll = rng.random()
         body: dict[str, Any] = {
             "id": f"{run}-{n}",
@@ -135,7 +138,7 @@ def fill_group(
     applier = Applier(client, tz=UTC_ZONE, history_days=400)
     rng = random.Random(members)
     first = today(UTC_ZONE) - days + 1
-    batch: list[bytes | str] = []
+    batch: list[Row] = []
     applied = 0
     pipe = client.pipeline(transaction=False)
 
@@ -152,27 +155,31 @@ def fill_group(
         member_id = f"u:{member:06d}"
         join_day = first + member * days // members
         ms = start_of_day_ms(join_day, UTC_ZONE) + rng.randrange(86_400_000)
-        batch += script_args(
-            kind="j",
-            source="bench",
-            event_id=f"j{member}",
-            member_id=member_id,
-            ts_ms=ms,
-            day=join_day,
+        batch.append(
+            script_row(
+                kind="j",
+                source="bench",
+                event_id=f"j{member}",
+                member_id=member_id,
+                ts_ms=ms,
+                day=join_day,
+            )
         )
         span = range(join_day, first + days)
         for n, day in enumerate(rng.sample(span, min(active_days, len(span)))):
             ms = start_of_day_ms(day, UTC_ZONE) + rng.randrange(86_400_000)
-            batch += script_args(
-                kind="m",
-                source="bench",
-                event_id=f"m{member}-{n}",
-                member_id=member_id,
-                ts_ms=ms,
-                day=day,
+            batch.append(
+                script_row(
+                    kind="m",
+                    source="bench",
+                    event_id=f"m{member}-{n}",
+                    member_id=member_id,
+                    ts_ms=ms,
+                    day=day,
+                )
             )
         applied += 1 + min(active_days, len(span))
-        if len(batch) >= 6 * 5000:
+        if len(batch) >= 5000:
             flush()
     flush()
     pipe.execute()
