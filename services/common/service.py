@@ -115,6 +115,65 @@ def _unavailable(what: str) -> Callable[[Request, Exception], Any]:
     return handler
 
 
+_ERROR_SCHEMA = {
+    "title": "HTTPError",
+    "type": "object",
+    "properties": {"detail": {"title": "Detail"}},
+    "required": ["detail"],
+}
+
+
+async def _unstorable(_: Request, exc: Exception) -> JSONResponse:
+    # A value the database refuses (NUL character, out of range, too long) is the client's
+    # error, not the server's; the statement's parameters are never echoed or logged.
+    log.info("request value refused by the database: %s", type(getattr(exc, "orig", exc)).__name__)
+    error = {
+        "type": "value_error",
+        "loc": ["request"],
+        "msg": "a value cannot be stored: it has a NUL character, is out of range or too long",
+    }
+    return JSONResponse({"detail": [error]}, status_code=422)
+
+
+def _shared_errors(operation: dict[str, Any]) -> dict[str, str]:
+    shared = {"503": "Kafka, Redis or the database is unavailable; see Retry-After"}
+    if operation.get("security"):
+        shared["401"] = "Missing or unknown bearer token"
+        shared["403"] = "The token lacks the scope or the group"
+        if "requestBody" in operation:
+            shared["400"] = "The body cannot be parsed (e.g. not UTF-8)"
+    return shared
+
+
+def document_shared_errors(app: FastAPI) -> None:
+    """Add to each /v1 operation's OpenAPI entry the errors that shared code answers for it."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = build()
+        schema.setdefault("components", {}).setdefault("schemas", {})["HTTPError"] = _ERROR_SCHEMA
+        for path, operations in schema.get("paths", {}).items():
+            if not path.startswith("/v1/"):
+                continue
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                for code, description in _shared_errors(operation).items():
+                    responses.setdefault(
+                        code,
+                        {
+                            "description": description,
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/HTTPError"}
+                                }
+                            },
+                        },
+                    )
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def health_router() -> APIRouter:
     """Return the /healthz, /readyz and /metrics routes."""
     router = APIRouter(tags=["operations"])
@@ -185,10 +244,12 @@ def create_service_app(
     app.add_exception_handler(redis.RedisError, _unavailable("redis"))
     app.add_exception_handler(sqlalchemy.exc.OperationalError, _unavailable("database"))
     app.add_exception_handler(sqlalchemy.exc.InterfaceError, _unavailable("database"))
+    app.add_exception_handler(sqlalchemy.exc.DataError, _unstorable)
     app.add_exception_handler(BrokerUnavailable, _unavailable("kafka"))
     app.include_router(health_router())
     for router in routers:
         app.include_router(router)
+    document_shared_errors(app)
     return app
 
 
