@@ -3,19 +3,55 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import redis.asyncio
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 
 from services.common.service import Resources, create_service_app
 from services.common.settings import Settings, get_settings
 from services.ingest import api
-from services.ingest.producer import AbandoningProducerHandle
+from services.ingest.dedup import Dedup
+from services.ingest.producer import AbandoningProducerHandle, ProduceThread
+from services.ingest.publish import claim_ms
+from services.ingest.webhooks import Runtime
 
 
 @asynccontextmanager
 async def startup(resources: Resources) -> AsyncIterator[None]:
-    """Use a producer that never lets an unacknowledged webhook's records land later."""
-    resources.producer = AbandoningProducerHandle(resources.settings)
-    yield
+    """Use a producer that never lets an unacknowledged webhook's records land later.
+
+    Requests use an asyncio Redis client and a produce thread (no blocking call on the loop,
+    no threadpool hop per request); the sync client stays for /readyz.
+    """
+    handle = AbandoningProducerHandle(resources.settings)
+    resources.producer = handle
+    client = make_async_redis(resources.settings.redis_url)
+    sender = ProduceThread(handle)
+    sender.start()
+    settings = resources.settings
+    dedup = Dedup(
+        client,
+        claim_ms=claim_ms(settings.kafka_produce_timeout_seconds),
+        ttl_seconds=settings.dedup_ttl_seconds,
+    )
+    sources = {source.id: source for source in resources.config.sources}
+    resources.extras["ingest"] = Runtime(dedup=dedup, producer=sender, sources=sources)
+    try:
+        yield
+    finally:
+        await run_in_threadpool(sender.stop)
+        await client.aclose()  # type: ignore[attr-defined]  # stubs predate aclose
+
+
+def make_async_redis(url: str) -> redis.asyncio.Redis:
+    """Build an asyncio Redis client with the same bounded timeouts as make_redis."""
+    return redis.asyncio.Redis.from_url(
+        url,
+        socket_timeout=5,
+        socket_connect_timeout=2,
+        health_check_interval=30,
+        retry_on_timeout=False,
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import logging
+import queue
+import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
+from starlette.concurrency import run_in_threadpool
 
-from services.common.bus import BrokerUnavailable, OutgoingRecord, ProducerHandle
+from services.common.bus import (
+    PRODUCE_ERRORS,
+    PRODUCE_SECONDS,
+    BrokerUnavailable,
+    OutgoingRecord,
+    ProducerHandle,
+)
 from services.common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,10 +50,11 @@ class AbandoningProducerHandle(ProducerHandle):
         try:
             return super().send_all(records, timeout=timeout)
         except BrokerUnavailable:
-            self._abandon(producer)
+            self.abandon(producer)
             raise
 
-    def _abandon(self, failed: KafkaProducer) -> None:
+    def abandon(self, failed: KafkaProducer) -> None:
+        """Drop this producer and its pending records (blocking); the next get() builds one."""
         with self._lock:
             current = self._producer is failed
             if current:
@@ -53,3 +66,147 @@ class AbandoningProducerHandle(ProducerHandle):
         failed._sender.force_close()
         with contextlib.suppress(KafkaError):
             failed.close(timeout=0)
+
+
+class _Job:
+    """One request's records on their way through the produce thread."""
+
+    __slots__ = (
+        "cancelled",
+        "count_lock",
+        "future",
+        "lock",
+        "loop",
+        "producer",
+        "records",
+        "waiting",
+    )
+
+    def __init__(
+        self,
+        records: Sequence[OutgoingRecord],
+        loop: asyncio.AbstractEventLoop,
+        future: asyncio.Future[None],
+    ) -> None:
+        self.records = records
+        self.loop = loop
+        self.future = future
+        self.lock = threading.Lock()  # held while sending; the give-up path waits for it
+        self.count_lock = threading.Lock()
+        self.cancelled = False
+        self.producer: KafkaProducer | None = None
+        self.waiting = len(records)
+
+    def acked(self, _: Any) -> None:
+        with self.count_lock:
+            self.waiting -= 1
+            done = self.waiting == 0
+        if done:
+            self.loop.call_soon_threadsafe(_resolve, self.future, None)
+
+    def failed(self, exc: BaseException) -> None:
+        with self.count_lock:
+            first = self.waiting > 0
+            self.waiting = 0
+        if first:
+            self.loop.call_soon_threadsafe(_resolve, self.future, exc)
+
+
+def _resolve(future: asyncio.Future[None], exc: BaseException | None) -> None:
+    if future.done():
+        return
+    if exc is None:
+        future.set_result(None)
+    else:
+        future.set_exception(exc)
+
+
+@functools.lru_cache(maxsize=16)
+def _produce_metrics(topic: str) -> tuple[Any, Any]:
+    # Exported (errors as 0) from the first produce on, as ProducerHandle.send_all does.
+    return PRODUCE_ERRORS.labels(topic), PRODUCE_SECONDS.labels(topic)
+
+
+class ProduceThread:
+    """Produce from async code: one thread sends, Kafka's acks resolve asyncio futures.
+
+    kafka-python's send() may block (metadata, buffer space), so the event loop never calls
+    it; it queues the request's records to this thread and awaits a future that the
+    records' acknowledgements resolve (call_soon_threadsafe). No flush(): each request
+    waits for its own records only, and the sender batches everything queued meanwhile
+    (linger_ms), so concurrent requests share produce requests without waiting for each
+    other's records. A request not acknowledged in time abandons the producer, as
+    AbandoningProducerHandle.send_all does, so its records never land later.
+    """
+
+    def __init__(self, handle: AbandoningProducerHandle) -> None:
+        self._handle = handle
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="ingest-produce", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Finish the queued sends and stop the thread (blocking)."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout)
+            self._thread = None
+
+    async def send_all(self, records: Sequence[OutgoingRecord], *, within: float) -> None:
+        """Produce the records and return once Kafka acknowledged all; raise BrokerUnavailable."""
+        if not records:
+            return
+        loop = asyncio.get_running_loop()
+        job = _Job(records, loop, loop.create_future())
+        topic = records[0].topic
+        errors, seconds = _produce_metrics(topic)
+        started = time.perf_counter()
+        self._queue.put(job)
+        timer = loop.call_later(within, _resolve, job.future, TimeoutError())
+        try:
+            await job.future
+        except (TimeoutError, KafkaError, BrokerUnavailable) as exc:
+            errors.inc()
+            await run_in_threadpool(self._give_up, job)
+            if isinstance(exc, BrokerUnavailable):
+                raise
+            raise BrokerUnavailable(f"Kafka did not acknowledge in {within:g}s") from exc
+        finally:
+            timer.cancel()
+        seconds.observe(time.perf_counter() - started)
+
+    def _give_up(self, job: _Job) -> None:
+        with job.lock:  # a send in progress finishes first, so its producer is the one dropped
+            job.cancelled = True
+            producer = job.producer
+        if producer is not None:
+            self._handle.abandon(producer)
+
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            self._send(job)
+
+    def _send(self, job: _Job) -> None:
+        with job.lock:
+            if job.cancelled or job.future.done():
+                return  # its request already answered 503: never send it later
+            try:
+                job.producer = producer = self._handle.get()
+                for r in job.records:
+                    future = producer.send(
+                        r.topic, value=r.value, key=r.key, headers=r.headers or None
+                    )
+                    future.add_callback(job.acked)
+                    future.add_errback(job.failed)
+            except Exception as exc:  # noqa: BLE001 - handed to the waiting request
+                job.failed(
+                    exc
+                    if isinstance(exc, BrokerUnavailable | KafkaError)
+                    else BrokerUnavailable(f"cannot produce: {type(exc).__name__}")
+                )
