@@ -99,6 +99,12 @@ class LotteryParams(_Params):
     entry_keyword: str | None = PydField(default=None, min_length=1, max_length=64)
     prizes: list[Prize] = PydField(min_length=1, max_length=50)
     eligibility: Eligibility = PydField(default_factory=Eligibility)
+    draw_delay_seconds: int = PydField(
+        default=5,
+        ge=0,
+        le=3600,
+        description="Wait after the end so entries still in the consumer's lag are counted",
+    )
 
 
 class ChallengeParams(_Params):

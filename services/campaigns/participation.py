@@ -83,13 +83,21 @@ class BatchPlan:
         self.tallies: dict[Pair, Tally] = defaultdict(Tally)
         self.checkins: dict[tuple[str, str, date], MessageCreated] = {}
         self.awards: list[Award] = []
+        self._checkin_params: dict[str, CheckinParams] = {}
+
+    def checkin_params(self, campaign_id: str) -> CheckinParams:
+        """Return a check-in campaign's params, parsed once per batch."""
+        if campaign_id not in self._checkin_params:
+            campaign = self.campaigns[campaign_id]
+            self._checkin_params[campaign_id] = CheckinParams.model_validate(campaign.params)
+        return self._checkin_params[campaign_id]
 
     def count(self, campaign: Campaign, messages: list[MessageCreated]) -> None:
         """Gather what the campaign's kind makes of its messages."""
         self.campaigns[campaign.id] = campaign
         self.effects.participations[campaign.kind] += len(messages)
         if campaign.kind == "checkin":
-            keyword = CheckinParams.model_validate(campaign.params).keyword
+            keyword = self.checkin_params(campaign.id).keyword
             for m in messages:
                 if mentions_keyword(keyword, m.data.text):
                     day = m.occurred_at.astimezone(self.tz).date()
@@ -113,7 +121,7 @@ class BatchPlan:
         for campaign_id, member_id, day in new_checkins:
             m = self.checkins[(campaign_id, member_id, day)]
             self.tallies[(campaign_id, member_id)].add(m.occurred_at, entered=True)
-            params = CheckinParams.model_validate(self.campaigns[campaign_id].params)
+            params = self.checkin_params(campaign_id)
             self.awards.append(
                 Award(self.campaigns[campaign_id], member_id, f"checkin:{day}", params.points)
             )
@@ -165,19 +173,25 @@ class BatchPlan:
         return {(c, m): int(n) for c, m, n in self.session.exec(stmt, params=rows).all()}
 
     def _award_goals(self, totals: dict[Pair, int]) -> None:
+        goals = {
+            c.id: ChallengeParams.model_validate(c.params)
+            for c in self.campaigns.values()
+            if c.kind == "challenge"
+        }
+        attendance = {
+            c.id: EventParams.model_validate(c.params).points
+            for c in self.campaigns.values()
+            if c.kind == "event"
+        }
         for (campaign_id, member_id), total in totals.items():
             campaign = self.campaigns[campaign_id]
             before = total - self.tallies[(campaign_id, member_id)].count
-            if campaign.kind == "challenge":
-                goal = ChallengeParams.model_validate(campaign.params)
-                if before < goal.goal_messages <= total:
-                    self.awards.append(
-                        Award(campaign, member_id, "challenge", goal.points, goal.badge)
-                    )
-            elif campaign.kind == "event":
-                points = EventParams.model_validate(campaign.params).points
-                if points > 0:
-                    self.awards.append(Award(campaign, member_id, "attendance", points))
+            if (goal := goals.get(campaign_id)) and before < goal.goal_messages <= total:
+                self.awards.append(Award(campaign, member_id, "challenge", goal.points, goal.badge))
+            if attendance.get(campaign_id, 0) > 0:
+                self.awards.append(
+                    Award(campaign, member_id, "attendance", attendance[campaign_id])
+                )
 
     def _award_streaks(self, new_checkins: list[tuple[str, str, date]]) -> None:
         pairs = sorted({(c, m) for c, m, _ in new_checkins})
@@ -191,7 +205,7 @@ class BatchPlan:
             history[(campaign_id, member_id)].append(day)
         for campaign_id, member_id, day in new_checkins:
             campaign = self.campaigns[campaign_id]
-            params = CheckinParams.model_validate(campaign.params)
+            params = self.checkin_params(campaign_id)
             length = streak_through(history[(campaign_id, member_id)], day, params.grace_days)
             self.awards += [
                 Award(campaign, member_id, f"streak:{r.days}", r.points, r.badge)
@@ -210,7 +224,7 @@ class BatchPlan:
                     "s": streak_through(
                         history[(c, m)],
                         max(history[(c, m)]),
-                        CheckinParams.model_validate(self.campaigns[c].params).grace_days,
+                        self.checkin_params(c).grace_days,
                     ),
                 }
                 for c, m in pairs
@@ -296,13 +310,13 @@ def apply_events(
     campaigns = open_campaigns(session=session, messages=messages)
     if not campaigns:
         return
-    by_group: dict[str, list[Campaign]] = defaultdict(list)
+    windows: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)
     for c in campaigns:
-        by_group[c.group_id].append(c)
+        windows[c.group_id].append((c.starts_at, c.ends_at))
     relevant = [
         m
         for m in messages
-        if any(c.starts_at <= m.occurred_at < c.ends_at for c in by_group[m.group_id])
+        if any(start <= m.occurred_at < end for start, end in windows[m.group_id])
     ]
     if not relevant:
         return
@@ -312,7 +326,8 @@ def apply_events(
     for m in fresh:
         fresh_by_group[m.group_id].append(m)
     for c in campaigns:
-        mine = [m for m in fresh_by_group[c.group_id] if c.starts_at <= m.occurred_at < c.ends_at]
+        start, end = c.starts_at, c.ends_at
+        mine = [m for m in fresh_by_group[c.group_id] if start <= m.occurred_at < end]
         if mine:
             plan.count(c, mine)
     plan.write()

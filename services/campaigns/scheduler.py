@@ -28,7 +28,7 @@ from services.common.settings import Settings
 
 log = logging.getLogger(__name__)
 
-OPEN = ("scheduled", "active")
+OPEN = ("scheduled", "active", "ended")  # an ended lottery may still have to draw
 
 
 def reminder_due(campaign: Campaign, index: int) -> datetime:
@@ -47,6 +47,9 @@ def next_due(campaign: Campaign) -> datetime | None:
         return min(times)
     if campaign.status == "active":
         return campaign.ends_at
+    if campaign.status == "ended" and campaign.kind == "lottery" and campaign.drawn_at is None:
+        delay = int(campaign.params.get("draw_delay_seconds", 0))
+        return campaign.ends_at + timedelta(seconds=delay)
     return None
 
 
@@ -69,7 +72,9 @@ def _run_due_steps(
     lags: list[float] = []
     while (due := next_due(campaign)) is not None and due <= now:
         lags.append((now - due).total_seconds())
-        if campaign.status == "active":
+        if campaign.status == "ended":
+            lottery.draw(session=session, campaign=campaign, now=now, effects=effects)
+        elif campaign.status == "active":
             campaign.status = "ended"
             campaign.ended_at = now
             notifications.ended(
@@ -78,8 +83,6 @@ def _run_due_steps(
                 participants=_participants(session, campaign),
                 now=now,
             )
-            if campaign.kind == "lottery":
-                lottery.draw(session=session, campaign=campaign, now=now, effects=effects)
         elif campaign.announce_at == due and campaign.announced_at is None:
             campaign.announced_at = now
             notifications.announce(session=session, campaign=campaign, tz=tz, now=now)

@@ -28,6 +28,7 @@ def test_lottery_draw_is_eligible_distinct_and_reproducible(
         "entry_keyword": "抽奖",
         "prizes": [{"name": "周边", "quantity": 2}, {"name": "书", "quantity": 1, "points": 30}],
         "eligibility": {"joined_before": created.isoformat(), "min_messages": 2},
+        "draw_delay_seconds": 1,
     }
     body = campaign_body("lottery", start_in=1, end_in=9, params=params)
     inside = created + timedelta(seconds=3)
