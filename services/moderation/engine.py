@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import regex
@@ -259,6 +259,7 @@ class RuleEngine:
             ),
             default=0,
         )
+        self._newcomer_delta = timedelta(seconds=self._newcomer_within)
         self._reads_images = bool(self._qr or self._links or self._keyword_rules)
 
     @property
@@ -312,10 +313,12 @@ class RuleEngine:
         self, subject: Subject, context: Context, found: dict[str, tuple[RuleSpec, str]]
     ) -> None:
         text = Text(subject.text) if subject.text else None
-        young = False
-        if self._newcomer and context.joined_at is not None:
-            age = (subject.occurred_at - context.joined_at).total_seconds()
-            young = age < self._newcomer_within
+        joined_at = context.joined_at
+        young = (
+            joined_at is not None
+            and self._newcomer_within > 0
+            and joined_at > subject.occurred_at - self._newcomer_delta
+        )
         links: list[tuple[str, str]] = []
         if text is not None:
             if self._keyword_rules:
@@ -332,7 +335,7 @@ class RuleEngine:
                 if match:
                     found[rule.id] = (rule, match.group(0)[:200])
             clean = text.clean
-            if (self._links or young) and may_hold_link(clean):
+            if (self._links or young) and ("." in clean or may_hold_link(clean)):
                 links = find_links(clean)
                 if links and self._links:
                     self._judge_links(links, found, prefix="")
@@ -358,6 +361,8 @@ class RuleEngine:
                 if count > limit:
                     found[rule.id] = (rule, f"{count} {what} in {rule.params.seconds}s")
         if young:
+            assert joined_at is not None
+            age = (subject.occurred_at - joined_at).total_seconds()
             self._judge_newcomer(subject, age, links, found)
 
     def _judge_newcomer(

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import sys
 import unicodedata
+from itertools import compress
 
 import opencc
 
@@ -52,7 +53,6 @@ _SCANNED = [
     range(0x1F100, 0x1F1FF),  # enclosed alphanumerics (🅥🅧)
 ]
 _DROP = re.compile(r"[\W_]+")
-_KEEP = re.compile(r"[^\W_]")
 # Combining marks: where NFKC composes characters, so the whole text is normalised.
 _COMBINING = frozenset(
     chr(c) for c in (*range(0x0300, 0x0370), *range(0x1100, 0x1200), 0x3099, 0x309A)
@@ -115,7 +115,8 @@ class Text:
     def clean_span(self, start: int, end: int) -> tuple[int, int]:
         """Map a folded [start, end) span to the clean text span it came from."""
         if self._positions is None:
-            self._positions = [m.start() for m in _KEEP.finditer(self.clean)]
+            clean = self.clean
+            self._positions = list(compress(range(len(clean)), map(str.isalnum, clean)))
         positions = self._positions
         if end > len(positions):  # casefolding made a mark that is not a letter (rare)
             return 0, len(self.clean)
