@@ -213,3 +213,41 @@ def test_two_consumers_applying_the_same_batch_grant_once(settings, engine, uniq
         ).all()
     assert sorted(g.member_id for g in grants) == sorted(f"m{i}" for i in range(20))
     assert sorted(counts) == [10] * 20
+
+
+def test_racing_outbox_publishers_send_each_record_once(settings, engine, unique, kafka_bootstrap):
+    from services.campaigns.outbox import add_records, publish_pending
+
+    group = unique("g-outbox")
+    with Session(engine) as session:
+        add_records(
+            session=session,
+            stream="rewards",
+            records=[
+                (f"{group}:{i}", group, {"id": f"{group}:{i}", "group_id": group})
+                for i in range(1200)
+            ],
+            now=now(),
+        )
+        session.commit()
+    producers = [ProducerHandle(settings) for _ in range(4)]
+    barrier = threading.Barrier(4)
+    sent: list[int] = []
+
+    def publish(producer: ProducerHandle) -> None:
+        barrier.wait()
+        sent.append(publish_pending(engine=engine, producer=producer, settings=settings))
+
+    threads = [threading.Thread(target=publish, args=(p,)) for p in producers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for p in producers:
+        p.close()
+    records = read_group(
+        kafka_bootstrap, settings.topic_campaign_rewards, group, expect=1200, settle=1
+    )
+    assert len(records) == 1200
+    assert len({r["id"] for r in records}) == 1200
+    assert sum(sent) >= 1200
