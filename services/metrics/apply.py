@@ -48,9 +48,7 @@ local function day_key(kind, day)
 end
 
 local function dedup_key(day, level, hash)
-  local key = prefix .. 'dd:' .. day .. ':' .. level .. ':' .. (hash % 2 ^ level)
-  expiry[key] = (day + 2) * 86400 + keep
-  return key
+  return prefix .. 'dd:' .. day .. ':' .. level .. ':' .. (hash % 2 ^ level)
 end
 
 -- Claim a fingerprint in the day's dedup sets; false when it was claimed before.
@@ -68,17 +66,20 @@ local function claim(day, fp, hash)
     end
   end
   local key = dedup_key(day, level, hash)
-  if redis.call('SADD', key, fp) == 0 then
-    levels[day] = level
+  expiry[key] = (day + 2) * 86400 + keep
+  levels[day] = level
+  if redis.call('SCARD', key) < BUCKET then
+    return redis.call('SADD', key, fp) == 1
+  end
+  if redis.call('SISMEMBER', key, fp) == 1 then
     return false
   end
-  if redis.call('SCARD', key) > BUCKET then
-    redis.call('SREM', key, fp)
-    level = level + 1
-    redis.call('HSET', day_key('d', day), 'dl', level)
-    redis.call('SADD', dedup_key(day, level, hash), fp)
-  end
-  levels[day] = level
+  -- Growing before the set would pass BUCKET keeps every set an intset.
+  levels[day] = level + 1
+  redis.call('HSET', day_key('d', day), 'dl', level + 1)
+  key = dedup_key(day, level + 1, hash)
+  expiry[key] = (day + 2) * 86400 + keep
+  redis.call('SADD', key, fp)
   return true
 end
 

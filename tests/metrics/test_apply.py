@@ -135,8 +135,10 @@ def test_dedup_sets_grow_levels_and_still_find_every_event(client, applier, uniq
     day = day_number(at.astimezone(SHANGHAI).date())
     assert int(client.hget(keys.day(day), "dl")) >= 1  # level 0 is one set of 512
     assert client.scard(f"{keys.prefix}dd:{day}:0:0") == 512
-    sizes = [client.scard(k) for k in client.scan_iter(match=keys.prefix + "dd:*", count=1000)]
+    dedup = list(client.scan_iter(match=keys.prefix + "dd:*", count=1000))
+    sizes = [client.scard(k) for k in dedup]
     assert sum(sizes) == 1500 and max(sizes) <= 512
+    assert {client.object("encoding", k) for k in dedup} == {b"intset"}  # 8 bytes an event
     again = applier.apply(list(reversed(events)))
     assert again.duplicates == 1500 and sum(again.applied.values()) == 0
     assert int(client.hget(keys.day(day), "m")) == 1500
