@@ -226,3 +226,23 @@ def test_rules_test_reports_matches_and_changes_nothing(
     assert (
         read_topic(kafka_bootstrap, settings.topic_moderation_actions, expect=1, timeout=1.5) == []
     )
+
+
+def test_every_route_refuses_missing_foreign_and_read_only_tokens(settings, run_app, tokens):
+    with run_app(create_app(settings)) as client:
+        paths = client.get("/openapi.json").json()["paths"]
+        checked = 0
+        for path, operations in paths.items():
+            if not path.startswith("/v1/groups/{group_id}"):
+                continue
+            url = path.replace("{group_id}", "test:other").replace("{rule_id}", "x")
+            url = url.replace("{case_id}", "x")
+            for method in operations:
+                assert client.request(method, url, json={}).status_code == 401, (method, path)
+                foreign = client.request(method, url, json={}, headers=auth(tokens.limited))
+                assert foreign.status_code == 403, (method, path)
+                if method != "get":
+                    reader = client.request(method, url, json={}, headers=auth(tokens.reader))
+                    assert reader.status_code == 403, (method, path)
+                checked += 1
+        assert checked == 11
