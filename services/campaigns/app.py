@@ -58,7 +58,10 @@ async def startup(resources: Resources) -> AsyncIterator[None]:
 
 async def _invalid_data(_: Request, exc: Exception) -> JSONResponse:
     # The database refused a value pydantic let through (e.g. a NUL character in an id).
-    return JSONResponse({"detail": "invalid characters in the request"}, status_code=422)
+    detail = [
+        {"loc": ["request"], "msg": "invalid characters in the request", "type": "value_error"}
+    ]
+    return JSONResponse({"detail": detail}, status_code=422)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
