@@ -36,6 +36,8 @@ for line in string.gmatch(ARGV[1], '[^\\n]+') do
     out[#out + 1] = redis.call('BITCOUNT', keys[1])
   elseif op == 'OR' or op == 'AND' then
     redis.call('BITOP', op, unpack(keys))
+  elseif op == 'Z' then
+    redis.call('SETBIT', keys[1], tonumber(redis.call('GET', keys[2]) or '0') + 1, 0)
   elseif op == 'E' then
     redis.call('EXPIRE', keys[1], SCRATCH_TTL_SECONDS)
   elseif op == 'D' then
@@ -59,6 +61,7 @@ class BitPlan:
         self._scratch: list[str] = []
         self._counts = 0
         self._and_key: str | None = None
+        self._zero: str | None = None
         self._results: list[int] | None = None
 
     def _op(self, op: str, *keys: str) -> None:
@@ -81,12 +84,20 @@ class BitPlan:
             return sources[0]
         return self._into(self._new_scratch(), "OR", sources)
 
-    def scratch_union(self, sources: Sequence[str]) -> str:
-        """Return a new scratch key holding the OR of the sources, for accumulate()."""
-        return self._into(self._new_scratch(), "OR", sources)
+    def padded_union(self, sources: Sequence[str]) -> str:
+        """Return a new scratch key holding the OR of the sources, as long as the member table.
+
+        BITOP only runs word-wise while every input is long enough; giving all the
+        bitmaps of a query the same length keeps its many ANDs on that fast path.
+        """
+        if self._zero is None:
+            self._zero = self._new_scratch()
+            self._op("Z", self._zero, self._keys.seq)
+            self._op("E", self._zero)
+        return self._into(self._new_scratch(), "OR", [self._zero, *sources])
 
     def accumulate(self, dest: str, sources: Sequence[str]) -> None:
-        """OR the sources into a scratch key in place."""
+        """OR the sources into a scratch key (from padded_union) in place."""
         self._op("OR", dest, dest, *sources)
 
     def count(self, key: str) -> int:

@@ -45,13 +45,15 @@ class Periods:
     def active(self, start: int) -> str:
         """Return the key of the members active in the period."""
         if start not in self._active:
-            self._active[start] = self.plan.union([self.keys.active(d) for d in self.days(start)])
+            days = [self.keys.active(d) for d in self.days(start)]
+            self._active[start] = self.plan.padded_union(days)
         return self._active[start]
 
     def joined(self, start: int) -> str:
         """Return the key of the members whose first join falls in the period."""
         if start not in self._joined:
-            self._joined[start] = self.plan.union([self.keys.cohort(d) for d in self.days(start)])
+            days = [self.keys.cohort(d) for d in self.days(start)]
+            self._joined[start] = self.plan.padded_union(days)
         return self._joined[start]
 
 
@@ -85,7 +87,7 @@ def read_retention(
         newest = min(cohorts[-1] + periods * p.length, current)
         oldest = cohorts[0] + p.length
         if newest >= oldest:
-            later = plan.scratch_union([keys.active(d) for d in range(newest, today + 1)])
+            later = plan.padded_union([keys.active(d) for d in range(newest, today + 1)])
             for target in range(newest, oldest - 1, -p.length):
                 if target < newest:
                     plan.accumulate(later, [keys.active(d) for d in p.days(target)])

@@ -67,6 +67,7 @@ class GroupKeys:
         self.prefix = group_prefix(group_id)
         self.ids = self.prefix + "ids"  # HASH member_id -> dense id
         self.names = self.prefix + "names"  # HASH dense id -> member_id
+        self.seq = self.prefix + "seq"  # STRING the last dense id given out
         self.members = self.prefix + "mem"  # STRING of member records (BITFIELD)
         self.recent = self.prefix + "recent"  # ZSET dense id -> last activity ms (≈ 25 h)
         self.quiet = self.prefix + "quiet"  # ZSET current members by silence (dormant order)
