@@ -48,4 +48,5 @@ def handle_batch(
                 raise
             log.info("campaigns batch raced another consumer; retrying")
     effects.record()
-    publish_pending(engine=engine, producer=producer, settings=settings)
+    if effects.grants:  # anything else left in the outbox goes with the scheduler's next tick
+        publish_pending(engine=engine, producer=producer, settings=settings)
