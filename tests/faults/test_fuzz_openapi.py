@@ -15,7 +15,6 @@ the schema declares. Failures are collected, then reported together.
 from __future__ import annotations
 
 import importlib
-import os
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -37,9 +36,10 @@ from schemathesis.checks import (
 from schemathesis.core.failures import FailureGroup
 
 from tests.conftest import SOURCE_SECRETS, auth
+from tests.faults.harness import FIGURES, current_scale
 
 SERVICES = ["ingest", "metrics", "moderation", "campaigns"]
-LARGE = os.environ.get("QUNYUN_FAULTS_SCALE") == "large"
+LARGE = current_scale().name == "large"
 # Examples per operation: bounded in `make test`, more in `make faults`.
 EXAMPLES = {"admin": 200 if LARGE else 20, "reader": 50 if LARGE else 5}
 CHECKS = [
@@ -171,7 +171,8 @@ def test_fuzz_openapi(service, role, make_settings, run_app, tokens):
         operations = operations_of(client)
         for operation in operations:
             fuzz_operation(operation, client, headers, tally, examples=EXAMPLES[role], role=role)
-    print(f"\n{tally.summary(f'fuzz {service}/{role}', len(operations))}")
+    FIGURES.append(tally.summary(f"[faults:fuzz {service}/{role}]", len(operations)))
+    print(f"\n{FIGURES[-1]}")
     assert tally.requests >= len(operations)
     assert not tally.failures, f"{service}/{role}: {len(tally.failures)} failures\n{tally.report()}"
 
@@ -255,6 +256,7 @@ def test_hostile_values(service, make_settings, run_app, tokens):
         for operation in operations:
             for case in hostile_cases(operation):
                 send_and_check(case, client, headers, tally)
-    print(f"\n{tally.summary(f'hostile {service}', len(operations))}")
+    FIGURES.append(tally.summary(f"[faults:hostile values {service}]", len(operations)))
+    print(f"\n{FIGURES[-1]}")
     assert tally.requests > 0
     assert not tally.failures, f"{service}: {len(tally.failures)} failures\n{tally.report()}"

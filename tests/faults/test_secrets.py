@@ -25,6 +25,7 @@ from services.ingest.verify import generic_signature, slack_signature
 from services.tools.localstack import free_port, stop
 from services.tools.stack import service_stack, settings_env, start_service
 from tests.conftest import LIMITED_GROUP, SOURCE_SECRETS, auth
+from tests.faults.harness import FIGURES
 from tests.ingest.helpers import (
     feishu_body,
     feishu_encrypted,
@@ -250,11 +251,12 @@ def test_no_secret_in_logs_error_bodies_or_metrics(make_settings, tokens, tmp_pa
         if value in page
     ]
     scanned = sum(len(v) for v in lines.values())
-    print(
-        f"\nsecrets: {len(secrets)} secret forms, {scanned} log lines from {len(lines)} processes, "
-        f"{len(bodies)} response bodies (statuses {statuses}), {len(metrics_pages)} /metrics "
-        f"pages scanned; {len(found)} leaks"
+    FIGURES.append(
+        f"[faults:secrets] {len(secrets)} secret forms; {scanned} log lines from {len(lines)} "
+        f"processes, {len(bodies)} response bodies (statuses {statuses}), "
+        f"{len(metrics_pages)} /metrics pages scanned; {len(found)} leaks"
     )
+    print(f"\n{FIGURES[-1]}")
     assert {401, 403, 404, 422, 503} <= set(statuses)
     assert sorted(r.status_code for r in broken_responses) == [503] * len(broken_responses)
     assert len(broken_responses) >= 4  # ingest and metrics answer 503 for their dead dependency

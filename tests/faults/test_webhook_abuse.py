@@ -24,6 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from services.ingest.verify import encrypt_feishu, feishu_signature, generic_signature
 from services.tools.stack import service_stack
 from tests.conftest import SOURCE_SECRETS, read_topic
+from tests.faults.harness import FIGURES
 from tests.ingest.helpers import (
     feishu_body,
     feishu_encrypted,
@@ -323,11 +324,12 @@ def test_abusive_webhooks_are_refused_and_land_nothing(make_settings, kafka_boot
         metrics = client.get("/metrics").text
     records = read_topic(kafka_bootstrap, settings.topic_events, expect=1, timeout=20, settle=3)
     server_errors = sum(n for status, n in statuses.items() if status >= 500)
-    print(
-        f"\nwebhook abuse: {len(cases)} cases over {len({c.source for c in cases})} sources, "
-        f"statuses {dict(sorted(statuses.items()))}, {server_errors} 5xx, "
-        f"{len(wrong)} wrong statuses, records on the topic besides the control: {len(records) - 1}"
+    FIGURES.append(
+        f"[faults:webhook abuse] {len(cases)} cases over {len({c.source for c in cases})} "
+        f"sources, statuses {dict(sorted(statuses.items()))}, {server_errors} 5xx, "
+        f"{len(wrong)} wrong statuses, records landed besides the control: {len(records) - 1}"
     )
+    print(f"\n{FIGURES[-1]}")
     assert not wrong, "\n".join(wrong)
     assert unknown.status_code == 404
     assert accepted.status_code == 202, accepted.text
