@@ -284,8 +284,8 @@ def run(
                     name=f"retention query, 90 day cohorts x 30 periods, {mode}",
                     value=ms,
                     unit="ms",
-                    target="< 250 ms",
-                    met=ms < 250,
+                    target=None if smoke else "< 250 ms",
+                    met=None if smoke else ms < 250,
                     notes=f"{members} members; one pipeline of BITOP/BITCOUNT; median",
                 )
             )
@@ -295,8 +295,8 @@ def run(
                 name="DAU/WAU/MAU query",
                 value=ms,
                 unit="ms",
-                target="< 250 ms",
-                met=ms < 250,
+                target=None if smoke else "< 250 ms",
+                met=None if smoke else ms < 250,
                 notes=f"{members} members; median",
             )
         )
@@ -311,8 +311,8 @@ def run(
                 name="leaderboard query, 30 days, top 100",
                 value=ms,
                 unit="ms",
-                target="< 250 ms",
-                met=ms < 250,
+                target=None if smoke else "< 250 ms",
+                met=None if smoke else ms < 250,
                 notes=f"{members} members; median",
             )
         )
@@ -328,8 +328,8 @@ def run(
                 name="dormant page, 30 days, 100 members",
                 value=ms,
                 unit="ms",
-                target="< 250 ms",
-                met=ms < 250,
+                target=None if smoke else "< 250 ms",
+                met=None if smoke else ms < 250,
                 notes=f"{members} members; median",
             )
         )
