@@ -5,9 +5,7 @@ from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 
-import sqlalchemy.exc
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from services.campaigns import api
@@ -49,6 +47,7 @@ async def startup(resources: Resources) -> AsyncIterator[None]:
     )
     scheduler = Scheduler(engine=resources.engine, settings=settings, producer=resources.producer)
     resources.extras["scheduler"] = scheduler
+    resources.checks["scheduler"] = lambda: scheduler.problem
     scheduler.start()
     try:
         yield
@@ -56,17 +55,9 @@ async def startup(resources: Resources) -> AsyncIterator[None]:
         await run_in_threadpool(scheduler.stop)
 
 
-async def _invalid_data(_: Request, exc: Exception) -> JSONResponse:
-    # The database refused a value pydantic let through (e.g. a NUL character in an id).
-    detail = [
-        {"loc": ["request"], "msg": "invalid characters in the request", "type": "value_error"}
-    ]
-    return JSONResponse({"detail": detail}, status_code=422)
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the campaigns app."""
-    app = create_service_app(
+    return create_service_app(
         service="campaigns",
         title="qunyun campaigns",
         description="Check-ins, lotteries, challenges and events with exactly-once rewards.",
@@ -76,5 +67,3 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         with_database=True,
         startup=startup,
     )
-    app.add_exception_handler(sqlalchemy.exc.DataError, _invalid_data)
-    return app

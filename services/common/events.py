@@ -23,6 +23,11 @@ MAX_TEXT_BYTES = 64 * 1024
 MAX_ID_LENGTH = 256
 
 Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]
+# Group and member ids appear as REST path segments, where "/" cannot be addressed
+# (it is decoded before routing) and control characters are never meaningful.
+PathId = Annotated[
+    str, Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=r"^[^/\x00-\x1f\x7f]+$")
+]
 MessageKind = Literal[
     "text", "image", "link", "file", "voice", "video", "sticker", "card", "miniprogram", "other"
 ]
@@ -98,8 +103,8 @@ class MemberUpdatedData(_Model):
 class _Envelope(_Model):
     id: Id
     source: Id
-    group_id: Id
-    member_id: Id
+    group_id: PathId
+    member_id: PathId
     occurred_at: Timestamp
     received_at: Timestamp | None = None
 

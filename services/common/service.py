@@ -41,6 +41,7 @@ class Resources:
     redis: redis.Redis | None = None
     engine: Engine | None = None
     runners: list[ConsumerRunner] = field(default_factory=list)
+    checks: dict[str, Callable[[], str | None]] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
 
     def consumer_group(self, name: str) -> str:
@@ -59,6 +60,9 @@ class Resources:
         for runner in self.runners:
             if runner.problem:
                 found[f"consumer:{runner.group_id}"] = runner.problem
+        for name, check in self.checks.items():
+            if problem := check():
+                found[name] = problem
         return found
 
 

@@ -93,6 +93,8 @@ def _locs(obj):
         ({"type": "message.deleted"}, "type"),
         ({"id": ""}, "id"),
         ({"group_id": None}, "group_id"),
+        ({"group_id": "team/channel"}, "group_id"),
+        ({"member_id": "u1\x00"}, "member_id"),
         ({"occurred_at": "yesterday"}, "occurred_at"),
         ({"occurred_at": "2026-11-21T08:00:00"}, "occurred_at"),  # no timezone
         ({"data": {"text": "hi"}}, "data.message_id"),
