@@ -224,13 +224,6 @@ class ApplyResult:
     duplicates: int = 0
     too_old: int = 0
 
-    def add(self, other: ApplyResult) -> None:
-        """Fold another result into this one."""
-        for kind, n in other.applied.items():
-            self.applied[kind] += n
-        self.duplicates += other.duplicates
-        self.too_old += other.too_old
-
 
 def fingerprint(source: str, event_id: str) -> tuple[str, int]:
     """Return the 64-bit fingerprint of (source, id) as a decimal, and its 16-bit bucket hash."""

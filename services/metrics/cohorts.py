@@ -91,10 +91,10 @@ def read_retention(
             for target in range(newest, oldest - 1, -p.length):
                 if target < newest:
                     plan.accumulate(later, [keys.active(d) for d in p.days(target)])
-                for i, start in enumerate(cohorts):
-                    k = (target - start) // p.length
-                    if 1 <= k <= periods:
-                        slots[i, k] = plan.count_and(p.joined(start), later)
+                for k in range(1, periods + 1):
+                    i = (target - k * p.length - cohorts[0]) // p.length
+                    if 0 <= i < len(cohorts):
+                        slots[i, k] = plan.count_and(p.joined(cohorts[i]), later)
     plan.run()
     result = []
     for i, start in enumerate(cohorts):
