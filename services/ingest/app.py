@@ -1,5 +1,6 @@
 """The ingest FastAPI app."""
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,6 +15,8 @@ from services.ingest.dedup import Dedup
 from services.ingest.producer import AbandoningProducerHandle, ProduceThread
 from services.ingest.publish import claim_ms
 from services.ingest.webhooks import Runtime
+
+YOUNG_GC_THRESHOLD = 10_000
 
 
 @asynccontextmanager
@@ -36,9 +39,21 @@ async def startup(resources: Resources) -> AsyncIterator[None]:
     )
     sources = {source.id: source for source in resources.config.sources}
     resources.extras["ingest"] = Runtime(dedup=dedup, producer=sender, sources=sources)
+    # Profiled under single-event load, the cyclic garbage collector took a fifth of the event
+    # loop's CPU: full collections scanned the whole heap (modules, clients, config), which
+    # lives as long as the process, and each request's few hundred allocations set off a young
+    # collection every couple of requests. Keep that heap out of the scans and collect the
+    # young generation every 10,000 allocations instead of 700 (both undone at shutdown, so a
+    # test process that runs several apps is left as it was).
+    gc.collect()
+    gc.freeze()
+    thresholds = gc.get_threshold()
+    gc.set_threshold(YOUNG_GC_THRESHOLD, *thresholds[1:])
     try:
         yield
     finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
         await run_in_threadpool(sender.stop)
         await client.aclose()  # type: ignore[attr-defined]  # stubs predate aclose
 

@@ -19,31 +19,31 @@ import redis.asyncio
 
 SEEN = "seen"
 
-# ARGV[1] is the claim's life in ms, ARGV[i + 1] the claiming request's token for KEYS[i]:
-# one call serves every request waiting at that moment (group commit), keys in order.
-_CLAIM = """
+# One call serves every request of a source waiting at that moment (group commit): first
+# KEYS[1..ARGV[1]] become "seen" for ARGV[2] seconds (acknowledged events), then each later
+# key is claimed (SET ... PX ARGV[3]) with its request's token ARGV[3 + i]. It returns what
+# each claimed key held: 0 absent or already this token's (mine), 1 seen, 2 another token's.
+_STEP = """
+local marks = tonumber(ARGV[1])
+for i = 1, marks do
+  redis.call('SET', KEYS[i], 'seen', 'EX', ARGV[2])
+end
 local out = {}
-for i, key in ipairs(KEYS) do
-  local token = ARGV[i + 1]
-  local value = redis.call('GET', key)
+for i = marks + 1, #KEYS do
+  local token = ARGV[3 + i - marks]
+  local value = redis.call('GET', KEYS[i])
   if not value then
-    redis.call('SET', key, token, 'PX', ARGV[1])
-    out[i] = 0
+    redis.call('SET', KEYS[i], token, 'PX', ARGV[3])
+    out[i - marks] = 0
   elseif value == 'seen' then
-    out[i] = 1
+    out[i - marks] = 1
   elseif value == token then
-    out[i] = 0
+    out[i - marks] = 0
   else
-    out[i] = 2
+    out[i - marks] = 2
   end
 end
 return out
-"""
-_MARK_SEEN = """
-for _, key in ipairs(KEYS) do
-  redis.call('SET', key, 'seen', 'EX', ARGV[1])
-end
-return #KEYS
 """
 _RELEASE = """
 local n = 0
@@ -70,100 +70,106 @@ def dedup_key(source_id: str, event_id: str) -> str:
     return f"qy:{{src:{source_id}}}:seen:{event_id}"
 
 
-_Waiter = tuple[list[str], list[Any], "asyncio.Future[Any]"]
+_Waiter = tuple[list[str], list[str], "asyncio.Future[Any]"]
 
 
-class _GroupCall:
-    """One script for the keys of every request waiting at the moment (group commit).
+class _Rounds:
+    """Group commit of one source's marks and claims: one script call per round.
 
     The first request calls at once; requests arriving while a call is in flight queue and
-    go together in the next call, so under load one round trip serves many requests and
-    at low load nothing waits. Each waiter gets its own slice of the result (or the error).
+    go together in the next call, so under load one round trip serves many requests' marks
+    and claims, and at low load nothing waits. Each claimer gets its slice of the result;
+    a Redis error reaches every waiter of that round.
     """
 
-    def __init__(self, run: Callable[[list[str], list[Any]], Awaitable[Any]]) -> None:
+    def __init__(self, run: Callable[[list[str], list[str], list[str]], Awaitable[Any]]) -> None:
         self._run = run
-        self._pending: list[_Waiter] = []
+        self._marks: list[_Waiter] = []
+        self._claims: list[_Waiter] = []
         self._task: asyncio.Task[None] | None = None
 
-    async def __call__(self, keys: list[str], per_key: list[Any]) -> Any:
+    async def submit(self, *, mark: bool, keys: list[str], tokens: list[str]) -> Any:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.append((keys, per_key, future))
+        (self._marks if mark else self._claims).append((keys, tokens, future))
         if self._task is None:
             self._task = asyncio.create_task(self._drain())
         return await future
 
     async def _drain(self) -> None:
         try:
-            while self._pending:
-                batch, self._pending = self._pending, []
-                keys = [key for waiter in batch for key in waiter[0]]
-                per_key = [arg for waiter in batch for arg in waiter[1]]
+            while self._marks or self._claims:
+                marks, claims = self._marks, self._claims
+                self._marks, self._claims = [], []
+                mark_keys = [key for waiter in marks for key in waiter[0]]
+                claim_keys = [key for waiter in claims for key in waiter[0]]
+                tokens = [token for waiter in claims for token in waiter[1]]
                 try:
-                    result = await self._run(keys, per_key)
-                except Exception as exc:  # noqa: BLE001 - every waiter gets it
-                    for _, _, future in batch:
+                    found = await self._run(mark_keys, claim_keys, tokens)
+                except Exception as exc:  # noqa: BLE001 - every waiter of the round gets it
+                    for _, _, future in (*marks, *claims):
                         if not future.done():
                             future.set_exception(exc)
                     continue
-                start = 0
-                for waiter_keys, _, future in batch:
-                    end = start + len(waiter_keys)
+                for _, _, future in marks:
                     if not future.done():
-                        future.set_result(result[start:end] if isinstance(result, list) else result)
+                        future.set_result(None)
+                start = 0
+                for keys, _, future in claims:
+                    end = start + len(keys)
+                    if not future.done():
+                        future.set_result(found[start:end])
                     start = end
         finally:
             self._task = None
 
 
 class Dedup:
-    """The three steps on an asyncio Redis client, each one EVALSHA of a script loaded once.
+    """Claims, marks and releases on an asyncio Redis client (EVALSHA of scripts loaded once).
 
-    Claims and marks of concurrent requests of one source share a call (their keys share the
+    Marks and claims of concurrent requests of one source share a call (their keys share the
     source's hash tag, so one Redis Cluster slot); releases, rare, go alone.
     """
 
     def __init__(self, client: redis.asyncio.Redis, *, claim_ms: int, ttl_seconds: int) -> None:
         self.client = client
-        self._claim_script = client.register_script(_CLAIM)
-        self._mark_script = client.register_script(_MARK_SEEN)
+        self._step = client.register_script(_STEP)
         self._release = client.register_script(_RELEASE)
         self._claim_ms = claim_ms
         self._ttl_seconds = ttl_seconds
         # A token only has to differ from every other request's: a random prefix per Dedup
         # (built in each process's lifespan, so never shared by forked workers) and a counter;
         # uuid4 per request cost more CPU than the rest of the claim.
-        self._tokens = (f"{uuid.uuid4().hex}-{n}" for n in itertools.count())
-        self._claims: dict[str, _GroupCall] = {}
-        self._marks: dict[str, _GroupCall] = {}
+        self._prefix = uuid.uuid4().hex
+        self._counter = itertools.count()
+        self._rounds: dict[str, _Rounds] = {}
 
-    async def _claim_call(self, keys: list[str], tokens: list[Any]) -> Any:
-        return await self._claim_script(keys=keys, args=[self._claim_ms, *tokens])
+    def _source(self, source_id: str) -> _Rounds:
+        rounds = self._rounds.get(source_id)
+        if rounds is None:
+            rounds = self._rounds[source_id] = _Rounds(self._call)
+        return rounds
 
-    async def _mark_call(self, keys: list[str], _: list[Any]) -> Any:
-        return await self._mark_script(keys=keys, args=[self._ttl_seconds])
+    async def _call(self, marks: list[str], claims: list[str], tokens: list[str]) -> Any:
+        args: list[str | int] = [len(marks), self._ttl_seconds, self._claim_ms, *tokens]
+        return await self._step(keys=[*marks, *claims], args=args)
 
     def new_token(self) -> str:
         """Return a claim token no other request holds."""
-        return next(self._tokens)
+        return f"{self._prefix}-{next(self._counter)}"
 
     async def claim(self, source_id: str, *, keys: Sequence[str], token: str) -> list[Claim]:
         """Claim every absent key for this token atomically; say what each key held."""
         if not keys:
             return []
-        call = self._claims.get(source_id)
-        if call is None:
-            call = self._claims[source_id] = _GroupCall(self._claim_call)
-        found = await call(list(keys), [token] * len(keys))
+        found = await self._source(source_id).submit(
+            mark=False, keys=list(keys), tokens=[token] * len(keys)
+        )
         return [Claim(int(v)) for v in found]
 
     async def mark_seen(self, source_id: str, *, keys: Sequence[str]) -> None:
         """Mark acknowledged keys as seen for the dedup window."""
         if keys:
-            call = self._marks.get(source_id)
-            if call is None:
-                call = self._marks[source_id] = _GroupCall(self._mark_call)
-            await call(list(keys), [])
+            await self._source(source_id).submit(mark=True, keys=list(keys), tokens=[])
 
     async def release(self, *, keys: Sequence[str], token: str) -> None:
         """Drop this token's claims so a retry (or a waiting request) can produce the events."""

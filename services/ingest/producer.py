@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import logging
@@ -76,20 +77,20 @@ class _Job:
         "count_lock",
         "future",
         "lock",
-        "loop",
         "producer",
         "records",
         "waiting",
+        "wakeups",
     )
 
     def __init__(
         self,
         records: Sequence[OutgoingRecord],
-        loop: asyncio.AbstractEventLoop,
+        wakeups: _Wakeups,
         future: asyncio.Future[None],
     ) -> None:
         self.records = records
-        self.loop = loop
+        self.wakeups = wakeups
         self.future = future
         self.lock = threading.Lock()  # held while sending; the give-up path waits for it
         self.count_lock = threading.Lock()
@@ -102,14 +103,14 @@ class _Job:
             self.waiting -= 1
             done = self.waiting == 0
         if done:
-            self.loop.call_soon_threadsafe(_resolve, self.future, None)
+            self.wakeups.resolve(self.future, None)
 
     def failed(self, exc: BaseException) -> None:
         with self.count_lock:
             first = self.waiting > 0
             self.waiting = 0
         if first:
-            self.loop.call_soon_threadsafe(_resolve, self.future, exc)
+            self.wakeups.resolve(self.future, exc)
 
 
 def _resolve(future: asyncio.Future[None], exc: BaseException | None) -> None:
@@ -119,6 +120,34 @@ def _resolve(future: asyncio.Future[None], exc: BaseException | None) -> None:
         future.set_result(None)
     else:
         future.set_exception(exc)
+
+
+class _Wakeups:
+    """Resolve asyncio futures from Kafka's threads with one loop wake-up per burst of acks.
+
+    One produce response acknowledges many requests' records at once; call_soon_threadsafe
+    per request would write to the loop's wake-up pipe once each.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._done: collections.deque[tuple[asyncio.Future[None], BaseException | None]] = (
+            collections.deque()
+        )
+        self._scheduled = False
+
+    def resolve(self, future: asyncio.Future[None], exc: BaseException | None) -> None:
+        """From any thread: resolve the future on its loop soon."""
+        self._done.append((future, exc))  # before the check, so a running drain sees it
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon_threadsafe(self._drain)
+
+    def _drain(self) -> None:
+        self._scheduled = False  # before draining: a later append schedules a new drain
+        done = self._done
+        while done:
+            _resolve(*done.popleft())
 
 
 @functools.lru_cache(maxsize=16)
@@ -141,8 +170,11 @@ class ProduceThread:
 
     def __init__(self, handle: AbandoningProducerHandle) -> None:
         self._handle = handle
-        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[list[_Job] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        # Jobs of one event-loop iteration are handed over together: one wake-up of the thread.
+        self._batch: list[_Job] = []
+        self._wakeups: dict[asyncio.AbstractEventLoop, _Wakeups] = {}
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="ingest-produce", daemon=True)
@@ -160,11 +192,16 @@ class ProduceThread:
         if not records:
             return
         loop = asyncio.get_running_loop()
-        job = _Job(records, loop, loop.create_future())
+        wakeups = self._wakeups.get(loop)
+        if wakeups is None:
+            wakeups = self._wakeups[loop] = _Wakeups(loop)
+        job = _Job(records, wakeups, loop.create_future())
         topic = records[0].topic
         errors, seconds = _produce_metrics(topic)
         started = time.perf_counter()
-        self._queue.put(job)
+        if not self._batch:
+            loop.call_soon(self._hand_over)
+        self._batch.append(job)
         timer = loop.call_later(within, _resolve, job.future, TimeoutError())
         try:
             await job.future
@@ -178,6 +215,10 @@ class ProduceThread:
             timer.cancel()
         seconds.observe(time.perf_counter() - started)
 
+    def _hand_over(self) -> None:
+        batch, self._batch = self._batch, []
+        self._queue.put(batch)
+
     def _give_up(self, job: _Job) -> None:
         with job.lock:  # a send in progress finishes first, so its producer is the one dropped
             job.cancelled = True
@@ -187,10 +228,11 @@ class ProduceThread:
 
     def _run(self) -> None:
         while True:
-            job = self._queue.get()
-            if job is None:
+            batch = self._queue.get()
+            if batch is None:
                 return
-            self._send(job)
+            for job in batch:
+                self._send(job)
 
     def _send(self, job: _Job) -> None:
         with job.lock:
