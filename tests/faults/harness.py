@@ -343,13 +343,32 @@ class Services:
         self.stack = stack
         self.env = {**os.environ, **settings_env(settings), "HOST": "127.0.0.1"}
         self.env.pop("PORT", None)
+        self.group_prefix = settings.consumer_group_prefix
         self.kills: Counter[str] = Counter()
+        # Metrics events skipped as already applied, summed over the killed processes.
+        self.skipped = 0
+
+    def skipped_so_far(self) -> int:
+        """Return the duplicates the running metrics process skipped (its /metrics)."""
+        try:
+            text = httpx.get(f"{self.url('metrics')}/metrics", timeout=5).text
+        except httpx.HTTPError:
+            return 0
+        return int(
+            sum(
+                float(line.rsplit(" ", 1)[1])
+                for line in text.splitlines()
+                if line.startswith("qunyun_metrics_duplicates_skipped_total ")
+            )
+        )
 
     def url(self, name: str) -> str:
         return self.stack.url(name)
 
     def kill(self, name: str) -> None:
         """SIGKILL the service process (no shutdown, no commit, no flush)."""
+        if name == "metrics":
+            self.skipped += self.skipped_so_far()
         proc = self.stack.processes[name]
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
@@ -387,15 +406,24 @@ def kill_schedule(
 def run_kills(
     services: Services, schedule: Sequence[tuple[float, str]], *, started: float, seed: int
 ) -> None:
-    """SIGKILL and restart the services on the schedule (each one ready first, so the kill
-    lands on a running consumer rather than a process still starting)."""
+    """SIGKILL and restart the services on the schedule. Each victim is first waited for
+    until ready, then (for up to 3 s) until it exports a lag > 0 — it has a backlog, so it
+    is polling and handling batches back to back and the kill most likely lands between
+    a handled batch and its commit, which forces a redelivery."""
     rng = random.Random(seed + 1)
     for at, name in schedule:
         delay = started + at - time.monotonic()
         if delay > 0:
             time.sleep(delay)
         services.ready([name], timeout=60)
-        time.sleep(rng.uniform(0, 0.5))
+        if name in CONSUMERS:
+            group = services.group_prefix + name
+            wait_until(
+                lambda n=name, g=group: (consumer_lag(services.url(n), g) or 0) > 0,
+                timeout=3,
+                interval=0.05,
+            )
+        time.sleep(rng.uniform(0, 0.1))
         services.kill(name)
         services.restart(name)
 

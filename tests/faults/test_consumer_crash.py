@@ -72,6 +72,9 @@ def test_sigkill_consumers_mid_stream_loses_and_doubles_nothing(
             ops=ops,
             bootstrap=kafka_bootstrap,
         )
+        # Redelivered events metrics had already applied (a lower bound: each killed
+        # process was scraped just before its SIGKILL).
+        redelivered = services.skipped + services.skipped_so_far()
         api.close()
 
     figures.acknowledged = truth.events
@@ -80,6 +83,7 @@ def test_sigkill_consumers_mid_stream_loses_and_doubles_nothing(
         "countable": verdict.countable,
         **verdict.extra,
         "kills_by_service": dict(services.kills),
+        "metrics_redelivered_skipped": redelivered,
     }
     summary = figures.report()
     assert truth.offending and truth.checkins and truth.streaks, summary
