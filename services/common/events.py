@@ -159,12 +159,10 @@ def decode_event(raw: bytes | None) -> Event:
     if raw is None:
         raise InvalidEvent("record has no value")
     try:
-        obj = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidEvent(f"not JSON: {exc}") from exc
-    try:
-        return parse_event(obj)
+        return EVENT_ADAPTER.validate_json(raw)
     except ValidationError as exc:
+        if exc.errors(include_url=False)[0]["type"] == "json_invalid":
+            raise InvalidEvent(f"not JSON: {exc.errors()[0]['msg']}") from exc
         raise InvalidEvent(describe_errors(exc)) from exc
 
 
