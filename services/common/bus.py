@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -201,14 +202,29 @@ class ProducerHandle:
                 self._producer = None
 
 
+# ApiVersions v0 with correlation id 1 and client id "qy-ready": the cheapest request every
+# Kafka-protocol broker answers. A TCP connect alone succeeds even against a frozen broker.
+_API_VERSIONS_REQUEST = struct.pack(">hhih", 18, 0, 1, 8) + b"qy-ready"
+_API_VERSIONS_FRAME = struct.pack(">i", len(_API_VERSIONS_REQUEST)) + _API_VERSIONS_REQUEST
+
+
+def _broker_answers(host: str, port: int, timeout: float) -> None:
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.settimeout(timeout)
+        sock.sendall(_API_VERSIONS_FRAME)
+        header = sock.recv(8)
+        if len(header) < 8 or struct.unpack(">ii", header)[1] != 1:
+            raise ConnectionError("no Kafka answer")
+
+
 def kafka_reachable(settings: Settings, timeout: float = 1.0) -> str | None:
-    """Return None when a bootstrap server accepts connections, else why not."""
+    """Return None when a bootstrap server answers a Kafka ApiVersions request, else why not."""
     errors = []
     for server in settings.bootstrap_servers:
         host, _, port = server.rpartition(":")
         try:
-            with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
-                return None
+            _broker_answers(host.strip("[]"), int(port), timeout)
+            return None
         except (OSError, ValueError) as exc:
             errors.append(f"{server}: {type(exc).__name__}")
     return "unreachable (" + ", ".join(errors) + ")"

@@ -54,3 +54,26 @@ def test_readyz_names_database_when_down(service, make_settings, run_app):
         r = client.get("/readyz")
         assert r.status_code == 503
         assert "database" in r.json()["detail"]
+
+
+def test_readyz_names_a_frozen_broker(make_settings, run_app):
+    """A broker that accepts TCP but answers nothing (frozen, partitioned) is not ready."""
+    import signal
+
+    from services.tools.localstack import start_tansu, stop
+
+    port = free_port()
+    broker = start_tansu(port)
+    try:
+        settings = make_settings(kafka_bootstrap_servers=f"127.0.0.1:{port}")
+        with run_app(create("ingest", settings)) as client:
+            assert client.get("/readyz").status_code == 200
+            broker.send_signal(signal.SIGSTOP)
+            try:
+                r = client.get("/readyz")
+                assert r.status_code == 503 and "kafka" in r.json()["detail"]
+            finally:
+                broker.send_signal(signal.SIGCONT)
+            assert client.get("/readyz").status_code == 200
+    finally:
+        stop(broker)
