@@ -221,6 +221,10 @@ class RuleEngine:
             for r in by_kind.get("regex", [])
             if isinstance(r.params, RegexParams)
         ]
+        # The hot loop's view: (rule id, rule, safe length, unguarded search, guarded search).
+        self._regex_fast = tuple(
+            (r.id, r, p.safe_length, p.unguarded_search, p.search) for r, p in self._regex
+        )
         self._names = [
             (r, GuardedPattern(plain_pattern(r.params.pattern)))
             for r in by_kind.get("display_name", [])
@@ -232,6 +236,8 @@ class RuleEngine:
             for r in by_kind.get("message_kinds", [])
             if isinstance(r.params, MessageKindsParams)
         ]
+        # Every kind some message_kinds rule forbids: most messages need no loop at all.
+        self._forbidden_kinds = frozenset(k for _, kinds in self._kinds for k in kinds)
         self._qr = by_kind.get("qr_code", [])
         self.flood_rules = by_kind.get("flood", [])
         self.duplicate_rules = by_kind.get("duplicates", [])
@@ -241,8 +247,8 @@ class RuleEngine:
             if isinstance(r.params, MentionsParams)
         ]
         self._windows = [
-            *((r, r.params.max_messages, "messages") for r in self.flood_rules),
-            *((r, r.params.max_repeats, "repeats") for r in self.duplicate_rules),
+            *((r.id, r, r.params.max_messages, "messages") for r in self.flood_rules),
+            *((r.id, r, r.params.max_repeats, "repeats") for r in self.duplicate_rules),
         ]
         self._exempt = self.policy.exempt_members
         self._newcomer = by_kind.get("newcomer", [])
@@ -321,31 +327,38 @@ class RuleEngine:
         )
         links: list[tuple[str, str]] = []
         if text is not None:
-            if self._keyword_rules:
-                for slot, evidence in self._keywords.scan(text).items():
+            if self._keyword_rules and (hits := self._keywords.scan(text)):
+                for slot, evidence in hits.items():
                     rule = self._keyword_rules[slot]
                     found[rule.id] = (rule, evidence)
-            plain = text.plain
-            for rule, pattern in self._regex:
-                # Inlined fast path of GuardedPattern.search (the hot loop of the consumer).
-                if len(plain) <= pattern.safe_length:
-                    match = pattern.unguarded_search(plain)
-                else:
-                    match = pattern.search(plain)
-                if match:
-                    found[rule.id] = (rule, match.group(0)[:200])
+            if self._regex_fast:
+                plain = text.plain
+                size = len(plain)
+                for rule_id, rule, safe, unguarded, guarded in self._regex_fast:
+                    # Inlined fast path of GuardedPattern.search (the hot loop of the consumer).
+                    match = unguarded(plain) if size <= safe else guarded(plain)
+                    if match:
+                        found[rule_id] = (rule, match.group(0)[:200])
             clean = text.clean
-            if (self._links or young) and ("." in clean or may_hold_link(clean)):
-                links = find_links(clean)
-                if links and self._links:
-                    self._judge_links(links, found, prefix="")
-        for rule, forbidden in self._kinds:
-            if subject.kind in forbidden:
-                found[rule.id] = (rule, f"kind {subject.kind}")
-            elif subject.attachment_kinds and (
-                hit := [k for k in subject.attachment_kinds if k in forbidden]
+            # may_hold_link, with its common answers inlined: a dot, or no ideographic one.
+            if (
+                (self._links or young)
+                and ("." in clean or (("。" in clean or "｡" in clean) and may_hold_link(clean)))
+                and (links := find_links(clean))
+                and self._links
             ):
-                found[rule.id] = (rule, f"kind {hit[0]}")
+                self._judge_links(links, found, prefix="")
+        if self._kinds:
+            kind = subject.kind
+            forbidden_kinds = self._forbidden_kinds
+            if kind in forbidden_kinds or not forbidden_kinds.isdisjoint(subject.attachment_kinds):
+                for rule, forbidden in self._kinds:
+                    if kind in forbidden:
+                        found[rule.id] = (rule, f"kind {kind}")
+                    elif subject.attachment_kinds and (
+                        hit := [k for k in subject.attachment_kinds if k in forbidden]
+                    ):
+                        found[rule.id] = (rule, f"kind {hit[0]}")
         if subject.images and self._reads_images:
             self._judge_images(subject.images, found)
         if self._mentions and (subject.mentions or (text is not None and "@" in text.clean)):
@@ -356,10 +369,10 @@ class RuleEngine:
                     found[rule.id] = (rule, f"{count} mentions")
         if self._windows:
             counts = context.counts
-            for rule, limit, what in self._windows:
-                count = counts.get(rule.id, 0)
+            for rule_id, rule, limit, what in self._windows:
+                count = counts.get(rule_id, 0)
                 if count > limit:
-                    found[rule.id] = (rule, f"{count} {what} in {rule.params.seconds}s")
+                    found[rule_id] = (rule, f"{count} {what} in {rule.params.seconds}s")
         if young:
             assert joined_at is not None
             age = (subject.occurred_at - joined_at).total_seconds()

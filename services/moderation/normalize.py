@@ -53,6 +53,8 @@ _SCANNED = [
     range(0x1F100, 0x1F1FF),  # enclosed alphanumerics (🅥🅧)
 ]
 _DROP = re.compile(r"[\W_]+")
+# "".join(_KEEP_FINDALL(s)) == _DROP.sub("", s), and about 15% faster.
+_KEEP_FINDALL = re.compile(r"[^\W_]+").findall
 # Combining marks: where NFKC composes characters, so the whole text is normalised.
 _COMBINING = frozenset(
     chr(c) for c in (*range(0x0300, 0x0370), *range(0x1100, 0x1200), 0x3099, 0x309A)
@@ -81,13 +83,40 @@ def _build_table() -> dict[int, str | None]:
     return table
 
 
+def _class_of(chars: frozenset[str]) -> re.Pattern[str]:
+    """Return a one-character regex matching every character of the set (and maybe more).
+
+    Exact in the BMP, where `re` compiles the class to a two-level bitmap (O(1) per
+    character, in C, with no per-character objects: about 4x faster than a frozenset
+    check); beyond it, whole 256-code-point pages, since a non-BMP range list is
+    searched linearly. A character matched but not in the set only costs the slow path
+    (the translate table maps it to itself), never a different result.
+    """
+    bmp = sorted(ord(ch) for ch in chars if ord(ch) < 0x10000)
+    pages = sorted({ord(ch) >> 8 for ch in chars if ord(ch) >= 0x10000})
+    ranges: list[tuple[int, int]] = []
+    for cp in bmp:
+        if ranges and ranges[-1][1] == cp - 1:
+            ranges[-1] = (ranges[-1][0], cp)
+        else:
+            ranges.append((cp, cp))
+    for page in pages:
+        if ranges and ranges[-1][1] == (page << 8) - 1:
+            ranges[-1] = (ranges[-1][0], (page << 8) + 0xFF)
+        else:
+            ranges.append((page << 8, (page << 8) + 0xFF))
+    return re.compile("[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in ranges) + "]")
+
+
 _TABLE = _build_table()
 _CHANGED = frozenset(chr(cp) for cp in _TABLE) | _COMBINING
+# _MAY_CHANGE(text) is None => the text holds no character of _CHANGED.
+_MAY_CHANGE = _class_of(_CHANGED).search
 
 
 def plain_form(text: str) -> str:
     """Return NFKC, invisible-free, simplified text (case kept)."""
-    if text.isascii() or _CHANGED.isdisjoint(text):
+    if text.isascii() or _MAY_CHANGE(text) is None:
         return text
     if _COMBINING.isdisjoint(text):
         return text.translate(_TABLE)
@@ -105,11 +134,11 @@ class Text:
     __slots__ = ("plain", "clean", "folded", "_positions")
 
     def __init__(self, text: str) -> None:
-        plain = text if text.isascii() or _CHANGED.isdisjoint(text) else plain_form(text)
+        plain = text if text.isascii() or _MAY_CHANGE(text) is None else plain_form(text)
         clean = plain.casefold()
         self.plain = plain
         self.clean = clean
-        self.folded = clean if clean.isalnum() else _DROP.sub("", clean)
+        self.folded = clean if clean.isalnum() else "".join(_KEEP_FINDALL(clean))
         self._positions: list[int] | None = None
 
     def clean_span(self, start: int, end: int) -> tuple[int, int]:

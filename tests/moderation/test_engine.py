@@ -238,3 +238,98 @@ def test_allowed_terms_do_not_hide_a_later_real_match(ads: RuleEngine) -> None:
         .evidence
     )
     assert evidence.endswith("加个信") and len(evidence) <= 3 + 8  # bounded gap
+
+
+# The fast paths of the hot loop (a regex class standing for "may change under NFKC/t2s",
+# pure-ASCII texts, already-alphanumeric texts, the kinds precheck) must give exactly
+# what the full folding and the full rule loops give.
+
+
+def test_fast_change_check_covers_every_character_the_folding_changes() -> None:
+    from services.moderation import normalize
+
+    missed = [ch for ch in normalize._CHANGED if normalize._MAY_CHANGE(ch) is None]
+    assert missed == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "plain ascii v.x and V X",  # ASCII: no table, no NFKC
+        "加個微信吧，謝謝",  # traditional: t2s through the table
+        "ＶＸ１３８",  # full-width: NFKC through the table
+        "𝐯𝐱 and 🅥🅧",  # non-BMP letters NFKC changes
+        "加😊微😊信🌹",  # emoji: non-BMP, matched by the coarse class, changed by nothing
+        "cafe\u0301 가\u11a8",  # combining marks: full NFKC composes them
+        "加\u200b微\ufeff信",  # invisible characters removed
+        "今天练腿了",  # already letters only
+        "",
+    ],
+)
+def test_text_forms_equal_the_slow_path(text: str) -> None:
+    import unicodedata
+
+    from services.moderation import normalize
+
+    form = normalize.Text(text)
+    table = normalize._TABLE
+    slow = text.translate(table)  # every character through the table, no check first
+    if not normalize._COMBINING.isdisjoint(text):
+        slow = unicodedata.normalize("NFKC", slow).translate(table)
+    assert form.plain == slow
+    assert form.clean == slow.casefold()
+    assert form.folded == normalize._DROP.sub("", slow.casefold())
+    assert form.folded == normalize.fold(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("add me on V.X now", ["r-keywords"]),  # ASCII with evasion
+        ("加😊微😊信", ["r-keywords"]),  # emoji between the characters
+        ("找我代購，謝謝", ["r-keywords"]),  # traditional
+        ("ｖ　ｘ同号", ["r-keywords"]),  # full-width letters and space
+        ("𝐯𝐱 123", ["r-keywords"]),  # mathematical bold letters
+        ("加\u200b微\u200d信", ["r-keywords"]),  # zero-width joiners
+        ("cafe\u0301 👍", []),  # combining mark, nothing to catch
+        ("call me, ok?", []),
+    ],
+)
+def test_fast_paths_keep_keyword_results(text: str, expected: list[str]) -> None:
+    engine = RuleEngine([rule("keywords", {"keywords": ["加微信", "vx", "代购"]})])
+    assert says(engine, text) == expected
+
+
+def test_regex_and_links_see_the_folded_forms_of_every_fast_path() -> None:
+    engine = RuleEngine(
+        [
+            rule("regex", {"pattern": r"1[3-9]\d{9}"}, rule_id="phone"),
+            rule("links", {"allowed_domains": ["example.org"]}, rule_id="links"),
+        ]
+    )
+    assert says(engine, "call 13800138000") == ["phone"]  # ASCII
+    assert says(engine, "電話１３８００１３８０００") == ["phone"]  # full-width digits
+    assert says(engine, "看 ｓｐａｍ。ｃｏｍ") == ["links"]  # full-width, ideographic dot
+    assert says(engine, "see spam.com 😊") == ["links"]  # emoji path
+    assert says(engine, "docs at example.org") == []
+    assert says(engine, "价格 138 元。好") == []
+
+
+def test_kinds_precheck_keeps_every_rule_and_its_evidence() -> None:
+    engine = RuleEngine(
+        [
+            rule("message_kinds", {"kinds": ["miniprogram"]}, rule_id="mini"),
+            rule("message_kinds", {"kinds": ["card", "miniprogram"]}, rule_id="both"),
+        ]
+    )
+    subject = Subject(
+        type="message.created",
+        member_id="m1",
+        occurred_at=NOW,
+        kind="text",
+        attachment_kinds=("image", "card"),
+    )
+    verdict = engine.evaluate(subject)
+    assert [(m.rule_id, m.evidence) for m in verdict.matched] == [("both", "kind card")]
+    assert says(engine, kind="miniprogram") == ["mini", "both"]
+    assert says(engine, "你好", kind="image", attachment_kinds=("image",)) == []
