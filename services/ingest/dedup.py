@@ -3,7 +3,8 @@
 One key per event, `qy:{src:<source>}:seen:<id>`, holds either a claim token (PX, while
 a request produces it) or "seen" (EX, once Kafka acknowledged it). The hash tag is the
 source, not a group: the key is (source, id) and a batch mixes groups, so every key of
-a batch stays in one Redis Cluster slot and each step is a single Lua call.
+a batch stays in one Redis Cluster slot, and one Lua call can serve a whole round of the
+source's concurrent requests (their marks, then their claims).
 """
 
 from __future__ import annotations
