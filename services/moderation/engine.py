@@ -17,7 +17,7 @@ import regex
 
 from services.common.events import Event, MemberJoined, MemberUpdated, MessageCreated
 from services.moderation.keywords import KeywordMatcher
-from services.moderation.links import find_links, is_allowed, may_hold_link
+from services.moderation.links import AllowedDomains, find_links, may_hold_link
 from services.moderation.normalize import Text, plain_form
 from services.moderation.params import (
     DisplayNameParams,
@@ -221,9 +221,11 @@ class RuleEngine:
             for r in by_kind.get("regex", [])
             if isinstance(r.params, RegexParams)
         ]
-        # The hot loop's view: (rule id, rule, safe length, unguarded search, guarded search).
+        # The hot loop's view: (rule id, rule, a character every match holds or "",
+        # safe length, unguarded search, guarded search).
         self._regex_fast = tuple(
-            (r.id, r, p.safe_length, p.unguarded_search, p.search) for r, p in self._regex
+            (r.id, r, p.required, p.safe_length, p.unguarded_search, p.search)
+            for r, p in self._regex
         )
         self._names = [
             (r, GuardedPattern(plain_pattern(r.params.pattern)))
@@ -231,6 +233,11 @@ class RuleEngine:
             if isinstance(r.params, DisplayNameParams)
         ]
         self._links = by_kind.get("links", [])
+        self._link_rules = [
+            (r, AllowedDomains(r.params.allowed_domains))
+            for r in self._links
+            if isinstance(r.params, LinksParams)
+        ]
         self._kinds = [
             (r, frozenset(r.params.kinds))
             for r in by_kind.get("message_kinds", [])
@@ -334,8 +341,10 @@ class RuleEngine:
             if self._regex_fast:
                 plain = text.plain
                 size = len(plain)
-                for rule_id, rule, safe, unguarded, guarded in self._regex_fast:
+                for rule_id, rule, required, safe, unguarded, guarded in self._regex_fast:
                     # Inlined fast path of GuardedPattern.search (the hot loop of the consumer).
+                    if required and required not in plain:
+                        continue
                     match = unguarded(plain) if size <= safe else guarded(plain)
                     if match:
                         found[rule_id] = (rule, match.group(0)[:200])
@@ -398,11 +407,11 @@ class RuleEngine:
     def _judge_links(
         self, links: list[tuple[str, str]], found: dict[str, tuple[RuleSpec, str]], prefix: str
     ) -> None:
-        for rule in self._links:
-            if rule.id in found or not isinstance(rule.params, LinksParams):
+        for rule, allowed in self._link_rules:
+            if rule.id in found:
                 continue
             for link, host in links:
-                if not is_allowed(host, rule.params.allowed_domains):
+                if not allowed(host):
                     found[rule.id] = (rule, prefix + link[:200])
                     break
 

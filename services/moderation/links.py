@@ -36,17 +36,52 @@ def find_links(clean: str) -> list[tuple[str, str]]:
     found = []
     for match in _LINK.finditer(clean):
         link = match.group(0)
-        if "://" in link:
-            try:
-                host = urlsplit(link).hostname or ""
-            except ValueError:
-                host = ""
-        else:
-            host = re.split(r"[:/?#]", link, maxsplit=1)[0]
+        host = _url_host(link) if "://" in link else _HOST_END.split(link, maxsplit=1)[0]
         found.append((link, host.strip(".")))
     return found
+
+
+_HOST_END = re.compile(r"[:/?#]")
+
+
+def _url_host(link: str) -> str:
+    """Return urlsplit(link).hostname or "" ("" also where urlsplit raises ValueError).
+
+    The common case, an ASCII network location without IPv6 brackets, is read here
+    exactly as urlsplit reads it (urlsplit itself costs ~2 µs, a third of a link
+    message); anything else goes to urlsplit.
+    """
+    start = link.find("://") + 3
+    end = len(link)
+    for stop in "/?#":  # urllib.parse._splitnetloc
+        index = link.find(stop, start)
+        if 0 <= index < end:
+            end = index
+    netloc = link[start:end]
+    if netloc.isascii() and "[" not in netloc and "]" not in netloc:
+        hostname = netloc.rpartition("@")[2].partition(":")[0]
+        name, percent, zone = hostname.partition("%")
+        return name.lower() + percent + zone
+    try:
+        return urlsplit(link).hostname or ""
+    except ValueError:
+        return ""
 
 
 def is_allowed(host: str, allowed_domains: Iterable[str]) -> bool:
     """Tell whether the host is one of the domains or a subdomain of one."""
     return any(host == d or host.endswith("." + d) for d in allowed_domains)
+
+
+class AllowedDomains:
+    """is_allowed for one fixed list of domains, precomputed: a set and a suffix tuple."""
+
+    __slots__ = ("_domains", "_suffixes")
+
+    def __init__(self, allowed_domains: Iterable[str]) -> None:
+        domains = list(allowed_domains)
+        self._domains = frozenset(domains)
+        self._suffixes = tuple("." + d for d in domains)
+
+    def __call__(self, host: str) -> bool:
+        return host in self._domains or host.endswith(self._suffixes)

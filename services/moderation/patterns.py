@@ -76,16 +76,77 @@ def safe_length(pattern: str, flags: int = 0) -> int:
     return int(STEP_BUDGET ** (1 / (repeats + 1)))
 
 
+_CONFUSABLE = frozenset(map(ord, "{}[]"))  # regex reads these where re sees literals
+
+
+def _caseless(ch: str) -> bool:
+    """Tell whether no case-insensitive match can put another character in ch's place."""
+    return ("0" <= ch <= "9") or ("\u4e00" <= ch <= "\u9fff") or ("\u3400" <= ch <= "\u4dbf")
+
+
+def _literals(items: Any, out: list[str], ignore_case: bool) -> bool:
+    """Append the characters every match must contain; False when unsure of the pattern."""
+    for op, arg in items:
+        if op is sre.LITERAL:
+            if arg in _CONFUSABLE:
+                return False
+            if not ignore_case or _caseless(chr(arg)):
+                out.append(chr(arg))
+        elif op is sre.SUBPATTERN:
+            inner_case = ignore_case or bool(arg[1] & re.IGNORECASE)
+            if not _literals(arg[-1], out, inner_case):
+                return False
+        elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT, getattr(sre, "POSSESSIVE_REPEAT", None)):
+            low, _high, body = arg
+            kept: list[str] = []
+            if not _literals(body, kept, ignore_case):
+                return False
+            if low >= 1:
+                out.extend(kept)
+        elif op is sre.BRANCH:
+            for branch in arg[1]:
+                if not _literals(branch, [], ignore_case):
+                    return False
+        elif op in (sre.IN, sre.NOT_LITERAL, sre.ANY, sre.AT, sre.CATEGORY, sre.GROUPREF):
+            continue
+        else:  # look-arounds, conditionals, atomic groups: not read, so not trusted
+            return False
+    return True
+
+
+def required_character(pattern: str, *, ignore_case: bool = False) -> str:
+    """Return a character every match of the pattern contains, or "" if none is known.
+
+    A text without it cannot match, which one `in` test tells for ~30 ns, where a
+    `regex` search costs ~200 ns. Read from the `re` parse of the pattern, only
+    from literals outside alternations and optional parts; patterns whose braces
+    or brackets `regex` may read differently from `re` (fuzzy matching, POSIX classes)
+    get none. Where case is ignored (the flag or an inline `(?i)`), only digits and
+    CJK ideographs are used: they have no case.
+    """
+    try:
+        parsed = sre_parse.parse(pattern, re.IGNORECASE if ignore_case else 0)
+    except (re.error, OverflowError, RecursionError):
+        return ""
+    found: list[str] = []
+    ignore_case = ignore_case or bool(parsed.state.flags & re.IGNORECASE)
+    if not _literals(parsed, found, ignore_case):
+        return ""
+    return found[0] if found else ""
+
+
 class GuardedPattern:
     """A compiled pattern whose searches end within TIMEOUT_SECONDS."""
 
-    __slots__ = ("_pattern", "_safe_length", "unguarded_search")
+    __slots__ = ("_pattern", "_safe_length", "unguarded_search", "required")
 
     def __init__(self, pattern: str, *, ignore_case: bool = False) -> None:
         flags = regex.IGNORECASE if ignore_case else 0
         self._pattern = regex.compile(pattern, flags)
         self._safe_length = safe_length(pattern, re.IGNORECASE if ignore_case else 0)
         self.unguarded_search = self._pattern.search
+        # A character every match holds ("" if none known): texts without it are skipped.
+        self.required = required_character(pattern, ignore_case=ignore_case)
 
     @property
     def safe_length(self) -> int:
@@ -93,6 +154,8 @@ class GuardedPattern:
 
     def search(self, text: str) -> Any:
         """Return the first match, or None (also when the search ran out of time)."""
+        if self.required and self.required not in text:
+            return None
         if len(text) <= self._safe_length:
             return self._pattern.search(text)
         try:

@@ -333,3 +333,63 @@ def test_kinds_precheck_keeps_every_rule_and_its_evidence() -> None:
     assert [(m.rule_id, m.evidence) for m in verdict.matched] == [("both", "kind card")]
     assert says(engine, kind="miniprogram") == ["mini", "both"]
     assert says(engine, "你好", kind="image", attachment_kinds=("image",)) == []
+
+
+@pytest.mark.parametrize(
+    ("pattern", "ignore_case", "required"),
+    [
+        (r"1[3-9]\d{9}", True, "1"),
+        (r"\d{5,}\s*元", True, "元"),
+        (r"(?:微信|vx)号", True, "号"),
+        ("abc", True, ""),  # letters have case: any of several characters may match
+        ("abc", False, "a"),
+        ("(?i)abc", False, ""),
+        ("(x)?y", False, "y"),
+        ("x*y?", False, ""),
+        ("a|b", False, ""),
+        ("(?=x)y", False, ""),
+        ("(?:abc){e<=1}", False, ""),  # fuzzy matching in `regex`: no literal is certain
+        ("[[:alpha:]x]", False, ""),  # a POSIX class in `regex`, a literal x in `re`
+    ],
+)
+def test_regex_required_character_is_only_claimed_when_certain(
+    pattern: str, ignore_case: bool, required: str
+) -> None:
+    from services.moderation.patterns import required_character
+
+    assert required_character(pattern, ignore_case=ignore_case) == required
+
+
+def test_regex_precheck_never_hides_a_match() -> None:
+    engine = RuleEngine(
+        [
+            rule("regex", {"pattern": r"1[3-9]\d{9}"}, rule_id="phone"),
+            rule("regex", {"pattern": r"(?:微信|vx)号"}, rule_id="id"),
+        ]
+    )
+    assert says(engine, "手机１３９１２３４５６７８") == ["phone"]  # the 1 comes from NFKC
+    assert says(engine, "我的VX号是多少") == ["id"]
+    assert says(engine, "没有数字也没有那个字") == []
+
+
+def test_url_hosts_read_like_urlsplit() -> None:
+    from urllib.parse import urlsplit
+
+    from services.moderation.links import _url_host
+
+    for link in [
+        "http://a.cn/x",
+        "https://user:pw@Shop.Example.cn:8080/item?id=1",
+        "http://x.cn?q=1#f",
+        "ftp://[::1]:21/a",
+        "http://[bad/x",
+        "http://例子.cn/x",
+        "http://a：b.cn/x",
+        "http://a.cn%25eth0/x",
+        "http://",
+    ]:
+        try:
+            expected = urlsplit(link).hostname or ""
+        except ValueError:
+            expected = ""
+        assert _url_host(link) == expected, link
