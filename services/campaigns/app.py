@@ -12,7 +12,12 @@ from services.campaigns import api
 from services.campaigns.consumer import handle_batch
 from services.campaigns.scheduler import Scheduler
 from services.common.bus import ConsumerRunner
-from services.common.service import Resources, create_service_app, start_runner
+from services.common.service import (
+    Resources,
+    add_runner,
+    create_service_app,
+    prepare_then_start,
+)
 from services.common.settings import Settings, get_settings
 from services.common.storage import migrate
 
@@ -29,26 +34,32 @@ def migrate_campaigns(database_url: str) -> None:
 async def startup(resources: Resources) -> AsyncIterator[None]:
     settings = resources.settings
     assert resources.engine is not None
-    if settings.run_migrations:
-        await run_in_threadpool(migrate_campaigns, settings.database_url)
-    await start_runner(
-        resources,
-        ConsumerRunner(
-            settings=settings,
-            group_id=resources.consumer_group("campaigns"),
-            handler=partial(
-                handle_batch,
-                engine=resources.engine,
-                producer=resources.producer,
-                settings=settings,
-            ),
+    runner = ConsumerRunner(
+        settings=settings,
+        group_id=resources.consumer_group("campaigns"),
+        handler=partial(
+            handle_batch,
+            engine=resources.engine,
             producer=resources.producer,
+            settings=settings,
         ),
+        producer=resources.producer,
     )
     scheduler = Scheduler(engine=resources.engine, settings=settings, producer=resources.producer)
     resources.extras["scheduler"] = scheduler
-    resources.checks["scheduler"] = lambda: scheduler.problem
-    scheduler.start()
+
+    def migrate_if_asked() -> None:
+        if settings.run_migrations:
+            migrate_campaigns(settings.database_url)
+
+    def start_work() -> None:
+        add_runner(resources, runner)
+        resources.checks["scheduler"] = lambda: scheduler.problem
+        scheduler.start()
+
+    await prepare_then_start(
+        resources, name="database-migrations", prepare=migrate_if_asked, start=start_work
+    )
     try:
         yield
     finally:

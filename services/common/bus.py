@@ -366,6 +366,8 @@ class ConsumerRunner:
             "max_poll_records": self._settings.kafka_max_poll_records,
             "max_poll_interval_ms": 300000,
             "reconnect_backoff_max_ms": 1000,
+            # Short, so a loop waiting for a broker that is down notices a stop quickly.
+            "bootstrap_timeout_ms": 2000,
         }
         config.update(self._overrides)
         consumer = KafkaConsumer(**config)

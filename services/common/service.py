@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ class Resources:
     engine: Engine | None = None
     runners: list[ConsumerRunner] = field(default_factory=list)
     checks: dict[str, Callable[[], str | None]] = field(default_factory=dict)
+    preparations: list[Preparation] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
 
     def consumer_group(self, name: str) -> str:
@@ -69,6 +71,75 @@ class Resources:
 Startup = Callable[[Resources], AbstractAsyncContextManager[None]]
 
 
+class Preparation:
+    """Run a blocking preparation (migrations) until it succeeds, then start the work.
+
+    A service whose database is down at start still serves /healthz and a /readyz that
+    names what is pending; its consumers start only once their tables exist.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        prepare: Callable[[], None],
+        start: Callable[[], None],
+        max_backoff_seconds: float = 10.0,
+    ) -> None:
+        self.name = name
+        self._prepare = prepare
+        self._start = start
+        self._max_backoff = max_backoff_seconds
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.problem: str | None = "pending"
+
+    def attempt(self) -> bool:
+        """Prepare once; on success start the work and return True."""
+        try:
+            self._prepare()
+        except Exception as exc:  # noqa: BLE001 - reported through /readyz and retried
+            self.problem = f"pending ({type(exc).__name__})"
+            log.warning("%s not ready: %s", self.name, type(exc).__name__)
+            return False
+        self._start()
+        self.problem = None
+        return True
+
+    def retry_in_background(self) -> None:
+        """Keep attempting with backoff in a thread until it succeeds or is stopped."""
+
+        def loop() -> None:
+            backoff = 0.5
+            while not self._stop.wait(backoff) and not self.attempt():
+                backoff = min(backoff * 2, self._max_backoff)
+
+        self._thread = threading.Thread(target=loop, name=f"prepare-{self.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop retrying."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+
+async def prepare_then_start(
+    resources: Resources, *, name: str, prepare: Callable[[], None], start: Callable[[], None]
+) -> Preparation:
+    """Prepare (e.g. migrate) now if possible, else keep retrying in the background; then start.
+
+    The lifespan stops the retries; /readyz names `name` until the work has started.
+    """
+    preparation = Preparation(name=name, prepare=prepare, start=start)
+    resources.checks[name] = lambda: preparation.problem
+    resources.preparations.append(preparation)
+    if not await run_in_threadpool(preparation.attempt):
+        preparation.retry_in_background()
+    return preparation
+
+
 @asynccontextmanager
 async def _no_startup(_: Resources) -> AsyncIterator[None]:
     yield
@@ -90,14 +161,21 @@ def build_resources(
     )
 
 
-async def start_runner(resources: Resources, runner: ConsumerRunner) -> None:
+def add_runner(resources: Resources, runner: ConsumerRunner) -> None:
     """Start a consumer loop that the lifespan will stop."""
     resources.runners.append(runner)
     runner.start()
 
 
+async def start_runner(resources: Resources, runner: ConsumerRunner) -> None:
+    """Start a consumer loop that the lifespan will stop."""
+    add_runner(resources, runner)
+
+
 async def close_resources(resources: Resources) -> None:
     """Stop consumers, flush the producer and close clients, off the event loop."""
+    for preparation in resources.preparations:
+        await run_in_threadpool(preparation.stop)
     for runner in resources.runners:
         await run_in_threadpool(runner.stop)
     await run_in_threadpool(resources.producer.close)

@@ -9,7 +9,12 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from services.common.bus import ConsumerRunner
-from services.common.service import Resources, create_service_app, start_runner
+from services.common.service import (
+    Resources,
+    add_runner,
+    create_service_app,
+    prepare_then_start,
+)
 from services.common.settings import Settings, get_settings
 from services.common.storage import migrate
 from services.moderation import api
@@ -26,37 +31,40 @@ VERSION_TABLE = "alembic_version_moderation"
 async def startup(resources: Resources) -> AsyncIterator[None]:
     settings = resources.settings
     assert resources.engine is not None and resources.redis is not None
-    if settings.run_migrations:
-        await run_in_threadpool(
-            partial(
-                migrate,
-                migrations_dir=MIGRATIONS,
-                version_table=VERSION_TABLE,
-                database_url=settings.database_url,
-            )
-        )
     engines = EngineCache(db=resources.engine, client=resources.redis)
     resources.extras["engines"] = engines
-    await start_runner(
-        resources,
-        ConsumerRunner(
+    runner = ConsumerRunner(
+        settings=settings,
+        group_id=resources.consumer_group("moderation"),
+        handler=partial(
+            handle_batch,
+            db=resources.engine,
             settings=settings,
-            group_id=resources.consumer_group("moderation"),
-            handler=partial(
-                handle_batch,
-                db=resources.engine,
-                settings=settings,
-                producer=resources.producer,
-                engines=engines,
-                tracker=Tracker(resources.redis),
-            ),
             producer=resources.producer,
+            engines=engines,
+            tracker=Tracker(resources.redis),
         ),
+        producer=resources.producer,
     )
     relay = OutboxRelay(
         db=resources.engine, producer=resources.producer, topic=settings.topic_moderation_actions
     )
-    relay.start()
+
+    def migrate_moderation() -> None:
+        if settings.run_migrations:
+            migrate(
+                migrations_dir=MIGRATIONS,
+                version_table=VERSION_TABLE,
+                database_url=settings.database_url,
+            )
+
+    def start_work() -> None:
+        add_runner(resources, runner)
+        relay.start()
+
+    await prepare_then_start(
+        resources, name="database-migrations", prepare=migrate_moderation, start=start_work
+    )
     try:
         yield
     finally:
