@@ -220,9 +220,15 @@ class ProduceThread:
         self._queue.put(batch)
 
     def _give_up(self, job: _Job) -> None:
-        with job.lock:  # a send in progress finishes first, so its producer is the one dropped
-            job.cancelled = True
+        job.cancelled = True
+        # A send in progress (maybe still connecting) must not delay this 503: it sees
+        # `cancelled` when it finishes and drops its producer itself.
+        if not job.lock.acquire(blocking=False):
+            return
+        try:
             producer = job.producer
+        finally:
+            job.lock.release()
         if producer is not None:
             self._handle.abandon(producer)
 
@@ -246,6 +252,8 @@ class ProduceThread:
                     )
                     future.add_callback(job.acked)
                     future.add_errback(job.failed)
+                if job.cancelled:
+                    self._handle.abandon(producer)
             except Exception as exc:  # noqa: BLE001 - handed to the waiting request
                 job.failed(
                     exc

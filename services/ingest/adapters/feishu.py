@@ -172,15 +172,15 @@ def _members(payload: dict[str, Any], event_id: str, event_type: str, adapted: A
 
 def adapt(*, source: Source, headers: Mapping[str, str], body: bytes, now: float) -> Adapted:
     """Decrypt and check the signature when the source encrypts, check the token, map the event."""
+    signed = bool(source.encrypt_key) and "x-lark-signature" in headers
+    if signed:
+        # Over the raw body, before parsing: an unauthenticated body never reaches the parser.
+        assert source.encrypt_key is not None
+        verify_feishu_signature(encrypt_key=source.encrypt_key, headers=headers, body=body, now=now)
     payload = parse_object(body)
     if source.encrypt_key:
         if not isinstance(payload.get("encrypt"), str):
             raise Unauthenticated("this source expects encrypted events")
-        signed = "x-lark-signature" in headers
-        if signed:
-            verify_feishu_signature(
-                encrypt_key=source.encrypt_key, headers=headers, body=body, now=now
-            )
         payload = parse_object(decrypt_feishu(source.encrypt_key, payload["encrypt"]))
         # Feishu does not sign the URL check; decrypting with the key and the token prove it.
         if not signed and payload.get("type") != "url_verification":
