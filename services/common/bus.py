@@ -168,13 +168,33 @@ class ProducerHandle:
                 producer.send(r.topic, value=r.value, key=r.key, headers=r.headers or None)
                 for r in records
             ]
-            producer.flush(timeout=max(deadline - time.monotonic(), 0.001))
             results = [f.get(timeout=max(deadline - time.monotonic(), 0.001)) for f in futures]
         except (KafkaError, TimeoutError) as exc:
             errors.inc()
+            self.abandon(producer)
             raise BrokerUnavailable(f"Kafka did not acknowledge in {timeout:g}s") from exc
         PRODUCE_SECONDS.labels(topic).observe(time.perf_counter() - started)
         return results
+
+    def abandon(self, failed: KafkaProducer) -> None:
+        """Drop a producer and its unsent records; the next get() builds a fresh one.
+
+        Records a caller was told failed must not land later behind its back (the sender
+        would retry them, and a stuck idempotent batch blocks its partition until
+        delivery_timeout_ms, e.g. after a broker restart lost its state); the caller
+        retries them itself.
+        """
+        with self._lock:
+            current = self._producer is failed
+            if current:
+                self._producer = None
+        if not current:
+            return  # another caller already replaced it
+        log.warning("kafka did not acknowledge in time: dropping the producer's pending records")
+        # close(timeout=0) alone raises from its flush before it force-closes the sender.
+        failed._sender.force_close()
+        with contextlib.suppress(KafkaError):
+            failed.close(timeout=0)
 
     def publish(
         self,

@@ -12,7 +12,7 @@ from services.common.service import Resources, create_service_app
 from services.common.settings import Settings, get_settings
 from services.ingest import api
 from services.ingest.dedup import Dedup
-from services.ingest.producer import AbandoningProducerHandle, ProduceThread
+from services.ingest.producer import ProduceThread
 from services.ingest.publish import claim_ms
 from services.ingest.webhooks import Runtime
 
@@ -21,15 +21,13 @@ YOUNG_GC_THRESHOLD = 10_000
 
 @asynccontextmanager
 async def startup(resources: Resources) -> AsyncIterator[None]:
-    """Use a producer that never lets an unacknowledged webhook's records land later.
+    """Serve webhooks with an asyncio Redis client and a produce thread.
 
-    Requests use an asyncio Redis client and a produce thread (no blocking call on the loop,
-    no threadpool hop per request); the sync client stays for /readyz.
+    No blocking call on the loop and no threadpool hop per request; the sync Redis client
+    stays for /readyz.
     """
-    handle = AbandoningProducerHandle(resources.settings)
-    resources.producer = handle
     client = make_async_redis(resources.settings.redis_url)
-    sender = ProduceThread(handle)
+    sender = ProduceThread(resources.producer)
     sender.start()
     settings = resources.settings
     dedup = Dedup(

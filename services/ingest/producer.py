@@ -1,10 +1,9 @@
-"""A producer handle that gives up on a producer Kafka did not acknowledge in time."""
+"""Produce from the event loop through one thread; Kafka's acks resolve asyncio futures."""
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import functools
 import logging
 import queue
@@ -24,49 +23,8 @@ from services.common.bus import (
     OutgoingRecord,
     ProducerHandle,
 )
-from services.common.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-class AbandoningProducerHandle(ProducerHandle):
-    """Drop the producer after an unacknowledged send; the next request builds a fresh one.
-
-    Once a webhook got its 503, its records must not land later behind the sender's back
-    (the sender retries, so a stuck idempotent batch would also block every later batch of
-    its partition until delivery_timeout_ms, e.g. after a broker restart lost its state).
-    """
-
-    def __init__(self, settings: Settings, **overrides: Any) -> None:
-        # kafka-python waits 30 s for a first broker by default; the 503 must come within
-        # the produce deadline even when the broker was already down.
-        timeout_ms = int(settings.kafka_produce_timeout_seconds * 1000)
-        super().__init__(settings, **{"bootstrap_timeout_ms": timeout_ms, **overrides})
-
-    def send_all(
-        self, records: Sequence[OutgoingRecord], *, timeout: float | None = None
-    ) -> list[Any]:
-        """Send and wait as ProducerHandle does; abandon the producer if Kafka did not ack."""
-        producer = self.get()
-        try:
-            return super().send_all(records, timeout=timeout)
-        except BrokerUnavailable:
-            self.abandon(producer)
-            raise
-
-    def abandon(self, failed: KafkaProducer) -> None:
-        """Drop this producer and its pending records (blocking); the next get() builds one."""
-        with self._lock:
-            current = self._producer is failed
-            if current:
-                self._producer = None
-        if not current:
-            return  # another request already replaced it
-        log.warning("kafka did not acknowledge in time: dropping the producer's pending records")
-        # close(timeout=0) alone raises from its flush before it force-closes the sender.
-        failed._sender.force_close()
-        with contextlib.suppress(KafkaError):
-            failed.close(timeout=0)
 
 
 class _Job:
@@ -165,10 +123,10 @@ class ProduceThread:
     waits for its own records only, and the sender batches everything queued meanwhile
     (linger_ms), so concurrent requests share produce requests without waiting for each
     other's records. A request not acknowledged in time abandons the producer, as
-    AbandoningProducerHandle.send_all does, so its records never land later.
+    ProducerHandle.send_all does, so its records never land later.
     """
 
-    def __init__(self, handle: AbandoningProducerHandle) -> None:
+    def __init__(self, handle: ProducerHandle) -> None:
         self._handle = handle
         self._queue: queue.SimpleQueue[list[_Job] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
