@@ -10,8 +10,6 @@ it, the raw kafka-python consume rate of the same topic, measured in the same ru
 from __future__ import annotations
 
 import random
-import threading
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -24,40 +22,20 @@ from services.campaigns.app import migrate_campaigns
 from services.campaigns.consumer import handle_batch
 from services.campaigns.models import CampaignCreate
 from services.campaigns.planning import create_campaign
-from services.common.bus import ConsumedEvent, ConsumerRunner, ProducerHandle, ensure_topics
+from services.common.bus import ConsumerRunner, ProducerHandle, ensure_topics
 from services.common.settings import Settings
 from services.common.storage import make_engine
-from services.tools.bench_raw import median, ratio_of, raw_consume_rate, raw_produce_rate, row
+from services.tools.bench_raw import (
+    HandlerMeter,
+    median,
+    ratio_of,
+    raw_consume_rate,
+    raw_produce_rate,
+    row,
+)
 
 GROUPS = 10
 MEMBERS = 300
-
-
-class _Meter:
-    """Wrap a batch handler; time from the first batch to the last expected event."""
-
-    def __init__(self, handler: Any, expect: int) -> None:
-        self.handler = handler
-        self.expect = expect
-        self.count = 0
-        self.started: float | None = None
-        self.finished: float | None = None
-        self.done = threading.Event()
-
-    def __call__(self, events: list[ConsumedEvent]) -> None:
-        if self.started is None:
-            self.started = time.perf_counter()
-        self.handler(events)
-        self.count += len(events)
-        if self.count >= self.expect and self.finished is None:
-            self.finished = time.perf_counter()
-            self.done.set()
-
-    @property
-    def rate(self) -> float:
-        if self.started is None or self.finished is None:
-            return 0.0
-        return self.count / max(self.finished - self.started, 1e-9)
 
 
 def _payloads(run: str, count: int) -> list[tuple[bytes | None, bytes]]:
@@ -141,7 +119,7 @@ def consumer_rates(
     )
     raw = raw_consume_rate(bootstrap=bootstrap, topic=settings.topic_events, expect=events)
     producer = ProducerHandle(settings)
-    meter = _Meter(
+    meter = HandlerMeter(
         partial(handle_batch, engine=engine, producer=producer, settings=settings), events
     )
     runner = ConsumerRunner(

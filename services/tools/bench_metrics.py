@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import random
-import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -22,14 +21,21 @@ from zoneinfo import ZoneInfo
 import orjson
 import redis
 
-from services.common.bus import ConsumedEvent, ConsumerRunner, ProducerHandle, ensure_topics
+from services.common.bus import ConsumerRunner, ProducerHandle, ensure_topics
 from services.common.settings import Settings
 from services.common.storage import make_redis
 from services.metrics import cohorts, queries
 from services.metrics.apply import Applier, Row, script_row
 from services.metrics.consumer import handle_batch
 from services.metrics.keys import GroupKeys, start_of_day_ms, today
-from services.tools.bench_raw import median, ratio_of, raw_consume_rate, raw_produce_rate, row
+from services.tools.bench_raw import (
+    HandlerMeter,
+    median,
+    ratio_of,
+    raw_consume_rate,
+    raw_produce_rate,
+    row,
+)
 
 UTC_ZONE = ZoneInfo("UTC")
 
@@ -65,33 +71,6 @@ def _payloads(count: int, *, groups: int, members: int) -> list[tuple[bytes | No
     return out
 
 
-class _Meter:
-    """Wrap a batch handler; time from the first batch to the last expected event."""
-
-    def __init__(self, handler: Any, expect: int) -> None:
-        self.handler = handler
-        self.expect = expect
-        self.count = 0
-        self.started: float | None = None
-        self.finished: float | None = None
-        self.done = threading.Event()
-
-    def __call__(self, events: list[ConsumedEvent]) -> None:
-        if self.started is None:
-            self.started = time.perf_counter()
-        self.handler(events)
-        self.count += len(events)
-        if self.count >= self.expect and self.finished is None:
-            self.finished = time.perf_counter()
-            self.done.set()
-
-    @property
-    def rate(self) -> float:
-        if self.started is None or self.finished is None:
-            return 0.0
-        return self.count / max(self.finished - self.started, 1e-9)
-
-
 def consumer_rates(*, bootstrap: str, redis_url: str, events: int) -> tuple[float, float]:
     """Produce a fresh topic; return (metrics consumer events/s, raw consume records/s)."""
     run = uuid.uuid4().hex[:8]
@@ -113,7 +92,7 @@ def consumer_rates(*, bootstrap: str, redis_url: str, events: int) -> tuple[floa
     client = make_redis(redis_url)
     producer = ProducerHandle(settings)
     applier = Applier(client, tz=UTC_ZONE, history_days=settings.metrics_history_days)
-    meter = _Meter(partial(handle_batch, applier=applier), events)
+    meter = HandlerMeter(partial(handle_batch, applier=applier), events)
     runner = ConsumerRunner(
         settings=settings,
         group_id=settings.consumer_group_prefix + "metrics",

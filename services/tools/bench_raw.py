@@ -17,6 +17,7 @@ import random
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -445,3 +446,30 @@ def run(
         row(name="raw pyahocorasick scan", value=median(scanned[1:]), unit="texts/s",
             notes=f"{count} chat texts, 5,000 terms; {runs}"),
     ]  # fmt: skip
+
+
+class HandlerMeter:
+    """Wrap a consumer batch handler; time from the first batch to the last expected event."""
+
+    def __init__(self, handler: Any, expect: int) -> None:
+        self.handler = handler
+        self.expect = expect
+        self.count = 0
+        self.started: float | None = None
+        self.finished: float | None = None
+        self.done = threading.Event()
+
+    def __call__(self, events: list[Any]) -> None:
+        if self.started is None:
+            self.started = time.perf_counter()
+        self.handler(events)
+        self.count += len(events)
+        if self.count >= self.expect and self.finished is None:
+            self.finished = time.perf_counter()
+            self.done.set()
+
+    @property
+    def rate(self) -> float:
+        if self.started is None or self.finished is None:
+            return 0.0
+        return self.count / max(self.finished - self.started, 1e-9)
