@@ -11,6 +11,7 @@ from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 
 import redis
 
@@ -138,7 +139,7 @@ def read_member(client: redis.Redis, *, group_id: str, member_id: str) -> Member
         return None
     dense = int(found)
     blob = client.getrange(keys.members, dense * RECORD_BYTES, (dense + 1) * RECORD_BYTES - 1)
-    (record,) = _records(blob, dense)
+    (record,) = _records(cast(bytes, blob), dense)
     return MemberSummary(
         member_id=member_id,
         joined_at=_ms_to_datetime(record.first_join),
@@ -201,7 +202,7 @@ def read_dormant(
         offset += len(chunk)
         page += [
             (int(score), int(member))
-            for member, score in chunk
+            for member, score in cast(list[tuple[bytes, float]], chunk)
             if _after(cursor, int(score), int(member))
         ]
     more = len(page) > limit
@@ -268,6 +269,6 @@ def read_leaderboard(
         return []
     names = client.hmget(keys.names, [str(i) for i in top])
     return [
-        Leader(member_id=_name(name), messages=totals[i])
+        Leader(member_id=_name(cast(bytes | None, name)), messages=totals[i])
         for i, name in zip(top, names, strict=True)
     ]
