@@ -22,11 +22,11 @@ from services.campaigns.app import migrate_campaigns
 from services.campaigns.consumer import handle_batch
 from services.campaigns.models import CampaignCreate
 from services.campaigns.planning import create_campaign
-from services.common.bus import ConsumerRunner, ProducerHandle, ensure_topics
+from services.common.bus import ProducerHandle, ensure_topics
 from services.common.settings import Settings
 from services.common.storage import make_engine
 from services.tools.bench_raw import (
-    HandlerMeter,
+    consumer_rate,
     median,
     ratio_of,
     raw_consume_rate,
@@ -119,24 +119,18 @@ def consumer_rates(
     )
     raw = raw_consume_rate(bootstrap=bootstrap, topic=settings.topic_events, expect=events)
     producer = ProducerHandle(settings)
-    meter = HandlerMeter(
-        partial(handle_batch, engine=engine, producer=producer, settings=settings), events
-    )
-    runner = ConsumerRunner(
-        settings=settings,
-        group_id=settings.consumer_group_prefix + "campaigns",
-        handler=meter,
-        producer=producer,
-    )
-    runner.start()
     try:
-        if not meter.done.wait(300):
-            raise RuntimeError(f"campaigns consumer applied {meter.count} of {events} events")
+        rate = consumer_rate(
+            settings=settings,
+            group="campaigns",
+            handler=partial(handle_batch, engine=engine, producer=producer, settings=settings),
+            expect=events,
+            timeout=300,
+        )
     finally:
-        runner.stop()
         producer.close()
         engine.dispose()
-    return meter.rate, raw
+    return rate, raw
 
 
 def run(

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import orjson
 import redis
 
-from services.common.bus import ConsumerRunner, ProducerHandle, ensure_topics
+from services.common.bus import ensure_topics
 from services.common.settings import Settings
 from services.common.storage import make_redis
 from services.metrics import cohorts, queries
@@ -29,7 +29,7 @@ from services.metrics.apply import Applier, Row, script_row
 from services.metrics.consumer import handle_batch
 from services.metrics.keys import GroupKeys, start_of_day_ms, today
 from services.tools.bench_raw import (
-    HandlerMeter,
+    consumer_rate,
     median,
     ratio_of,
     raw_consume_rate,
@@ -90,24 +90,18 @@ def consumer_rates(*, bootstrap: str, redis_url: str, events: int) -> tuple[floa
     )
     raw = raw_consume_rate(bootstrap=bootstrap, topic=settings.topic_events, expect=events)
     client = make_redis(redis_url)
-    producer = ProducerHandle(settings)
     applier = Applier(client, tz=UTC_ZONE, history_days=settings.metrics_history_days)
-    meter = HandlerMeter(partial(handle_batch, applier=applier), events)
-    runner = ConsumerRunner(
-        settings=settings,
-        group_id=settings.consumer_group_prefix + "metrics",
-        handler=meter,
-        producer=producer,
-    )
-    runner.start()
     try:
-        if not meter.done.wait(180):
-            raise RuntimeError(f"metrics consumer applied {meter.count} of {events} events")
+        rate = consumer_rate(
+            settings=settings,
+            group="metrics",
+            handler=partial(handle_batch, applier=applier),
+            expect=events,
+            timeout=180,
+        )
     finally:
-        runner.stop()
-        producer.close()
         client.close()
-    return meter.rate, raw
+    return rate, raw
 
 
 def fill_group(

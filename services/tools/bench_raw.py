@@ -473,3 +473,25 @@ class HandlerMeter:
         if self.started is None or self.finished is None:
             return 0.0
         return self.count / max(self.finished - self.started, 1e-9)
+
+
+def consumer_rate(*, settings: Any, group: str, handler: Any, expect: int, timeout: float) -> float:
+    """Run one ConsumerRunner over the settings' events topic; return events/s handled."""
+    from services.common.bus import ConsumerRunner, ProducerHandle
+
+    producer = ProducerHandle(settings)
+    meter = HandlerMeter(handler, expect)
+    runner = ConsumerRunner(
+        settings=settings,
+        group_id=settings.consumer_group_prefix + group,
+        handler=meter,
+        producer=producer,
+    )
+    runner.start()
+    try:
+        if not meter.done.wait(timeout):
+            raise RuntimeError(f"{group} consumer handled {meter.count} of {expect} events")
+    finally:
+        runner.stop()
+        producer.close()
+    return meter.rate
