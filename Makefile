@@ -17,29 +17,29 @@ $(STAMP): pyproject.toml scripts/bootstrap.sh
 install: $(STAMP) ## Create .venv and install qunyun with its dev tools
 
 run: $(STAMP) ## Start broker, Redis, SQLite and the four services on :8001-8004 (Ctrl-C stops)
-	@$(BIN)/python -m services.cli dev
+	@$(BIN)/python -m tools.devstack
 
 test: $(STAMP) ## Run the whole test suite against a real broker, Redis and database
 	@$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff lint and format check
-	@$(BIN)/ruff check services tests
-	@$(BIN)/ruff format --check services tests
+	@$(BIN)/ruff check services tools tests deploy
+	@$(BIN)/ruff format --check services tools tests deploy
 
 fmt: $(STAMP) ## Format and auto-fix with ruff
-	@$(BIN)/ruff format services tests
-	@$(BIN)/ruff check --fix services tests
+	@$(BIN)/ruff format services tools tests deploy
+	@$(BIN)/ruff check --fix services tools tests deploy
 
-typecheck: $(STAMP) ## mypy on services/
-	@$(BIN)/mypy services
+typecheck: $(STAMP) ## mypy on services/ and tools/
+	@$(BIN)/mypy services tools
 
 check: lint typecheck ## lint and typecheck
 
 bench: $(STAMP) ## Run the benchmarks and print the ratio table (writes bench-results/)
-	@$(BIN)/python -m services.tools.bench
+	@$(BIN)/python -m tools.bench
 
 demo: $(STAMP) ## Fill a running `make run` stack with a few days of simulated traffic
-	@$(BIN)/python -m services.tools.simulate demo
+	@$(BIN)/python -m tools.simulate demo
 
 faults: $(STAMP) ## Larger fault and fuzz runs than `make test` does
 	@QUNYUN_FAULTS_SCALE=large $(BIN)/python -m pytest -q tests/faults $(PYTEST_ARGS)

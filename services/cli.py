@@ -1,4 +1,4 @@
-"""The `qunyun` command: tokens, topics and the local development stack."""
+"""The `qunyun` command: API tokens and Kafka topics."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--scopes", default="read", help="comma-separated: read,write")
 
     commands.add_parser("topics", help="create the Kafka topics (KAFKA_BOOTSTRAP_SERVERS)")
-    commands.add_parser("dev", help="run the whole stack locally (what `make run` does)")
 
     args = parser.parse_args(argv)
     if args.command == "token":
@@ -29,15 +28,11 @@ def main(argv: list[str] | None = None) -> int:
         value, entry = new_token(args.name, [g.strip() for g in args.groups.split(",")], scopes)
         print(f"token (shown once, store it safely): {value}\n\n# add to QUNYUN_CONFIG:\n{entry}")
         return 0
-    if args.command == "topics":
-        from services.common.bus import ensure_topics
-        from services.common.settings import get_settings
+    from services.common.kafka.admin import ensure_topics
+    from services.common.settings import get_settings
 
-        ensure_topics(get_settings())
-        return 0
-    from services.tools.devstack import main as dev_main
-
-    return dev_main()
+    ensure_topics(get_settings())
+    return 0
 
 
 if __name__ == "__main__":

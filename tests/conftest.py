@@ -25,10 +25,10 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka.structs import TopicPartition
 
 from services.common.auth import hash_token
-from services.common.bus import ensure_topics
-from services.common.events import Event, encode_event
+from services.common.contracts.events import Event, encode_event
+from services.common.kafka.admin import ensure_topics
 from services.common.settings import Settings
-from services.tools.localstack import free_port, start_redis, start_tansu, stop
+from tools.localstack import free_port, start_redis, start_tansu, stop
 
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 

@@ -6,20 +6,15 @@ from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
-from starlette.concurrency import run_in_threadpool
 
 from services.campaigns import api
 from services.campaigns.consumer import handle_batch
 from services.campaigns.scheduler import Scheduler
-from services.common.bus import ConsumerRunner
-from services.common.service import (
-    Resources,
-    add_runner,
-    create_service_app,
-    prepare_then_start,
-)
+from services.common.app import create_service_app
+from services.common.db import migrate
+from services.common.kafka.consumer import ConsumerRunner
+from services.common.resources import Resources, prepare_then_start
 from services.common.settings import Settings, get_settings
-from services.common.storage import migrate
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "alembic_version_campaigns"
@@ -46,24 +41,19 @@ async def startup(resources: Resources) -> AsyncIterator[None]:
         producer=resources.producer,
     )
     scheduler = Scheduler(engine=resources.engine, settings=settings, producer=resources.producer)
-    resources.extras["scheduler"] = scheduler
 
     def migrate_if_asked() -> None:
         if settings.run_migrations:
             migrate_campaigns(settings.database_url)
 
     def start_work() -> None:
-        add_runner(resources, runner)
-        resources.checks["scheduler"] = lambda: scheduler.problem
-        scheduler.start()
+        resources.run(runner)
+        resources.run(scheduler)
 
     await prepare_then_start(
         resources, name="database-migrations", prepare=migrate_if_asked, start=start_work
     )
-    try:
-        yield
-    finally:
-        await run_in_threadpool(scheduler.stop)
+    yield
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

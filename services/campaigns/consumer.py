@@ -12,7 +12,8 @@ from services.campaigns.models import utcnow
 from services.campaigns.outbox import publish_pending
 from services.campaigns.participation import apply_events
 from services.campaigns.rewards import Effects
-from services.common.bus import ConsumedEvent, ProducerHandle
+from services.common.kafka.consumer import ConsumedEvent
+from services.common.kafka.producer import ProducerHandle
 from services.common.settings import Settings
 
 log = logging.getLogger(__name__)

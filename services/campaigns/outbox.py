@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 
 from services.campaigns import telemetry
 from services.campaigns.models import Outbox, utcnow
-from services.common.bus import OutgoingRecord, ProducerHandle
+from services.common.kafka.producer import OutgoingRecord, ProducerHandle
 from services.common.settings import Settings
 
 BATCH = 500

@@ -28,7 +28,7 @@ from services.campaigns.models import (
     ProcessedEvent,
 )
 from services.campaigns.rewards import Award, Effects, dialect_insert, grant_many
-from services.common.events import Event, MemberJoined, MessageCreated
+from services.common.contracts.events import Event, MemberJoined, MessageCreated
 
 
 def normalise(text: str) -> str:

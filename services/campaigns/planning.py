@@ -23,7 +23,7 @@ from services.campaigns.models import (
 )
 from services.campaigns.rewards import is_postgres
 from services.campaigns.scheduler import next_due, skip_past_reminders
-from services.common.events import error_details
+from services.common.contracts.events import error_details
 
 
 class CampaignConflict(Exception):

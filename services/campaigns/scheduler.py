@@ -10,7 +10,6 @@ notifications are queued in the outbox in the same transaction as the status cha
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -23,8 +22,9 @@ from services.campaigns import lottery, notifications, telemetry
 from services.campaigns.models import Campaign, Outbox, Participant, ProcessedEvent, utcnow
 from services.campaigns.outbox import publish_pending
 from services.campaigns.rewards import Effects, is_postgres
-from services.common.bus import ProducerHandle
+from services.common.kafka.producer import ProducerHandle
 from services.common.settings import Settings
+from services.common.worker import BackgroundLoop
 
 log = logging.getLogger(__name__)
 
@@ -186,8 +186,8 @@ def prune(*, engine: Engine, now: datetime) -> None:
         session.commit()
 
 
-class Scheduler:
-    """A thread that ticks the scheduler and publishes the outbox every `interval` seconds."""
+class Scheduler(BackgroundLoop):
+    """Tick the scheduler and publish the outbox every `interval` seconds (backoff on failure)."""
 
     def __init__(
         self,
@@ -197,29 +197,13 @@ class Scheduler:
         producer: ProducerHandle,
         interval: float = 0.5,
     ) -> None:
+        super().__init__("scheduler", interval=interval)
         self._engine = engine
         self._settings = settings
         self._producer = producer
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.problem: str | None = "not started"
         self._pruned = 0.0
 
-    def start(self) -> None:
-        """Run the loop in a background thread."""
-        self._stop.clear()
-        self._thread = threading.Thread(target=self.run, name="campaigns-scheduler", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 15.0) -> None:
-        """Ask the loop to stop after the current tick and wait for it."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def run_once(self) -> None:
+    def step(self) -> None:
         """Advance due campaigns, then publish what is in the outbox."""
         tick(engine=self._engine, settings=self._settings)
         publish_pending(engine=self._engine, producer=self._producer, settings=self._settings)
@@ -227,13 +211,4 @@ class Scheduler:
             prune(engine=self._engine, now=utcnow())
             self._pruned = time.monotonic()
 
-    def run(self) -> None:
-        """Tick until stopped; failures are logged and retried at the next tick."""
-        while not self._stop.is_set():
-            try:
-                self.run_once()
-                self.problem = None
-            except Exception as exc:  # noqa: BLE001 - a dependency outage must not end the loop
-                self.problem = f"{type(exc).__name__}"
-                log.warning("campaigns scheduler: %s: %s", type(exc).__name__, str(exc)[:300])
-            self._stop.wait(self._interval)
+    run_once = step

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import Callable, Iterator
+from typing import Annotated, TypeVar
 
 import redis
 from fastapi import Depends, HTTPException, Path, Request, status
@@ -11,11 +11,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
 from services.common.auth import Principal
-from services.common.bus import ProducerHandle
-from services.common.service import Resources
+from services.common.kafka.producer import ProducerHandle
+from services.common.resources import Resources
 from services.common.settings import Scope, Settings
 
 _bearer = HTTPBearer(auto_error=False, description="An API token from QUNYUN_CONFIG")
+
+
+StateT = TypeVar("StateT")
 
 
 def get_resources(request: Request) -> Resources:
@@ -23,6 +26,18 @@ def get_resources(request: Request) -> Resources:
 
 
 ResourcesDep = Annotated[Resources, Depends(get_resources)]
+
+
+def service_state(kind: type[StateT]) -> Callable[[Resources], StateT]:
+    """A dependency returning the service's typed state (what its startup yielded)."""
+
+    def get_state(resources: ResourcesDep) -> StateT:
+        state = resources.state
+        if not isinstance(state, kind):
+            raise RuntimeError(f"{resources.service} runs without a {kind.__name__}")
+        return state
+
+    return get_state
 
 
 def get_settings_dep(resources: ResourcesDep) -> Settings:

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from services.common.service import Resources
+from services.common.resources import Resources
 from services.ingest.body import read_limited
 from services.ingest.normalize import InvalidPayload
 from services.ingest.telemetry import BODY_BYTES
@@ -67,7 +67,7 @@ async def receive_webhook(
     request: Request,
 ) -> Any:
     resources: Resources = request.app.state.resources
-    runtime: Runtime = resources.extras["ingest"]
+    runtime: Runtime = resources.state
     source = runtime.sources.get(source_id)
     if source is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "unknown source")

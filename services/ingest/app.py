@@ -4,11 +4,11 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import redis.asyncio
 from fastapi import FastAPI
-from starlette.concurrency import run_in_threadpool
 
-from services.common.service import Resources, create_service_app
+from services.common.app import create_service_app
+from services.common.redis_client import make_async_redis
+from services.common.resources import Resources
 from services.common.settings import Settings, get_settings
 from services.ingest import api
 from services.ingest.dedup import Dedup
@@ -20,7 +20,7 @@ YOUNG_GC_THRESHOLD = 10_000
 
 
 @asynccontextmanager
-async def startup(resources: Resources) -> AsyncIterator[None]:
+async def startup(resources: Resources) -> AsyncIterator[Runtime]:
     """Serve webhooks with an asyncio Redis client and a produce thread.
 
     No blocking call on the loop and no threadpool hop per request; the sync Redis client
@@ -28,7 +28,7 @@ async def startup(resources: Resources) -> AsyncIterator[None]:
     """
     client = make_async_redis(resources.settings.redis_url)
     sender = ProduceThread(resources.producer)
-    sender.start()
+    resources.run(sender)
     settings = resources.settings
     dedup = Dedup(
         client,
@@ -36,7 +36,7 @@ async def startup(resources: Resources) -> AsyncIterator[None]:
         ttl_seconds=settings.dedup_ttl_seconds,
     )
     sources = {source.id: source for source in resources.config.sources}
-    resources.extras["ingest"] = Runtime(dedup=dedup, producer=sender, sources=sources)
+    runtime = Runtime(dedup=dedup, producer=sender, sources=sources)
     # Profiled under single-event load, the cyclic garbage collector took a fifth of the event
     # loop's CPU: full collections scanned the whole heap (modules, clients, config), which
     # lives as long as the process, and each request's few hundred allocations set off a young
@@ -48,23 +48,11 @@ async def startup(resources: Resources) -> AsyncIterator[None]:
     thresholds = gc.get_threshold()
     gc.set_threshold(YOUNG_GC_THRESHOLD, *thresholds[1:])
     try:
-        yield
+        yield runtime
     finally:
         gc.set_threshold(*thresholds)
         gc.unfreeze()
-        await run_in_threadpool(sender.stop)
         await client.aclose()  # type: ignore[attr-defined]  # stubs predate aclose
-
-
-def make_async_redis(url: str) -> redis.asyncio.Redis:
-    """Build an asyncio Redis client with the same bounded timeouts as make_redis."""
-    return redis.asyncio.Redis.from_url(
-        url,
-        socket_timeout=5,
-        socket_connect_timeout=2,
-        health_check_interval=30,
-        retry_on_timeout=False,
-    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

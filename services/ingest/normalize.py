@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from services.common.events import Event, error_details, parse_event
+from services.common.contracts.events import Event, error_details, parse_event
 
 Loc = tuple[str | int, ...]
 

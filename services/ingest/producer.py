@@ -16,13 +16,10 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 from starlette.concurrency import run_in_threadpool
 
-from services.common.bus import (
-    PRODUCE_ERRORS,
-    PRODUCE_SECONDS,
-    BrokerUnavailable,
-    OutgoingRecord,
-    ProducerHandle,
-)
+from services.common.kafka.errors import BrokerUnavailable
+from services.common.kafka.metrics import PRODUCE_ERRORS, PRODUCE_SECONDS
+from services.common.kafka.producer import OutgoingRecord, ProducerHandle
+from services.common.worker import BackgroundLoop
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +111,7 @@ def _produce_metrics(topic: str) -> tuple[Any, Any]:
     return PRODUCE_ERRORS.labels(topic), PRODUCE_SECONDS.labels(topic)
 
 
-class ProduceThread:
+class ProduceThread(BackgroundLoop):
     """Produce from async code: one thread sends, Kafka's acks resolve asyncio futures.
 
     kafka-python's send() may block (metadata, buffer space), so the event loop never calls
@@ -127,23 +124,19 @@ class ProduceThread:
     """
 
     def __init__(self, handle: ProducerHandle) -> None:
+        super().__init__("ingest-produce")
         self._handle = handle
         self._queue: queue.SimpleQueue[list[_Job] | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
         # Jobs of one event-loop iteration are handed over together: one wake-up of the thread.
         self._batch: list[_Job] = []
         self._wakeups: dict[asyncio.AbstractEventLoop, _Wakeups] = {}
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="ingest-produce", daemon=True)
-        self._thread.start()
-
     def stop(self, timeout: float = 10.0) -> None:
         """Finish the queued sends and stop the thread (blocking)."""
+        self._queue.put(None)
         if self._thread is not None:
-            self._queue.put(None)
             self._thread.join(timeout)
-            self._thread = None
+        super().stop(timeout)
 
     async def send_all(self, records: Sequence[OutgoingRecord], *, within: float) -> None:
         """Produce the records and return once Kafka acknowledged all; raise BrokerUnavailable."""
@@ -190,13 +183,14 @@ class ProduceThread:
         if producer is not None:
             self._handle.abandon(producer)
 
-    def _run(self) -> None:
-        while True:
-            batch = self._queue.get()
-            if batch is None:
-                return
-            for job in batch:
-                self._send(job)
+    def step(self) -> None:
+        """Send the next hand-over's jobs; a failure is handed to each job's waiting request."""
+        batch = self._queue.get()
+        if batch is None:
+            self.finish()
+            return
+        for job in batch:
+            self._send(job)
 
     def _send(self, job: _Job) -> None:
         with job.lock:

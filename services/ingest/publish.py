@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 import redis
 
-from services.common.bus import BrokerUnavailable, OutgoingRecord
-from services.common.events import Event, encode_event
+from services.common.contracts.events import Event, encode_event
+from services.common.kafka.errors import BrokerUnavailable
+from services.common.kafka.producer import OutgoingRecord
 from services.ingest.dedup import Claim, Dedup, dedup_key
 from services.ingest.producer import ProduceThread
 from services.ingest.telemetry import DEDUP_COMMIT_FAILURES

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from services.common.events import Event, utcnow
+from services.common.contracts.events import Event, utcnow
 from services.common.settings import Settings, Source
 from services.ingest.adapters import Adapter, feishu, generic, slack, telegram
 from services.ingest.dedup import Dedup

@@ -6,8 +6,9 @@ from functools import partial
 
 from fastapi import FastAPI
 
-from services.common.bus import ConsumerRunner
-from services.common.service import Resources, create_service_app, start_runner
+from services.common.app import create_service_app
+from services.common.kafka.consumer import ConsumerRunner
+from services.common.resources import Resources
 from services.common.settings import Settings, get_settings
 from services.metrics import api
 from services.metrics.apply import Applier
@@ -22,8 +23,7 @@ async def startup(resources: Resources) -> AsyncIterator[None]:
         tz=resources.settings.tz,
         history_days=resources.settings.metrics_history_days,
     )
-    await start_runner(
-        resources,
+    resources.run(
         ConsumerRunner(
             settings=resources.settings,
             group_id=resources.consumer_group("metrics"),

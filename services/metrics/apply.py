@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import orjson
 import redis
 
-from services.common.events import Event
+from services.common.contracts.events import Event
 from services.metrics.keys import NEVER_SPOKE_OFFSET, RECORD_BITS, GroupKeys, local_day, today
 
 # A dedup bucket holds at most this many fingerprints, so it stays a compact intset

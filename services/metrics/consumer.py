@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from services.common.bus import ConsumedEvent
+from services.common.kafka.consumer import ConsumedEvent
 from services.metrics.apply import Applier
 from services.metrics.telemetry import (
     BATCH_APPLY_SECONDS,

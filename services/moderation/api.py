@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime, BaseModel, Field
 from sqlmodel import Session
 
-from services.common.bus import BrokerUnavailable
+from services.common.contracts.events import Attachment, MessageKind
 from services.common.deps import (
     ProducerDep,
     ReadGroup,
@@ -21,9 +21,10 @@ from services.common.deps import (
     SettingsDep,
     WriteGroup,
 )
-from services.common.events import Attachment, MessageKind
+from services.common.kafka.errors import BrokerUnavailable
 from services.moderation import cases as case_store
 from services.moderation import rulesets
+from services.moderation.deps import ModerationState, ModerationStateDep
 from services.moderation.engine import Subject
 from services.moderation.ladder import count_strikes, escalation
 from services.moderation.models import (
@@ -70,11 +71,9 @@ Cursor = Annotated[str | None, Query(max_length=64, description="next_cursor of 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: _error("No such id in this group")}
 
 
-def _changed(resources: Any, client: Any, group_id: str) -> None:
+def _changed(state: ModerationState, client: Any, group_id: str) -> None:
     rulesets.announce_change(client=client, group_id=group_id)
-    engines = resources.extras.get("engines")
-    if engines is not None:
-        engines.invalidate(group_id)
+    state.engines.invalidate(group_id)
 
 
 def _rule_or_404(session: Session, group_id: str, rule_id: str) -> Rule:
@@ -105,13 +104,13 @@ def create_rule(
     rule_in: RuleCreate,
     session: SessionDep,
     client: RedisDep,
-    resources: ResourcesDep,
+    state: ModerationStateDep,
 ) -> Any:
     try:
         rule = rulesets.create_rule(session=session, group_id=group_id, rule_in=rule_in)
     except InvalidParams as exc:
         raise RequestValidationError(exc.errors) from exc
-    _changed(resources, client, group_id)
+    _changed(state, client, group_id)
     return rule
 
 
@@ -127,14 +126,14 @@ def update_rule(
     rule_in: RuleUpdate,
     session: SessionDep,
     client: RedisDep,
-    resources: ResourcesDep,
+    state: ModerationStateDep,
 ) -> Any:
     rule = _rule_or_404(session, group_id, rule_id)
     try:
         rule = rulesets.update_rule(session=session, rule=rule, rule_in=rule_in)
     except InvalidParams as exc:
         raise RequestValidationError(exc.errors) from exc
-    _changed(resources, client, group_id)
+    _changed(state, client, group_id)
     return rule
 
 
@@ -144,10 +143,10 @@ def delete_rule(
     rule_id: str,
     session: SessionDep,
     client: RedisDep,
-    resources: ResourcesDep,
+    state: ModerationStateDep,
 ) -> Response:
     rulesets.delete_rule(session=session, rule=_rule_or_404(session, group_id, rule_id))
-    _changed(resources, client, group_id)
+    _changed(state, client, group_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -162,10 +161,10 @@ def put_policy(
     policy_in: PolicyUpdate,
     session: SessionDep,
     client: RedisDep,
-    resources: ResourcesDep,
+    state: ModerationStateDep,
 ) -> Any:
     policy = rulesets.put_policy(session=session, group_id=group_id, policy_in=policy_in)
-    _changed(resources, client, group_id)
+    _changed(state, client, group_id)
     return policy
 
 
@@ -206,13 +205,9 @@ def test_rules(
     sample: SampleEvent,
     session: SessionDep,
     client: RedisDep,
-    resources: ResourcesDep,
+    state: ModerationStateDep,
 ) -> Any:
-    engines = resources.extras.get("engines")
-    if engines is not None:
-        engine = engines.engines_for([group_id])[group_id]
-    else:
-        engine = rulesets.load_engines(session=session, group_ids=[group_id])[group_id]
+    engine = state.engines.engines_for([group_id])[group_id]
     now = datetime.now(UTC)
     subject = Subject(
         type=sample.type,

@@ -6,19 +6,15 @@ from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
-from starlette.concurrency import run_in_threadpool
 
-from services.common.bus import ConsumerRunner
-from services.common.service import (
-    Resources,
-    add_runner,
-    create_service_app,
-    prepare_then_start,
-)
+from services.common.app import create_service_app
+from services.common.db import migrate
+from services.common.kafka.consumer import ConsumerRunner
+from services.common.resources import Resources, prepare_then_start
 from services.common.settings import Settings, get_settings
-from services.common.storage import migrate
 from services.moderation import api
 from services.moderation.consumer import handle_batch
+from services.moderation.deps import ModerationState
 from services.moderation.outbox import OutboxRelay
 from services.moderation.rulesets import EngineCache
 from services.moderation.tracking import Tracker
@@ -28,11 +24,10 @@ VERSION_TABLE = "alembic_version_moderation"
 
 
 @asynccontextmanager
-async def startup(resources: Resources) -> AsyncIterator[None]:
+async def startup(resources: Resources) -> AsyncIterator[ModerationState]:
     settings = resources.settings
     assert resources.engine is not None and resources.redis is not None
     engines = EngineCache(db=resources.engine, client=resources.redis)
-    resources.extras["engines"] = engines
     runner = ConsumerRunner(
         settings=settings,
         group_id=resources.consumer_group("moderation"),
@@ -59,16 +54,13 @@ async def startup(resources: Resources) -> AsyncIterator[None]:
             )
 
     def start_work() -> None:
-        add_runner(resources, runner)
-        relay.start()
+        resources.run(runner)
+        resources.run(relay)
 
     await prepare_then_start(
         resources, name="database-migrations", prepare=migrate_moderation, start=start_work
     )
-    try:
-        yield
-    finally:
-        await run_in_threadpool(relay.stop)
+    yield ModerationState(engines=engines)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from services.common.events import Event, MessageCreated
+from services.common.contracts.events import Event, MessageCreated
 from services.moderation.engine import PolicySpec, Verdict
 from services.moderation.ladder import count_strikes, escalation
 from services.moderation.models import Case, ModerationAction, utc

@@ -13,7 +13,8 @@ import time
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from services.common.bus import ConsumedEvent, ProducerHandle
+from services.common.kafka.consumer import ConsumedEvent
+from services.common.kafka.producer import ProducerHandle
 from services.common.settings import Settings
 from services.moderation.cases import Decision, record_decisions
 from services.moderation.outbox import publish_pending

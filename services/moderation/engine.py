@@ -15,7 +15,7 @@ from typing import Any
 
 import regex
 
-from services.common.events import Event, MemberJoined, MemberUpdated, MessageCreated
+from services.common.contracts.events import Event, MemberJoined, MemberUpdated, MessageCreated
 from services.moderation.keywords import KeywordMatcher
 from services.moderation.links import AllowedDomains, find_links, may_hold_link
 from services.moderation.normalize import Text, plain_form

@@ -18,7 +18,8 @@ import orjson
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from services.common.bus import OutgoingRecord, ProducerHandle
+from services.common.kafka.producer import OutgoingRecord, ProducerHandle
+from services.common.worker import BackgroundLoop
 from services.moderation.models import ModerationAction
 from services.moderation.telemetry import ACTIONS_PUBLISHED
 
@@ -61,34 +62,14 @@ def publish_pending(*, db: Engine, producer: ProducerHandle, topic: str) -> int:
                 return sent
 
 
-class OutboxRelay:
-    """A background thread that publishes what is left pending (crash, REST reversal, outage)."""
+class OutboxRelay(BackgroundLoop):
+    """Publish what is left pending (crash, REST reversal, outage) every `interval` seconds."""
 
     def __init__(
         self, *, db: Engine, producer: ProducerHandle, topic: str, interval: float = 1.0
     ) -> None:
+        super().__init__("outbox:moderation", interval=interval)
         self._db, self._producer, self._topic = db, producer, topic
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.problem: str | None = None
 
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="moderation-outbox", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                publish_pending(db=self._db, producer=self._producer, topic=self._topic)
-                self.problem = None
-            except Exception as exc:  # noqa: BLE001 - keep relaying after any outage
-                self.problem = type(exc).__name__
-                log.warning("outbox relay: %s", type(exc).__name__)
+    def step(self) -> None:
+        publish_pending(db=self._db, producer=self._producer, topic=self._topic)

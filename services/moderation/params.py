@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 import regex
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from services.common.events import MessageKind
+from services.common.contracts.events import MessageKind
 from services.moderation.normalize import fold, plain_form
 
 RuleKind = Literal[

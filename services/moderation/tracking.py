@@ -15,7 +15,13 @@ from typing import Any
 
 import redis
 
-from services.common.events import Event, MemberJoined, MemberLeft, MemberUpdated, MessageCreated
+from services.common.contracts.events import (
+    Event,
+    MemberJoined,
+    MemberLeft,
+    MemberUpdated,
+    MessageCreated,
+)
 from services.moderation.engine import Context, RuleEngine, RuleSpec, Subject
 from services.moderation.normalize import Text
 

@@ -12,8 +12,8 @@ from sqlmodel import col
 
 from services.campaigns.app import migrate_campaigns
 from services.campaigns.models import Campaign, Outbox, utcnow
+from services.common.db import make_engine
 from services.common.settings import Settings
-from services.common.storage import make_engine
 from tests.conftest import LIMITED_GROUP
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from services.common.events import Event, parse_event
+from services.common.contracts.events import Event, parse_event
 
 
 def now() -> datetime:

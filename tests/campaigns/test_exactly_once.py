@@ -13,7 +13,7 @@ from services.campaigns.models import Campaign, CampaignCreate, Grant, Outbox, P
 from services.campaigns.planning import create_campaign
 from services.campaigns.rewards import Effects, take_prize
 from services.campaigns.scheduler import Scheduler, advance
-from services.common.bus import ProducerHandle
+from services.common.kafka.producer import ProducerHandle
 from tests.campaigns.helpers import campaign_body, now, read_group, wait_until
 from tests.conftest import auth
 
@@ -171,7 +171,7 @@ def test_restarted_scheduler_catches_up_every_missed_step(settings, engine, uniq
 
 def test_two_consumers_applying_the_same_batch_grant_once(settings, engine, unique):
     from services.campaigns.consumer import handle_batch
-    from services.common.bus import ConsumedEvent, Record
+    from services.common.kafka.consumer import ConsumedEvent, Record
     from tests.campaigns.helpers import message
 
     group = unique("g-race")

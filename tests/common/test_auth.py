@@ -3,9 +3,9 @@
 import pytest
 from fastapi import APIRouter
 
+from services.common.app import create_service_app
 from services.common.auth import TokenVerifier, hash_token, new_token
 from services.common.deps import ReadGroup, WriteGroup
-from services.common.service import create_service_app
 from services.common.settings import QunyunConfig
 from tests.conftest import LIMITED_GROUP, auth
 

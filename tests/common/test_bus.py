@@ -8,8 +8,9 @@ import pytest
 from kafka import KafkaConsumer
 from kafka.structs import TopicPartition
 
-from services.common.bus import ConsumedEvent, ConsumerRunner, ProducerHandle
-from services.common.events import MemberJoined, parse_event
+from services.common.contracts.events import MemberJoined, parse_event
+from services.common.kafka.consumer import ConsumedEvent, ConsumerRunner
+from services.common.kafka.producer import ProducerHandle
 from tests.conftest import produce_events, read_topic
 
 
@@ -135,7 +136,7 @@ def test_records_not_committed_come_back(settings, producer):
         raise Crash  # not an Exception: the loop dies like a killed process, no commit
 
     first = ConsumerRunner(settings=settings, group_id=group, handler=crash, producer=handle)
-    first._stop.clear()  # run in this thread so the crash surfaces here
+    # Run in this thread so the crash surfaces here.
     with pytest.raises(Crash):
         first.run()
 

@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from services.common.events import (
+from services.common.contracts.events import (
     MAX_TEXT_BYTES,
     InvalidEvent,
     MemberJoined,

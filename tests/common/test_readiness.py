@@ -4,7 +4,7 @@ import importlib
 
 import pytest
 
-from services.tools.localstack import free_port
+from tools.localstack import free_port
 
 SERVICES = ["ingest", "metrics", "moderation", "campaigns"]
 
@@ -60,7 +60,7 @@ def test_readyz_names_a_frozen_broker(make_settings, run_app):
     """A broker that accepts TCP but answers nothing (frozen, partitioned) is not ready."""
     import signal
 
-    from services.tools.localstack import start_tansu, stop
+    from tools.localstack import start_tansu, stop
 
     port = free_port()
     broker = start_tansu(port)

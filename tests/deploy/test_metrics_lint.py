@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from services.common.events import parse_event
+from services.common.contracts.events import parse_event
 from tests.conftest import auth, produce_events
 from tests.deploy.lint import lint_problems, promtool_lint
 from tests.deploy.traffic import SOURCE, generic_events, signed_webhook

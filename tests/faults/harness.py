@@ -27,10 +27,10 @@ import httpx
 import orjson
 
 from services.common.settings import Settings
-from services.tools.localstack import free_port, stop, wait_for_port
-from services.tools.simulate import generate, send_webhook_batches, sign_generic
-from services.tools.stack import RunningStack, settings_env, start_service, wait_ready
 from tests.conftest import SOURCE_SECRETS, auth
+from tools.localstack import free_port, stop, wait_for_port
+from tools.simulate import generate, send_webhook_batches, sign_generic
+from tools.stack import RunningStack, settings_env, start_service, wait_ready
 
 SOURCE = "generic-test"
 SECRET = SOURCE_SECRETS[SOURCE][1]

@@ -13,9 +13,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-from services.common.bus import ensure_topics
-from services.tools.localstack import free_port, start_tansu, stop
-from services.tools.stack import service_stack
+from services.common.kafka.admin import ensure_topics
 from tests.faults.harness import (
     CONSUMERS,
     TIMEZONE,
@@ -32,6 +30,8 @@ from tests.faults.harness import (
     settle_and_verify,
     wait_until,
 )
+from tools.localstack import free_port, start_tansu, stop
+from tools.stack import service_stack
 
 SEED = 4242
 OUTAGE_SECONDS = 10.0

@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-from services.tools.stack import service_stack
 from tests.faults.harness import (
     CONSUMERS,
     TIMEZONE,
@@ -21,6 +20,7 @@ from tests.faults.harness import (
     set_up_operations,
     settle_and_verify,
 )
+from tools.stack import service_stack
 
 SEED = 20261121
 

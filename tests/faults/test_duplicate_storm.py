@@ -18,11 +18,11 @@ import httpx
 import orjson
 import pytest
 
-from services.common.bus import ensure_topics
-from services.tools.localstack import free_port, start_tansu, stop
-from services.tools.simulate import sign_generic
-from services.tools.stack import service_stack
+from services.common.kafka.admin import ensure_topics
 from tests.faults.harness import SECRET, SOURCE, Figures, Frozen, read_values
+from tools.localstack import free_port, start_tansu, stop
+from tools.simulate import sign_generic
+from tools.stack import service_stack
 
 COPIES = 5
 HOLD_SECONDS = 1.5

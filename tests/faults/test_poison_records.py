@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import orjson
 from kafka import KafkaProducer
 
-from services.common.events import parse_event
+from services.common.contracts.events import parse_event
 from tests.conftest import produce_events, read_topic
 
 CONSUMERS = ["metrics", "moderation", "campaigns"]

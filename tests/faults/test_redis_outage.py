@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-from services.tools.stack import service_stack
 from tests.faults.harness import (
     TIMEZONE,
     Api,
@@ -24,6 +23,7 @@ from tests.faults.harness import (
     settle_and_verify,
     wait_until,
 )
+from tools.stack import service_stack
 
 SEED = 7301
 OUTAGE_SECONDS = 10.0

@@ -22,8 +22,6 @@ import httpx
 import orjson
 
 from services.ingest.verify import generic_signature, slack_signature
-from services.tools.localstack import free_port, stop
-from services.tools.stack import service_stack, settings_env, start_service
 from tests.conftest import LIMITED_GROUP, SOURCE_SECRETS, auth
 from tests.faults.harness import FIGURES
 from tests.ingest.helpers import (
@@ -34,6 +32,8 @@ from tests.ingest.helpers import (
     slack_headers,
     telegram_headers,
 )
+from tools.localstack import free_port, stop
+from tools.stack import service_stack, settings_env, start_service
 
 JSON = {"Content-Type": "application/json"}
 REDIS_PASSWORD = "redis-pass-" + uuid.uuid4().hex[:12]

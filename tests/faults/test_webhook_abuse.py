@@ -22,7 +22,6 @@ import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.ingest.verify import encrypt_feishu, feishu_signature, generic_signature
-from services.tools.stack import service_stack
 from tests.conftest import SOURCE_SECRETS, read_topic
 from tests.faults.harness import FIGURES
 from tests.ingest.helpers import (
@@ -34,6 +33,7 @@ from tests.ingest.helpers import (
     slack_headers,
     telegram_headers,
 )
+from tools.stack import service_stack
 
 MIB = 1024 * 1024
 JSON = {"Content-Type": "application/json"}

@@ -8,10 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import orjson
 
-from services.common.bus import ensure_topics
+from services.common.kafka.admin import ensure_topics
 from services.ingest.app import create_app
-from services.tools.localstack import free_port, start_tansu, stop
 from tests.ingest.helpers import events_on, generic_headers
+from tools.localstack import free_port, start_tansu, stop
 
 URL = "/v1/webhooks/generic-test"
 

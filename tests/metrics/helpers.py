@@ -10,7 +10,7 @@ from datetime import time as clock
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from services.common.events import Event, parse_event
+from services.common.contracts.events import Event, parse_event
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 _ids = itertools.count(1)

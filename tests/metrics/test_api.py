@@ -12,7 +12,7 @@ GROUP = "metrics:api-checks"
 
 @pytest.fixture(scope="module")
 def client(kafka_bootstrap, redis_url, database_url, config_path):
-    from services.common.bus import ensure_topics
+    from services.common.kafka.admin import ensure_topics
     from services.common.settings import Settings
 
     settings = Settings(

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.common.storage import make_redis
+from services.common.redis_client import make_redis
 from services.metrics import queries
 from services.metrics.apply import Applier
 from services.metrics.keys import GroupKeys, day_number, today

@@ -13,8 +13,8 @@ import orjson
 import pytest
 import qrcode
 
-from services.common.events import Event, parse_event
-from services.common.storage import migrate
+from services.common.contracts.events import Event, parse_event
+from services.common.db import migrate
 from services.moderation.app import MIGRATIONS, VERSION_TABLE
 from tests.conftest import auth, read_topic
 

@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 import redis
 from sqlmodel import Session
 
-from services.common.bus import ConsumedEvent, ProducerHandle, Record
-from services.common.events import encode_event
-from services.common.storage import make_engine
+from services.common.contracts.events import encode_event
+from services.common.db import make_engine
+from services.common.kafka.consumer import ConsumedEvent, Record
+from services.common.kafka.producer import ProducerHandle
 from services.moderation import rulesets
 from services.moderation.app import create_app
 from services.moderation.consumer import handle_batch

@@ -7,8 +7,8 @@ import importlib
 import orjson
 import pytest
 
-from services.tools import bench
-from services.tools.bench_raw import bare_app, post_concurrently, serve_bare
+from tools import bench
+from tools.bench_raw import bare_app, post_concurrently, serve_bare
 
 ROW_KEYS = {"name", "value", "unit", "raw_name", "raw_value", "ratio", "target", "met", "notes"}
 
@@ -28,7 +28,7 @@ def assert_measured(rows: list[dict]) -> None:
 
 @pytest.mark.parametrize("part", [p for p in bench.PARTS if p != "raw"])
 def test_each_service_benchmark_runs_in_smoke_size(part, kafka_bootstrap, redis_url, database_url):
-    module = importlib.import_module(f"services.tools.bench_{part}")
+    module = importlib.import_module(f"tools.bench_{part}")
     rows = module.run(
         bootstrap=kafka_bootstrap, redis_url=redis_url, database_url=database_url, smoke=True
     )

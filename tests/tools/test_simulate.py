@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from services.common.events import parse_event
+from services.common.contracts.events import parse_event
 from services.ingest.app import create_app as create_ingest
-from services.tools import simulate
-from services.tools.simulate import WebhookRejected, generate, send_kafka, send_webhook_batches
 from tests.conftest import SOURCE_SECRETS, read_topic
+from tools import simulate
+from tools.simulate import WebhookRejected, generate, send_kafka, send_webhook_batches
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
 ADS = ("加微信", "加V", "vx同号", "代购", "团购", "兼职日结", "扫码进群")

@@ -3,6 +3,6 @@
 from sqlmodel import SQLModel
 
 from services.campaigns import models  # noqa: F401 - registers the tables
-from services.common.migrations_env import run_migrations
+from services.common.db import run_migrations
 
 run_migrations(SQLModel.metadata)

@@ -2,7 +2,7 @@
 
 from sqlmodel import SQLModel
 
-from services.common.migrations_env import run_migrations
+from services.common.db import run_migrations
 from services.moderation import models  # noqa: F401 - registers the tables
 
 run_migrations(SQLModel.metadata)

@@ -1,6 +1,6 @@
 """Start the four services as real processes (`python -m services.<name>`) and wait for /readyz.
 
-Shared by `make run` (services/tools/devstack.py), the Prometheus test and the fault tests:
+Shared by `make run` (tools/devstack.py), the Prometheus test and the fault tests:
 each service runs alone in its own process exactly as in production, with PORT and the
 settings passed as environment variables.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 
 from services.common.settings import Settings
-from services.tools.localstack import free_port, stop
+from tools.localstack import free_port, stop
 
 SERVICES: dict[str, int] = {"ingest": 8001, "metrics": 8002, "moderation": 8003, "campaigns": 8004}
 

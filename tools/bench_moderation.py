@@ -27,8 +27,8 @@ import ahocorasick
 from services.moderation.engine import Context, PolicySpec, RuleEngine, RuleSpec, Subject
 from services.moderation.normalize import Text, fold
 from services.moderation.params import validate_params
-from services.tools import textgen
-from services.tools.bench_raw import median, ratio_of, row
+from tools import textgen
+from tools.bench_raw import median, ratio_of, row
 
 KEYWORDS = 5000
 SPAM_TERMS = ["加微信", "加v", "vx", "wx", "代购", "团购", "私聊", "扫码进群", "兼职日结"]

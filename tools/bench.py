@@ -1,8 +1,8 @@
 """`make bench`: start a broker, Redis and a database, run every benchmark, print one table.
 
-Each part is a module services/tools/bench_<name>.py exposing
+Each part is a module tools/bench_<name>.py exposing
 `run(*, bootstrap, redis_url, database_url, smoke=False, repeats=3) -> list[row]`
-(see services/tools/bench_raw.row). A missing module or a failing one becomes a row
+(see tools/bench_raw.row). A missing module or a failing one becomes a row
 saying so; nothing is hidden. The table also goes to bench-results/bench.json.
 """
 
@@ -25,8 +25,8 @@ from typing import Any
 
 import orjson
 
-from services.tools.bench_raw import row
-from services.tools.localstack import free_port, start_redis, start_tansu, stop
+from tools.bench_raw import row
+from tools.localstack import free_port, start_redis, start_tansu, stop
 
 PARTS = ("raw", "ingest", "metrics", "moderation", "campaigns", "e2e")
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -42,7 +42,7 @@ def run_part(
     repeats: int,
 ) -> list[dict[str, Any]]:
     """Import and run one benchmark module; a missing or failing one gives a row saying so."""
-    module_name = f"services.tools.bench_{part}"
+    module_name = f"tools.bench_{part}"
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
@@ -174,7 +174,7 @@ def servers(
 def build_parser() -> argparse.ArgumentParser:
     """Return the CLI parser."""
     parser = argparse.ArgumentParser(
-        prog="python -m services.tools.bench",
+        prog="python -m tools.bench",
         description="Run qunyun's benchmarks against their raw limits and print one table.",
     )
     parser.add_argument("--only", default=",".join(PARTS), help=f"comma list of {', '.join(PARTS)}")

@@ -13,10 +13,10 @@ from pathlib import Path
 import redis
 
 from services.common.auth import hash_token
-from services.common.bus import ensure_topics
+from services.common.kafka.admin import ensure_topics
 from services.common.settings import Settings
-from services.tools.localstack import port_open, start_redis, start_tansu, stop
-from services.tools.stack import SERVICES, start_service, wait_ready
+from tools.localstack import port_open, start_redis, start_tansu, stop
+from tools.stack import SERVICES, start_service, wait_ready
 
 VAR = Path("var")
 

@@ -31,12 +31,12 @@ from kafka import KafkaConsumer
 from kafka.structs import TopicPartition
 
 from services.common.auth import hash_token
-from services.common.bus import ensure_topics
+from services.common.kafka.admin import ensure_topics
 from services.common.settings import Settings
-from services.tools import textgen
-from services.tools.bench_raw import HttpConnection, median, percentile, request_head, row
-from services.tools.localstack import free_port, stop
-from services.tools.simulate import sign_generic
+from tools import textgen
+from tools.bench_raw import HttpConnection, median, percentile, request_head, row
+from tools.localstack import free_port, stop
+from tools.simulate import sign_generic
 
 RATE = 500.0
 TARGET_P99_MS = 500.0

@@ -18,11 +18,11 @@ from typing import Any
 
 import orjson
 
-from services.common.bus import ensure_topics
-from services.common.events import encode_event, parse_event
+from services.common.contracts.events import encode_event, parse_event
+from services.common.kafka.admin import ensure_topics
 from services.common.settings import Settings
 from services.ingest.verify import generic_signature
-from services.tools.bench_raw import (
+from tools.bench_raw import (
     Payload,
     median,
     post_concurrently,
@@ -32,7 +32,7 @@ from services.tools.bench_raw import (
     serve_bare,
     serve_uvicorn,
 )
-from services.tools.localstack import free_port
+from tools.localstack import free_port
 
 SOURCE, SECRET = "bench-generic", "bench-secret-" + uuid.uuid4().hex
 BATCH = 500

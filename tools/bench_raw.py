@@ -1,6 +1,6 @@
 """Raw limits every benchmark divides by, load generators and the result-row format.
 
-Each service benchmark (services/tools/bench_<svc>.py) measures its hot path and the
+Each service benchmark (tools/bench_<svc>.py) measures its hot path and the
 matching raw limit from here in the same call, on the same broker and machine:
 - raw_produce_rate / raw_consume_rate: bare kafka-python throughput on a topic;
 - bare_app + serve_uvicorn: a parse-only FastAPI endpoint under the same uvicorn settings;
@@ -32,7 +32,7 @@ from fastapi.responses import Response
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.structs import TopicPartition
 
-from services.tools.localstack import free_port, wait_for_port
+from tools.localstack import free_port, wait_for_port
 
 Payload = tuple[bytes | None, bytes]
 
@@ -239,7 +239,7 @@ class Served:
 def serve_bare(*, port: int | None = None) -> Iterator[Served]:
     """Run the parse-only app under serve_uvicorn on a port (a free one by default)."""
     port = port or free_port()
-    with serve_uvicorn(app="services.tools.bench_raw:bare_app", port=port, env={}) as proc:
+    with serve_uvicorn(app="tools.bench_raw:bare_app", port=port, env={}) as proc:
         yield Served(port, proc)
 
 
@@ -405,9 +405,9 @@ def run(
     *, bootstrap: str, redis_url: str, database_url: str, smoke: bool = False, repeats: int = 3
 ) -> list[dict[str, Any]]:
     """Measure the raw limits themselves, as context rows for the table."""
-    from services.common.bus import ensure_topics
+    from services.common.kafka.admin import ensure_topics
     from services.common.settings import Settings
-    from services.tools import textgen
+    from tools import textgen
 
     count = 500 if smoke else 20_000
     repeats = 1 if smoke else repeats
@@ -477,7 +477,8 @@ class HandlerMeter:
 
 def consumer_rate(*, settings: Any, group: str, handler: Any, expect: int, timeout: float) -> float:
     """Run one ConsumerRunner over the settings' events topic; return events/s handled."""
-    from services.common.bus import ConsumerRunner, ProducerHandle
+    from services.common.kafka.consumer import ConsumerRunner
+    from services.common.kafka.producer import ProducerHandle
 
     producer = ProducerHandle(settings)
     meter = HandlerMeter(handler, expect)

@@ -21,14 +21,14 @@ from zoneinfo import ZoneInfo
 import orjson
 import redis
 
-from services.common.bus import ensure_topics
+from services.common.kafka.admin import ensure_topics
+from services.common.redis_client import make_redis
 from services.common.settings import Settings
-from services.common.storage import make_redis
 from services.metrics import cohorts, queries
 from services.metrics.apply import Applier, Row, script_row
 from services.metrics.consumer import handle_batch
 from services.metrics.keys import GroupKeys, start_of_day_ms, today
-from services.tools.bench_raw import (
+from tools.bench_raw import (
     consumer_rate,
     median,
     ratio_of,

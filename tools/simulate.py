@@ -1,6 +1,6 @@
 """Realistic community traffic: generate it with a seed, send it via the webhooks or Kafka.
 
-`python -m services.tools.simulate --help` for the CLI; `make demo` runs the `demo`
+`python -m tools.simulate --help` for the CLI; `make demo` runs the `demo`
 subcommand against a running `make run` stack. Importable pieces:
 - generate(...): the deterministic event stream (dicts of the community.events.v1 contract);
 - send_webhook_batches(...): signed generic batches to ingest, retrying 503s;
@@ -28,7 +28,7 @@ from typing import IO, Any
 import httpx
 import orjson
 
-from services.tools import textgen
+from tools import textgen
 
 # Hour-of-day weights of a Chinese hobby group: quiet at night, peaks at lunch and evening.
 HOUR_WEIGHTS = (
@@ -586,7 +586,7 @@ def _add_traffic_args(parser: argparse.ArgumentParser, *, days: int, members: in
 def build_parser() -> argparse.ArgumentParser:
     """Return the CLI parser with its `run` and `demo` subcommands."""
     parser = argparse.ArgumentParser(
-        prog="python -m services.tools.simulate",
+        prog="python -m tools.simulate",
         description="Simulate community chat traffic (Chinese hobby groups) into qunyun.",
         epilog="`run --help` and `demo --help` list each command's options; "
         "without a command, `run` is assumed.",
@@ -627,7 +627,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.seed is None:
         args.seed = int(time.time())
     if args.command == "demo":
-        from services.tools.demo import run_demo
+        from tools.demo import run_demo
 
         return run_demo(args)
     start = datetime.fromisoformat(args.start) if args.start else None

@@ -22,10 +22,11 @@ from services.campaigns.app import migrate_campaigns
 from services.campaigns.consumer import handle_batch
 from services.campaigns.models import CampaignCreate
 from services.campaigns.planning import create_campaign
-from services.common.bus import ProducerHandle, ensure_topics
+from services.common.db import make_engine
+from services.common.kafka.admin import ensure_topics
+from services.common.kafka.producer import ProducerHandle
 from services.common.settings import Settings
-from services.common.storage import make_engine
-from services.tools.bench_raw import (
+from tools.bench_raw import (
     consumer_rate,
     median,
     ratio_of,

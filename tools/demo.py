@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from services.common.settings import load_config
-from services.tools.simulate import generate, send_webhook_batches
+from tools.simulate import generate, send_webhook_batches
 
 PORTS = {"ingest": 8001, "metrics": 8002, "moderation": 8003, "campaigns": 8004}
 
@@ -277,6 +277,6 @@ def _short(value: Any, limit: int = 160) -> str:
 
 
 if __name__ == "__main__":
-    from services.tools.simulate import main
+    from tools.simulate import main
 
     sys.exit(main(["demo", *sys.argv[1:]]))

@@ -1,0 +1,1 @@
+"""The Kafka bus on kafka-python: producer, consumer loop, topic admin and their metrics."""

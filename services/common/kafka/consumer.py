@@ -1,0 +1,318 @@
+"""The consumer loop every consuming service runs: poll a batch, handle it, then commit.
+
+It follows the quix-streams loop: no auto-commit, offsets committed only after the
+handler succeeded (the effect is durable), bounded retries for a bad record (then
+`deadletter.v1` with headers naming where it came from), unbounded backoff while a
+dependency is down, one typed error callback, clean stop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import tenacity
+from kafka import KafkaConsumer
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata, TopicPartition
+
+from services.common.contracts.events import Event, InvalidEvent, decode_event
+from services.common.kafka.errors import BrokerUnavailable, is_transient
+from services.common.kafka.metrics import (
+    BATCH_SECONDS,
+    CONSUMED,
+    CONSUMER_ERRORS,
+    DEADLETTERS,
+    LAG,
+)
+from services.common.kafka.producer import Header, OutgoingRecord, ProducerHandle
+from services.common.settings import Settings
+from services.common.worker import BackgroundLoop, Stopped
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Record:
+    """A record as it came from Kafka."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass(frozen=True)
+class ConsumedEvent:
+    """A typed event with the record it came from."""
+
+    record: Record
+    event: Event
+
+
+ErrorKind = Literal["decode", "handler", "transient", "poll", "commit", "deadletter"]
+
+
+@dataclass(frozen=True)
+class ConsumerError:
+    """What went wrong in a consumer loop, handed to the error callback."""
+
+    kind: ErrorKind
+    group: str
+    exception: BaseException
+    records: Sequence[Record] = ()
+
+
+BatchHandler = Callable[[list[ConsumedEvent]], None]
+"""Handles one poll's events of community.events.v1; must be idempotent per event id."""
+RecordHandler = Callable[[list[Record]], None]
+"""Handles one poll's raw records (topics other than the event topic decode their own)."""
+ErrorCallback = Callable[[ConsumerError], None]
+
+
+def log_consumer_error(error: ConsumerError) -> None:
+    """Log a consumer error without record contents."""
+    where = ", ".join(f"{r.topic}/{r.partition}@{r.offset}" for r in error.records[:5])
+    log.warning(
+        "consumer %s: %s error %s: %s %s",
+        error.group,
+        error.kind,
+        type(error.exception).__name__,
+        str(error.exception)[:300],
+        where,
+    )
+
+
+class ConsumerRunner(BackgroundLoop):
+    """One consumer group's loop in a thread; `problem` (for /readyz) names what blocks it.
+
+    `handler` takes decoded events of community.events.v1; `record_handler` instead takes
+    raw records (for the outbound topics, whose payload types the handler decodes).
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        group_id: str,
+        producer: ProducerHandle,
+        handler: BatchHandler | None = None,
+        record_handler: RecordHandler | None = None,
+        topics: Sequence[str] | None = None,
+        on_error: ErrorCallback = log_consumer_error,
+        poll_timeout_ms: int = 500,
+        max_backoff_seconds: float = 5.0,
+        consumer_overrides: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(f"consumer:{group_id}", max_backoff=max_backoff_seconds)
+        if (handler is None) == (record_handler is None):
+            raise ValueError("give exactly one of handler and record_handler")
+        self.group_id = group_id
+        self.topics = list(topics or [settings.topic_events])
+        self._settings = settings
+        self._handler = handler
+        self._record_handler = record_handler
+        self._producer = producer
+        self._on_error = on_error
+        self._poll_timeout_ms = poll_timeout_ms
+        self._overrides = consumer_overrides or {}
+        self._consumer: KafkaConsumer | None = None
+        self._positions: dict[TopicPartition, int] = {}
+
+    def start(self) -> None:
+        """Export zero counters (so increase() sees the first dead letter), then run."""
+        for topic in self.topics:
+            DEADLETTERS.labels(self.group_id, topic)
+            for outcome in ("processed", "deadlettered"):
+                CONSUMED.labels(self.group_id, topic, outcome)
+        super().start()
+
+    def describe(self, exc: BaseException) -> str:
+        return f"kafka: {type(exc).__name__}"
+
+    def _build_consumer(self) -> KafkaConsumer:
+        session = self._settings.kafka_session_timeout_ms
+        config: dict[str, Any] = {
+            "bootstrap_servers": self._settings.bootstrap_servers,
+            "group_id": self.group_id,
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest",
+            "session_timeout_ms": session,
+            "heartbeat_interval_ms": max(session // 3, 100),
+            "max_poll_records": self._settings.kafka_max_poll_records,
+            "max_poll_interval_ms": 300000,
+            "reconnect_backoff_max_ms": 1000,
+            # Short, so a loop waiting for a broker that is down notices a stop quickly.
+            "bootstrap_timeout_ms": 2000,
+        }
+        config.update(self._overrides)
+        consumer = KafkaConsumer(**config)
+        consumer.subscribe(self.topics)
+        return consumer
+
+    def _report(self, kind: ErrorKind, exc: BaseException, records: Sequence[Record] = ()) -> None:
+        CONSUMER_ERRORS.labels(self.group_id, kind).inc()
+        try:
+            self._on_error(ConsumerError(kind, self.group_id, exc, records))
+        except Exception:  # noqa: BLE001 - a faulty callback must not kill the loop
+            log.exception("consumer error callback failed")
+
+    def step(self) -> None:
+        """Poll once; handle and commit what came. Kafka errors are retried by the loop."""
+        try:
+            if self._consumer is None:
+                self._consumer = self._build_consumer()
+            polled = self._consumer.poll(
+                timeout_ms=self._poll_timeout_ms,
+                max_records=self._settings.kafka_max_poll_records,
+            )
+        except Exception as exc:
+            self._report("poll", exc)
+            raise
+        self.problem = None
+        records = [
+            Record(tp.topic, tp.partition, m.offset, m.key, m.value)
+            for tp, messages in polled.items()
+            for m in messages
+        ]
+        if records:
+            self._process(records)
+            self._commit(records)
+        self._export_lag()
+
+    def teardown(self) -> None:
+        if self._consumer is not None:
+            try:
+                self._consumer.close(autocommit=False)
+            except Exception:  # noqa: BLE001
+                log.debug("consumer close failed", exc_info=True)
+            self._consumer = None
+
+    def _process(self, records: list[Record]) -> None:
+        if self._record_handler is not None:
+            with BATCH_SECONDS.labels(self.group_id).time():
+                self._handle(records, records)
+            return
+        events: list[ConsumedEvent] = []
+        for record in records:
+            try:
+                events.append(ConsumedEvent(record, decode_event(record.value)))
+            except InvalidEvent as exc:
+                self._report("decode", exc, [record])
+                self._dead_letter(record, exc)
+        if events:
+            with BATCH_SECONDS.labels(self.group_id).time():
+                self._handle(events, [e.record for e in events])
+
+    def _call(self, items: list[Any]) -> None:
+        if self._record_handler is not None:
+            self._record_handler(items)
+        else:
+            assert self._handler is not None
+            self._handler(items)
+
+    def _handle(self, items: list[Any], records: list[Record]) -> None:
+        """Handle a batch; retry while a dependency is down; isolate and dead-letter bad records."""
+        bad_record_retries = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(
+                lambda exc: not isinstance(exc, Stopped) and not self.stopping
+            ),
+            stop=tenacity.stop_after_attempt(self._settings.consumer_max_retries + 1),
+            wait=tenacity.wait_incrementing(start=0.05, increment=0.05),
+            sleep=self.sleep,
+            reraise=True,
+        )
+        try:
+            for attempt in bad_record_retries:
+                with attempt:
+                    try:
+                        self._call_while_dependencies_down(items, records)
+                    except Stopped:
+                        raise
+                    except Exception as exc:
+                        self._report("handler", exc, records)
+                        raise
+        except Exception as exc:
+            if self.stopping or isinstance(exc, Stopped):
+                raise
+            if len(items) == 1:
+                self._dead_letter(records[0], exc)
+                return
+            for item, record in zip(items, records, strict=True):
+                self._handle([item], [record])
+            return
+        self.problem = None
+        for record in records:
+            CONSUMED.labels(self.group_id, record.topic, "processed").inc()
+
+    def _call_while_dependencies_down(self, items: list[Any], records: list[Record]) -> None:
+        def down(exc: BaseException) -> None:
+            self.problem = f"dependency down: {type(exc).__name__}"
+            self._report("transient", exc, records)
+
+        for attempt in self.retrying(retry_if=is_transient, on_retry=down):
+            with attempt:
+                self._call(items)
+
+    def _dead_letter(self, record: Record, exc: BaseException) -> None:
+        headers: list[Header] = [
+            ("topic", record.topic.encode()),
+            ("partition", str(record.partition).encode()),
+            ("offset", str(record.offset).encode()),
+            ("consumer_group", self.group_id.encode()),
+            ("error", f"{type(exc).__name__}: {exc}"[:1000].encode("utf-8", "replace")),
+        ]
+        letter = OutgoingRecord(
+            self._settings.topic_deadletter, record.value or b"", record.key, headers
+        )
+
+        def unavailable(err: BaseException) -> None:
+            self.problem = "kafka: dead-letter topic unavailable"
+            self._report("deadletter", err, [record])
+
+        for attempt in self.retrying(
+            retry_if=lambda e: isinstance(e, BrokerUnavailable), on_retry=unavailable
+        ):
+            with attempt:
+                self._producer.send_all([letter])
+        DEADLETTERS.labels(self.group_id, record.topic).inc()
+        CONSUMED.labels(self.group_id, record.topic, "deadlettered").inc()
+
+    def _commit(self, records: list[Record]) -> None:
+        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        for r in records:
+            tp = TopicPartition(r.topic, r.partition)
+            nxt = r.offset + 1
+            if tp not in offsets or offsets[tp].offset < nxt:
+                offsets[tp] = OffsetAndMetadata(nxt, "", -1)
+        assert self._consumer is not None
+        try:
+            self._consumer.commit(offsets)
+            for tp, om in offsets.items():
+                self._positions[tp] = om.offset
+        except KafkaError as exc:
+            # Records come back after the rebalance; idempotent handlers absorb them.
+            self._report("commit", exc, records)
+
+    def _export_lag(self) -> None:
+        consumer = self._consumer
+        if consumer is None:
+            return
+        assigned = consumer.assignment()
+        # Partitions another process took over: stop exporting their (now stale) lag here.
+        for tp in [tp for tp in self._positions if tp not in assigned]:
+            del self._positions[tp]
+            with contextlib.suppress(KeyError):
+                LAG.remove(self.group_id, tp.topic, str(tp.partition))
+        for tp in assigned:
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue
+            position = self._positions.get(tp)
+            if position is None:
+                continue
+            LAG.labels(self.group_id, tp.topic, str(tp.partition)).set(max(highwater - position, 0))

@@ -1,0 +1,37 @@
+"""Which failures are a dependency being down (retry later) rather than a bad record."""
+
+from __future__ import annotations
+
+import redis.exceptions
+import sqlalchemy.exc
+from kafka.errors import KafkaError
+
+
+class BrokerUnavailable(RuntimeError):
+    """Kafka could not take the records within the deadline."""
+
+
+class TransientError(RuntimeError):
+    """A failure that retrying later will fix (a dependency is down)."""
+
+
+_TRANSIENT = (
+    TransientError,
+    BrokerUnavailable,
+    KafkaError,
+    ConnectionError,
+    TimeoutError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.BusyLoadingError,
+    redis.exceptions.ReadOnlyError,
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.DisconnectionError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.TimeoutError,
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Tell whether an exception means a dependency is down rather than a bad record."""
+    return isinstance(exc, _TRANSIENT)

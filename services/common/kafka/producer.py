@@ -1,0 +1,132 @@
+"""The producer every service shares: built on first use, acks=all, bounded deadlines."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+
+from services.common.kafka.errors import BrokerUnavailable
+from services.common.kafka.metrics import PRODUCE_ERRORS, PRODUCE_SECONDS
+from services.common.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Header = tuple[str, bytes]
+
+
+@dataclass(frozen=True)
+class OutgoingRecord:
+    """One record to produce."""
+
+    topic: str
+    value: bytes
+    key: bytes | None = None
+    headers: list[Header] = field(default_factory=list)
+
+
+class ProducerHandle:
+    """A KafkaProducer built on first use, so services start while the broker is down."""
+
+    def __init__(self, settings: Settings, **overrides: Any) -> None:
+        self._settings = settings
+        self._overrides = overrides
+        self._producer: KafkaProducer | None = None
+        self._lock = threading.Lock()
+
+    def _build(self) -> KafkaProducer:
+        timeout_ms = int(self._settings.kafka_produce_timeout_seconds * 1000)
+        config: dict[str, Any] = {
+            "bootstrap_servers": self._settings.bootstrap_servers,
+            "acks": "all",
+            "enable_idempotence": True,
+            "linger_ms": 2,
+            "batch_size": 256 * 1024,
+            "max_request_size": 4 * 1024 * 1024,
+            "max_block_ms": timeout_ms,
+            # kafka-python waits 30 s for a first broker by default; callers need an answer
+            # within the produce deadline even when the broker is down at start.
+            "bootstrap_timeout_ms": timeout_ms,
+            "request_timeout_ms": max(timeout_ms, 3000),
+            "reconnect_backoff_max_ms": 1000,
+        }
+        config.update(self._overrides)
+        return KafkaProducer(**config)
+
+    def get(self) -> KafkaProducer:
+        """Return the producer, building it now if needed; raise BrokerUnavailable."""
+        with self._lock:
+            if self._producer is None:
+                try:
+                    self._producer = self._build()
+                except Exception as exc:
+                    raise BrokerUnavailable(
+                        f"cannot connect to Kafka: {type(exc).__name__}"
+                    ) from exc
+            return self._producer
+
+    def send_all(
+        self, records: Sequence[OutgoingRecord], *, timeout: float | None = None
+    ) -> list[Any]:
+        """Send every record and wait once until Kafka acknowledged all; raise BrokerUnavailable."""
+        if not records:
+            return []
+        timeout = timeout or self._settings.kafka_produce_timeout_seconds
+        deadline = time.monotonic() + timeout
+        producer = self.get()
+        topic = records[0].topic
+        errors = PRODUCE_ERRORS.labels(topic)  # exported as 0 from the first produce on
+        started = time.perf_counter()
+        try:
+            futures = [
+                producer.send(r.topic, value=r.value, key=r.key, headers=r.headers or None)
+                for r in records
+            ]
+            results = [f.get(timeout=max(deadline - time.monotonic(), 0.001)) for f in futures]
+        except (KafkaError, TimeoutError) as exc:
+            errors.inc()
+            self.abandon(producer)
+            raise BrokerUnavailable(f"Kafka did not acknowledge in {timeout:g}s") from exc
+        PRODUCE_SECONDS.labels(topic).observe(time.perf_counter() - started)
+        return results
+
+    def abandon(self, failed: KafkaProducer) -> None:
+        """Drop a producer and its unsent records; the next get() builds a fresh one.
+
+        Records a caller was told failed must not land later behind its back (the sender
+        would retry them, and a stuck idempotent batch blocks its partition until
+        delivery_timeout_ms, e.g. after a broker restart lost its state); the caller
+        retries them itself.
+        """
+        with self._lock:
+            current = self._producer is failed
+            if current:
+                self._producer = None
+        if not current:
+            return  # another caller already replaced it
+        log.warning("kafka did not acknowledge in time: dropping the producer's pending records")
+        # close(timeout=0) alone raises from its flush before it force-closes the sender.
+        failed._sender.force_close()
+        with contextlib.suppress(KafkaError):
+            failed.close(timeout=0)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Flush what is pending and close the producer."""
+        with self._lock:
+            if self._producer is not None:
+                try:
+                    self._producer.flush(timeout=timeout)
+                    self._producer.close(timeout=timeout)
+                except KafkaError:
+                    log.warning("producer close: records still pending after %ss", timeout)
+                    self._producer._sender.force_close()
+                    with contextlib.suppress(KafkaError):
+                        self._producer.close(timeout=0)
+                self._producer = None

@@ -1,0 +1,205 @@
+"""The transactional outbox: records written with the change that caused them, published after.
+
+A service queues its outbound records (`enqueue`) in the same transaction as the change
+that caused them, so a committed change always gets its records and a rolled-back one
+never does. `publish_pending` sends what is unpublished in order and marks it: each
+record is claimed by one publisher at a time (rows locked with SKIP LOCKED on
+PostgreSQL, a conditional UPDATE with a lease on SQLite, which has no row locks), sent,
+acknowledged by Kafka, then marked published. A crash between the acknowledgement and
+the mark publishes the record once more with the same id, which consumers deduplicate.
+
+Each service has its own outbox table (a subclass of `OutboxRecord` with `table=True`);
+the entrypoint that committed calls `relay.wake()` so records leave at once, and the
+relay's one-second loop picks up anything left behind by a crash or an outage.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from pydantic import BaseModel
+from sqlalchemy import Engine
+from sqlmodel import JSON, Field, Session, SQLModel, col, select
+
+from services.common.db import UTCDateTime, utcnow
+from services.common.kafka.producer import OutgoingRecord, ProducerHandle
+from services.common.worker import BackgroundLoop
+
+log = logging.getLogger(__name__)
+
+BATCH = 500
+SQLITE_LEASE = timedelta(seconds=60)
+
+
+class OutboxRecord(SQLModel):
+    """The columns of every outbox table; a service subclasses it with `table=True`."""
+
+    seq: int | None = Field(default=None, primary_key=True)
+    message_id: str = Field(max_length=64, index=True)
+    topic: str = Field(max_length=255)
+    key: str = Field(max_length=512)
+    payload: dict[str, Any] = Field(sa_type=JSON, nullable=False)
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    published_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    claim_token: str | None = Field(default=None, max_length=64)
+    claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One record to queue: a contract model (with an `id`) for a topic, keyed by group."""
+
+    topic: str
+    key: str
+    payload: BaseModel
+
+
+def enqueue(session: Session, table: type[OutboxRecord], records: Sequence[Outgoing]) -> None:
+    """Queue records in the session's transaction (the caller commits with its change)."""
+    if not records:
+        return
+    now = utcnow()
+    session.exec(
+        sa.insert(table.__table__),  # type: ignore[attr-defined]
+        params=[
+            {
+                "message_id": str(r.payload.id),  # type: ignore[attr-defined]
+                "topic": r.topic,
+                "key": r.key,
+                "payload": r.payload.model_dump(mode="json"),
+                "created_at": now,
+            }
+            for r in records
+        ],
+    )
+
+
+def _send(rows: Sequence[OutboxRecord], producer: ProducerHandle) -> None:
+    producer.send_all(
+        [
+            OutgoingRecord(
+                r.topic,
+                orjson.dumps(r.payload),
+                r.key.encode(),
+                [("message_id", r.message_id.encode())],
+            )
+            for r in rows
+        ]
+    )
+
+
+def _mark_published(session: Session, table: type[OutboxRecord], rows: Sequence[OutboxRecord]):  # type: ignore[no-untyped-def]
+    session.exec(
+        sa.update(table)
+        .where(col(table.seq).in_([r.seq for r in rows]))
+        .values(published_at=utcnow(), claim_token=None)
+    )
+
+
+def _publish_locked(
+    engine: Engine, table: type[OutboxRecord], producer: ProducerHandle
+) -> list[OutboxRecord]:
+    with Session(engine, expire_on_commit=False) as session:
+        rows = list(
+            session.exec(
+                select(table)
+                .where(col(table.published_at).is_(None))
+                .order_by(col(table.seq))
+                .limit(BATCH)
+                .with_for_update(skip_locked=True)
+            ).all()
+        )
+        if rows:
+            _send(rows, producer)
+            _mark_published(session, table, rows)
+            session.commit()
+        return rows
+
+
+def _publish_claimed(
+    engine: Engine, table: type[OutboxRecord], producer: ProducerHandle
+) -> list[OutboxRecord]:
+    token = uuid.uuid4().hex
+    now = utcnow()
+    with Session(engine, expire_on_commit=False) as session:
+        pending = (
+            select(table.seq)
+            .where(
+                col(table.published_at).is_(None),
+                sa.or_(col(table.claimed_at).is_(None), col(table.claimed_at) < now - SQLITE_LEASE),
+            )
+            .order_by(col(table.seq))
+            .limit(BATCH)
+        )
+        session.exec(
+            sa.update(table)
+            .where(col(table.seq).in_(pending.scalar_subquery()))
+            .values(claim_token=token, claimed_at=now)
+        )
+        session.commit()
+        rows = list(
+            session.exec(
+                select(table).where(col(table.claim_token) == token).order_by(col(table.seq))
+            ).all()
+        )
+        if rows:
+            _send(rows, producer)
+            _mark_published(session, table, rows)
+            session.commit()
+        return rows
+
+
+Published = Callable[[Sequence[OutboxRecord]], None]
+
+
+def publish_pending(
+    *,
+    engine: Engine,
+    table: type[OutboxRecord],
+    producer: ProducerHandle,
+    on_published: Published | None = None,
+) -> int:
+    """Publish every unpublished record this process can claim, in order; return how many."""
+    publish = _publish_locked if engine.dialect.name == "postgresql" else _publish_claimed
+    total = 0
+    while True:
+        rows = publish(engine, table, producer)
+        if rows and on_published is not None:
+            on_published(rows)
+        total += len(rows)
+        if len(rows) < BATCH:
+            return total
+
+
+class OutboxRelay(BackgroundLoop):
+    """Publish a table's pending records: at once when woken, else every `interval` seconds."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        table: type[OutboxRecord],
+        producer: ProducerHandle,
+        on_published: Published | None = None,
+        interval: float = 1.0,
+    ) -> None:
+        super().__init__(f"outbox:{table.__tablename__}", interval=interval)
+        self._engine = engine
+        self._table = table
+        self._producer = producer
+        self._on_published = on_published
+
+    def step(self) -> None:
+        publish_pending(
+            engine=self._engine,
+            table=self._table,
+            producer=self._producer,
+            on_published=self._on_published,
+        )
