@@ -14,48 +14,17 @@ import itertools
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from enum import IntEnum
+from importlib.resources import files
 from typing import Any
 
 import redis.asyncio
 
-SEEN = "seen"
-
-# One call serves every request of a source waiting at that moment (group commit): first
-# KEYS[1..ARGV[1]] become "seen" for ARGV[2] seconds (acknowledged events), then each later
-# key is claimed (SET ... PX ARGV[3]) with its request's token ARGV[3 + i]. It returns what
-# each claimed key held: 0 absent or already this token's (mine), 1 seen, 2 another token's.
-_STEP = """
-local marks = tonumber(ARGV[1])
-for i = 1, marks do
-  redis.call('SET', KEYS[i], 'seen', 'EX', ARGV[2])
-end
-local out = {}
-for i = marks + 1, #KEYS do
-  local token = ARGV[3 + i - marks]
-  local value = redis.call('GET', KEYS[i])
-  if not value then
-    redis.call('SET', KEYS[i], token, 'PX', ARGV[3])
-    out[i - marks] = 0
-  elseif value == 'seen' then
-    out[i - marks] = 1
-  elseif value == token then
-    out[i - marks] = 0
-  else
-    out[i - marks] = 2
-  end
-end
-return out
-"""
-_RELEASE = """
-local n = 0
-for _, key in ipairs(KEYS) do
-  if redis.call('GET', key) == ARGV[1] then
-    redis.call('DEL', key)
-    n = n + 1
-  end
-end
-return n
-"""
+# One call of lua/claim.lua serves every request of a source waiting at that moment (group
+# commit): first it marks acknowledged keys seen, then claims the others, each with its
+# request's token; lua/release.lua drops a token's claims.
+_LUA = files("services.ingest") / "lua"
+_CLAIM = (_LUA / "claim.lua").read_text(encoding="utf-8")
+_RELEASE = (_LUA / "release.lua").read_text(encoding="utf-8")
 
 
 class Claim(IntEnum):
@@ -132,8 +101,7 @@ class Dedup:
     """
 
     def __init__(self, client: redis.asyncio.Redis, *, claim_ms: int, ttl_seconds: int) -> None:
-        self.client = client
-        self._step = client.register_script(_STEP)
+        self._step = client.register_script(_CLAIM)
         self._release = client.register_script(_RELEASE)
         self._claim_ms = claim_ms
         self._ttl_seconds = ttl_seconds

@@ -1,9 +1,9 @@
 """Apply events to a group's Redis state: dedup and update in one Lua call per group and batch.
 
-A script call takes every event of one group in the batch (one JSON argument).
-For each event it claims the event's fingerprint in the day's dedup sets and,
-only when the claim is new, updates the counters; a replayed event therefore
-changes nothing. Counters touched many times in a batch (day totals, minutes,
+A call of the script (lua/apply.lua) takes every event of one group in the batch
+(one JSON argument). For each event it claims the event's fingerprint in the day's
+dedup sets and, only when the claim is new, updates the counters; a replayed event
+therefore changes nothing. Counters touched many times in a batch (day totals, minutes,
 member records) are summed in the script and written once at its end, still
 inside the same atomic call. All groups of a poll go to Redis in one pipeline.
 """
@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from importlib.resources import files
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -27,191 +28,9 @@ from services.metrics.keys import NEVER_SPOKE_OFFSET, RECORD_BITS, GroupKeys, lo
 # (Redis' default set-max-intset-entries is 512).
 DEDUP_BUCKET_SIZE = 512
 
-APPLY_LUA = """
-local prefix = ARGV[1]
-local keep = tonumber(ARGV[2]) * 86400
-local batch = cjson.decode(ARGV[3])
-local now_ms = tonumber(redis.call('TIME')[1]) * 1000
-local ids, names, mem = prefix .. 'ids', prefix .. 'names', prefix .. 'mem'
-local recent, quiet = prefix .. 'recent', prefix .. 'quiet'
-local REC = RECORD_BITS
-local BUCKET = DEDUP_BUCKET_SIZE
-local expiry, levels, id_of, members, totals, minutes = {}, {}, {}, {}, {}, {}
-local applied = {m = 0, j = 0, l = 0}
-local dups = 0
-
--- Daily keys live `keep` seconds past the end of their day (+1 day for any UTC offset).
-local function day_key(kind, day)
-  local key = prefix .. kind .. ':' .. day
-  expiry[key] = (day + 2) * 86400 + keep
-  return key
-end
-
-local function dedup_key(day, level, hash)
-  return prefix .. 'dd:' .. day .. ':' .. level .. ':' .. (hash % 2 ^ level)
-end
-
--- Claim a fingerprint in the day's dedup sets; false when it was claimed before.
--- Level L of a day has 2^L sets; a fingerprint goes to its set of the day's newest
--- level, which grows when that set is full, and is looked up on every level.
-local function claim(day, fp, hash)
-  local level = levels[day]
-  if level == nil then
-    level = tonumber(redis.call('HGET', day_key('d', day), 'dl') or '0')
-  end
-  for l = 0, level - 1 do
-    if redis.call('SISMEMBER', dedup_key(day, l, hash), fp) == 1 then
-      levels[day] = level
-      return false
-    end
-  end
-  local key = dedup_key(day, level, hash)
-  expiry[key] = (day + 2) * 86400 + keep
-  levels[day] = level
-  if redis.call('SCARD', key) < BUCKET then
-    return redis.call('SADD', key, fp) == 1
-  end
-  if redis.call('SISMEMBER', key, fp) == 1 then
-    return false
-  end
-  -- Growing before the set would pass BUCKET keeps every set an intset.
-  levels[day] = level + 1
-  redis.call('HSET', day_key('d', day), 'dl', level + 1)
-  key = dedup_key(day, level + 1, hash)
-  expiry[key] = (day + 2) * 86400 + keep
-  redis.call('SADD', key, fp)
-  return true
-end
-
-local function dense_id(member)
-  local id = id_of[member]
-  if id == nil then
-    id = redis.call('HGET', ids, member)
-    if not id then
-      id = redis.call('INCR', prefix .. 'seq')
-      redis.call('HSET', ids, member, id)
-      redis.call('HSET', names, id, member)
-    end
-    id = tonumber(id)
-    id_of[member] = id
-  end
-  return id
-end
-
--- A member's record, read once per batch and written back at the end.
-local function record(id)
-  local r = members[id]
-  if r == nil then
-    local b = id * REC
-    local v = redis.call('BITFIELD', mem, 'GET', 'i64', b, 'GET', 'i64', b + 64,
-      'GET', 'i64', b + 128, 'GET', 'i64', b + 192, 'GET', 'u32', b + 256,
-      'GET', 'u32', b + 288, 'GET', 'u32', b + 320)
-    r = {v[1], v[2], v[3], v[4], v[5], v[6], v[7]}
-    members[id] = r
-  end
-  return r
-end
-
-local function add(day, field)
-  local t = totals[day]
-  if t == nil then
-    t = {m = 0, u = 0, j = 0, l = 0}
-    totals[day] = t
-  end
-  t[field] = t[field] + 1
-end
-
-for _, e in ipairs(batch) do
-  local kind, fp, hash, member, ts, day = e[1], e[2], e[3], e[4], tonumber(e[5]), e[6]
-  if not claim(day, fp, hash) then
-    dups = dups + 1
-  else
-    applied[kind] = applied[kind] + 1
-    local id = dense_id(member)
-    local r = record(id)
-    if kind == 'm' then
-      add(day, 'm')
-      r[5] = r[5] + 1
-      if redis.call('SETBIT', day_key('a', day), id, 1) == 0 then
-        add(day, 'u')
-        r[6] = r[6] + 1
-      end
-      redis.call('BITFIELD', day_key('c', day), 'OVERFLOW', 'SAT', 'INCRBY', 'u16', '#' .. id, 1)
-      r[4] = math.max(r[4], ts)
-      local minute = math.floor(ts / 60000)
-      local hour = math.floor(minute / 60)
-      local per_hour = minutes[hour] or {}
-      per_hour[minute % 60] = (per_hour[minute % 60] or 0) + 1
-      minutes[hour] = per_hour
-    elseif kind == 'j' then
-      add(day, 'j')
-      -- The first join defines the cohort, whatever order the joins arrive in.
-      if r[1] == 0 or ts < r[1] then
-        if r[1] ~= 0 then
-          redis.call('SETBIT', day_key('co', r[7]), id, 0)
-        end
-        redis.call('SETBIT', day_key('co', day), id, 1)
-        r[1], r[7] = ts, day
-      end
-      r[2] = math.max(r[2], ts)
-    else
-      add(day, 'l')
-      r[3] = math.max(r[3], ts)
-    end
-  end
-end
-
-for day, t in pairs(totals) do
-  local key = day_key('d', day)
-  for field, n in pairs(t) do
-    if n > 0 then redis.call('HINCRBY', key, field, n) end
-  end
-end
-for hour, per_hour in pairs(minutes) do
-  local key = prefix .. 'mh:' .. hour
-  for minute, n in pairs(per_hour) do redis.call('HINCRBY', key, minute, n) end
-  expiry[key] = (hour + 26) * 3600
-end
--- Write each touched record back, and keep the current members in `quiet` ordered by
--- silence: never-spoke ones first (by join time, pushed below every real timestamp),
--- then by last message.
-for id, r in pairs(members) do
-  local b = id * REC
-  local f = '%d'
-  redis.call('BITFIELD', mem, 'SET', 'i64', b, string.format(f, r[1]),
-    'SET', 'i64', b + 64, string.format(f, r[2]), 'SET', 'i64', b + 128, string.format(f, r[3]),
-    'SET', 'i64', b + 192, string.format(f, r[4]), 'SET', 'u32', b + 256, r[5],
-    'SET', 'u32', b + 288, r[6], 'SET', 'u32', b + 320, r[7])
-  if r[4] > 0 then
-    redis.call('ZADD', recent, 'GT', string.format(f, r[4]), id)
-  end
-  if r[3] == 0 or math.max(r[2], r[4]) > r[3] then
-    local score = r[4]
-    if score == 0 then score = r[1] - NEVER_SPOKE_OFFSET end
-    redis.call('ZADD', quiet, string.format(f, score), id)
-  else
-    redis.call('ZREM', quiet, id)
-  end
-end
-
-for key, at in pairs(expiry) do
-  redis.call('EXPIREAT', key, at)
-end
-if applied.m + applied.j + applied.l > 0 then
-  redis.call('ZREMRANGEBYSCORE', recent, '-inf', now_ms - 90000000)
-  -- A group silent for the whole history loses its member table too.
-  for _, key in ipairs({ids, names, mem, recent, quiet, prefix .. 'seq'}) do
-    redis.call('EXPIRE', key, keep + 172800)
-  end
-end
-return {applied.m, applied.j, applied.l, dups}
-"""
-for _name, _value in {
-    "RECORD_BITS": RECORD_BITS,
-    "DEDUP_BUCKET_SIZE": DEDUP_BUCKET_SIZE,
-    "NEVER_SPOKE_OFFSET": NEVER_SPOKE_OFFSET,
-}.items():
-    APPLY_LUA = APPLY_LUA.replace(_name, str(_value))
+# The script (lua/apply.lua) takes these constants as arguments after its batch.
+_CONSTANTS = (RECORD_BITS, DEDUP_BUCKET_SIZE, NEVER_SPOKE_OFFSET)
+APPLY_LUA = (files("services.metrics") / "lua" / "apply.lua").read_text(encoding="utf-8")
 
 _KIND = {"message.created": "m", "member.joined": "j", "member.left": "l"}
 
@@ -244,6 +63,35 @@ def script_row(
     return (kind, digest, bucket_hash, member_id, str(ts_ms), day)
 
 
+def rows_by_group(
+    events: Iterable[Event], *, tz: ZoneInfo, history_days: int, now: datetime | None = None
+) -> tuple[dict[str, list[Row]], ApplyResult]:
+    """Turn events into each group's script rows, dropping ones older than the history."""
+    oldest = today(tz, now) - history_days + 1
+    per_group: dict[str, list[Row]] = defaultdict(list)
+    result = ApplyResult()
+    for event in events:
+        kind = _KIND.get(event.type)
+        if kind is None:
+            result.applied[event.type] += 1  # member.updated changes no metric
+            continue
+        day = local_day(event.occurred_at, tz)
+        if day < oldest:
+            result.too_old += 1
+            continue
+        per_group[event.group_id].append(
+            script_row(
+                kind=kind,
+                source=event.source,
+                event_id=event.id,
+                member_id=event.member_id,
+                ts_ms=int(event.occurred_at.timestamp() * 1000),
+                day=day,
+            )
+        )
+    return per_group, result
+
+
 class Applier:
     """Apply batches of events for one deployment's timezone and history."""
 
@@ -258,41 +106,15 @@ class Applier:
         prefix = GroupKeys(group_id).prefix
         self.script(
             keys=[prefix + "ids"],
-            args=[prefix, self.history_days, orjson.dumps(rows)],
+            args=[prefix, self.history_days, orjson.dumps(rows), *_CONSTANTS],
             client=pipe,
         )
 
-    def prepare(
-        self, events: Iterable[Event], *, now: datetime | None = None
-    ) -> tuple[dict[str, list[Row]], ApplyResult]:
-        """Turn events into per-group script arguments, dropping ones older than the history."""
-        oldest = today(self.tz, now) - self.history_days + 1
-        per_group: dict[str, list[Row]] = defaultdict(list)
-        result = ApplyResult()
-        for event in events:
-            kind = _KIND.get(event.type)
-            if kind is None:
-                result.applied[event.type] += 1  # member.updated changes no metric
-                continue
-            day = local_day(event.occurred_at, self.tz)
-            if day < oldest:
-                result.too_old += 1
-                continue
-            per_group[event.group_id].append(
-                script_row(
-                    kind=kind,
-                    source=event.source,
-                    event_id=event.id,
-                    member_id=event.member_id,
-                    ts_ms=int(event.occurred_at.timestamp() * 1000),
-                    day=day,
-                )
-            )
-        return per_group, result
-
     def apply(self, events: Sequence[Event], *, now: datetime | None = None) -> ApplyResult:
         """Apply a batch: every group's events in one script call, all calls in one pipeline."""
-        per_group, result = self.prepare(events, now=now)
+        per_group, result = rows_by_group(
+            events, tz=self.tz, history_days=self.history_days, now=now
+        )
         if not per_group:
             return result
         pipe = self.client.pipeline(transaction=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from importlib.resources import files
 
 import redis
 
@@ -19,33 +20,9 @@ from services.metrics.keys import GroupKeys
 SCRATCH_TTL_SECONDS = 60
 OPS_PER_CALL = 2000
 
-# ARGV[1] is the program, one operation per line naming keys by their index in ARGV[2..].
-RUN_LUA = """
-local names = {}
-for i = 2, #ARGV do names[i - 1] = ARGV[i] end
-local out = {}
-for line in string.gmatch(ARGV[1], '[^\\n]+') do
-  local op, keys = nil, {}
-  for word in string.gmatch(line, '%S+') do
-    if op == nil then op = word else keys[#keys + 1] = names[tonumber(word)] end
-  end
-  if op == 'C' then
-    out[#out + 1] = redis.call('BITCOUNT', keys[1])
-  elseif op == 'X' then
-    redis.call('BITOP', 'AND', unpack(keys))
-    out[#out + 1] = redis.call('BITCOUNT', keys[1])
-  elseif op == 'OR' or op == 'AND' then
-    redis.call('BITOP', op, unpack(keys))
-  elseif op == 'Z' then
-    redis.call('SETBIT', keys[1], tonumber(redis.call('GET', keys[2]) or '0') + 1, 0)
-  elseif op == 'E' then
-    redis.call('EXPIRE', keys[1], SCRATCH_TTL_SECONDS)
-  elseif op == 'D' then
-    redis.call('DEL', unpack(keys))
-  end
-end
-return out
-""".replace("SCRATCH_TTL_SECONDS", str(SCRATCH_TTL_SECONDS))
+# lua/run.lua runs one chunk: ARGV[1] the scratch TTL, ARGV[2] the program (one operation
+# per line naming keys by number), ARGV[3...] the keys.
+RUN_LUA = (files("services.metrics") / "lua" / "run.lua").read_text(encoding="utf-8")
 
 
 class BitPlan:
@@ -64,9 +41,12 @@ class BitPlan:
         self._zero: str | None = None
         self._results: list[int] | None = None
 
-    def _op(self, op: str, *keys: str) -> None:
+    def _line(self, op: str, *keys: str) -> str:
         indexes = (self._names.setdefault(key, len(self._names) + 1) for key in keys)
-        self._ops.append(" ".join([op, *map(str, indexes)]))
+        return " ".join([op, *map(str, indexes)])
+
+    def _op(self, op: str, *keys: str) -> None:
+        self._ops.append(self._line(op, *keys))
 
     def _new_scratch(self) -> str:
         key = self._keys.temp(f"{self._tag}:{len(self._scratch)}")
@@ -119,16 +99,21 @@ class BitPlan:
         self._op("X", self._and_key, *sources)
         return self._next_count()
 
-    def run(self) -> None:
-        """Send everything in chunks of one pipeline, then delete the scratch keys."""
+    def calls(self) -> list[list[str | int]]:
+        """Return the script calls' arguments: the operations in chunks, then the scratch DEL."""
+        ops = self._ops
         if self._scratch:
-            self._op("D", *self._scratch)
+            ops = [*ops, self._line("D", *self._scratch)]
+        programs = ["\n".join(ops[i : i + OPS_PER_CALL]) for i in range(0, len(ops), OPS_PER_CALL)]
+        names = list(self._names)
+        return [[SCRATCH_TTL_SECONDS, program, *names] for program in programs]
+
+    def run(self) -> None:
+        """Send every call in one pipeline; the last one deletes the scratch keys."""
         pipe = self._client.pipeline(transaction=False)
         route = [self._keys.ids]  # any key of the group: the call goes to the group's slot
-        names = list(self._names)
-        for start in range(0, len(self._ops), OPS_PER_CALL):
-            program = "\n".join(self._ops[start : start + OPS_PER_CALL])
-            self._script(keys=route, args=[program, *names], client=pipe)
+        for args in self.calls():
+            self._script(keys=route, args=args, client=pipe)
         self._results = [int(n) for chunk in pipe.execute() for n in chunk]
 
     def result(self, slot: int) -> int:

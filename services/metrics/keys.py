@@ -8,7 +8,7 @@ QUNYUN_TIMEZONE, so the Lua scripts can do day arithmetic without a calendar.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
@@ -95,8 +95,3 @@ class GroupKeys:
     def temp(self, tag: str) -> str:
         """A scratch key of one query."""
         return f"{self.prefix}tmp:{tag}"
-
-
-def dates_between(first: date, last: date) -> list[date]:
-    """Return every date from first to last inclusive."""
-    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
