@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Annotated, Any
 
 import orjson
@@ -11,12 +10,13 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from services.common.resources import Resources
 from services.ingest.body import read_limited
-from services.ingest.normalize import InvalidPayload
-from services.ingest.telemetry import BODY_BYTES
+from services.ingest.deps import runtime_of
+from services.ingest.payload import InvalidPayload
+from services.ingest.publish import publish
+from services.ingest.telemetry import body_bytes, count_rejected
 from services.ingest.verify import Unauthenticated
-from services.ingest.webhooks import Delivery, Runtime, count_rejected, prepare, publish
+from services.ingest.webhooks import Delivery, read_delivery
 
 router = APIRouter(prefix="/v1", tags=["webhooks"])
 
@@ -66,8 +66,7 @@ async def receive_webhook(
     source_id: Annotated[str, Path(min_length=1, max_length=64)],
     request: Request,
 ) -> Any:
-    resources: Resources = request.app.state.resources
-    runtime: Runtime = resources.state
+    runtime = runtime_of(request)
     source = runtime.sources.get(source_id)
     if source is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "unknown source")
@@ -76,15 +75,15 @@ async def receive_webhook(
     except HTTPException:
         count_rejected(source)
         raise
-    _body_bytes(source.platform).observe(len(body))
+    body_bytes(source.platform).observe(len(body))
     try:
         if len(body) <= INLINE_BODY_BYTES:
             # Verifying and validating a small delivery takes tens of microseconds: cheaper
             # on the loop than a thread hop. Large batches go to a thread.
-            prepared = prepare(source=source, headers=request.headers, body=body)
+            read = read_delivery(source=source, headers=request.headers, body=body)
         else:
-            prepared = await run_in_threadpool(
-                prepare, source=source, headers=request.headers, body=body
+            read = await run_in_threadpool(
+                read_delivery, source=source, headers=request.headers, body=body
             )
     except Unauthenticated as exc:
         count_rejected(source)
@@ -92,12 +91,10 @@ async def receive_webhook(
     except InvalidPayload as exc:
         count_rejected(source)
         raise HTTPException(422, exc.details) from None
-    if isinstance(prepared, Delivery):
-        receipt = await publish(
-            source=source, delivery=prepared, runtime=runtime, settings=resources.settings
-        )
+    if isinstance(read, Delivery):
+        receipt = await publish(source=source, delivery=read, runtime=runtime)
     else:
-        receipt = prepared
+        receipt = read
     if receipt.challenge is not None:
         return JSONResponse(receipt.challenge, status_code=status.HTTP_200_OK)
     # The receipt is built here, so FastAPI's response-model validation is skipped.
@@ -112,8 +109,3 @@ async def receive_webhook(
         status_code=status.HTTP_202_ACCEPTED,
         media_type="application/json",
     )
-
-
-@functools.lru_cache(maxsize=64)
-def _body_bytes(platform: str) -> Any:
-    return BODY_BYTES.labels(platform)

@@ -12,9 +12,9 @@ from services.common.resources import Resources
 from services.common.settings import Settings, get_settings
 from services.ingest import api
 from services.ingest.dedup import Dedup
+from services.ingest.deps import Runtime
 from services.ingest.producer import ProduceThread
 from services.ingest.publish import claim_ms
-from services.ingest.webhooks import Runtime
 
 YOUNG_GC_THRESHOLD = 10_000
 
@@ -35,8 +35,13 @@ async def startup(resources: Resources) -> AsyncIterator[Runtime]:
         claim_ms=claim_ms(settings.kafka_produce_timeout_seconds),
         ttl_seconds=settings.dedup_ttl_seconds,
     )
-    sources = {source.id: source for source in resources.config.sources}
-    runtime = Runtime(dedup=dedup, producer=sender, sources=sources)
+    runtime = Runtime(
+        sources={source.id: source for source in resources.config.sources},
+        dedup=dedup,
+        producer=sender,
+        topic=settings.topic_events,
+        produce_timeout=settings.kafka_produce_timeout_seconds,
+    )
     # Profiled under single-event load, the cyclic garbage collector took a fifth of the event
     # loop's CPU: full collections scanned the whole heap (modules, clients, config), which
     # lives as long as the process, and each request's few hundred allocations set off a young

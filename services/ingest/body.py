@@ -9,7 +9,7 @@ MAX_BODY_BYTES = 1024 * 1024
 
 def _too_large(limit: int) -> HTTPException:
     return HTTPException(
-        status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"body is larger than {limit} bytes"
+        status.HTTP_413_CONTENT_TOO_LARGE, f"body is larger than {limit} bytes"
     )
 
 

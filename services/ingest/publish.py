@@ -1,4 +1,9 @@
-"""Put each new event on the topic exactly once per dedup window, answering only after acks."""
+"""Put a delivery's new events on the topic exactly once per dedup window, after Kafka's acks.
+
+Each event's (source, id) key is claimed in Redis, the claimed events are produced in one
+batch through the produce thread, and only once Kafka acknowledged them are the keys marked
+seen; a failure releases the claims so a retry can produce them.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +11,17 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import redis
 
 from services.common.contracts.events import Event, encode_event
 from services.common.kafka.errors import BrokerUnavailable
 from services.common.kafka.producer import OutgoingRecord
+from services.common.settings import Source
 from services.ingest.dedup import Claim, Dedup, dedup_key
-from services.ingest.producer import ProduceThread
-from services.ingest.telemetry import DEDUP_COMMIT_FAILURES
+from services.ingest.deps import Runtime
+from services.ingest.telemetry import DEDUP_COMMIT_FAILURES, count_events
+from services.ingest.webhooks import Delivery, Receipt
 
 log = logging.getLogger(__name__)
 
@@ -31,35 +37,57 @@ class StillInFlight(BrokerUnavailable):
     """A concurrent delivery of the same events has not been acknowledged in time."""
 
 
-@dataclass(frozen=True)
-class Published:
-    """Which events went to Kafka now and which were duplicates."""
-
-    accepted: list[Event]
-    duplicates: list[Event]
-
-
-async def publish_once(
-    *,
-    events: Sequence[Event],
-    source_id: str,
-    topic: str,
-    dedup: Dedup,
-    producer: ProduceThread,
-    produce_timeout: float,
-) -> Published:
+async def publish(*, source: Source, delivery: Delivery, runtime: Runtime) -> Receipt:
     """Claim the events' keys, produce the new ones in one batch, then mark them seen."""
     unique: dict[str, Event] = {}
     duplicates: list[Event] = []
-    for event in events:
+    for event in delivery.events:
         if event.id in unique:
             duplicates.append(event)
         else:
             unique[event.id] = event
+    dedup = runtime.dedup
     token = dedup.new_token()
+    mine = await _claim(dedup, source.id, unique, duplicates, token, runtime.produce_timeout)
+    claimed = set(mine)
+    accepted = [event for event_id, event in unique.items() if event_id in claimed]
+    records = [
+        OutgoingRecord(runtime.topic, encode_event(event), event.group_id.encode())
+        for event in accepted
+    ]
+    try:
+        await runtime.producer.send_all(records, within=runtime.produce_timeout)
+    except BaseException:
+        await _release(dedup, source.id, mine, token)
+        raise
+    try:
+        await dedup.mark_seen(source.id, keys=[dedup_key(source.id, i) for i in mine])
+    except redis.RedisError as exc:
+        # The events are in Kafka, so the answer stays 202; a redelivery within the claim's
+        # life is still absorbed, later ones reach the idempotent consumers.
+        DEDUP_COMMIT_FAILURES.inc()
+        log.warning("acknowledged events not marked seen: %s", type(exc).__name__)
+    count_events(source, accepted, "accepted")
+    count_events(source, duplicates, "duplicate")
+    return Receipt(accepted=len(accepted), duplicates=len(duplicates), ignored=delivery.ignored)
+
+
+async def _claim(
+    dedup: Dedup,
+    source_id: str,
+    unique: dict[str, Event],
+    duplicates: list[Event],
+    token: str,
+    produce_timeout: float,
+) -> list[str]:
+    """Claim every new event's key, waiting out other requests' claims; return the ids won.
+
+    Events seen before are appended to `duplicates`; raise StillInFlight when another
+    request still holds a claim after its produce deadline.
+    """
     deadline = time.monotonic() + produce_timeout + 3
     mine: list[str] = []
-    pending = list(unique)
+    pending: Sequence[str] = list(unique)
     while pending:
         keys = [dedup_key(source_id, event_id) for event_id in pending]
         states = await dedup.claim(source_id, keys=keys, token=token)
@@ -77,25 +105,7 @@ async def publish_once(
                 await _release(dedup, source_id, mine, token)
                 raise StillInFlight("an earlier delivery of these events is still in flight")
             await asyncio.sleep(_POLL_SECONDS)
-    claimed = set(mine)
-    accepted = [event for event_id, event in unique.items() if event_id in claimed]
-    records = [
-        OutgoingRecord(topic, encode_event(event), event.group_id.encode()) for event in accepted
-    ]
-    try:
-        await producer.send_all(records, within=produce_timeout)
-    except BaseException:
-        await _release(dedup, source_id, mine, token)
-        raise
-    keys = [dedup_key(source_id, event_id) for event_id in mine]
-    try:
-        await dedup.mark_seen(source_id, keys=keys)
-    except redis.RedisError as exc:
-        # The events are in Kafka, so the answer stays 202; a redelivery within the claim's
-        # life is still absorbed, later ones reach the idempotent consumers.
-        DEDUP_COMMIT_FAILURES.inc()
-        log.warning("acknowledged events not marked seen: %s", type(exc).__name__)
-    return Published(accepted=accepted, duplicates=duplicates)
+    return mine
 
 
 async def _release(dedup: Dedup, source_id: str, event_ids: list[str], token: str) -> None:

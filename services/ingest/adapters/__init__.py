@@ -1,7 +1,7 @@
 """Platform adapters: each verifies its platform's webhook and maps it to canonical events.
 
 Every adapter exposes `adapt(*, source, headers, body, now) -> Adapted` and raises
-verify.Unauthenticated (401) or normalize.InvalidPayload (422).
+verify.Unauthenticated (401) or payload.InvalidPayload (422).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from services.common.settings import Source
-from services.ingest.normalize import Loc
+from services.ingest.payload import Loc
 
 
 @dataclass

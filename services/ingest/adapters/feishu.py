@@ -16,7 +16,7 @@ import orjson
 
 from services.common.settings import Source
 from services.ingest.adapters import Adapted
-from services.ingest.normalize import from_unix, invalid, optional, parse_object, require
+from services.ingest.payload import from_unix, invalid, optional, parse_object, require
 from services.ingest.verify import (
     Unauthenticated,
     check_fresh,

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from services.common.settings import Source
 from services.ingest.adapters import Adapted
-from services.ingest.normalize import invalid, parse_object
+from services.ingest.payload import invalid, parse_object
 from services.ingest.verify import verify_generic
 
 MAX_BATCH = 1000

@@ -13,7 +13,7 @@ from typing import Any
 
 from services.common.settings import Source
 from services.ingest.adapters import Adapted
-from services.ingest.normalize import from_unix, invalid, optional, parse_object, require
+from services.ingest.payload import from_unix, invalid, optional, parse_object, require
 from services.ingest.verify import verify_slack
 
 # Subtypes that are a member posting something; edits, deletions, joins (covered by

@@ -10,7 +10,7 @@ from typing import Any
 
 from services.common.settings import Source
 from services.ingest.adapters import Adapted
-from services.ingest.normalize import Loc, from_unix, optional, parse_object, require
+from services.ingest.payload import Loc, from_unix, optional, parse_object, require
 from services.ingest.verify import verify_telegram
 
 _GROUP_CHATS = {"group", "supergroup"}

@@ -1,4 +1,9 @@
-"""Turn adapter output into validated canonical events, naming every bad field."""
+"""Reading a platform's JSON payload: fields by path, canonical events, errors per bad field.
+
+The adapters read bodies with `parse_object`, `require`, `optional` and `from_unix`;
+`to_events` validates what they map against the contract. Every refusal is an
+`InvalidPayload` whose details name the bad field, answered 422 like FastAPI's own.
+"""
 
 from __future__ import annotations
 
