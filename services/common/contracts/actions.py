@@ -1,0 +1,41 @@
+"""The action contract of topic moderation.actions.v1: what moderation decided to do.
+
+One record per action, keyed by group id. `id` is unique per action (a case's own
+action has the case id, its ladder step `<case>-ladder`, a lift `<action>-lift`) and
+stays the same when a record is published again, so consumers deduplicate on it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, PlainSerializer
+
+PublishedAction = Literal["flag", "delete", "warn", "mute", "unmute", "kick", "ban", "unban"]
+
+# In UTC, written as ISO 8601 with a "+00:00" offset (datetime.isoformat), as the topic
+# has always had it (pydantic alone would write "Z").
+UtcIsoTimestamp = Annotated[
+    AwareDatetime,
+    AfterValidator(lambda value: value.astimezone(UTC)),
+    PlainSerializer(datetime.isoformat, return_type=str, when_used="json"),
+]
+
+
+class ModerationAction(BaseModel):
+    """One action on a member or message, as published on moderation.actions.v1."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: str
+    case_id: str
+    group_id: str
+    member_id: str
+    event_id: str | None
+    message_id: str | None
+    action: PublishedAction
+    duration_seconds: int | None
+    rule_id: str | None
+    reason: str
+    created_at: UtcIsoTimestamp

@@ -1,0 +1,48 @@
+"""The moderation.actions.v1 record: typed, frozen, and the JSON the topic has always had."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import orjson
+import pytest
+from pydantic import ValidationError
+
+from services.common.contracts.actions import ModerationAction
+
+FIELDS = {
+    "id": "case_0193a0b1c2d3e4f5a6b7c8d9",
+    "case_id": "case_0193a0b1c2d3e4f5a6b7c8d9",
+    "group_id": "slack:T01:C02",
+    "member_id": "slack:U03",
+    "event_id": "evt-1",
+    "message_id": "msg-1",
+    "action": "mute",
+    "duration_seconds": 600,
+    "rule_id": "rule_0193a0b1c2d3e4f5a6b7c8d9",
+    "reason": "keywords: 加微信",
+}
+
+
+def test_json_keeps_field_order_and_an_isoformat_timestamp() -> None:
+    created = datetime(2026, 11, 21, 8, 0, 0, 123456, tzinfo=UTC)
+    record = ModerationAction(**FIELDS, created_at=created)
+    expected = {**FIELDS, "created_at": "2026-11-21T08:00:00.123456+00:00"}
+    assert orjson.loads(orjson.dumps(record.model_dump(mode="json"))) == expected
+    assert list(record.model_dump(mode="json")) == [*FIELDS, "created_at"]
+
+
+def test_other_offsets_are_written_in_utc_and_naive_times_refused() -> None:
+    shanghai = timezone(timedelta(hours=8))
+    record = ModerationAction(**FIELDS, created_at=datetime(2026, 1, 1, 16, 0, tzinfo=shanghai))
+    assert record.model_dump(mode="json")["created_at"] == "2026-01-01T08:00:00+00:00"
+    with pytest.raises(ValidationError):
+        ModerationAction(**FIELDS, created_at=datetime(2026, 1, 1))
+
+
+def test_unknown_actions_are_refused_and_records_are_frozen() -> None:
+    with pytest.raises(ValidationError):
+        ModerationAction(**{**FIELDS, "action": "shout"}, created_at=datetime.now(UTC))
+    record = ModerationAction(**FIELDS, created_at=datetime.now(UTC))
+    with pytest.raises(ValidationError):
+        record.action = "ban"  # type: ignore[misc]
