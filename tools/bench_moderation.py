@@ -24,9 +24,10 @@ from typing import Any
 
 import ahocorasick
 
-from services.moderation.engine import Context, PolicySpec, RuleEngine, RuleSpec, Subject
-from services.moderation.normalize import Text, fold
+from services.common.text import Text, fold
 from services.moderation.params import validate_params
+from services.moderation.rulebook import Rulebook
+from services.moderation.specs import Context, PolicySpec, RuleSpec, Subject
 from tools import textgen
 from tools.bench_raw import median, ratio_of, row
 
@@ -62,7 +63,7 @@ def texts(rng: random.Random, count: int) -> list[str]:
     return out
 
 
-def build_engine(terms: list[str]) -> RuleEngine:
+def build_engine(terms: list[str]) -> Rulebook:
     """Return the benchmark group's engine: the keywords and one rule of every other kind."""
     specs: list[tuple[str, dict[str, Any], str]] = [
         ("keywords", {"keywords": terms, "allow": ["微信支付"]}, "warn"),
@@ -86,7 +87,7 @@ def build_engine(terms: list[str]) -> RuleEngine:
         )
         for kind, params, action in specs
     ]
-    return RuleEngine(rules, PolicySpec(exempt_members=frozenset({"admin"})))
+    return Rulebook(rules, PolicySpec(exempt_members=frozenset({"admin"})))
 
 
 def cpu_rate(count: int, work: Callable[[], object]) -> float:

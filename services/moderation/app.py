@@ -15,8 +15,8 @@ from services.common.settings import Settings, get_settings
 from services.moderation import api
 from services.moderation.consumer import handle_batch
 from services.moderation.deps import ModerationState
-from services.moderation.outbox import OutboxRelay
-from services.moderation.rulesets import EngineCache
+from services.moderation.outbox import action_relay
+from services.moderation.rulebook_cache import RulebookCache
 from services.moderation.tracking import Tracker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -27,7 +27,7 @@ VERSION_TABLE = "alembic_version_moderation"
 async def startup(resources: Resources) -> AsyncIterator[ModerationState]:
     settings = resources.settings
     assert resources.engine is not None and resources.redis is not None
-    engines = EngineCache(db=resources.engine, client=resources.redis)
+    rulebooks = RulebookCache(db=resources.engine, client=resources.redis)
     runner = ConsumerRunner(
         settings=settings,
         group_id=resources.consumer_group("moderation"),
@@ -36,14 +36,12 @@ async def startup(resources: Resources) -> AsyncIterator[ModerationState]:
             db=resources.engine,
             settings=settings,
             producer=resources.producer,
-            engines=engines,
+            rulebooks=rulebooks,
             tracker=Tracker(resources.redis),
         ),
         producer=resources.producer,
     )
-    relay = OutboxRelay(
-        db=resources.engine, producer=resources.producer, topic=settings.topic_moderation_actions
-    )
+    relay = action_relay(db=resources.engine, producer=resources.producer)
 
     def migrate_moderation() -> None:
         if settings.run_migrations:
@@ -60,7 +58,7 @@ async def startup(resources: Resources) -> AsyncIterator[ModerationState]:
     await prepare_then_start(
         resources, name="database-migrations", prepare=migrate_moderation, start=start_work
     )
-    yield ModerationState(engines=engines)
+    yield ModerationState(rulebooks=rulebooks, relay=relay)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -1,25 +1,25 @@
-"""Cases: one per judged event, with its actions queued in the outbox in the same transaction."""
+"""Cases: one per judged event, its actions queued in the outbox in the same transaction.
+
+Service functions: they add and flush, never commit; the route or the consumer's
+batch handler commits (and then wakes the outbox relay or publishes).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from services.common.contracts.events import Event, MessageCreated
-from services.moderation.engine import PolicySpec, Verdict
+from services.common.db import keyset_page, utcnow
+from services.common.errors import Conflict, NotFound
+from services.common.outbox import Outgoing, enqueue
 from services.moderation.ladder import count_strikes, escalation
-from services.moderation.models import Case, ModerationAction, utc
-
-
-class CaseNotFound(LookupError):
-    """No case with this id in the group."""
-
-
-class AlreadyReversed(RuntimeError):
-    """The case was reversed before."""
+from services.moderation.models import Case, CaseAction, ModerationOutbox
+from services.moderation.specs import Match, PolicySpec, Verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +59,8 @@ def _new_case(decision: Decision) -> Case:
 
 def _action(
     case: Case, *, id: str, action: str, duration: int | None, reason: str, rule_id: str | None
-) -> ModerationAction:
-    return ModerationAction(
+) -> CaseAction:
+    return CaseAction(
         id=id,
         case_id=case.id,
         group_id=case.group_id,
@@ -75,19 +75,73 @@ def _action(
     )
 
 
-def record_decisions(*, session: Session, decisions: list[Decision]) -> list[Case]:
-    """Store a case (and its queued actions) per decision on an event not judged before."""
+def _queue(session: Session, actions: Sequence[CaseAction], topic: str) -> None:
+    """Keep the actions with their case and queue their records for the topic."""
+    session.add_all(actions)
+    enqueue(
+        session,
+        ModerationOutbox,
+        [Outgoing(topic=topic, key=a.group_id, payload=a.contract()) for a in actions],
+    )
+
+
+def _judged_before(session: Session, decisions: Sequence[Decision]) -> set[tuple[str, str, str]]:
+    event_ids = {d.event.id for d in decisions}
+    rows = session.exec(
+        select(Case.group_id, Case.event_source, Case.event_id).where(
+            col(Case.event_id).in_(event_ids)
+        )
+    )
+    return {(g, s, e) for g, s, e in rows}
+
+
+def _case_actions(session: Session, case: Case, decision: Decision) -> list[CaseAction]:
+    """Return the case's own action and, when its strike climbs the ladder, the step's."""
+    assert case.action is not None
+    matched: tuple[Match, ...] = decision.verdict.matched
+    strongest = next(m for m in matched if m.action == case.action)
+    reason = "; ".join(f"{m.kind}: {m.evidence}" for m in matched)
+    own = _action(
+        case,
+        id=case.id,
+        action=case.action,
+        duration=case.mute_seconds,
+        reason=reason,
+        rule_id=strongest.rule_id,
+    )
+    if not case.strike:
+        return [own]
+    session.flush()
+    policy = decision.policy
+    strikes = count_strikes(
+        session=session,
+        group_id=case.group_id,
+        member_id=case.member_id,
+        until=decision.event.occurred_at,
+        window_days=policy.strike_window_days,
+    )
+    step = escalation(
+        policy=policy, strikes=strikes, action=case.action, mute_seconds=case.mute_seconds
+    )
+    if step is None:
+        return [own]
+    case.escalation = {**step.as_dict(), "strikes_counted": strikes}
+    ladder = _action(
+        case,
+        id=f"{case.id}-ladder",
+        action=step.action,
+        duration=step.mute_seconds,
+        reason=f"{strikes} strikes in {policy.strike_window_days} days",
+        rule_id=strongest.rule_id,
+    )
+    return [own, ladder]
+
+
+def record_decisions(*, session: Session, decisions: list[Decision], topic: str) -> list[Case]:
+    """Add a case (and queue its actions for `topic`) per decision on an event not judged before."""
     if not decisions:
         return []
-    event_ids = {d.event.id for d in decisions}
-    existing = {
-        (g, s, e)
-        for g, s, e in session.exec(
-            select(Case.group_id, Case.event_source, Case.event_id).where(
-                col(Case.event_id).in_(event_ids)
-            )
-        )
-    }
+    existing = _judged_before(session, decisions)
     created: list[Case] = []
     for decision in decisions:
         event = decision.event
@@ -98,49 +152,9 @@ def record_decisions(*, session: Session, decisions: list[Decision]) -> list[Cas
         case = _new_case(decision)
         session.add(case)
         created.append(case)
-        if case.shadow or case.action is None:
-            continue
-        strongest = next(m for m in decision.verdict.matched if m.action == case.action)
-        reason = "; ".join(f"{m.kind}: {m.evidence}" for m in decision.verdict.matched)
-        session.add(
-            _action(
-                case,
-                id=case.id,
-                action=case.action,
-                duration=case.mute_seconds,
-                reason=reason,
-                rule_id=strongest.rule_id,
-            )
-        )
-        if not case.strike:
-            continue
-        session.flush()
-        strikes = count_strikes(
-            session=session,
-            group_id=case.group_id,
-            member_id=case.member_id,
-            until=event.occurred_at,
-            window_days=decision.policy.strike_window_days,
-        )
-        step = escalation(
-            policy=decision.policy,
-            strikes=strikes,
-            action=case.action,
-            mute_seconds=case.mute_seconds,
-        )
-        if step is not None:
-            case.escalation = {**step.as_dict(), "strikes_counted": strikes}
-            session.add(
-                _action(
-                    case,
-                    id=f"{case.id}-ladder",
-                    action=step.action,
-                    duration=step.mute_seconds,
-                    reason=f"{strikes} strikes in {decision.policy.strike_window_days} days",
-                    rule_id=strongest.rule_id,
-                )
-            )
-    session.commit()
+        if not case.shadow and case.action is not None:
+            _queue(session, _case_actions(session, case, decision), topic)
+    session.flush()
     return created
 
 
@@ -151,30 +165,42 @@ def list_cases(
     query = select(Case).where(Case.group_id == group_id)
     if member_id is not None:
         query = query.where(Case.member_id == member_id)
-    if cursor:
-        query = query.where(col(Case.id) < cursor)
-    cases = list(session.exec(query.order_by(col(Case.id).desc()).limit(limit + 1)).all())
-    more = len(cases) > limit
-    return cases[:limit], cases[limit - 1].id if more else None
+    return keyset_page(session, query, Case.id, limit=limit, cursor=cursor, descending=True)
 
 
-def get_case(*, session: Session, group_id: str, case_id: str) -> Case | None:
-    """Return the group's case with this id, or None."""
+def get_case(*, session: Session, group_id: str, case_id: str) -> Case:
+    """Return the group's case with this id; raise NotFound."""
     case = session.get(Case, case_id)
-    return case if case is not None and case.group_id == group_id else None
+    if case is None or case.group_id != group_id:
+        raise NotFound("case not found")
+    return case
 
 
-def _running(action: ModerationAction, now: datetime) -> bool:
+def _running(action: CaseAction, now: datetime) -> bool:
     if action.duration_seconds is None:
         return action.action == "ban"
-    return utc(action.created_at) + timedelta(seconds=action.duration_seconds) > now
+    return action.created_at + timedelta(seconds=action.duration_seconds) > now
 
 
-def reverse_case(*, session: Session, group_id: str, case_id: str) -> Case:
-    """Mark the case reversed (its strike stops counting) and queue unmute/unban if running."""
-    if get_case(session=session, group_id=group_id, case_id=case_id) is None:
-        raise CaseNotFound(case_id)
-    now = datetime.now(UTC)
+def _lift(action: CaseAction, now: datetime) -> CaseAction:
+    return CaseAction(
+        id=f"{action.id}-lift",
+        case_id=action.case_id,
+        group_id=action.group_id,
+        member_id=action.member_id,
+        event_id=action.event_id,
+        message_id=action.message_id,
+        action="unmute" if action.action == "mute" else "unban",
+        rule_id=action.rule_id,
+        reason="case reversed on appeal",
+        created_at=now,
+    )
+
+
+def reverse_case(*, session: Session, group_id: str, case_id: str, topic: str) -> Case:
+    """Mark the case reversed (its strike stops counting); queue unmute/unban if running."""
+    case = get_case(session=session, group_id=group_id, case_id=case_id)
+    now = utcnow()
     # A conditional update, so two concurrent reversals cannot both win.
     result = session.execute(
         update(Case)
@@ -182,33 +208,13 @@ def reverse_case(*, session: Session, group_id: str, case_id: str) -> Case:
         .values(reversed=True, reversed_at=now)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
-        session.rollback()
-        raise AlreadyReversed(case_id)
+        raise Conflict("case already reversed")
     actions = session.exec(
-        select(ModerationAction).where(
-            ModerationAction.case_id == case_id, col(ModerationAction.action).in_(["mute", "ban"])
+        select(CaseAction).where(
+            CaseAction.case_id == case_id, col(CaseAction.action).in_(["mute", "ban"])
         )
     ).all()
-    case = session.get(Case, case_id)
-    assert case is not None
     session.refresh(case)
-    for action in actions:
-        if _running(action, now):
-            lift = "unmute" if action.action == "mute" else "unban"
-            session.add(
-                ModerationAction(
-                    id=f"{action.id}-lift",
-                    case_id=case_id,
-                    group_id=group_id,
-                    member_id=action.member_id,
-                    event_id=action.event_id,
-                    message_id=action.message_id,
-                    action=lift,
-                    rule_id=action.rule_id,
-                    reason="case reversed on appeal",
-                    created_at=now,
-                )
-            )
-    session.commit()
-    session.refresh(case)
+    _queue(session, [_lift(a, now) for a in actions if _running(a, now)], topic)
+    session.flush()
     return case

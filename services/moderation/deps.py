@@ -8,14 +8,16 @@ from typing import Annotated
 from fastapi import Depends
 
 from services.common.deps import service_state
-from services.moderation.rulesets import EngineCache
+from services.common.outbox import OutboxRelay
+from services.moderation.rulebook_cache import RulebookCache
 
 
 @dataclass
 class ModerationState:
-    """What moderation's startup builds for its routes."""
+    """What moderation's startup builds for its routes: the rulebooks and the outbox relay."""
 
-    engines: EngineCache
+    rulebooks: RulebookCache
+    relay: OutboxRelay
 
 
 ModerationStateDep = Annotated[ModerationState, Depends(service_state(ModerationState))]

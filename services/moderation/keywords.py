@@ -18,7 +18,7 @@ from itertools import accumulate
 
 import ahocorasick
 
-from services.moderation.normalize import Text, fold
+from services.common.text import Text, fold
 from services.moderation.params import KeywordsParams
 
 MAX_GAP = 8

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from services.moderation.engine import ACTION_RANK, PolicySpec, Step
 from services.moderation.models import Case
+from services.moderation.specs import ACTION_RANK, PolicySpec, Step
 
 
 def count_strikes(

@@ -1,42 +1,24 @@
-"""Moderation tables and API shapes: rules, group policies, cases and the action outbox."""
+"""Moderation tables and API shapes: rules, group policies, cases, their actions, the outbox."""
 
 from __future__ import annotations
 
-import secrets
-import time
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import field_validator
-from sqlalchemy import JSON, DateTime, Index, String, UniqueConstraint
+from sqlalchemy import JSON, Index, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from services.common.contracts.actions import ModerationAction
+from services.common.db import UTCDateTime, new_id, utc_column
+from services.common.outbox import OutboxRecord
 from services.moderation.params import RuleKind
 
 Action = Literal["flag", "delete", "warn", "mute", "kick", "ban"]
-PublishedAction = Literal["flag", "delete", "warn", "mute", "unmute", "kick", "ban", "unban"]
 Mode = Literal["enforce", "shadow"]
 
 MAX_MUTE_SECONDS = 366 * 86400
 DEFAULT_MUTE_SECONDS = 600
-
-
-def new_id(prefix: str) -> str:
-    """Return a unique id that sorts by creation time (millisecond prefix, random suffix)."""
-    return f"{prefix}_{time.time_ns() // 1_000_000:012x}{secrets.token_hex(6)}"
-
-
-def utc(value: datetime) -> datetime:
-    """Return an aware UTC datetime (SQLite hands back naive ones)."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _timestamp(**kwargs: Any) -> Any:
-    return Field(sa_type=DateTime(timezone=True), **kwargs)  # type: ignore[call-overload]
 
 
 # --- rules --------------------------------------------------------------------------
@@ -72,18 +54,16 @@ class Rule(RuleBase, table=True):
     __tablename__ = "moderation_rule"
     __table_args__ = (Index("ix_moderation_rule_group", "group_id", "id"),)
 
-    id: str = Field(default_factory=lambda: new_id("rule"), primary_key=True, max_length=40)
+    id: str = Field(default_factory=lambda: new_id("rule_"), primary_key=True, max_length=40)
     group_id: str = Field(max_length=256)
-    created_at: datetime = _timestamp(default_factory=_now)
-    updated_at: datetime = _timestamp(default_factory=_now)
+    created_at: datetime = utc_column(default_now=True)
+    updated_at: datetime = utc_column(default_now=True)
 
 
 class RulePublic(RuleBase):
     id: str
     created_at: datetime
     updated_at: datetime
-
-    _aware = field_validator("created_at", "updated_at")(utc)
 
 
 class RulesPublic(SQLModel):
@@ -132,7 +112,7 @@ class Policy(SQLModel, table=True):
     strike_window_days: int = 30
     ladder: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
     exempt_members: list[str] = Field(default_factory=list, sa_type=JSON)
-    updated_at: datetime = _timestamp(default_factory=_now)
+    updated_at: datetime = utc_column(default_now=True)
 
 
 class PolicyPublic(PolicyBase):
@@ -152,7 +132,7 @@ class Case(SQLModel, table=True):
         Index("ix_moderation_case_member", "group_id", "member_id", "occurred_at"),
     )
 
-    id: str = Field(default_factory=lambda: new_id("case"), primary_key=True, max_length=40)
+    id: str = Field(default_factory=lambda: new_id("case_"), primary_key=True, max_length=40)
     group_id: str = Field(max_length=256)
     member_id: str = Field(max_length=256)
     event_source: str = Field(max_length=256)
@@ -168,9 +148,9 @@ class Case(SQLModel, table=True):
     strike: bool = False
     escalation: dict[str, Any] | None = Field(default=None, sa_type=JSON)
     reversed: bool = False
-    reversed_at: datetime | None = _timestamp(default=None)
-    occurred_at: datetime = _timestamp()
-    created_at: datetime = _timestamp(default_factory=_now)
+    reversed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    occurred_at: datetime = utc_column()
+    created_at: datetime = utc_column(default_now=True)
 
 
 class CasePublic(SQLModel):
@@ -192,24 +172,19 @@ class CasePublic(SQLModel):
     occurred_at: datetime
     reversed_at: datetime | None
 
-    _aware = field_validator("created_at", "occurred_at")(utc)
-
-    @field_validator("reversed_at")
-    @classmethod
-    def _aware_or_none(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else utc(value)
-
 
 class CasesPublic(SQLModel):
     cases: list[CasePublic]
     next_cursor: str | None
 
 
-class ModerationAction(SQLModel, table=True):
-    """The outbox: an action waits here (published_at null) until Kafka acknowledged it."""
+class CaseAction(SQLModel, table=True):
+    """An action a case took (its own, its ladder step, a lift on reversal), kept with the case.
+
+    What goes on the topic is queued in the outbox in the same transaction.
+    """
 
     __tablename__ = "moderation_action"
-    __table_args__ = (Index("ix_moderation_action_pending", "published_at", "created_at"),)
 
     id: str = Field(primary_key=True, max_length=64)
     case_id: str = Field(max_length=40, index=True)
@@ -221,21 +196,14 @@ class ModerationAction(SQLModel, table=True):
     duration_seconds: int | None = None
     rule_id: str | None = Field(default=None, max_length=40)
     reason: str = Field(default="", max_length=1000)
-    created_at: datetime = _timestamp(default_factory=_now)
-    published_at: datetime | None = _timestamp(default=None)
+    created_at: datetime = utc_column(default_now=True)
 
-    def message(self) -> dict[str, Any]:
+    def contract(self) -> ModerationAction:
         """Return the record published on moderation.actions.v1."""
-        return {
-            "id": self.id,
-            "case_id": self.case_id,
-            "group_id": self.group_id,
-            "member_id": self.member_id,
-            "event_id": self.event_id,
-            "message_id": self.message_id,
-            "action": self.action,
-            "duration_seconds": self.duration_seconds,
-            "rule_id": self.rule_id,
-            "reason": self.reason,
-            "created_at": utc(self.created_at).isoformat(),
-        }
+        return ModerationAction.model_validate(self, from_attributes=True)
+
+
+class ModerationOutbox(OutboxRecord, table=True):
+    """Actions waiting for Kafka's acknowledgement (the kernel outbox, moderation's table)."""
+
+    __tablename__ = "moderation_outbox"

@@ -1,75 +1,38 @@
-"""Publish queued actions to moderation.actions.v1 once Kafka acknowledges them.
+"""Moderation's use of the kernel outbox: its relay, and publishing right after a commit.
 
-Actions are written in the same transaction as their case (published_at null).
-After a commit, and every second in the background, pending actions are sent in one
-batch and marked published. On PostgreSQL the pending rows are locked with SKIP
-LOCKED while they are sent, so two replicas never send the same action. A crash
-between Kafka's acknowledgement and the mark sends that action again on restart with
-the same `id`: consumers of the topic deduplicate on it.
+Actions are queued in `moderation_outbox` with their case (see cases.py). The consumer
+publishes its batch's actions as soon as the batch is committed, before the poll's
+offsets are; routes wake the relay; the relay's one-second loop sends whatever a
+crash or an outage left behind. Both count what Kafka acknowledged.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
-from datetime import UTC, datetime
+from collections.abc import Sequence
 
-import orjson
 from sqlalchemy import Engine
-from sqlmodel import Session, col, select
 
-from services.common.kafka.producer import OutgoingRecord, ProducerHandle
-from services.common.worker import BackgroundLoop
-from services.moderation.models import ModerationAction
+from services.common.kafka.producer import ProducerHandle
+from services.common.outbox import OutboxRecord, OutboxRelay, publish_pending
+from services.moderation.models import ModerationOutbox
 from services.moderation.telemetry import ACTIONS_PUBLISHED
 
-log = logging.getLogger(__name__)
 
-BATCH = 500
-_local_lock = threading.Lock()  # SQLite has no row locks: one sender per process
-
-
-def publish_pending(*, db: Engine, producer: ProducerHandle, topic: str) -> int:
-    """Send pending actions in creation order and mark them published; return how many."""
-    sent = 0
-    with _local_lock:
-        while True:
-            with Session(db, expire_on_commit=False) as session:
-                pending = session.exec(
-                    select(ModerationAction)
-                    .where(col(ModerationAction.published_at).is_(None))
-                    .order_by(col(ModerationAction.created_at), col(ModerationAction.id))
-                    .limit(BATCH)
-                    .with_for_update(skip_locked=True)
-                ).all()
-                if not pending:
-                    return sent
-                producer.send_all(
-                    [
-                        OutgoingRecord(topic, orjson.dumps(a.message()), a.group_id.encode())
-                        for a in pending
-                    ]
-                )
-                now = datetime.now(UTC)
-                for action in pending:
-                    action.published_at = now
-                    session.add(action)
-                session.commit()
-            for action in pending:
-                ACTIONS_PUBLISHED.labels(action.action).inc()
-            sent += len(pending)
-            if len(pending) < BATCH:
-                return sent
+def count_published(rows: Sequence[OutboxRecord]) -> None:
+    """Count the actions Kafka acknowledged, by action."""
+    for row in rows:
+        ACTIONS_PUBLISHED.labels(row.payload["action"]).inc()
 
 
-class OutboxRelay(BackgroundLoop):
-    """Publish what is left pending (crash, REST reversal, outage) every `interval` seconds."""
+def publish_actions(*, db: Engine, producer: ProducerHandle) -> int:
+    """Publish the queued actions this process can claim, now; return how many."""
+    return publish_pending(
+        engine=db, table=ModerationOutbox, producer=producer, on_published=count_published
+    )
 
-    def __init__(
-        self, *, db: Engine, producer: ProducerHandle, topic: str, interval: float = 1.0
-    ) -> None:
-        super().__init__("outbox:moderation", interval=interval)
-        self._db, self._producer, self._topic = db, producer, topic
 
-    def step(self) -> None:
-        publish_pending(db=self._db, producer=self._producer, topic=self._topic)
+def action_relay(*, db: Engine, producer: ProducerHandle) -> OutboxRelay:
+    """The background relay of moderation's outbox (/readyz names it outbox:moderation_outbox)."""
+    return OutboxRelay(
+        engine=db, table=ModerationOutbox, producer=producer, on_published=count_published
+    )

@@ -8,7 +8,7 @@ import regex
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from services.common.contracts.events import MessageKind
-from services.moderation.normalize import fold, plain_form
+from services.common.text import fold, plain_form
 
 RuleKind = Literal[
     "keywords",

@@ -22,8 +22,9 @@ from services.common.contracts.events import (
     MemberUpdated,
     MessageCreated,
 )
-from services.moderation.engine import Context, RuleEngine, RuleSpec, Subject
-from services.moderation.normalize import Text
+from services.common.text import Text
+from services.moderation.rulebook import Rulebook
+from services.moderation.specs import Context, RuleSpec, Subject
 
 # Count the window ending at this event, after adding it; forget what even the newest
 # event's window no longer covers. KEYS[1] zset; ARGV score_ms, event id, window_ms.
@@ -73,14 +74,14 @@ class Tracker:
         self._window = client.register_script(_WINDOW_LUA)
 
     def prepare(
-        self, items: Sequence[tuple[Event, RuleEngine]]
+        self, items: Sequence[tuple[Event, Rulebook]]
     ) -> list[tuple[Subject, Context] | None]:
         """Record joins, renames and window entries; return each event's subject and context."""
         pipe = self._redis.pipeline(transaction=False)
         wanted_joins: dict[str, set[str]] = {}
         wanted_names: dict[str, set[str]] = {}
         windows: list[tuple[int, int, str]] = []  # (pipeline position, item index, rule id)
-        for index, (event, engine) in enumerate(items):
+        for index, (event, rulebook) in enumerate(items):
             group, member = event.group_id, event.member_id
             if isinstance(event, MemberJoined):
                 pipe.hset(key(group, "joined"), member, _ms(event.occurred_at))
@@ -89,14 +90,14 @@ class Tracker:
                 pipe.hdel(key(group, "names"), member)
             if isinstance(event, MemberJoined | MemberUpdated) and event.data.display_name:
                 pipe.hset(key(group, "names"), member, event.data.display_name)
-            if not isinstance(event, MessageCreated) or engine.is_exempt(member):
+            if not isinstance(event, MessageCreated) or rulebook.is_exempt(member):
                 continue
-            if engine.needs_join_times:
+            if rulebook.needs_join_times:
                 wanted_joins.setdefault(group, set()).add(member)
-            if engine.checks_names and event.data.display_name is not None:
+            if rulebook.checks_names and event.data.display_name is not None:
                 wanted_names.setdefault(group, set()).add(member)
                 pipe.hset(key(group, "names"), member, event.data.display_name)
-            for rule in (*engine.flood_rules, *engine.duplicate_rules):
+            for rule in (*rulebook.flood_rules, *rulebook.duplicate_rules):
                 window_key = _window_key(rule, group, member, event.data.text)
                 if window_key is not None:
                     windows.append((len(pipe), index, rule.id))
@@ -120,7 +121,7 @@ class Tracker:
 
     def _contexts(
         self,
-        items: Sequence[tuple[Event, RuleEngine]],
+        items: Sequence[tuple[Event, Rulebook]],
         results: list[Any],
         head: int,
         reads: list[tuple[str, str, list[str]]],
@@ -134,7 +135,7 @@ class Tracker:
         for position, index, rule_id in windows:
             counts.setdefault(index, {})[rule_id] = int(results[position])
         prepared: list[tuple[Subject, Context] | None] = []
-        for index, (event, _engine) in enumerate(items):
+        for index, (event, _rulebook) in enumerate(items):
             group, member = event.group_id, event.member_id
             if isinstance(event, MemberJoined):
                 known[("joined", group, member)] = _ms(event.occurred_at)
@@ -160,14 +161,14 @@ class Tracker:
         return prepared
 
     def peek(
-        self, *, engine: RuleEngine, group_id: str, subject: Subject, message_text: str
+        self, *, rulebook: Rulebook, group_id: str, subject: Subject, message_text: str
     ) -> Context:
         """Return the context a message would get now, without writing anything."""
         pipe = self._redis.pipeline(transaction=False)
         pipe.hget(key(group_id, "joined"), subject.member_id)
         rules = []
         now = _ms(subject.occurred_at)
-        for rule in (*engine.flood_rules, *engine.duplicate_rules):
+        for rule in (*rulebook.flood_rules, *rulebook.duplicate_rules):
             window_key = _window_key(rule, group_id, subject.member_id, message_text)
             if window_key is not None:
                 pipe.zcount(window_key, f"({now - rule.params.seconds * 1000}", now)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import time
 import uuid
 from collections.abc import Callable
@@ -11,12 +10,14 @@ from typing import Any
 
 import orjson
 import pytest
-import qrcode
 
 from services.common.contracts.events import Event, parse_event
 from services.common.db import migrate
 from services.moderation.app import MIGRATIONS, VERSION_TABLE
 from tests.conftest import auth, read_topic
+from tests.unit.moderation.images import qr_png
+
+__all__ = ["qr_png"]  # the moderation tests import it from here
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 30.0) -> Any:
@@ -67,13 +68,6 @@ def member_event(
             "data": data,
         }
     )
-
-
-def qr_png(text: str) -> bytes:
-    """Return a PNG image of a QR code holding the text."""
-    buffer = io.BytesIO()
-    qrcode.make(text).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def add_rule(client: Any, token: str, group: str, **rule: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from services.moderation import rulesets
 from services.moderation.app import create_app
 from services.moderation.consumer import handle_batch
 from services.moderation.models import RuleCreate
-from services.moderation.rulesets import EngineCache
+from services.moderation.rulebook_cache import RulebookCache, announce_change
 from services.moderation.tracking import Tracker
 from tests.conftest import auth, produce_events
 from tests.moderation.conftest import actions, add_rule, member_event, message, qr_png, wait_until
@@ -195,6 +195,7 @@ def test_handler_replay_after_a_crash_adds_nothing(
                 name="flood", kind="flood", params={"max_messages": 1, "seconds": 60}, action="mute"
             ),
         )
+        session.commit()
     now = datetime.now(UTC)
     batch = [
         ConsumedEvent(Record(settings.topic_events, 0, i, None, encode_event(e)), e)
@@ -206,7 +207,7 @@ def test_handler_replay_after_a_crash_adds_nothing(
         db=db,
         settings=settings,
         producer=producer,
-        engines=EngineCache(db=db, client=client),
+        rulebooks=RulebookCache(db=db, client=client),
         tracker=Tracker(client),
     )
     try:
@@ -324,7 +325,8 @@ def test_stateful_rules_and_rule_changes_from_another_replica(
                     name="late", kind="mentions", params={"max_mentions": 1}, action="flag"
                 ),
             )
-        rulesets.announce_change(client=redis.Redis.from_url(redis_url), group_id=group)
+            session.commit()
+        announce_change(client=redis.Redis.from_url(redis_url), group_id=group)
         db.dispose()
         produce_events(
             producer,
@@ -343,13 +345,14 @@ def test_actions_left_pending_by_a_crash_are_published_once(
 ):
     """Cases committed but not yet sent (crash before publishing) are sent once, later."""
     from services.moderation.cases import Decision, record_decisions
-    from services.moderation.engine import PolicySpec, RuleEngine, RuleSpec, Subject
-    from services.moderation.outbox import publish_pending
+    from services.moderation.outbox import publish_actions
+    from services.moderation.rulebook import Rulebook
+    from services.moderation.specs import PolicySpec, RuleSpec, Subject
 
     group = unique("grp:outbox")
     db = make_engine(migrated)
     producer = ProducerHandle(settings)
-    engine = RuleEngine(
+    rulebook = Rulebook(
         [
             RuleSpec.of(
                 id="r1",
@@ -363,16 +366,17 @@ def test_actions_left_pending_by_a_crash_are_published_once(
     event = message(group, "m", "", kind="card")
     subject = Subject.of(event)
     assert subject is not None
-    verdict = engine.evaluate(subject)
+    verdict = rulebook.evaluate(subject)
     try:
+        topic = settings.topic_moderation_actions
         with Session(db, expire_on_commit=False) as session:
             created = record_decisions(
-                session=session, decisions=[Decision(event, verdict, PolicySpec())]
+                session=session, decisions=[Decision(event, verdict, PolicySpec())], topic=topic
             )
+            session.commit()
         assert len(created) == 1
-        topic = settings.topic_moderation_actions
-        assert publish_pending(db=db, producer=producer, topic=topic) >= 1
-        assert publish_pending(db=db, producer=producer, topic=topic) == 0
+        assert publish_actions(db=db, producer=producer) >= 1
+        assert publish_actions(db=db, producer=producer) == 0
         got = actions(kafka_bootstrap, topic, expect=1, timeout=10, settle=0.5)
         assert [(a["id"], a["action"]) for a in got] == [(created[0].id, "kick")]
     finally:

@@ -1,4 +1,7 @@
-"""Chinese-aware text folding: the forms of a text that moderation rules match against.
+"""Chinese-aware text folding: the forms of a text that keyword and pattern matching read.
+
+Moderation's rules match on them, and so do campaigns' keyword replies, so a term
+matches the same way everywhere.
 
 - plain: NFKC (full-width to half-width, circled or styled letters to plain ones),
   invisible characters removed, traditional to simplified Chinese (OpenCC t2s,
