@@ -116,15 +116,6 @@ def test_rolling_windows_count_minutes_and_members(client, applier, unique):
     assert window("24h") == (4, 3)
 
 
-def test_sum_u16_arrays_never_carries_between_members():
-    def u16(values):
-        return b"".join(v.to_bytes(2, "big") for v in values)
-
-    days = [u16([65535, 1, 65535]), u16([65535, 65535]), u16([0, 0, 0, 7])]
-    assert list(queries.sum_u16_arrays(days)) == [131070, 65536, 65535, 7]
-    assert list(queries.sum_u16_arrays([])) == []
-
-
 def test_dedup_sets_grow_levels_and_still_find_every_event(client, applier, unique):
     group = unique("metrics:levels")
     at = datetime.now(UTC) - timedelta(days=1)
