@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from importlib.resources import files
 from typing import Any
 
 import redis
@@ -26,17 +27,8 @@ from services.common.text import Text
 from services.moderation.rulebook import Rulebook
 from services.moderation.specs import Context, RuleSpec, Subject
 
-# Count the window ending at this event, after adding it; forget what even the newest
-# event's window no longer covers. KEYS[1] zset; ARGV score_ms, event id, window_ms.
-_WINDOW_LUA = """
-local score = tonumber(ARGV[1])
-local window = tonumber(ARGV[3])
-redis.call('ZADD', KEYS[1], score, ARGV[2])
-local newest = tonumber(redis.call('ZREVRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (newest - window))
-redis.call('PEXPIRE', KEYS[1], window + 60000)
-return redis.call('ZCOUNT', KEYS[1], '(' .. (score - window), score)
-"""
+# Count the window ending at this event, after adding it (see lua/window.lua).
+_WINDOW_LUA = (files("services.moderation") / "lua" / "window.lua").read_text(encoding="utf-8")
 
 
 def key(group_id: str, *parts: str) -> str:
