@@ -20,8 +20,8 @@ from sqlmodel import Session
 
 from services.campaigns.app import migrate_campaigns
 from services.campaigns.consumer import handle_batch
-from services.campaigns.models import CampaignCreate
 from services.campaigns.planning import create_campaign
+from services.campaigns.schemas import CampaignCreate
 from services.common.db import make_engine
 from services.common.kafka.admin import ensure_topics
 from services.common.kafka.producer import ProducerHandle
@@ -86,6 +86,7 @@ def _campaigns(engine: Any, run: str) -> None:
                     body=CampaignCreate.model_validate({**body, **window}),
                     now=now,
                 )
+        session.commit()  # create_campaign flushes; the caller owns the transaction
 
 
 def consumer_rates(

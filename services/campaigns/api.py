@@ -1,14 +1,20 @@
-"""Campaigns routes: thin views that check access, delegate and return the contract's shapes."""
+"""Campaigns routes: thin views that check access, call a use case, commit and answer.
+
+Use cases raise NotFound/Conflict (404/409, mapped once by the app) and never commit;
+each route that changes something commits its one transaction.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
-from sqlmodel import col, select
+from fastapi import APIRouter, Path, Query, status
+from sqlmodel import Session
 
 from services.campaigns import lottery, planning, rewards
-from services.campaigns.models import (
+from services.campaigns.effects import Effects, Topics, publish
+from services.campaigns.models import Campaign
+from services.campaigns.schemas import (
     CampaignCreate,
     CampaignList,
     CampaignPublic,
@@ -19,13 +25,10 @@ from services.campaigns.models import (
     PointsLeaderboard,
     RerollRequest,
     Status,
-    Winner,
     WinnerPublic,
     WinnersPublic,
-    utcnow,
 )
-from services.campaigns.outbox import publish_pending
-from services.campaigns.rewards import Effects
+from services.common.db import utcnow
 from services.common.deps import ProducerDep, ReadGroup, SessionDep, SettingsDep, WriteGroup
 
 router = APIRouter(prefix="/v1/groups/{group_id}", tags=["campaigns"])
@@ -42,8 +45,9 @@ CONFLICT: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _not_found() -> HTTPException:
-    return HTTPException(status.HTTP_404_NOT_FOUND, "campaign not found")
+def _committed(session: Session, campaign: Campaign) -> CampaignPublic:
+    session.commit()
+    return CampaignPublic.of(campaign)
 
 
 @router.post(
@@ -56,7 +60,7 @@ def create_campaign(
     group_id: WriteGroup, body: CampaignCreate, session: SessionDep
 ) -> CampaignPublic:
     campaign = planning.create_campaign(session=session, group_id=group_id, body=body, now=utcnow())
-    return CampaignPublic.of(campaign)
+    return _committed(session, campaign)
 
 
 @router.get("/campaigns", response_model=CampaignList, summary="List a group's campaigns")
@@ -83,10 +87,9 @@ def list_campaigns(
 def get_campaign(
     group_id: ReadGroup, campaign_id: CampaignId, session: SessionDep
 ) -> CampaignPublic:
-    campaign = planning.get_campaign(session=session, group_id=group_id, campaign_id=campaign_id)
-    if campaign is None:
-        raise _not_found()
-    return CampaignPublic.of(campaign)
+    return CampaignPublic.of(
+        planning.get_campaign(session=session, group_id=group_id, campaign_id=campaign_id)
+    )
 
 
 @router.patch(
@@ -98,15 +101,10 @@ def get_campaign(
 def update_campaign(
     group_id: WriteGroup, campaign_id: CampaignId, body: CampaignUpdate, session: SessionDep
 ) -> CampaignPublic:
-    try:
-        campaign = planning.update_campaign(
-            session=session, group_id=group_id, campaign_id=campaign_id, body=body, now=utcnow()
-        )
-    except planning.CampaignConflict as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
-    if campaign is None:
-        raise _not_found()
-    return CampaignPublic.of(campaign)
+    campaign = planning.update_campaign(
+        session=session, group_id=group_id, campaign_id=campaign_id, body=body, now=utcnow()
+    )
+    return _committed(session, campaign)
 
 
 @router.post(
@@ -118,15 +116,10 @@ def update_campaign(
 def cancel_campaign(
     group_id: WriteGroup, campaign_id: CampaignId, session: SessionDep
 ) -> CampaignPublic:
-    try:
-        campaign = planning.cancel_campaign(
-            session=session, group_id=group_id, campaign_id=campaign_id, now=utcnow()
-        )
-    except planning.CampaignConflict as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
-    if campaign is None:
-        raise _not_found()
-    return CampaignPublic.of(campaign)
+    campaign = planning.cancel_campaign(
+        session=session, group_id=group_id, campaign_id=campaign_id, now=utcnow()
+    )
+    return _committed(session, campaign)
 
 
 @router.get(
@@ -142,10 +135,8 @@ def list_participants(
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> ParticipantList:
-    if planning.get_campaign(session=session, group_id=group_id, campaign_id=campaign_id) is None:
-        raise _not_found()
     return planning.list_participants(
-        session=session, campaign_id=campaign_id, limit=limit, cursor=cursor
+        session=session, group_id=group_id, campaign_id=campaign_id, limit=limit, cursor=cursor
     )
 
 
@@ -158,23 +149,7 @@ def list_participants(
 def list_winners(
     group_id: ReadGroup, campaign_id: CampaignId, session: SessionDep
 ) -> WinnersPublic:
-    campaign = planning.get_campaign(session=session, group_id=group_id, campaign_id=campaign_id)
-    if campaign is None:
-        raise _not_found()
-    rows = session.exec(
-        select(Winner)
-        .where(col(Winner.campaign_id) == campaign.id)
-        .order_by(col(Winner.round), col(Winner.rank))
-    ).all()
-    return WinnersPublic(
-        seed_sha256=campaign.seed_sha256,
-        seed=campaign.seed if campaign.drawn_at is not None else None,
-        drawn_at=campaign.drawn_at,
-        winners=[
-            WinnerPublic(member_id=w.member_id, prize=w.prize, round=w.round, status=w.status)
-            for w in rows
-        ],
-    )
+    return lottery.winners(session=session, group_id=group_id, campaign_id=campaign_id)
 
 
 @router.post(
@@ -191,26 +166,19 @@ def reroll(
     settings: SettingsDep,
     producer: ProducerDep,
 ) -> WinnersPublic:
-    effects = Effects()
-    try:
-        campaign = lottery.reroll(
-            session=session,
-            group_id=group_id,
-            campaign_id=campaign_id,
-            member_ids=body.member_ids,
-            now=utcnow(),
-            effects=effects,
-        )
-    except lottery.LotteryConflict as exc:
-        session.rollback()
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
-    if campaign is None:
-        raise _not_found()
+    effects = Effects(Topics.of(settings))
+    lottery.reroll(
+        session=session,
+        group_id=group_id,
+        campaign_id=campaign_id,
+        member_ids=body.member_ids,
+        now=utcnow(),
+        effects=effects,
+    )
     session.commit()
     effects.record()
-    engine = session.get_bind()
-    publish_pending(engine=engine, producer=producer, settings=settings)  # type: ignore[arg-type]
-    return list_winners(group_id, campaign_id, session)
+    publish(engine=session.get_bind(), producer=producer, topics=effects.topics)  # type: ignore[arg-type]
+    return lottery.winners(session=session, group_id=group_id, campaign_id=campaign_id)
 
 
 @router.post(
@@ -222,18 +190,11 @@ def reroll(
 def claim_prize(
     group_id: WriteGroup, campaign_id: CampaignId, member_id: MemberId, session: SessionDep
 ) -> WinnerPublic:
-    try:
-        winner = lottery.claim(
-            session=session, group_id=group_id, campaign_id=campaign_id, member_id=member_id
-        )
-    except lottery.LotteryConflict as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
-    if winner is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such winner")
-    session.commit()
-    return WinnerPublic(
-        member_id=winner.member_id, prize=winner.prize, round=winner.round, status=winner.status
+    winner = lottery.claim(
+        session=session, group_id=group_id, campaign_id=campaign_id, member_id=member_id
     )
+    session.commit()
+    return WinnerPublic.of(winner)
 
 
 @router.get(

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 
+import tenacity
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from services.campaigns.models import utcnow
-from services.campaigns.outbox import publish_pending
+from services.campaigns.effects import Effects, Topics, publish
 from services.campaigns.participation import apply_events
-from services.campaigns.rewards import Effects
+from services.common.db import utcnow
 from services.common.kafka.consumer import ConsumedEvent
 from services.common.kafka.producer import ProducerHandle
 from services.common.settings import Settings
@@ -29,9 +29,18 @@ def handle_batch(
     settings: Settings,
 ) -> None:
     """Apply one poll's events in one transaction, then publish the grants it queued."""
-    for attempt in range(RACE_RETRIES):
-        effects = Effects()
-        try:
+    topics = Topics.of(settings)
+    # A racing consumer that committed the same events first (a rebalance overlap) makes
+    # this one's insert fail: the retry finds them processed.
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type(IntegrityError),
+        stop=tenacity.stop_after_attempt(RACE_RETRIES),
+        before_sleep=lambda _: log.info("campaigns batch raced another consumer; retrying"),
+        reraise=True,
+    )
+    for attempt in retrying:
+        with attempt:
+            effects = Effects(topics)
             with Session(engine) as session:
                 apply_events(
                     session=session,
@@ -41,13 +50,6 @@ def handle_batch(
                     effects=effects,
                 )
                 session.commit()
-            break
-        except IntegrityError:
-            # Another process committed the same events first (a rebalance overlap):
-            # the retry finds them processed.
-            if attempt == RACE_RETRIES - 1:
-                raise
-            log.info("campaigns batch raced another consumer; retrying")
     effects.record()
     if effects.grants:  # anything else left in the outbox goes with the scheduler's next tick
-        publish_pending(engine=engine, producer=producer, settings=settings)
+        publish(engine=engine, producer=producer, topics=topics)

@@ -19,12 +19,12 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from services.campaigns import notifications
+from services.campaigns.effects import Effects
 from services.campaigns.models import Campaign, Member, Participant, PrizeStock, Winner
-from services.campaigns.rewards import Effects, grant, is_postgres, take_prize
-
-
-class LotteryConflict(Exception):
-    """The lottery is not in a state that allows this (not drawn, prize claimed…)."""
+from services.campaigns.rewards import grant, take_prize
+from services.campaigns.schemas import WinnerPublic, WinnersPublic
+from services.campaigns.store import find_campaign, lock_campaign
+from services.common.errors import Conflict, NotFound
 
 
 def new_seed() -> tuple[str, str]:
@@ -121,24 +121,46 @@ def draw(*, session: Session, campaign: Campaign, now: datetime, effects: Effect
     )
     campaign.drawn_at = now
     notifications.winners(
-        session=session, campaign=campaign, round=0, winners=won, eligible=eligible, now=now
+        session=session,
+        campaign=campaign,
+        round=0,
+        winners=won,
+        eligible=eligible,
+        now=now,
+        effects=effects,
     )
 
 
-def _locked_campaign(session: Session, campaign_id: str, group_id: str) -> Campaign | None:
-    query = select(Campaign).where(
-        col(Campaign.id) == campaign_id, col(Campaign.group_id) == group_id
-    )
-    if is_postgres(session):
-        query = query.with_for_update()
-    else:
-        # Take SQLite's write lock now so concurrent rerolls run one after the other.
-        session.exec(
-            sa.update(Campaign)
-            .where(col(Campaign.id) == campaign_id)
-            .values(version=Campaign.version)
+def _forfeit(
+    *, session: Session, campaign: Campaign, member_id: str, now: datetime, effects: Effects
+) -> None:
+    """Forfeit a winner's unclaimed prize: the unit returns to the stock, its points go back."""
+    winner = session.get(Winner, (campaign.id, member_id))
+    if winner is None or winner.status == "forfeited":
+        raise Conflict(f"{member_id} holds no prize in this lottery")
+    if winner.status == "claimed":
+        raise Conflict(f"{member_id} already claimed the prize")
+    winner.status = "forfeited"
+    session.exec(
+        sa.update(PrizeStock)
+        .where(
+            col(PrizeStock.campaign_id) == campaign.id,
+            col(PrizeStock.position) == winner.position,
         )
-    return session.exec(query).first()
+        .values(remaining=PrizeStock.remaining + 1)
+    )
+    stock = session.get(PrizeStock, (campaign.id, winner.position))
+    if stock is not None and stock.points:
+        grant(
+            session=session,
+            campaign=campaign,
+            member_id=member_id,
+            reason=f"forfeit:{winner.prize}",
+            points=-stock.points,
+            badge=None,
+            now=now,
+            effects=effects,
+        )
 
 
 def reroll(
@@ -149,40 +171,13 @@ def reroll(
     member_ids: list[str],
     now: datetime,
     effects: Effects,
-) -> Campaign | None:
+) -> Campaign:
     """Forfeit the given winners' unclaimed prizes and draw them again among the others."""
-    campaign = _locked_campaign(session, campaign_id, group_id)
-    if campaign is None:
-        return None
+    campaign = lock_campaign(session=session, group_id=group_id, campaign_id=campaign_id)
     if campaign.kind != "lottery" or campaign.drawn_at is None:
-        raise LotteryConflict("the lottery has not been drawn yet")
+        raise Conflict("the lottery has not been drawn yet")
     for member_id in dict.fromkeys(member_ids):
-        winner = session.get(Winner, (campaign.id, member_id))
-        if winner is None or winner.status == "forfeited":
-            raise LotteryConflict(f"{member_id} holds no prize in this lottery")
-        if winner.status == "claimed":
-            raise LotteryConflict(f"{member_id} already claimed the prize")
-        winner.status = "forfeited"
-        session.exec(
-            sa.update(PrizeStock)
-            .where(
-                col(PrizeStock.campaign_id) == campaign.id,
-                col(PrizeStock.position) == winner.position,
-            )
-            .values(remaining=PrizeStock.remaining + 1)
-        )
-        stock = session.get(PrizeStock, (campaign.id, winner.position))
-        if stock is not None and stock.points:
-            grant(
-                session=session,
-                campaign=campaign,
-                member_id=member_id,
-                reason=f"forfeit:{winner.prize}",
-                points=-stock.points,
-                badge=None,
-                now=now,
-                effects=effects,
-            )
+        _forfeit(session=session, campaign=campaign, member_id=member_id, now=now, effects=effects)
     session.flush()
     campaign.draw_round += 1
     eligible = eligible_entrants(session=session, campaign=campaign)
@@ -201,12 +196,14 @@ def reroll(
         winners=won,
         eligible=eligible,
         now=now,
+        effects=effects,
     )
     session.add(campaign)
+    session.flush()
     return campaign
 
 
-def claim(*, session: Session, group_id: str, campaign_id: str, member_id: str) -> Winner | None:
+def claim(*, session: Session, group_id: str, campaign_id: str, member_id: str) -> Winner:
     """Mark a winner's prize as handed over, so a reroll can no longer take it."""
     winner = session.exec(
         select(Winner).where(
@@ -216,9 +213,26 @@ def claim(*, session: Session, group_id: str, campaign_id: str, member_id: str) 
         )
     ).first()
     if winner is None:
-        return None
+        raise NotFound("no such winner")
     if winner.status == "forfeited":
-        raise LotteryConflict(f"{member_id} forfeited the prize")
+        raise Conflict(f"{member_id} forfeited the prize")
     winner.status = "claimed"
     session.add(winner)
+    session.flush()
     return winner
+
+
+def winners(*, session: Session, group_id: str, campaign_id: str) -> WinnersPublic:
+    """Return a lottery's winners by round and rank, and its seed once drawn."""
+    campaign = find_campaign(session=session, group_id=group_id, campaign_id=campaign_id)
+    rows = session.exec(
+        select(Winner)
+        .where(col(Winner.campaign_id) == campaign.id)
+        .order_by(col(Winner.round), col(Winner.rank))
+    ).all()
+    return WinnersPublic(
+        seed_sha256=campaign.seed_sha256,
+        seed=campaign.seed if campaign.drawn_at is not None else None,
+        drawn_at=campaign.drawn_at,
+        winners=[WinnerPublic.of(w) for w in rows],
+    )

@@ -8,8 +8,10 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
-from services.campaigns.models import Campaign, iso_duration
-from services.campaigns.outbox import add_record
+from services.campaigns.effects import Effects
+from services.campaigns.models import Campaign
+from services.campaigns.schemas import iso_duration
+from services.common.contracts.notifications import CampaignNotification
 
 KIND_NAMES = {"checkin": "打卡", "lottery": "抽奖", "challenge": "挑战", "event": "活动"}
 
@@ -27,28 +29,27 @@ def notify(
     text: str,
     data: dict[str, Any],
     now: datetime,
+    effects: Effects,
 ) -> None:
     """Queue a notification whose id is `<campaign id>:<kind>[:suffix]`, unique in the outbox."""
-    message_id = f"{campaign.id}:{kind}" + (f":{suffix}" if suffix else "")
-    add_record(
-        session=session,
-        stream="notifications",
-        message_id=message_id,
-        key=campaign.group_id,
-        payload={
-            "id": message_id,
-            "group_id": campaign.group_id,
-            "campaign_id": campaign.id,
-            "kind": kind,
-            "text": text,
-            "data": {"campaign_kind": campaign.kind, "title": campaign.title, **data},
-            "created_at": now.isoformat(),
-        },
-        now=now,
+    notification_id = f"{campaign.id}:{kind}" + (f":{suffix}" if suffix else "")
+    effects.notify(
+        session,
+        CampaignNotification(
+            id=notification_id,
+            group_id=campaign.group_id,
+            campaign_id=campaign.id,
+            kind=kind,
+            text=text,
+            data={"campaign_kind": campaign.kind, "title": campaign.title, **data},
+            created_at=now,
+        ),
     )
 
 
-def announce(*, session: Session, campaign: Campaign, tz: ZoneInfo, now: datetime) -> None:
+def announce(
+    *, session: Session, campaign: Campaign, tz: ZoneInfo, now: datetime, effects: Effects
+) -> None:
     """Queue the announcement of an upcoming campaign."""
     notify(
         session=session,
@@ -65,11 +66,19 @@ def announce(*, session: Session, campaign: Campaign, tz: ZoneInfo, now: datetim
             "params": campaign.params,
         },
         now=now,
+        effects=effects,
     )
 
 
 def remind(
-    *, session: Session, campaign: Campaign, index: int, before: int, tz: ZoneInfo, now: datetime
+    *,
+    session: Session,
+    campaign: Campaign,
+    index: int,
+    before: int,
+    tz: ZoneInfo,
+    now: datetime,
+    effects: Effects,
 ) -> None:
     """Queue reminder number `index` (`before` seconds ahead of the start)."""
     notify(
@@ -84,10 +93,13 @@ def remind(
             "index": index,
         },
         now=now,
+        effects=effects,
     )
 
 
-def started(*, session: Session, campaign: Campaign, tz: ZoneInfo, now: datetime) -> None:
+def started(
+    *, session: Session, campaign: Campaign, tz: ZoneInfo, now: datetime, effects: Effects
+) -> None:
     """Queue the start notice (a lottery's carries the SHA-256 of its seed)."""
     data: dict[str, Any] = {"ends_at": campaign.ends_at.isoformat()}
     if campaign.seed_sha256:
@@ -102,10 +114,13 @@ def started(*, session: Session, campaign: Campaign, tz: ZoneInfo, now: datetime
         text=f"【开始】{campaign.title} 已开始{hint}，{_local(campaign.ends_at, tz)} 结束",
         data=data,
         now=now,
+        effects=effects,
     )
 
 
-def ended(*, session: Session, campaign: Campaign, participants: int, now: datetime) -> None:
+def ended(
+    *, session: Session, campaign: Campaign, participants: int, now: datetime, effects: Effects
+) -> None:
     """Queue the end notice."""
     notify(
         session=session,
@@ -115,6 +130,7 @@ def ended(*, session: Session, campaign: Campaign, participants: int, now: datet
         text=f"【结束】{campaign.title} 已结束，共 {participants} 人参与",
         data={"participants": participants},
         now=now,
+        effects=effects,
     )
 
 
@@ -126,6 +142,7 @@ def winners(
     winners: list[dict[str, str]],
     eligible: list[str],
     now: datetime,
+    effects: Effects,
 ) -> None:
     """Queue a draw's (or reroll's) result with the seed that proves it."""
     names = "、".join(f"{w['member_id']}（{w['prize']}）" for w in winners) or "无人中奖"
@@ -144,4 +161,5 @@ def winners(
             "eligible": eligible,
         },
         now=now,
+        effects=effects,
     )

@@ -16,18 +16,11 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from services.campaigns.models import (
-    Campaign,
-    ChallengeParams,
-    CheckinDay,
-    CheckinParams,
-    EventParams,
-    LotteryParams,
-    Member,
-    Participant,
-    ProcessedEvent,
-)
-from services.campaigns.rewards import Award, Effects, dialect_insert, grant_many
+from services.campaigns.effects import Effects
+from services.campaigns.models import Campaign, CheckinDay, Member, Participant, ProcessedEvent
+from services.campaigns.rewards import Award, grant_many
+from services.campaigns.schemas import ChallengeParams, CheckinParams, EventParams, LotteryParams
+from services.campaigns.store import dialect_insert
 from services.common.contracts.events import Event, MemberJoined, MessageCreated
 
 

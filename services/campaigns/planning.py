@@ -1,4 +1,7 @@
-"""Creating, changing, cancelling and listing campaigns, with the checks the contract asks for."""
+"""Creating, changing, cancelling and listing campaigns, with the checks the contract asks for.
+
+Like every use case here these functions flush and never commit: the route commits.
+"""
 
 from __future__ import annotations
 
@@ -10,24 +13,19 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
-from services.campaigns.models import (
+from services.campaigns.models import Campaign, Participant, PrizeStock
+from services.campaigns.scheduler import next_due, skip_past_reminders
+from services.campaigns.schemas import (
     PARAMS_MODELS,
-    Campaign,
     CampaignCreate,
     CampaignUpdate,
-    Participant,
     ParticipantList,
     ParticipantPublic,
-    PrizeStock,
-    new_id,
 )
-from services.campaigns.rewards import is_postgres
-from services.campaigns.scheduler import next_due, skip_past_reminders
+from services.campaigns.store import find_campaign, lock_campaign
 from services.common.contracts.events import error_details
-
-
-class CampaignConflict(Exception):
-    """The campaign's status does not allow the change."""
+from services.common.db import keyset_page, new_id
+from services.common.errors import Conflict
 
 
 def _error(loc: list[str | int], msg: str) -> dict[str, Any]:
@@ -129,40 +127,22 @@ def create_campaign(
     campaign.next_due_at = next_due(campaign)
     session.add(campaign)
     session.add_all(_stock(campaign))
-    session.commit()
-    session.refresh(campaign)
+    session.flush()
     return campaign
 
 
-def get_campaign(*, session: Session, group_id: str, campaign_id: str) -> Campaign | None:
-    """Return a group's campaign, or None."""
-    return session.exec(
-        select(Campaign).where(col(Campaign.id) == campaign_id, col(Campaign.group_id) == group_id)
-    ).first()
-
-
-def _lock(session: Session, group_id: str, campaign_id: str) -> Campaign | None:
-    query = select(Campaign).where(
-        col(Campaign.id) == campaign_id, col(Campaign.group_id) == group_id
-    )
-    if is_postgres(session):
-        return session.exec(query.with_for_update()).first()
-    # A no-op write takes SQLite's write lock before reading, like FOR UPDATE.
-    session.exec(
-        sa.update(Campaign).where(col(Campaign.id) == campaign_id).values(version=Campaign.version)
-    )
-    return session.exec(query).first()
+def get_campaign(*, session: Session, group_id: str, campaign_id: str) -> Campaign:
+    """Return a group's campaign; raise NotFound when the group has none by that id."""
+    return find_campaign(session=session, group_id=group_id, campaign_id=campaign_id)
 
 
 def update_campaign(
     *, session: Session, group_id: str, campaign_id: str, body: CampaignUpdate, now: datetime
-) -> Campaign | None:
-    """Change a campaign that has not started; raise CampaignConflict once it has."""
-    campaign = _lock(session, group_id, campaign_id)
-    if campaign is None:
-        return None
+) -> Campaign:
+    """Change a campaign that has not started; raise Conflict once it has."""
+    campaign = lock_campaign(session=session, group_id=group_id, campaign_id=campaign_id)
     if campaign.status != "scheduled" or campaign.starts_at <= now:
-        raise CampaignConflict(f"campaign is {campaign.status} and can no longer be changed")
+        raise Conflict(f"campaign is {campaign.status} and can no longer be changed")
     given = body.model_dump(exclude_unset=True)
     changes = {k: v for k, v in given.items() if v is not None or k == "announce_at"}
     reminders = changes.get("reminders")
@@ -191,27 +171,23 @@ def update_campaign(
     campaign.updated_at = now
     campaign.version += 1
     session.add(campaign)
-    session.commit()
-    session.refresh(campaign)
+    session.flush()
     return campaign
 
 
 def cancel_campaign(
     *, session: Session, group_id: str, campaign_id: str, now: datetime
-) -> Campaign | None:
-    """Cancel a scheduled or active campaign; raise CampaignConflict once it ended."""
-    campaign = _lock(session, group_id, campaign_id)
-    if campaign is None:
-        return None
+) -> Campaign:
+    """Cancel a scheduled or active campaign; raise Conflict once it ended."""
+    campaign = lock_campaign(session=session, group_id=group_id, campaign_id=campaign_id)
     if campaign.status not in ("scheduled", "active"):
-        raise CampaignConflict(f"campaign is already {campaign.status}")
+        raise Conflict(f"campaign is already {campaign.status}")
     campaign.status = "cancelled"
     campaign.next_due_at = None
     campaign.updated_at = now
     campaign.version += 1
     session.add(campaign)
-    session.commit()
-    session.refresh(campaign)
+    session.flush()
     return campaign
 
 
@@ -230,28 +206,22 @@ def list_campaigns(
         query = query.where(col(Campaign.status) == status)
     if kind:
         query = query.where(col(Campaign.kind) == kind)
-    if cursor:
-        query = query.where(col(Campaign.id) < cursor)
-    rows = list(session.exec(query.order_by(col(Campaign.id).desc()).limit(limit + 1)).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, (rows[-1].id if more and rows else None)
+    return keyset_page(session, query, Campaign.id, limit=limit, cursor=cursor, descending=True)
 
 
 def list_participants(
-    *, session: Session, campaign_id: str, limit: int, cursor: str | None
+    *, session: Session, group_id: str, campaign_id: str, limit: int, cursor: str | None
 ) -> ParticipantList:
-    """Return a page of a campaign's participants ordered by member id."""
+    """Return a page of a group's campaign's participants ordered by member id."""
+    find_campaign(session=session, group_id=group_id, campaign_id=campaign_id)
     query = select(Participant).where(col(Participant.campaign_id) == campaign_id)
-    if cursor:
-        query = query.where(col(Participant.member_id) > cursor)
-    rows = list(session.exec(query.order_by(col(Participant.member_id)).limit(limit + 1)).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows, next_cursor = keyset_page(
+        session, query, Participant.member_id, limit=limit, cursor=cursor
+    )
     return ParticipantList(
         participants=[
             ParticipantPublic(member_id=p.member_id, joined_at=p.joined_at, count=p.count)
             for p in rows
         ],
-        next_cursor=rows[-1].member_id if more and rows else None,
+        next_cursor=next_cursor,
     )

@@ -2,62 +2,18 @@
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, func, select
 
-from services.campaigns import telemetry
-from services.campaigns.models import (
-    Campaign,
-    Grant,
-    LedgerEntry,
-    MemberRewards,
-    PointsLeaderboard,
-    PointsRow,
-    PrizeStock,
-    Winner,
-    new_id,
-)
-from services.campaigns.outbox import add_records
-
-
-@dataclass
-class Effects:
-    """What a transaction did, recorded in the metrics only after it committed."""
-
-    grants: Counter[str] = field(default_factory=Counter)
-    points: Counter[str] = field(default_factory=Counter)
-    participations: Counter[str] = field(default_factory=Counter)
-
-    def record(self) -> None:
-        """Add the committed effects to the Prometheus counters."""
-        for kind, n in self.grants.items():
-            telemetry.GRANTS.labels(kind).inc(n)
-        for kind, n in self.points.items():
-            if n > 0:
-                telemetry.POINTS.labels(kind).inc(n)
-        for kind, n in self.participations.items():
-            telemetry.PARTICIPATIONS.labels(kind).inc(n)
-
-
-def dialect_insert(session: Session, model: Any) -> Any:
-    """Return a Core INSERT into a model's table that supports ON CONFLICT on this database.
-
-    Executed with a list of rows it compiles once and sends them as multi-row VALUES.
-    """
-    table = model.__table__
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
-
-
-def is_postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
+from services.campaigns.effects import Effects
+from services.campaigns.models import Campaign, Grant, PrizeStock, Winner
+from services.campaigns.schemas import LedgerEntry, MemberRewards, PointsLeaderboard, PointsRow
+from services.campaigns.store import dialect_insert
+from services.common.contracts.notifications import RewardGranted
+from services.common.db import keyset_page, new_id
 
 
 @dataclass(frozen=True)
@@ -105,27 +61,21 @@ def grant_many(
     ]
     inserted = {(c, m, r) for c, m, r in session.exec(stmt, params=rows).all()}
     granted = [a for a in unique if a.key in inserted]
-    add_records(
-        session=session,
-        stream="rewards",
-        records=[
-            (
-                ids[a.key],
-                a.campaign.group_id,
-                {
-                    "id": ids[a.key],
-                    "group_id": a.campaign.group_id,
-                    "campaign_id": a.campaign.id,
-                    "member_id": a.member_id,
-                    "reason": a.reason,
-                    "points": a.points,
-                    "badge": a.badge,
-                    "created_at": now.isoformat(),
-                },
+    effects.granted(
+        session,
+        [
+            RewardGranted(
+                id=ids[a.key],
+                group_id=a.campaign.group_id,
+                campaign_id=a.campaign.id,
+                member_id=a.member_id,
+                reason=a.reason,
+                points=a.points,
+                badge=a.badge,
+                created_at=now,
             )
             for a in granted
         ],
-        now=now,
     )
     for a in granted:
         effects.grants[a.campaign.kind] += 1
@@ -223,12 +173,9 @@ def member_rewards(
         .group_by(Grant.badge)
         .order_by(func.min(Grant.id))
     ).all()
-    query = select(Grant).where(*mine).order_by(col(Grant.id).desc()).limit(limit + 1)
-    if cursor:
-        query = query.where(col(Grant.id) < cursor)
-    rows = list(session.exec(query).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows, next_cursor = keyset_page(
+        session, select(Grant).where(*mine), Grant.id, limit=limit, cursor=cursor, descending=True
+    )
     return MemberRewards(
         member_id=member_id,
         points=int(points),
@@ -243,7 +190,7 @@ def member_rewards(
             )
             for g in rows
         ],
-        next_cursor=rows[-1].id if more else None,
+        next_cursor=next_cursor,
     )
 
 

@@ -19,9 +19,10 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, func, select
 
 from services.campaigns import lottery, notifications, telemetry
-from services.campaigns.models import Campaign, Outbox, Participant, ProcessedEvent, utcnow
-from services.campaigns.outbox import publish_pending
-from services.campaigns.rewards import Effects, is_postgres
+from services.campaigns.effects import Effects, Topics, publish
+from services.campaigns.models import Campaign, Outbox, Participant, ProcessedEvent
+from services.campaigns.store import is_postgres
+from services.common.db import utcnow
 from services.common.kafka.producer import ProducerHandle
 from services.common.settings import Settings
 from services.common.worker import BackgroundLoop
@@ -82,10 +83,13 @@ def _run_due_steps(
                 campaign=campaign,
                 participants=_participants(session, campaign),
                 now=now,
+                effects=effects,
             )
         elif campaign.announce_at == due and campaign.announced_at is None:
             campaign.announced_at = now
-            notifications.announce(session=session, campaign=campaign, tz=tz, now=now)
+            notifications.announce(
+                session=session, campaign=campaign, tz=tz, now=now, effects=effects
+            )
         elif (
             campaign.reminders_sent < len(campaign.reminders)
             and reminder_due(campaign, campaign.reminders_sent) == due
@@ -97,6 +101,7 @@ def _run_due_steps(
                 before=campaign.reminders[campaign.reminders_sent],
                 tz=tz,
                 now=now,
+                effects=effects,
             )
             campaign.reminders_sent += 1
         else:
@@ -104,7 +109,9 @@ def _run_due_steps(
             campaign.started_at = now
             if campaign.kind == "lottery" and campaign.seed is None:
                 campaign.seed, campaign.seed_sha256 = lottery.new_seed()
-            notifications.started(session=session, campaign=campaign, tz=tz, now=now)
+            notifications.started(
+                session=session, campaign=campaign, tz=tz, now=now, effects=effects
+            )
     return lags
 
 
@@ -129,18 +136,18 @@ def advance(
         .execution_options(synchronize_session=False)
     )
     if claimed.rowcount != 1:
-        session.rollback()
-        return None
+        return None  # another process claimed it: the caller's transaction changed nothing
     campaign.version += 1
     lags = _run_due_steps(session=session, campaign=campaign, now=now, tz=tz, effects=effects)
     campaign.next_due_at = next_due(campaign)
     campaign.updated_at = now
     session.add(campaign)
+    session.flush()
     return lags
 
 
 def tick(*, engine: Engine, settings: Settings, now: datetime | None = None) -> int:
-    """Advance every campaign with a due step; return how many were advanced here."""
+    """Advance every campaign with a due step, one transaction each; return how many."""
     now = now or utcnow()
     with Session(engine) as session:
         due = session.exec(
@@ -150,8 +157,9 @@ def tick(*, engine: Engine, settings: Settings, now: datetime | None = None) -> 
             .limit(200)
         ).all()
     advanced = 0
+    topics = Topics.of(settings)
     for campaign_id in due:
-        effects = Effects()
+        effects = Effects(topics)
         with Session(engine) as session:
             lags = advance(
                 session=session, campaign_id=campaign_id, now=now, tz=settings.tz, effects=effects
@@ -187,7 +195,12 @@ def prune(*, engine: Engine, now: datetime) -> None:
 
 
 class Scheduler(BackgroundLoop):
-    """Tick the scheduler and publish the outbox every `interval` seconds (backoff on failure)."""
+    """Tick the scheduler and publish the outbox every `interval` seconds (backoff on failure).
+
+    The outbox has this one publisher loop; an entrypoint that wants its records out at
+    once (the consumer after a batch with grants, a reroll) also publishes right after
+    its commit, with the same kernel function.
+    """
 
     def __init__(
         self,
@@ -201,12 +214,13 @@ class Scheduler(BackgroundLoop):
         self._engine = engine
         self._settings = settings
         self._producer = producer
+        self._topics = Topics.of(settings)
         self._pruned = 0.0
 
     def step(self) -> None:
         """Advance due campaigns, then publish what is in the outbox."""
         tick(engine=self._engine, settings=self._settings)
-        publish_pending(engine=self._engine, producer=self._producer, settings=self._settings)
+        publish(engine=self._engine, producer=self._producer, topics=self._topics)
         if time.monotonic() - self._pruned > PRUNE_EVERY_SECONDS:
             prune(engine=self._engine, now=utcnow())
             self._pruned = time.monotonic()

@@ -11,8 +11,8 @@ from sqlalchemy import Engine
 from sqlmodel import col
 
 from services.campaigns.app import migrate_campaigns
-from services.campaigns.models import Campaign, Outbox, utcnow
-from services.common.db import make_engine
+from services.campaigns.models import Campaign, Outbox
+from services.common.db import make_engine, utcnow
 from services.common.settings import Settings
 from tests.conftest import LIMITED_GROUP
 

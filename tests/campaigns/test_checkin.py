@@ -6,7 +6,6 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from services.campaigns.app import create_app
-from services.campaigns.participation import streak_through
 from tests.campaigns.helpers import campaign_body, message, read_group, wait_until
 from tests.conftest import auth, produce_events
 
@@ -19,15 +18,6 @@ def local(day: datetime, hour: int, minute: int = 0) -> datetime:
 
 def rewards_of(client, token, group, member):
     return client.get(f"/v1/groups/{group}/members/{member}/rewards", headers=auth(token)).json()
-
-
-def test_streak_rules():
-    d = datetime(2026, 3, 1).date()
-    days = [d, d + timedelta(1), d + timedelta(3), d + timedelta(7)]
-    assert streak_through(days, d + timedelta(1), 0) == 2
-    assert streak_through(days, d + timedelta(3), 1) == 3
-    assert streak_through(days, d + timedelta(7), 1) == 1
-    assert streak_through(days, d + timedelta(7), 3) == 4
 
 
 def test_checkin_once_a_day_streaks_in_local_time_and_redelivery(

@@ -9,16 +9,18 @@ from datetime import timedelta
 from sqlmodel import Session, col, func, select
 
 from services.campaigns.app import create_app
-from services.campaigns.models import Campaign, CampaignCreate, Grant, Outbox, PrizeStock, Winner
+from services.campaigns.effects import Effects, Topics, publish
+from services.campaigns.models import Campaign, Grant, Outbox, Participant, PrizeStock, Winner
 from services.campaigns.planning import create_campaign
-from services.campaigns.rewards import Effects, take_prize
+from services.campaigns.rewards import take_prize
 from services.campaigns.scheduler import Scheduler, advance
+from services.campaigns.schemas import CampaignCreate
 from services.common.kafka.producer import ProducerHandle
 from tests.campaigns.helpers import campaign_body, now, read_group, wait_until
 from tests.conftest import auth
 
 
-def test_fifty_concurrent_attempts_take_exactly_the_last_prizes(engine, unique):
+def test_fifty_concurrent_attempts_take_exactly_the_last_prizes(settings, engine, unique):
     group = unique("g-prizes")
     body = CampaignCreate.model_validate(
         campaign_body(
@@ -27,6 +29,8 @@ def test_fifty_concurrent_attempts_take_exactly_the_last_prizes(engine, unique):
     )
     with Session(engine) as session:
         campaign = create_campaign(session=session, group_id=group, body=body, now=now())
+        session.commit()
+        session.refresh(campaign)
         session.expunge(campaign)
     barrier = threading.Barrier(60)
     won: list[str] = []
@@ -43,7 +47,7 @@ def test_fifty_concurrent_attempts_take_exactly_the_last_prizes(engine, unique):
                 round=0,
                 rank=0,
                 now=now(),
-                effects=Effects(),
+                effects=Effects(Topics.of(settings)),
             )
             session.commit()
         if prize:
@@ -65,7 +69,9 @@ def test_fifty_concurrent_attempts_take_exactly_the_last_prizes(engine, unique):
             select(func.count()).where(col(Winner.campaign_id) == campaign.id)
         ).one()
         rewards = session.exec(
-            select(func.count()).where(col(Outbox.stream) == "rewards", col(Outbox.key) == group)
+            select(func.count()).where(
+                col(Outbox.topic) == settings.topic_campaign_rewards, col(Outbox.key) == group
+            )
         ).one()
     assert stock is not None and stock.remaining == 0
     assert len(won) == len(set(won)) == 5
@@ -145,14 +151,20 @@ def test_restarted_scheduler_catches_up_every_missed_step(settings, engine, uniq
         )
     )
     with Session(engine) as session:
-        campaign = create_campaign(session=session, group_id=group, body=body, now=now())
-        cid = campaign.id
+        cid = create_campaign(session=session, group_id=group, body=body, now=now()).id
+        session.commit()
     later = now() + timedelta(hours=3)
     # advance() is what tick() does per due campaign; called directly so that other tests'
     # campaigns in the shared database are left alone.
     for _ in range(2):  # the second pass finds nothing left to do
         with Session(engine) as session:
-            advance(session=session, campaign_id=cid, now=later, tz=settings.tz, effects=Effects())
+            advance(
+                session=session,
+                campaign_id=cid,
+                now=later,
+                tz=settings.tz,
+                effects=Effects(Topics.of(settings)),
+            )
             session.commit()
     with Session(engine) as session:
         rows = session.exec(
@@ -181,8 +193,8 @@ def test_two_consumers_applying_the_same_batch_grant_once(settings, engine, uniq
         )
     )
     with Session(engine) as session:
-        campaign = create_campaign(session=session, group_id=group, body=body, now=now())
-        cid = campaign.id
+        cid = create_campaign(session=session, group_id=group, body=body, now=now()).id
+        session.commit()
     at = now()
     events = [message(group, f"m{i % 20}", "hi", at) for i in range(200)]
     batch = [ConsumedEvent(Record("t", 0, i, None, None), e) for i, e in enumerate(events)]
@@ -206,8 +218,6 @@ def test_two_consumers_applying_the_same_batch_grant_once(settings, engine, uniq
     assert not errors, errors
     with Session(engine) as session:
         grants = session.exec(select(Grant).where(col(Grant.campaign_id) == cid)).all()
-        from services.campaigns.models import Participant
-
         counts = session.exec(
             select(Participant.count).where(col(Participant.campaign_id) == cid)
         ).all()
@@ -216,29 +226,34 @@ def test_two_consumers_applying_the_same_batch_grant_once(settings, engine, uniq
 
 
 def test_racing_outbox_publishers_send_each_record_once(settings, engine, unique, kafka_bootstrap):
-    from services.campaigns.outbox import add_records, publish_pending
+    from services.common.contracts.notifications import RewardGranted
+    from services.common.outbox import Outgoing, enqueue
 
     group = unique("g-outbox")
-    with Session(engine) as session:
-        add_records(
-            session=session,
-            stream="rewards",
-            records=[
-                (f"{group}:{i}", group, {"id": f"{group}:{i}", "group_id": group})
-                for i in range(1200)
-            ],
-            now=now(),
+    grants = [
+        RewardGranted(
+            id=f"{group}:{i}",
+            group_id=group,
+            campaign_id="c",
+            member_id="m",
+            reason=str(i),
+            created_at=now(),
         )
+        for i in range(1200)
+    ]
+    with Session(engine) as session:
+        topic = settings.topic_campaign_rewards
+        enqueue(session, Outbox, [Outgoing(topic, group, g) for g in grants])
         session.commit()
     producers = [ProducerHandle(settings) for _ in range(4)]
     barrier = threading.Barrier(4)
     sent: list[int] = []
 
-    def publish(producer: ProducerHandle) -> None:
+    def race(producer: ProducerHandle) -> None:
         barrier.wait()
-        sent.append(publish_pending(engine=engine, producer=producer, settings=settings))
+        sent.append(publish(engine=engine, producer=producer, topics=Topics.of(settings)))
 
-    threads = [threading.Thread(target=publish, args=(p,)) for p in producers]
+    threads = [threading.Thread(target=race, args=(p,)) for p in producers]
     for t in threads:
         t.start()
     for t in threads:
