@@ -5,6 +5,8 @@
 - database: a fresh PostgreSQL database when TEST_DATABASE_URL or a local server is there,
   a SQLite file otherwise.
 Tests isolate themselves with their own topics, consumer groups and group ids.
+Every server fixture is lazy: a test that asks for none of them (tests/unit) starts nothing.
+Plain helpers (wait_until, auth, produce_events, read_topic) live in tests/support.py.
 """
 
 from __future__ import annotations
@@ -21,13 +23,18 @@ import pytest
 import sqlalchemy
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from kafka import KafkaConsumer, KafkaProducer
-from kafka.structs import TopicPartition
+from kafka import KafkaProducer
 
 from services.common.auth import hash_token
-from services.common.contracts.events import Event, encode_event
 from services.common.kafka.admin import ensure_topics
 from services.common.settings import Settings
+from tests.support import (  # re-exported: older tests import these from here
+    LIMITED_GROUP,
+    SOURCE_SECRETS,
+    auth,
+    produce_events,
+    read_topic,
+)
 from tools.localstack import free_port, start_redis, start_tansu, stop
 
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
@@ -98,16 +105,6 @@ class Tokens:
     admin: str  # every group, read and write
     reader: str  # every group, read only
     limited: str  # read and write on LIMITED_GROUP only
-
-
-LIMITED_GROUP = "test:limited-group"
-SOURCE_SECRETS = {
-    "generic-test": ("generic", "generic-secret-0123456789", None),
-    "slack-test": ("slack", "8f742231b10e8888abcd99yyyzzz85a5", None),
-    "telegram-test": ("telegram", "telegram-secret-token-42", None),
-    "feishu-test": ("feishu", "feishu-verification-token", None),
-    "feishu-enc": ("feishu", "feishu-verification-token-2", "feishu-encrypt-key-xyz"),
-}
 
 
 @pytest.fixture(scope="session")
@@ -215,11 +212,6 @@ def run_app() -> Callable[[FastAPI], Any]:
     return runner
 
 
-def auth(token: str) -> dict[str, str]:
-    """Return the Authorization header for a token."""
-    return {"Authorization": f"Bearer {token}"}
-
-
 @pytest.fixture
 def producer(kafka_bootstrap: str) -> Iterator[KafkaProducer]:
     """A raw kafka-python producer, for tests that bypass ingest."""
@@ -228,43 +220,4 @@ def producer(kafka_bootstrap: str) -> Iterator[KafkaProducer]:
     prod.close(timeout=5)
 
 
-def produce_events(producer: KafkaProducer, topic: str, events: list[Event]) -> None:
-    """Put events on a topic keyed by group id, as ingest does, and wait for the acks."""
-    futures = [producer.send(topic, key=e.group_id.encode(), value=encode_event(e)) for e in events]
-    producer.flush(timeout=30)
-    for f in futures:
-        f.get(timeout=30)
-
-
-def read_topic(
-    bootstrap: str, topic: str, *, expect: int, timeout: float = 20.0, settle: float = 0.0
-) -> list[Any]:
-    """Read a topic from the beginning (no consumer group) until `expect` records or timeout.
-
-    With `settle` > 0 keep reading that many seconds after reaching `expect`, to catch extras.
-    """
-    import time
-
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        deadline = time.monotonic() + timeout
-        while not partitions and time.monotonic() < deadline:
-            time.sleep(0.2)
-            partitions = consumer.partitions_for_topic(topic) or set()
-        consumer.assign([TopicPartition(topic, p) for p in partitions])
-        consumer.seek_to_beginning()
-        records: list[Any] = []
-        settle_until: float | None = None
-        while time.monotonic() < deadline:
-            for batch in consumer.poll(timeout_ms=200).values():
-                records.extend(batch)
-            if len(records) >= expect:
-                if settle <= 0:
-                    break
-                settle_until = settle_until or time.monotonic() + settle
-                if time.monotonic() >= settle_until:
-                    break
-        return records
-    finally:
-        consumer.close()
+__all__ = ["LIMITED_GROUP", "SOURCE_SECRETS", "auth", "produce_events", "read_topic"]

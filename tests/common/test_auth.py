@@ -7,7 +7,7 @@ from services.common.app import create_service_app
 from services.common.auth import TokenVerifier, hash_token, new_token
 from services.common.deps import ReadGroup, WriteGroup
 from services.common.settings import QunyunConfig
-from tests.conftest import LIMITED_GROUP, auth
+from tests.support import LIMITED_GROUP, auth
 
 router = APIRouter(prefix="/v1")
 

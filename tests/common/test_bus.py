@@ -11,7 +11,7 @@ from kafka.structs import TopicPartition
 from services.common.contracts.events import MemberJoined, parse_event
 from services.common.kafka.consumer import ConsumedEvent, ConsumerRunner
 from services.common.kafka.producer import ProducerHandle
-from tests.conftest import produce_events, read_topic
+from tests.support import produce_events, read_topic, wait_until
 
 
 def joined(n: int, group: str = "g1") -> MemberJoined:
@@ -46,15 +46,6 @@ class Collector:
     def ids(self) -> set[str]:
         with self.lock:
             return {e.event.id for e in self.seen}
-
-
-def wait_until(predicate, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
 
 
 def committed_total(bootstrap: str, group: str, topic: str, partitions: int) -> int:

@@ -9,9 +9,9 @@ import uuid
 import pytest
 
 from services.common.contracts.events import parse_event
-from tests.conftest import auth, produce_events
 from tests.deploy.lint import lint_problems, promtool_lint
 from tests.deploy.traffic import SOURCE, generic_events, signed_webhook
+from tests.support import auth, produce_events
 
 SERVICES = ["ingest", "metrics", "moderation", "campaigns"]
 

@@ -20,13 +20,13 @@ import httpx
 import yaml
 
 from services.common.settings import Settings
-from tests.conftest import auth
 from tests.deploy.agreed import AGREED, SERVICE_METRICS
 from tests.deploy.conftest import DEPLOY
 from tests.deploy.grafana import dashboard, queries
 from tests.deploy.lint import lint_problems
 from tests.deploy.promql import substitute_grafana
 from tests.deploy.traffic import SOURCE, generic_events, signed_webhook
+from tests.support import auth
 from tools.localstack import free_port, stop
 from tools.stack import RunningStack, service_stack
 

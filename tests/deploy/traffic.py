@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from tests.conftest import SOURCE_SECRETS
+from tests.support import SOURCE_SECRETS
 
 SOURCE = "generic-test"
 

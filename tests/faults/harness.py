@@ -27,7 +27,7 @@ import httpx
 import orjson
 
 from services.common.settings import Settings
-from tests.conftest import SOURCE_SECRETS, auth
+from tests.support import SOURCE_SECRETS, auth
 from tools.localstack import free_port, stop, wait_for_port
 from tools.simulate import generate, send_webhook_batches, sign_generic
 from tools.stack import RunningStack, settings_env, start_service, wait_ready
@@ -731,7 +731,7 @@ def read_values(
     bootstrap: str, topic: str, *, expect: int, timeout: float = 30, settle: float = 2.0
 ) -> list[dict[str, Any]]:
     """Read a topic from the beginning and decode its JSON values."""
-    from tests.conftest import read_topic
+    from tests.support import read_topic
 
     return [
         orjson.loads(r.value)

@@ -35,8 +35,8 @@ from schemathesis.checks import (
 )
 from schemathesis.core.failures import FailureGroup
 
-from tests.conftest import SOURCE_SECRETS, auth
 from tests.faults.harness import FIGURES, current_scale
+from tests.support import SOURCE_SECRETS, auth
 
 SERVICES = ["ingest", "metrics", "moderation", "campaigns"]
 LARGE = current_scale().name == "large"

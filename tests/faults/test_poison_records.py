@@ -10,7 +10,7 @@ import orjson
 from kafka import KafkaProducer
 
 from services.common.contracts.events import parse_event
-from tests.conftest import produce_events, read_topic
+from tests.support import produce_events, read_topic
 
 CONSUMERS = ["metrics", "moderation", "campaigns"]
 

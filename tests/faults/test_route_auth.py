@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import LIMITED_GROUP, auth
+from tests.support import LIMITED_GROUP, auth
 
 SERVICES = ["ingest", "metrics", "moderation", "campaigns"]
 PUBLIC = {"/healthz", "/readyz", "/metrics", "/v1/webhooks/{source_id}"}

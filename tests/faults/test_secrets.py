@@ -22,7 +22,6 @@ import httpx
 import orjson
 
 from services.ingest.verify import generic_signature, slack_signature
-from tests.conftest import LIMITED_GROUP, SOURCE_SECRETS, auth
 from tests.faults.harness import FIGURES
 from tests.ingest.helpers import (
     feishu_body,
@@ -32,6 +31,7 @@ from tests.ingest.helpers import (
     slack_headers,
     telegram_headers,
 )
+from tests.support import LIMITED_GROUP, SOURCE_SECRETS, auth
 from tools.localstack import free_port, stop
 from tools.stack import service_stack, settings_env, start_service
 

@@ -22,7 +22,6 @@ import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.ingest.verify import encrypt_feishu, feishu_signature, generic_signature
-from tests.conftest import SOURCE_SECRETS, read_topic
 from tests.faults.harness import FIGURES
 from tests.ingest.helpers import (
     feishu_body,
@@ -33,6 +32,7 @@ from tests.ingest.helpers import (
     slack_headers,
     telegram_headers,
 )
+from tests.support import SOURCE_SECRETS, read_topic
 from tools.stack import service_stack
 
 MIB = 1024 * 1024

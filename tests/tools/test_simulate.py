@@ -11,7 +11,7 @@ import pytest
 
 from services.common.contracts.events import parse_event
 from services.ingest.app import create_app as create_ingest
-from tests.conftest import SOURCE_SECRETS, read_topic
+from tests.support import SOURCE_SECRETS, read_topic
 from tools import simulate
 from tools.simulate import WebhookRejected, generate, send_kafka, send_webhook_batches
 
