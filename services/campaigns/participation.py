@@ -270,11 +270,9 @@ def open_campaigns(*, session: Session, messages: list[MessageCreated]) -> list[
 def claim_unprocessed(
     *, session: Session, messages: list[MessageCreated], now: datetime
 ) -> list[MessageCreated]:
-    """Record the messages not processed before and return them (first copy of each).
-
-    A concurrent transaction inserting the same keys makes this one wait for it and
-    then skip them, so two consumers never both apply an event.
-    """
+    """Record the messages not processed before and return them (first copy of each)."""
+    # A concurrent transaction inserting the same keys makes this one wait for it and
+    # then skip them, so two consumers never both apply an event.
     fresh: dict[tuple[str, str], MessageCreated] = {}
     for m in messages:
         fresh.setdefault((m.source, m.id), m)

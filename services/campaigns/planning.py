@@ -32,7 +32,7 @@ def _error(loc: list[str | int], msg: str) -> dict[str, Any]:
     return {"type": "value_error", "loc": ["body", *loc], "msg": msg}
 
 
-def checked_params(
+def _checked_params(
     kind: str, params: dict[str, Any]
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Validate a kind's params; return them normalised (JSON form) and the errors."""
@@ -63,7 +63,7 @@ def check_campaign(
     now: datetime,
 ) -> dict[str, Any]:
     """Return the normalised params, or raise a 422 naming every bad field."""
-    params, errors = checked_params(kind, params)
+    params, errors = _checked_params(kind, params)
     if ends_at <= starts_at:
         errors.append(_error(["ends_at"], "ends_at must be after starts_at"))
     elif ends_at <= now:

@@ -110,11 +110,9 @@ def take_prize(
     now: datetime,
     effects: Effects,
 ) -> str | None:
-    """Take one unit of a prize for a member and grant it; return the prize name or None.
-
-    Rolls back to a savepoint when the stock is empty or the member already won,
-    so the stock and the grants always agree.
-    """
+    """Take one unit of a prize for a member and grant it; return the prize name or None."""
+    # A savepoint rolls back when the stock is empty or the member already won, so the
+    # stock, the winners and the grants always agree.
     with session.begin_nested() as savepoint:
         taken = session.exec(
             sa.update(PrizeStock)

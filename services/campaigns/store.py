@@ -39,11 +39,9 @@ def find_campaign(*, session: Session, group_id: str, campaign_id: str) -> Campa
 
 
 def lock_campaign(*, session: Session, group_id: str, campaign_id: str) -> Campaign:
-    """Return a group's campaign locked for this transaction (NotFound when absent).
-
-    PostgreSQL locks the row; SQLite, which has no row locks, takes its database write
-    lock with a no-op UPDATE first, so concurrent changes run one after the other.
-    """
+    """Return a group's campaign locked for this transaction (NotFound when absent)."""
+    # PostgreSQL locks the row; SQLite, which has no row locks, takes its database write
+    # lock with a no-op UPDATE first, so concurrent changes run one after the other.
     query = select(Campaign).where(_of_group(group_id, campaign_id))
     if is_postgres(session):
         query = query.with_for_update()
