@@ -96,6 +96,8 @@ class Preparation(BackgroundLoop):
     names what is pending; its consumers start only once their tables exist.
     """
 
+    initial_problem = "pending"
+
     def __init__(
         self, *, name: str, prepare: Callable[[], None], start_work: Callable[[], None]
     ) -> None:

@@ -24,12 +24,20 @@ class Stopped(Exception):
     """The loop was asked to stop while it waited."""
 
 
+def _retryable(exc: BaseException) -> bool:
+    # KeyboardInterrupt, SystemExit and the like end the loop; so does a stop request.
+    return isinstance(exc, Exception) and not isinstance(exc, Stopped)
+
+
 class BackgroundLoop:
     """Run `step()` repeatedly in a thread until stopped, retrying failures with backoff.
 
     `interval` is the pause after a successful step (0: step again at once, for steps
     that block on their own input such as a Kafka poll). `wake()` ends the pause early.
     """
+
+    initial_problem: str | None = None
+    """What /readyz says from start() until the first step succeeds (None: ready at once)."""
 
     def __init__(
         self,
@@ -66,8 +74,7 @@ class BackgroundLoop:
         """Run the loop in a daemon thread."""
         self._stop.clear()
         self._finished = False
-        if self.problem == "not started" or self.problem == "stopped":
-            self.problem = "starting"
+        self.problem = self.initial_problem
         self._thread = threading.Thread(target=self.run, name=self.name, daemon=True)
         self._thread.start()
 
@@ -127,7 +134,7 @@ class BackgroundLoop:
 
         return tenacity.Retrying(
             retry=tenacity.retry_if_exception(
-                lambda exc: not isinstance(exc, Stopped) and not self.stopping and retry_if(exc)
+                lambda exc: _retryable(exc) and not self.stopping and retry_if(exc)
             ),
             wait=wait
             or tenacity.wait_exponential(multiplier=self.min_backoff, max=self.max_backoff),

@@ -94,6 +94,8 @@ class ConsumerRunner(BackgroundLoop):
     raw records (for the outbound topics, whose payload types the handler decodes).
     """
 
+    initial_problem = "starting"
+
     def __init__(
         self,
         *,
@@ -219,7 +221,11 @@ class ConsumerRunner(BackgroundLoop):
         """Handle a batch; retry while a dependency is down; isolate and dead-letter bad records."""
         bad_record_retries = tenacity.Retrying(
             retry=tenacity.retry_if_exception(
-                lambda exc: not isinstance(exc, Stopped) and not self.stopping
+                lambda exc: (
+                    isinstance(exc, Exception)
+                    and not isinstance(exc, Stopped)
+                    and not self.stopping
+                )
             ),
             stop=tenacity.stop_after_attempt(self._settings.consumer_max_retries + 1),
             wait=tenacity.wait_incrementing(start=0.05, increment=0.05),
