@@ -11,11 +11,14 @@ from typing import Any
 import redis
 import sqlalchemy.exc
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 
 from services.common.errors import Conflict, NotFound
 from services.common.health import health_router
+from services.common.http_limits import BodyLimitMiddleware, bounded_validation_error
 from services.common.kafka.errors import BrokerUnavailable
 from services.common.observability import RequestMetricsMiddleware, configure_logging
 from services.common.openapi import document_shared_errors
@@ -65,6 +68,7 @@ async def _unstorable(_: Request, exc: Exception) -> JSONResponse:
 
 
 def _map_errors(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, bounded_validation_error)
     app.add_exception_handler(NotFound, _status(404))
     app.add_exception_handler(Conflict, _status(409))
     app.add_exception_handler(redis.RedisError, _unavailable("redis"))
@@ -84,8 +88,14 @@ def create_service_app(
     with_redis: bool = True,
     with_database: bool = False,
     startup: Startup = _no_startup,
+    own_body_limits: tuple[str, ...] = (),
 ) -> FastAPI:
-    """Build a service's FastAPI app; `startup` starts its loops and yields its state."""
+    """Build a service's FastAPI app; `startup` starts its loops and yields its state.
+
+    Request bodies are limited to 1 MiB (413) except under `own_body_limits` path prefixes,
+    whose routes read their bodies with a limit of their own. /docs and /redoc load their
+    scripts from the service itself (fastapi-offline), never from a CDN.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -105,7 +115,7 @@ def create_service_app(
             await close_resources(resources)
             log.info("%s stopped", service)
 
-    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    app = FastAPIOffline(title=title, description=description, version="1.0.0", lifespan=lifespan)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -113,6 +123,7 @@ def create_service_app(
             allow_methods=["*"],
             allow_headers=["Authorization", "Content-Type"],
         )
+    app.add_middleware(BodyLimitMiddleware, exempt_prefixes=own_body_limits)
     app.add_middleware(RequestMetricsMiddleware, service=service)
     _map_errors(app)
     app.include_router(health_router())
