@@ -14,7 +14,7 @@ MAX_BODY_BYTES = 1024 * 1024
 ECHO_CHARS = 80
 
 
-class _TooLarge(Exception):
+class _TooLarge(BaseException):  # noqa: N818 - not an Exception: FastAPI turns those into 400s
     pass
 
 
