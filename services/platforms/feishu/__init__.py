@@ -1,0 +1,1 @@
+"""Feishu/Lark: the outbound client; the inbound adapter moves here from ingest later."""

@@ -1,0 +1,1 @@
+"""OneBot v11: the outbound client; the inbound adapter moves here from ingest later."""

@@ -1,0 +1,1 @@
+"""Slack: the outbound client; the inbound adapter moves here from ingest later."""

@@ -1,0 +1,1 @@
+"""Telegram: the outbound client; the inbound adapter moves here from ingest later."""
