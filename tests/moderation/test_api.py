@@ -6,7 +6,7 @@ import base64
 
 from services.moderation.app import create_app
 from tests.conftest import LIMITED_GROUP, auth, read_topic
-from tests.moderation.conftest import add_rule, qr_png
+from tests.moderation.conftest import add_rule, qr_png, wait_until
 
 
 def test_rules_crud_with_validation_and_404(settings, run_app, tokens, unique):
@@ -246,3 +246,19 @@ def test_every_route_refuses_missing_foreign_and_read_only_tokens(settings, run_
                     assert reader.status_code == 403, (method, path)
                 checked += 1
         assert checked == 11
+
+
+def test_the_outbox_relay_is_watched_by_readyz(settings, run_app):
+    """The relay runs as a loop of the service's resources, so its problem reaches /readyz."""
+    app = create_app(settings)
+    with run_app(app) as client:
+        assert wait_until(lambda: client.get("/readyz").status_code == 200, timeout=20)
+        resources = app.state.resources
+        names = [loop.name for loop in resources.loops]
+        assert "outbox:moderation_outbox" in names
+        relay = next(loop for loop in resources.loops if loop.name == "outbox:moderation_outbox")
+        assert relay is resources.state.relay and relay.running
+        relay.stop()
+        answer = client.get("/readyz")
+        assert answer.status_code == 503
+        assert answer.json()["detail"]["outbox:moderation_outbox"] == "stopped"
