@@ -25,9 +25,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from kafka import KafkaProducer
 
-from services.common.auth import hash_token
+from services.common.auth import token_entry
 from services.common.kafka.admin import ensure_topics
-from services.common.settings import Settings
+from services.common.settings import QunyunConfig, Settings, Source, write_config
 from tests.support import (  # re-exported: older tests import these from here
     LIMITED_GROUP,
     SOURCE_SECRETS,
@@ -118,33 +118,18 @@ def tokens() -> Tokens:
 
 @pytest.fixture(scope="session")
 def config_path(tmp_path_factory: pytest.TempPathFactory, tokens: Tokens) -> Path:
-    lines = []
-    for source_id, (platform, secret, encrypt_key) in SOURCE_SECRETS.items():
-        lines += [
-            "[[sources]]",
-            f'id = "{source_id}"',
-            f'platform = "{platform}"',
-            f'secret = "{secret}"',
-        ]
-        if encrypt_key:
-            lines.append(f'encrypt_key = "{encrypt_key}"')
-        lines.append("")
-    for name, token, groups, scopes in [
-        ("admin", tokens.admin, ["*"], ["read", "write"]),
-        ("reader", tokens.reader, ["*"], ["read"]),
-        ("limited", tokens.limited, [LIMITED_GROUP], ["read", "write"]),
-    ]:
-        lines += [
-            "[[tokens]]",
-            f'name = "{name}"',
-            f'sha256 = "{hash_token(token)}"',
-            "groups = [" + ", ".join(f'"{g}"' for g in groups) + "]",
-            "scopes = [" + ", ".join(f'"{s}"' for s in scopes) + "]",
-            "",
-        ]
-    path = tmp_path_factory.mktemp("config") / "qunyun.toml"
-    path.write_text("\n".join(lines))
-    return path
+    config = QunyunConfig(
+        sources=[
+            Source(id=source_id, platform=platform, secret=secret, encrypt_key=encrypt_key)
+            for source_id, (platform, secret, encrypt_key) in SOURCE_SECRETS.items()
+        ],
+        tokens=[
+            token_entry("admin", tokens.admin, ["*"], ["read", "write"]),
+            token_entry("reader", tokens.reader, ["*"], ["read"]),
+            token_entry("limited", tokens.limited, [LIMITED_GROUP], ["read", "write"]),
+        ],
+    )
+    return write_config(tmp_path_factory.mktemp("config") / "qunyun.toml", config)
 
 
 @pytest.fixture

@@ -30,9 +30,9 @@ import orjson
 from kafka import KafkaConsumer
 from kafka.structs import TopicPartition
 
-from services.common.auth import hash_token
+from services.common.auth import token_entry
 from services.common.kafka.admin import ensure_topics
-from services.common.settings import Settings
+from services.common.settings import QunyunConfig, Settings, Source, write_config
 from tools import textgen
 from tools.bench_raw import HttpConnection, median, percentile, request_head, row
 from tools.localstack import free_port, stop
@@ -273,11 +273,12 @@ def run(
     group = f"bench:e2e:{tag}"
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-e2e-")))
-        config = workdir / "qunyun.toml"
-        config.write_text(
-            f'[[sources]]\nid = "{SOURCE}"\nplatform = "generic"\nsecret = "{secret}"\n\n'
-            f'[[tokens]]\nname = "bench"\nsha256 = "{hash_token(token)}"\n'
-            'groups = ["*"]\nscopes = ["read", "write"]\n'
+        config = write_config(
+            workdir / "qunyun.toml",
+            QunyunConfig(
+                sources=[Source(id=SOURCE, platform="generic", secret=secret)],
+                tokens=[token_entry("bench", token, ["*"], ["read", "write"])],
+            ),
         )
         if database_url.startswith("sqlite"):
             database_url = f"sqlite:///{workdir / 'moderation.db'}"

@@ -20,7 +20,7 @@ import orjson
 
 from services.common.contracts.events import encode_event, parse_event
 from services.common.kafka.admin import ensure_topics
-from services.common.settings import Settings
+from services.common.settings import QunyunConfig, Settings, Source, write_config
 from services.ingest.verify import generic_signature
 from tools.bench_raw import (
     Payload,
@@ -74,9 +74,8 @@ def _records(events: list[dict[str, Any]]) -> list[Payload]:
 
 
 def _config(directory: Path) -> Path:
-    path = directory / "ingest-bench.toml"
-    path.write_text(f'[[sources]]\nid = "{SOURCE}"\nplatform = "generic"\nsecret = "{SECRET}"\n')
-    return path
+    config = QunyunConfig(sources=[Source(id=SOURCE, platform="generic", secret=SECRET)])
+    return write_config(directory / "ingest-bench.toml", config)
 
 
 def _measure(

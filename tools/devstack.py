@@ -12,9 +12,9 @@ from pathlib import Path
 
 import redis
 
-from services.common.auth import hash_token
+from services.common.auth import token_entry
 from services.common.kafka.admin import ensure_topics
-from services.common.settings import Settings
+from services.common.settings import QunyunConfig, Settings, Source, write_config
 from tools.localstack import port_open, start_redis, start_tansu, stop
 from tools.stack import SERVICES, start_service, wait_ready
 
@@ -26,22 +26,14 @@ def dev_config(path: Path, token_path: Path) -> str:
     if path.exists() and token_path.exists():
         return token_path.read_text().strip()
     token = "qy_dev_" + secrets.token_urlsafe(24)
-    secret = secrets.token_hex(16)
-    path.write_text(
-        "# Development config written by `make run`; edit freely.\n"
-        "[[sources]]\n"
-        'id = "dev"\n'
-        'platform = "generic"\n'
-        f'secret = "{secret}"\n\n'
-        "[[tokens]]\n"
-        'name = "dev"\n'
-        f'sha256 = "{hash_token(token)}"\n'
-        'groups = ["*"]\n'
-        'scopes = ["read", "write"]\n'
+    config = QunyunConfig(
+        sources=[Source(id="dev", platform="generic", secret=secrets.token_hex(16))],
+        tokens=[token_entry("dev", token, ["*"], ["read", "write"])],
     )
-    token_path.write_text(token + "\n")
-    path.chmod(0o600)
+    write_config(path, config, comment="Development config written by `make run`; edit freely.")
+    token_path.touch(mode=0o600, exist_ok=True)
     token_path.chmod(0o600)
+    token_path.write_text(token + "\n")
     return token
 
 

@@ -46,16 +46,15 @@ class TokenVerifier:
         return Principal(found.name, frozenset(found.groups), frozenset(found.scopes))
 
 
+def token_entry(name: str, token: str, groups: list[str], scopes: list[str]) -> TokenEntry:
+    """Return the config entry that admits this token (its hash, never the token)."""
+    return TokenEntry.model_validate(
+        {"name": name, "sha256": hash_token(token), "groups": groups, "scopes": scopes}
+    )
+
+
 def new_token(name: str, groups: list[str], scopes: list[str]) -> tuple[str, str]:
     """Make a random token; return it and its TOML config entry."""
     token = "qy_" + secrets.token_urlsafe(32)
-    quoted_groups = ", ".join(f'"{g}"' for g in groups)
-    quoted_scopes = ", ".join(f'"{s}"' for s in scopes)
-    entry = (
-        "[[tokens]]\n"
-        f'name = "{name}"\n'
-        f'sha256 = "{hash_token(token)}"\n'
-        f"groups = [{quoted_groups}]\n"
-        f"scopes = [{quoted_scopes}]\n"
-    )
-    return token, entry
+    entry = token_entry(name, token, groups, scopes)
+    return token, QunyunConfig(tokens=[entry]).to_toml()

@@ -1,4 +1,8 @@
-"""Runtime configuration: plain environment variables plus the QUNYUN_CONFIG TOML file."""
+"""Runtime configuration: plain environment variables plus the QUNYUN_CONFIG TOML file.
+
+The TOML file is read by `load_config` and written only by `QunyunConfig.to_toml` /
+`write_config`, both built from the models below so a written file loads back unchanged.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import tomli_w
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -48,6 +53,21 @@ class QunyunConfig(BaseModel):
         values = [s.secret for s in self.sources]
         values += [s.encrypt_key for s in self.sources if s.encrypt_key]
         return values
+
+    def to_toml(self) -> str:
+        """Return this config as QUNYUN_CONFIG TOML (empty tables and unset keys left out)."""
+        data = self.model_dump(mode="json", exclude_none=True)
+        return tomli_w.dumps({key: value for key, value in data.items() if value})
+
+
+def write_config(path: str | Path, config: QunyunConfig, *, comment: str = "") -> Path:
+    """Write a config file readable by its owner only; `comment` becomes a leading # line."""
+    path = Path(path)
+    header = "".join(f"# {line}\n" for line in comment.splitlines())
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text(header + config.to_toml())
+    return path
 
 
 def load_config(path: str | Path | None) -> QunyunConfig:

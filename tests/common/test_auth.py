@@ -77,4 +77,25 @@ def test_cli_prints_token(capsys):
 
     assert main(["token", "--name", "ops", "--scopes", "read,write"]) == 0
     out = capsys.readouterr().out
-    assert "[[tokens]]" in out and 'scopes = ["read", "write"]' in out
+    import tomllib
+
+    entry = tomllib.loads(out.split("# add to QUNYUN_CONFIG:\n", 1)[1])
+    assert entry["tokens"][0]["name"] == "ops"
+    assert entry["tokens"][0]["scopes"] == ["read", "write"]
+
+
+def test_written_config_loads_back(tmp_path):
+    from services.common.auth import token_entry
+    from services.common.settings import Source, load_config, write_config
+
+    config = QunyunConfig(
+        sources=[
+            Source(id="a", platform="feishu", secret='quote " and \\', encrypt_key="k"),
+            Source(id="b", platform="generic", secret="s"),
+        ],
+        tokens=[token_entry("ops", "qy_x", ["g1"], ["read", "write"])],
+    )
+    path = write_config(tmp_path / "qunyun.toml", config, comment="written by a test")
+    assert load_config(path) == config
+    assert path.read_text().startswith("# written by a test\n")
+    assert path.stat().st_mode & 0o777 == 0o600
