@@ -8,9 +8,7 @@ MAX_BODY_BYTES = 1024 * 1024
 
 
 def _too_large(limit: int) -> HTTPException:
-    return HTTPException(
-        status.HTTP_413_CONTENT_TOO_LARGE, f"body is larger than {limit} bytes"
-    )
+    return HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"body is larger than {limit} bytes")
 
 
 async def read_limited(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:

@@ -16,7 +16,7 @@ import orjson
 
 from services.ingest.app import create_app as create_ingest
 from services.metrics.app import create_app as create_metrics
-from tests.conftest import SOURCE_SECRETS, auth
+from tests.support import SOURCE_SECRETS, auth, wait_until
 
 
 def signed(body: bytes) -> dict[str, str]:
@@ -28,15 +28,6 @@ def signed(body: bytes) -> dict[str, str]:
         "X-Qunyun-Timestamp": ts,
         "X-Qunyun-Signature": f"v1={digest}",
     }
-
-
-def wait_for(fetch, predicate, timeout: float = 45.0):
-    deadline = time.monotonic() + timeout
-    value = fetch()
-    while not predicate(value) and time.monotonic() < deadline:
-        time.sleep(0.2)
-        value = fetch()
-    return value
 
 
 def test_webhook_events_reach_the_metrics_api(make_settings, run_app, tokens):
@@ -88,8 +79,8 @@ def test_webhook_events_reach_the_metrics_api(make_settings, run_app, tokens):
             days = r.json()["days"]
             return {k: sum(d[k] for d in days) for k in ("messages", "joins", "leaves")}
 
-        totals = wait_for(activity, lambda t: t["messages"] == 3 and t["joins"] == 2)
-        assert totals == {"messages": 3, "joins": 2, "leaves": 0}
+        expected = {"messages": 3, "joins": 2, "leaves": 0}
+        assert wait_until(lambda: activity() == expected, timeout=45), activity()
         ann = metrics.get(f"/v1/groups/{group}/members/u:ann", headers=headers).json()
         assert ann["messages"] == 2 and ann["active_days"] == 1 and ann["left_at"] is None
         assert datetime.fromisoformat(ann["joined_at"]) == now - timedelta(minutes=20)

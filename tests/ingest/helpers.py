@@ -17,7 +17,7 @@ from services.ingest.verify import (
     generic_signature,
     slack_signature,
 )
-from tests.conftest import SOURCE_SECRETS, read_topic
+from tests.support import SOURCE_SECRETS, read_topic
 
 PAYLOADS = Path(__file__).parent / "payloads"
 

@@ -1,10 +1,8 @@
-"""Event builders and polling for the metrics tests."""
+"""Event builders for the metrics tests."""
 
 from __future__ import annotations
 
 import itertools
-import time
-from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from datetime import time as clock
 from typing import Any
@@ -14,16 +12,6 @@ from services.common.contracts.events import Event, parse_event
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 _ids = itertools.count(1)
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 45.0) -> bool:
-    """Poll until the predicate is truthy or the deadline passes."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return bool(predicate())
 
 
 def local(day: date, at: str, tz: ZoneInfo = SHANGHAI) -> datetime:

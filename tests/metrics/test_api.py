@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.metrics.app import create_app
-from tests.conftest import LIMITED_GROUP, auth
+from tests.support import LIMITED_GROUP, auth
 
 GROUP = "metrics:api-checks"
 

@@ -29,8 +29,8 @@ import pytest
 
 from services.metrics.app import create_app
 from services.metrics.telemetry import DUPLICATES_SKIPPED
-from tests.conftest import auth, produce_events
-from tests.metrics.helpers import SHANGHAI, event, local, monday_before, wait_until
+from tests.metrics.helpers import SHANGHAI, event, local, monday_before
+from tests.support import auth, produce_events, wait_until
 
 
 @pytest.fixture
@@ -100,7 +100,7 @@ def test_scenario_numbers_and_replay(
             return tuple(sum(x[f] for x in days) for f in ("messages", "joins", "leaves"))
 
         produce_events(producer, settings.topic_events, events)
-        assert wait_until(lambda: totals() == (21, 7, 2)), totals()
+        assert wait_until(lambda: totals() == (21, 7, 2), timeout=45), totals()
 
         def check_everything() -> None:
             check_activity(activity())
@@ -116,7 +116,7 @@ def test_scenario_numbers_and_replay(
         # Replay every event straight to Kafka, bypassing ingest's dedup.
         before = DUPLICATES_SKIPPED._value.get()
         produce_events(producer, settings.topic_events, events)
-        assert wait_until(lambda: DUPLICATES_SKIPPED._value.get() - before >= 30)
+        assert wait_until(lambda: DUPLICATES_SKIPPED._value.get() - before >= 30, timeout=45)
         assert DUPLICATES_SKIPPED._value.get() - before == 30
         check_everything()
 
