@@ -1,0 +1,142 @@
+"""The double's ASGI app: the four platform APIs plus a JSON admin API and an HTML page.
+
+Admin API (under `/_double`):
+- `GET /state`, `GET /groups/{platform}/{chat}`: what each fake group looks like.
+- `POST /groups/{platform}/{chat}/messages` `{"member", "text", "id"?}`: seed a member's message.
+- `POST /groups/{platform}/{chat}/members` `{"member"}`: add a member.
+- `POST /groups/{platform}/{chat}/join_requests` `{"member", "flag"?}`: a pending request.
+- `GET /calls?platform=&method=&chat=`: every call with its timestamp.
+- `POST /faults` (fields of `Fault`), `DELETE /faults`; `POST /reset`.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import asdict, fields
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from tools.platform_double import feishu, onebot, slack, telegram
+from tools.platform_double.state import DoubleState, Fault
+
+FAULT_FIELDS = {f.name for f in fields(Fault)}
+
+
+def admin_routes(state: DoubleState) -> list[Route]:
+    """The JSON admin API tests and `make demo` use to seed, inspect and break the double."""
+
+    async def everything(request: Request) -> Response:
+        with state.lock:
+            return JSONResponse({"groups": [g.to_json() for g in state.groups.values()]})
+
+    async def one_group(request: Request) -> Response:
+        p = request.path_params
+        with state.lock:
+            return JSONResponse(state.group(p["platform"], p["chat"]).to_json())
+
+    async def seed(request: Request) -> Response:
+        p, body = request.path_params, await request.json()
+        message = state.seed_message(
+            p["platform"],
+            p["chat"],
+            str(body["member"]),
+            body.get("text", ""),
+            str(body.get("id", "")),
+        )
+        return JSONResponse({"id": message.id}, status_code=201)
+
+    async def member(request: Request) -> Response:
+        p, body = request.path_params, await request.json()
+        with state.lock:
+            state.group(p["platform"], p["chat"]).members.add(str(body["member"]))
+        return Response(status_code=204)
+
+    async def join_request(request: Request) -> Response:
+        p, body = request.path_params, await request.json()
+        user = str(body["member"])
+        with state.lock:
+            state.group(p["platform"], p["chat"]).join_requests[user] = "pending"
+            flag = str(body.get("flag") or f"flag-{p['chat']}-{user}")
+            state.flags[flag] = (p["chat"], user)
+        return JSONResponse({"flag": flag}, status_code=201)
+
+    async def calls(request: Request) -> Response:
+        q = request.query_params
+        seen = state.calls_of(q.get("platform"), q.get("method"), q.get("chat"))
+        return JSONResponse({"calls": [asdict(c) for c in seen]})
+
+    async def add_fault(request: Request) -> Response:
+        body: dict[str, Any] = await request.json()
+        unknown = set(body) - FAULT_FIELDS
+        if unknown:
+            return JSONResponse({"error": f"unknown fields {sorted(unknown)}"}, status_code=422)
+        state.add_fault(Fault(**body))
+        return Response(status_code=204)
+
+    async def clear_faults(request: Request) -> Response:
+        with state.lock:
+            state.faults.clear()
+        return Response(status_code=204)
+
+    async def reset(request: Request) -> Response:
+        state.reset()
+        return Response(status_code=204)
+
+    base = "/_double"
+    group = base + "/groups/{platform}/{chat}"
+    return [
+        Route(base + "/state", everything),
+        Route(group, one_group),
+        Route(group + "/messages", seed, methods=["POST"]),
+        Route(group + "/members", member, methods=["POST"]),
+        Route(group + "/join_requests", join_request, methods=["POST"]),
+        Route(base + "/calls", calls),
+        Route(base + "/faults", add_fault, methods=["POST"]),
+        Route(base + "/faults", clear_faults, methods=["DELETE"]),
+        Route(base + "/reset", reset, methods=["POST"]),
+        Route("/", lambda request: page(state)),
+    ]
+
+
+def page(state: DoubleState) -> HTMLResponse:
+    """A plain page of every fake group: ads gone, offenders muted, posts made."""
+    rows = []
+    with state.lock:
+        for group in state.groups.values():
+            view = group.to_json()
+            deleted = sum(1 for m in view["messages"] if m["deleted"])
+            posts = "".join(f"<li>{post_line(p)}</li>" for p in view["posts"])
+            rows.append(
+                f"<section><h2>{html.escape(group.platform)}: {html.escape(group.chat)}</h2>"
+                f"<p>messages deleted: {deleted} of {len(view['messages'])}; "
+                f"muted: {html.escape(', '.join(view['muted']) or '—')}; "
+                f"banned: {html.escape(', '.join(view['banned']) or '—')}; "
+                f"removed: {html.escape(', '.join(view['removed']) or '—')}</p>"
+                f"<ol>{posts}</ol></section>"
+            )
+        total = len(state.calls)
+    body = "".join(rows) or "<p>No group has been acted on yet.</p>"
+    return HTMLResponse(
+        f"<!doctype html><meta charset=utf-8><title>Platform double</title>"
+        f"<h1>Platform double</h1><p>{total} calls received.</p>{body}"
+    )
+
+
+def post_line(post: dict[str, Any]) -> str:
+    """One post on the page, with what it replies to."""
+    line = html.escape(post["text"])
+    if post["reply_to"]:
+        line += f" <small>(reply to {html.escape(str(post['reply_to']))})</small>"
+    return line
+
+
+def build_app(state: DoubleState) -> Starlette:
+    """The double: Telegram, Slack, Feishu and OneBot APIs side by side on one server."""
+    routes = admin_routes(state)
+    for platform in (telegram, slack, feishu, onebot):
+        routes += platform.routes(state)
+    return Starlette(routes=routes)

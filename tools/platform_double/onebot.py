@@ -1,0 +1,157 @@
+"""The OneBot v11 HTTP API subset delivery calls: `POST /{action}` with a Bearer access token."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from tools.platform_double.state import DoubleState, Fault, Message
+
+PLATFORM = "onebot"
+CQ = re.compile(r"\[CQ:(\w+)((?:,[^\]]*)?)\]")
+Handler = Callable[[DoubleState, dict[str, Any]], Response]
+
+
+def ok(data: Any = None) -> JSONResponse:
+    """A successful action answer."""
+    return JSONResponse({"status": "ok", "retcode": 0, "data": data, "message": "", "wording": ""})
+
+
+def failed(retcode: int, wording: str) -> JSONResponse:
+    """A failed action answer (HTTP 200, as NapCat and go-cqhttp answer)."""
+    body = {"status": "failed", "retcode": retcode, "data": None, "message": wording}
+    return JSONResponse({**body, "wording": wording})
+
+
+def fault_answer(fault: Fault) -> Response:
+    """Each fault as a OneBot implementation shows it (429 is the double's own, not OneBot's)."""
+    if fault.kind == "rate_limit":
+        return Response(status_code=429, headers={"Retry-After": str(int(fault.retry_after))})
+    if fault.kind == "forbidden":
+        return failed(100, "权限不足: the bot is not an admin of the group")
+    return Response(status_code=fault.status)
+
+
+def parse_message(message: Any) -> tuple[str, str | None, list[str]]:
+    """A CQ-coded string (or segment array) → plain text, reply id, mentioned QQ numbers."""
+    if isinstance(message, list):
+        parts = [s.get("data", {}).get("text", "") for s in message if s.get("type") == "text"]
+        ats = [str(s["data"]["qq"]) for s in message if s.get("type") == "at"]
+        replies = [str(s["data"]["id"]) for s in message if s.get("type") == "reply"]
+        return "".join(parts), (replies[0] if replies else None), ats
+    text, reply, ats = str(message), None, []
+    for kind, params in CQ.findall(text):
+        values = dict(p.split("=", 1) for p in params.strip(",").split(",") if "=" in p)
+        if kind == "reply":
+            reply = values.get("id")
+        elif kind == "at":
+            ats.append(values.get("qq", ""))
+    plain = CQ.sub(lambda m: "@" + m.group(2).split("qq=")[-1] if m.group(1) == "at" else "", text)
+    plain = plain.replace("&#91;", "[").replace("&#93;", "]").replace("&amp;", "&")
+    return plain, reply, ats
+
+
+def delete_msg(state: DoubleState, body: dict[str, Any]) -> Response:
+    """delete_msg: recall a group message."""
+    message_id = str(body["message_id"])
+    found = state.find_message(PLATFORM, message_id)
+    if found is None or found[1].deleted:
+        if state.config.strict or found is not None:
+            return failed(100, "消息不存在 (message not found)")
+        group = state.group(PLATFORM, "?")
+        group.messages[message_id] = Message(message_id, None, "", deleted=True)
+        return ok()
+    found[1].deleted = True
+    return ok()
+
+
+def set_group_ban(state: DoubleState, body: dict[str, Any]) -> Response:
+    """set_group_ban: mute for `duration` seconds (default 30 min); 0 lifts it."""
+    group = state.group(PLATFORM, str(body["group_id"]))
+    user, duration = str(body["user_id"]), int(body.get("duration", 1800))
+    if duration <= 0:
+        group.muted_until.pop(user, None)
+    else:
+        group.muted_until[user] = time.time() + duration
+    return ok()
+
+
+def set_group_kick(state: DoubleState, body: dict[str, Any]) -> Response:
+    """set_group_kick: out of the group; reject_add_request refuses their later requests."""
+    group = state.group(PLATFORM, str(body["group_id"]))
+    user = str(body["user_id"])
+    group.members.discard(user)
+    group.removed.append(user)
+    if body.get("reject_add_request"):
+        group.banned.add(user)
+    return ok()
+
+
+def send_group_msg(state: DoubleState, body: dict[str, Any]) -> Response:
+    """send_group_msg: a post; CQ codes give the reply and the mentions."""
+    text, reply, ats = parse_message(body["message"])
+    if not text.strip() and not ats:
+        return failed(100, "消息为空 (empty message)")
+    group = state.group(PLATFORM, str(body["group_id"]))
+    message = Message(str(state.next_id()), None, text, by_bot=True, reply_to=reply, mentions=ats)
+    group.messages[message.id] = message
+    return ok({"message_id": int(message.id)})
+
+
+def set_group_add_request(state: DoubleState, body: dict[str, Any]) -> Response:
+    """set_group_add_request: approve or decline the request behind a flag."""
+    target = state.flags.get(str(body["flag"]))
+    if target is None:
+        return failed(100, "flag 无效 (unknown request)")
+    group = state.group(PLATFORM, target[0])
+    if group.join_requests.get(target[1]) != "pending":
+        return failed(100, "请求已处理 (request already handled)")
+    approve = body.get("approve", True)
+    group.join_requests[target[1]] = "approved" if approve else "declined"
+    if approve:
+        group.members.add(target[1])
+    return ok()
+
+
+ACTIONS: dict[str, tuple[tuple[str, ...], Handler]] = {
+    "delete_msg": (("message_id",), delete_msg),
+    "set_group_ban": (("group_id", "user_id"), set_group_ban),
+    "set_group_kick": (("group_id", "user_id"), set_group_kick),
+    "send_group_msg": (("group_id", "message"), send_group_msg),
+    "set_group_add_request": (("flag",), set_group_add_request),
+}
+
+
+def routes(state: DoubleState) -> list[Route]:
+    """The OneBot action route of the double (mounted at `/onebot`)."""
+
+    async def endpoint(request: Request) -> Response:
+        action = request.path_params["action"]
+        body = await request.json() if await request.body() else {}
+        chat = str(body["group_id"]) if "group_id" in body else None
+        auth = request.headers.get("authorization", "")
+        token = auth.removeprefix("Bearer ") if auth else request.query_params.get("access_token")
+
+        def effect() -> Response:
+            if not token:
+                return Response(status_code=401)
+            if token != state.config.onebot_token:
+                return Response(status_code=403)
+            if action not in ACTIONS:
+                return Response(status_code=404)
+            required, handler = ACTIONS[action]
+            missing = [name for name in required if body.get(name) in (None, "")]
+            if missing:
+                return failed(1400, f"missing parameter {missing[0]}")
+            with state.lock:
+                return handler(state, body)
+
+        return await state.serve(PLATFORM, action, chat, body, effect, fault_answer)
+
+    return [Route("/onebot/{action}", endpoint, methods=["POST"])]
