@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint fmt typecheck check bench demo faults token clean
+.PHONY: help install run test test-fast lint fmt typecheck check bench demo faults token clean
 
 help: ## List every target
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -21,6 +21,9 @@ run: $(STAMP) ## Start broker, Redis, SQLite and the four services on :8001-8004
 
 test: $(STAMP) ## Run the whole test suite against a real broker, Redis and database
 	@$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+test-fast: $(STAMP) ## Run the servers-free tests (tests/unit) in seconds
+	@$(BIN)/python -m pytest -q tests/unit $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff lint and format check
 	@$(BIN)/ruff check services tools tests deploy

@@ -38,6 +38,17 @@ from tests.support import (  # re-exported: older tests import these from here
 from tools.localstack import free_port, start_redis, start_tansu, stop
 
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+UNIT = Path(__file__).parent / "unit"
+SERVER_FIXTURES = {"kafka_bootstrap", "redis_url", "database_url"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep tests/unit server-free: none of its tests may reach a session server."""
+    for item in items:
+        if item.path.is_relative_to(UNIT):
+            used = SERVER_FIXTURES & set(getattr(item, "fixturenames", ()))
+            if used:
+                raise pytest.UsageError(f"{item.nodeid} is in tests/unit but uses {used}")
 
 
 @pytest.fixture(scope="session")
