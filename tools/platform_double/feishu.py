@@ -49,8 +49,6 @@ class Tokens:
 
     def __init__(self, state: DoubleState) -> None:
         self.state = state
-        self.expiry: dict[str, float] = {}
-        self.issued = 0
 
     def issue(self, body: dict[str, Any]) -> Response:
         """Like Feishu: the same token while it has long to live, a new one near its end."""
@@ -61,12 +59,11 @@ class Tokens:
             return answer(10014, "app secret invalid", 400)
         now = time.time()
         keep = min(1800.0, config.feishu_token_ttl / 2)
-        for token, until in self.expiry.items():
+        for token, until in self.state.tokens.items():
             if until - now >= keep:
                 return token_answer(token, int(until - now))
         token = "t-" + secrets.token_hex(16)
-        self.expiry[token] = now + config.feishu_token_ttl
-        self.issued += 1
+        self.state.tokens[token] = now + config.feishu_token_ttl
         return token_answer(token, config.feishu_token_ttl)
 
     def check(self, request: Request) -> Response | None:
@@ -74,7 +71,7 @@ class Tokens:
         auth = request.headers.get("authorization", "")
         if not auth.startswith("Bearer "):
             return answer(99991661, "Missing access token for authorization", 400)
-        until = self.expiry.get(auth.removeprefix("Bearer "))
+        until = self.state.tokens.get(auth.removeprefix("Bearer "))
         if until is None or until <= time.time():
             return answer(99991663, "Invalid access token for authorization", 400)
         return None

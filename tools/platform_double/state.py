@@ -130,6 +130,7 @@ class DoubleState:
         self.calls: list[Call] = []
         self.faults: list[Fault] = []
         self.flags: dict[str, tuple[str, str]] = {}  # onebot flag → (group, user)
+        self.tokens: dict[str, float] = {}  # feishu tenant_access_token → expiry (epoch)
         self.counter = 1000
 
     def group(self, platform: str, chat: str) -> Group:
@@ -202,6 +203,7 @@ class DoubleState:
             self.calls.clear()
             self.faults.clear()
             self.flags.clear()
+            self.tokens.clear()
 
     async def serve(
         self,

@@ -1,0 +1,89 @@
+"""OneBot v11 client against the double: every operation in a QQ group."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from services.platforms import Mention, OperationRequest
+
+pytestmark = pytest.mark.anyio
+
+GROUP_NO = "123456"
+GROUP = f"qq:{GROUP_NO}"
+
+
+def op(operation, **fields) -> OperationRequest:
+    return OperationRequest(operation=operation, group_id=GROUP, record_id="rec-1", **fields)
+
+
+async def test_delete_msg(double, make_client):
+    seeded = double.state.seed_message("onebot", GROUP_NO, "10001", "广告")
+    result = await make_client("onebot").carry_out(op("delete", message_id=seeded.id))
+    assert result.outcome == "delivered"
+    assert double.state.group("onebot", GROUP_NO).messages[seeded.id].deleted
+    call = double.state.calls_of("onebot", "delete_msg")[0]
+    assert call.body == {"message_id": int(seeded.id)}
+
+
+async def test_mute_then_unmute_with_duration_zero(double, make_client):
+    client = make_client("onebot")
+    group = double.state.group("onebot", GROUP_NO)
+    await client.carry_out(op("mute", member_id="qq:10001", duration_seconds=600))
+    until = group.muted_until["10001"]
+    assert until is not None and 590 < until - time.time() <= 600
+    assert (await client.carry_out(op("unmute", member_id="qq:10001"))).outcome == "delivered"
+    assert not group.muted("10001")
+    assert double.state.calls_of("onebot", "set_group_ban")[-1].body["duration"] == 0
+
+
+@pytest.mark.parametrize(("operation", "reject"), [("kick", False), ("ban", True)])
+async def test_kick_and_ban(double, make_client, operation, reject):
+    result = await make_client("onebot").carry_out(op(operation, member_id="qq:10001"))
+    assert result.outcome == "delivered"
+    call = double.state.calls_of("onebot", "set_group_kick")[0]
+    assert call.body["reject_add_request"] is reject
+    assert ("10001" in double.state.group("onebot", GROUP_NO).banned) is reject
+
+
+async def test_unban_is_unsupported(double, make_client):
+    result = await make_client("onebot").carry_out(op("unban", member_id="qq:10001"))
+    assert result.outcome == "unsupported" and "reject_add_request" in result.detail
+
+
+async def test_post_reply_with_at(double, make_client):
+    seeded = double.state.seed_message("onebot", GROUP_NO, "10001", "hi")
+    mentions = (Mention("qq:10001", "小红"),)
+    post = op("post", text="@小红 请勿刷屏 [1]", reply_to=seeded.id, mentions=mentions)
+    result = await make_client("onebot").carry_out(post)
+    assert result.outcome == "delivered"
+    [posted] = double.state.group("onebot", GROUP_NO).posts()
+    assert posted.id == result.platform_message_id
+    assert posted.reply_to == seeded.id and posted.mentions == ["10001"]
+    assert posted.text == "@10001 请勿刷屏 [1]"
+    message = double.state.calls_of("onebot", "send_group_msg")[0].body["message"]
+    assert message == f"[CQ:reply,id={seeded.id}][CQ:at,qq=10001] 请勿刷屏 &#91;1&#93;"
+
+
+async def test_join_requests_by_flag(double, make_client):
+    group = double.state.group("onebot", GROUP_NO)
+    group.join_requests.update({"7": "pending", "8": "pending"})
+    double.state.flags.update({"f7": (GROUP_NO, "7"), "f8": (GROUP_NO, "8")})
+    client = make_client("onebot")
+    assert (await client.carry_out(op("approve_join", request_ref="f7"))).outcome == "delivered"
+    assert (await client.carry_out(op("decline_join", request_ref="f8"))).outcome == "delivered"
+    assert group.join_requests == {"7": "approved", "8": "declined"}
+
+
+async def test_missing_or_wrong_access_token_is_forbidden(make_client):
+    for token in (None, "wrong"):
+        result = await make_client("onebot", access_token=token).carry_out(
+            op("kick", member_id="qq:1")
+        )
+        assert result.outcome == "forbidden"
+
+
+async def test_api_base_replaces_only_scheme_and_host(double, make_client):
+    await make_client("onebot").carry_out(op("kick", member_id="qq:1"))
+    assert double.state.calls_of("onebot", "set_group_kick")
