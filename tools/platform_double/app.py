@@ -26,21 +26,24 @@ from tools.platform_double.state import DoubleState, Fault
 FAULT_FIELDS = {f.name for f in fields(Fault)}
 
 
-def admin_routes(state: DoubleState) -> list[Route]:
+class AdminApi:
     """The JSON admin API tests and `make demo` use to seed, inspect and break the double."""
 
-    async def everything(request: Request) -> Response:
-        with state.lock:
-            return JSONResponse({"groups": [g.to_json() for g in state.groups.values()]})
+    def __init__(self, state: DoubleState) -> None:
+        self.state = state
 
-    async def one_group(request: Request) -> Response:
+    async def everything(self, request: Request) -> Response:
+        with self.state.lock:
+            return JSONResponse({"groups": [g.to_json() for g in self.state.groups.values()]})
+
+    async def one_group(self, request: Request) -> Response:
         p = request.path_params
-        with state.lock:
-            return JSONResponse(state.group(p["platform"], p["chat"]).to_json())
+        with self.state.lock:
+            return JSONResponse(self.state.group(p["platform"], p["chat"]).to_json())
 
-    async def seed(request: Request) -> Response:
+    async def seed(self, request: Request) -> Response:
         p, body = request.path_params, await request.json()
-        message = state.seed_message(
+        message = self.state.seed_message(
             p["platform"],
             p["chat"],
             str(body["member"]),
@@ -49,55 +52,59 @@ def admin_routes(state: DoubleState) -> list[Route]:
         )
         return JSONResponse({"id": message.id}, status_code=201)
 
-    async def member(request: Request) -> Response:
+    async def member(self, request: Request) -> Response:
         p, body = request.path_params, await request.json()
-        with state.lock:
-            state.group(p["platform"], p["chat"]).members.add(str(body["member"]))
+        with self.state.lock:
+            self.state.group(p["platform"], p["chat"]).members.add(str(body["member"]))
         return Response(status_code=204)
 
-    async def join_request(request: Request) -> Response:
+    async def join_request(self, request: Request) -> Response:
         p, body = request.path_params, await request.json()
         user = str(body["member"])
-        with state.lock:
-            state.group(p["platform"], p["chat"]).join_requests[user] = "pending"
+        with self.state.lock:
+            self.state.group(p["platform"], p["chat"]).join_requests[user] = "pending"
             flag = str(body.get("flag") or f"flag-{p['chat']}-{user}")
-            state.flags[flag] = (p["chat"], user)
+            self.state.flags[flag] = (p["chat"], user)
         return JSONResponse({"flag": flag}, status_code=201)
 
-    async def calls(request: Request) -> Response:
+    async def calls(self, request: Request) -> Response:
         q = request.query_params
-        seen = state.calls_of(q.get("platform"), q.get("method"), q.get("chat"))
+        seen = self.state.calls_of(q.get("platform"), q.get("method"), q.get("chat"))
         return JSONResponse({"calls": [asdict(c) for c in seen]})
 
-    async def add_fault(request: Request) -> Response:
+    async def add_fault(self, request: Request) -> Response:
         body: dict[str, Any] = await request.json()
         unknown = set(body) - FAULT_FIELDS
         if unknown:
             return JSONResponse({"error": f"unknown fields {sorted(unknown)}"}, status_code=422)
-        state.add_fault(Fault(**body))
+        self.state.add_fault(Fault(**body))
         return Response(status_code=204)
 
-    async def clear_faults(request: Request) -> Response:
-        with state.lock:
-            state.faults.clear()
+    async def clear_faults(self, request: Request) -> Response:
+        with self.state.lock:
+            self.state.faults.clear()
         return Response(status_code=204)
 
-    async def reset(request: Request) -> Response:
-        state.reset()
+    async def reset(self, request: Request) -> Response:
+        self.state.reset()
         return Response(status_code=204)
 
+
+def admin_routes(state: DoubleState) -> list[Route]:
+    """The admin API's routes."""
+    api = AdminApi(state)
     base = "/_double"
     group = base + "/groups/{platform}/{chat}"
     return [
-        Route(base + "/state", everything),
-        Route(group, one_group),
-        Route(group + "/messages", seed, methods=["POST"]),
-        Route(group + "/members", member, methods=["POST"]),
-        Route(group + "/join_requests", join_request, methods=["POST"]),
-        Route(base + "/calls", calls),
-        Route(base + "/faults", add_fault, methods=["POST"]),
-        Route(base + "/faults", clear_faults, methods=["DELETE"]),
-        Route(base + "/reset", reset, methods=["POST"]),
+        Route(base + "/state", api.everything),
+        Route(group, api.one_group),
+        Route(group + "/messages", api.seed, methods=["POST"]),
+        Route(group + "/members", api.member, methods=["POST"]),
+        Route(group + "/join_requests", api.join_request, methods=["POST"]),
+        Route(base + "/calls", api.calls),
+        Route(base + "/faults", api.add_fault, methods=["POST"]),
+        Route(base + "/faults", api.clear_faults, methods=["DELETE"]),
+        Route(base + "/reset", api.reset, methods=["POST"]),
         Route("/", lambda request: page(state)),
     ]
 

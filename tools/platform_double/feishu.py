@@ -109,37 +109,42 @@ def post_message(
     return answer(message_id=message.id, chat_id=chat, msg_type=body["msg_type"])
 
 
-def routes(state: DoubleState) -> list[Route]:
-    """The Open Platform routes of the double."""
-    tokens = Tokens(state)
+class OpenApi:
+    """The Open Platform endpoints of the double."""
 
-    async def serve(request: Request, method: str, chat: str | None, body: Any, effect) -> Response:
+    def __init__(self, state: DoubleState) -> None:
+        self.state = state
+        self.tokens = Tokens(state)
+
+    async def serve(
+        self, request: Request, method: str, chat: str | None, body: Any, effect: Any
+    ) -> Response:
         def guarded() -> Response:
-            with state.lock:
-                return tokens.check(request) or effect()
+            with self.state.lock:
+                return self.tokens.check(request) or effect()
 
-        return await state.serve(PLATFORM, method, chat, body, guarded, fault_answer)
+        return await self.state.serve(PLATFORM, method, chat, body, guarded, fault_answer)
 
-    async def token(request: Request) -> Response:
+    async def token(self, request: Request) -> Response:
         body = await request.json()
-        return await state.serve(
+        return await self.state.serve(
             PLATFORM,
             "tenant_access_token",
             None,
             {"app_id": body.get("app_id")},
-            lambda: tokens.issue(body),
+            lambda: self.tokens.issue(body),
             fault_answer,
         )
 
-    async def delete_message(request: Request) -> Response:
+    async def delete_message(self, request: Request) -> Response:
         message_id = request.path_params["message_id"]
-        found = state.find_message(PLATFORM, message_id)
+        found = self.state.find_message(PLATFORM, message_id)
 
         def effect() -> Response:
             if found is None or found[1].deleted:
-                if state.config.strict or found is not None:
+                if self.state.config.strict or found is not None:
                     return answer(230011, "The message was withdrawn or does not exist.", 400)
-                state.group(PLATFORM, "?").messages[message_id] = Message(
+                self.state.group(PLATFORM, "?").messages[message_id] = Message(
                     message_id, None, "", deleted=True
                 )
                 return answer()
@@ -147,9 +152,10 @@ def routes(state: DoubleState) -> list[Route]:
             return answer()
 
         chat = found[0].chat if found else None
-        return await serve(request, "im.message.delete", chat, {"message_id": message_id}, effect)
+        body = {"message_id": message_id}
+        return await self.serve(request, "im.message.delete", chat, body, effect)
 
-    async def remove_members(request: Request) -> Response:
+    async def remove_members(self, request: Request) -> Response:
         chat = request.path_params["chat_id"]
         body = await request.json()
         id_type = request.query_params.get("member_id_type")
@@ -158,17 +164,17 @@ def routes(state: DoubleState) -> list[Route]:
             ids = body.get("id_list")
             if id_type not in ID_TYPES or not isinstance(ids, list) or not ids:
                 return answer(99992402, "field validation failed", 400)
-            group = state.group(PLATFORM, chat)
-            invalid = [i for i in ids if state.config.strict and i not in group.members]
+            group = self.state.group(PLATFORM, chat)
+            invalid = [i for i in ids if self.state.config.strict and i not in group.members]
             for member in ids:
                 if member not in invalid:
                     group.members.discard(member)
                     group.removed.append(member)
             return answer(invalid_id_list=invalid)
 
-        return await serve(request, "im.chat.members.delete", chat, body, effect)
+        return await self.serve(request, "im.chat.members.delete", chat, body, effect)
 
-    async def create_message(request: Request) -> Response:
+    async def create_message(self, request: Request) -> Response:
         body = await request.json()
         id_type = request.query_params.get("receive_id_type")
         chat = body.get("receive_id")
@@ -176,29 +182,34 @@ def routes(state: DoubleState) -> list[Route]:
         def effect() -> Response:
             if id_type != "chat_id" or not chat:
                 return answer(99992402, "field validation failed: receive_id", 400)
-            return post_message(state, chat, body, None)
+            return post_message(self.state, chat, body, None)
 
-        return await serve(request, "im.message.create", chat, body, effect)
+        return await self.serve(request, "im.message.create", chat, body, effect)
 
-    async def reply(request: Request) -> Response:
+    async def reply(self, request: Request) -> Response:
         message_id = request.path_params["message_id"]
         body = await request.json()
-        found = state.find_message(PLATFORM, message_id)
+        found = self.state.find_message(PLATFORM, message_id)
 
         def effect() -> Response:
-            if found is None and not state.config.strict:
-                return post_message(state, "?", body, message_id)
+            if found is None and not self.state.config.strict:
+                return post_message(self.state, "?", body, message_id)
             if found is None or found[1].deleted:
                 return answer(230011, "The message was withdrawn or does not exist.", 400)
-            return post_message(state, found[0].chat, body, message_id)
+            return post_message(self.state, found[0].chat, body, message_id)
 
         chat = found[0].chat if found else None
-        return await serve(request, "im.message.reply", chat, body, effect)
+        return await self.serve(request, "im.message.reply", chat, body, effect)
 
+
+def routes(state: DoubleState) -> list[Route]:
+    """The Open Platform routes of the double."""
+    api = OpenApi(state)
+    messages = "/open-apis/im/v1/messages"
     return [
-        Route("/open-apis/auth/v3/tenant_access_token/internal", token, methods=["POST"]),
-        Route("/open-apis/im/v1/messages/{message_id}", delete_message, methods=["DELETE"]),
-        Route("/open-apis/im/v1/chats/{chat_id}/members", remove_members, methods=["DELETE"]),
-        Route("/open-apis/im/v1/messages", create_message, methods=["POST"]),
-        Route("/open-apis/im/v1/messages/{message_id}/reply", reply, methods=["POST"]),
+        Route("/open-apis/auth/v3/tenant_access_token/internal", api.token, methods=["POST"]),
+        Route(messages + "/{message_id}", api.delete_message, methods=["DELETE"]),
+        Route("/open-apis/im/v1/chats/{chat_id}/members", api.remove_members, methods=["DELETE"]),
+        Route(messages, api.create_message, methods=["POST"]),
+        Route(messages + "/{message_id}/reply", api.reply, methods=["POST"]),
     ]
