@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Body, Path, Query, status
 from sqlmodel import Session
 
 from services.campaigns import lottery, planning, rewards
 from services.campaigns.effects import Effects, Topics, publish
+from services.campaigns.kinds import KIND_MODELS
 from services.campaigns.models import Campaign
 from services.campaigns.schemas import (
     CampaignCreate,
@@ -37,12 +38,43 @@ CampaignId = Annotated[str, Path(min_length=1, max_length=32)]
 MemberId = Annotated[str, Path(min_length=1, max_length=256)]
 Limit = Annotated[int, Query(ge=1, le=500)]
 Cursor = Annotated[str | None, Query(max_length=256)]
-NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No such campaign in this group"}
+
+
+Responses = dict[int | str, dict[str, Any]]
+
+
+def _error(description: str, detail: str) -> dict[str, Any]:
+    """A documented error answer: `{"detail": …}` with an example."""
+    schema = {"$ref": "#/components/schemas/HTTPError"}
+    example = {"detail": detail}
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": schema, "example": example}},
+    }
+
+
+NOT_FOUND: Responses = {404: _error("No campaign by this id in this group", "campaign not found")}
+NOT_CHANGEABLE: Responses = {
+    409: _error(
+        "The campaign has started, ended or been cancelled",
+        "campaign is active and can no longer be changed",
+    )
 }
-CONFLICT: dict[int | str, dict[str, Any]] = {
-    409: {"description": "The campaign's status does not allow this"}
+NOT_CANCELLABLE: Responses = {
+    409: _error("The campaign has already ended or been cancelled", "campaign is already ended")
 }
+NOT_REROLLABLE: Responses = {
+    409: _error(
+        "The lottery has not been drawn, or a given member holds no prize or already claimed it",
+        "the lottery has not been drawn yet",
+    )
+}
+NEW_CAMPAIGN = Body(
+    openapi_examples={
+        kind: {"summary": model.__doc__ or kind, "value": model.EXAMPLE}
+        for kind, model in KIND_MODELS.items()
+    }
+)
 
 
 def _committed(session: Session, campaign: Campaign) -> CampaignPublic:
@@ -57,8 +89,16 @@ def _committed(session: Session, campaign: Campaign) -> CampaignPublic:
     summary="Schedule a campaign",
 )
 def create_campaign(
-    group_id: WriteGroup, body: CampaignCreate, session: SessionDep
+    group_id: WriteGroup,
+    body: Annotated[CampaignCreate, NEW_CAMPAIGN],
+    session: SessionDep,
 ) -> CampaignPublic:
+    """Schedule a campaign of one kind: `kind` decides the shape of `params` (checkin,
+    lottery, challenge or event; see the examples). The campaign is `scheduled` until
+    `starts_at`, `active` until `ends_at`, then `ended`; the announcement, reminders
+    (ISO-8601 durations before the start), start, end and a lottery's draw are posted by the
+    scheduler exactly once. Unknown params are rejected and defaults are filled in; a 422
+    names the bad fields (`loc`)."""
     campaign = planning.create_campaign(session=session, group_id=group_id, body=body, now=utcnow())
     return _committed(session, campaign)
 
@@ -72,6 +112,9 @@ def list_campaigns(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> CampaignList:
+    """The group's campaigns, newest first, optionally of one status or kind; pass
+    `next_cursor` back as `cursor` for the next page (null at the end). A group with no
+    campaigns answers an empty list."""
     rows, next_cursor = planning.list_campaigns(
         session=session, group_id=group_id, status=status_, kind=kind, limit=limit, cursor=cursor
     )
@@ -87,6 +130,7 @@ def list_campaigns(
 def get_campaign(
     group_id: ReadGroup, campaign_id: CampaignId, session: SessionDep
 ) -> CampaignPublic:
+    """One campaign of the group with its status and its params, defaults filled in."""
     return CampaignPublic.of(
         planning.get_campaign(session=session, group_id=group_id, campaign_id=campaign_id)
     )
@@ -95,12 +139,15 @@ def get_campaign(
 @router.patch(
     "/campaigns/{campaign_id}",
     response_model=CampaignPublic,
-    responses={**NOT_FOUND, **CONFLICT},
+    responses={**NOT_FOUND, **NOT_CHANGEABLE},
     summary="Change a campaign before it starts",
 )
 def update_campaign(
     group_id: WriteGroup, campaign_id: CampaignId, body: CampaignUpdate, session: SessionDep
 ) -> CampaignPublic:
+    """Change the given fields of a campaign that is still `scheduled` and has not reached
+    `starts_at` (409 afterwards). `kind` cannot change; `params`, when given, replaces the
+    whole params of the kind. Reminders already due are skipped, not sent late."""
     campaign = planning.update_campaign(
         session=session, group_id=group_id, campaign_id=campaign_id, body=body, now=utcnow()
     )
@@ -110,12 +157,14 @@ def update_campaign(
 @router.post(
     "/campaigns/{campaign_id}/cancel",
     response_model=CampaignPublic,
-    responses={**NOT_FOUND, **CONFLICT},
+    responses={**NOT_FOUND, **NOT_CANCELLABLE},
     summary="Cancel a scheduled or active campaign",
 )
 def cancel_campaign(
     group_id: WriteGroup, campaign_id: CampaignId, session: SessionDep
 ) -> CampaignPublic:
+    """Stop a `scheduled` or `active` campaign: nothing more is posted, counted or granted for
+    it, and rewards already granted stay. An ended or cancelled campaign answers 409."""
     campaign = planning.cancel_campaign(
         session=session, group_id=group_id, campaign_id=campaign_id, now=utcnow()
     )
@@ -135,6 +184,9 @@ def list_participants(
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> ParticipantList:
+    """The members who took part, ordered by member id, with `count`: their check-in days
+    (checkin), messages in the window (challenge, lottery) or attendance-keyword messages
+    (event)."""
     return planning.list_participants(
         session=session, group_id=group_id, campaign_id=campaign_id, limit=limit, cursor=cursor
     )
@@ -149,13 +201,16 @@ def list_participants(
 def list_winners(
     group_id: ReadGroup, campaign_id: CampaignId, session: SessionDep
 ) -> WinnersPublic:
+    """A lottery's winners by round and rank. `seed_sha256` is published at the start and
+    `seed` once drawn, so anyone can verify the draw (see docs/campaigns.md); other kinds
+    and undrawn lotteries answer an empty list."""
     return lottery.winners(session=session, group_id=group_id, campaign_id=campaign_id)
 
 
 @router.post(
     "/campaigns/{campaign_id}/reroll",
     response_model=WinnersPublic,
-    responses={**NOT_FOUND, **CONFLICT},
+    responses={**NOT_FOUND, **NOT_REROLLABLE},
     summary="Redraw the unclaimed prizes of the given winners among the other eligible entrants",
 )
 def reroll(
@@ -166,6 +221,9 @@ def reroll(
     settings: SettingsDep,
     producer: ProducerDep,
 ) -> WinnersPublic:
+    """The given winners forfeit their unclaimed prizes (and the points that came with them),
+    and those prizes are drawn again among the remaining eligible entrants in a new round,
+    announced like the draw. Answers the winners after the reroll."""
     effects = Effects(Topics.of(settings))
     lottery.reroll(
         session=session,
@@ -184,12 +242,17 @@ def reroll(
 @router.post(
     "/campaigns/{campaign_id}/winners/{member_id}/claim",
     response_model=WinnerPublic,
-    responses={404: {"description": "No such winner"}, **CONFLICT},
+    responses={
+        404: _error("The member did not win this lottery", "no such winner"),
+        409: _error("The winner forfeited the prize in a reroll", "bob forfeited the prize"),
+    },
     summary="Mark a winner's prize as handed over (a reroll can no longer take it)",
 )
 def claim_prize(
     group_id: WriteGroup, campaign_id: CampaignId, member_id: MemberId, session: SessionDep
 ) -> WinnerPublic:
+    """Record that a winner received the prize (`status: claimed`); a reroll can no longer
+    take it. Claiming again is harmless; a forfeited prize answers 409."""
     winner = lottery.claim(
         session=session, group_id=group_id, campaign_id=campaign_id, member_id=member_id
     )
@@ -209,6 +272,9 @@ def member_rewards(
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> MemberRewards:
+    """A member's points balance and badges in the group, with the ledger of grants
+    (newest first, paged by `cursor`); each reward is granted exactly once per campaign,
+    member and reason. A member with no rewards answers zero points."""
     return rewards.member_rewards(
         session=session, group_id=group_id, member_id=member_id, limit=limit, cursor=cursor
     )
@@ -225,6 +291,8 @@ def points_leaderboard(
     limit: Limit = 20,
     campaign_id: Annotated[str | None, Query(max_length=32)] = None,
 ) -> PointsLeaderboard:
+    """Members with points in the group, most first (ties by member id); only the points
+    of one campaign when `campaign_id` is given."""
     return rewards.points_leaderboard(
         session=session, group_id=group_id, limit=limit, campaign_id=campaign_id
     )

@@ -18,8 +18,8 @@ from sqlmodel import Session, col, select
 
 from services.campaigns.effects import Effects
 from services.campaigns.models import Campaign, CheckinDay, Member, Participant, ProcessedEvent
+from services.campaigns.params import ChallengeParams, CheckinParams, EventParams, LotteryParams
 from services.campaigns.rewards import Award, grant_many
-from services.campaigns.schemas import ChallengeParams, CheckinParams, EventParams, LotteryParams
 from services.campaigns.store import dialect_insert
 from services.common.contracts.events import Event, MemberJoined, MessageCreated
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlmodel import Session, col, select
 
 from services.campaigns.models import Campaign, Participant, PrizeStock
@@ -33,23 +33,16 @@ def _error(loc: list[str | int], msg: str) -> dict[str, Any]:
 
 
 def _checked_params(
-    kind: str, params: dict[str, Any]
+    kind: str, params: dict[str, Any] | BaseModel
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Validate a kind's params; return them normalised (JSON form) and the errors."""
+    """Validate a kind's params (a create body's come validated); return them normalised
+    (JSON form, defaults filled in) and the errors."""
     try:
-        model = PARAMS_MODELS[kind].model_validate(params)
+        if not isinstance(params, BaseModel):
+            params = PARAMS_MODELS[kind].model_validate(params)
     except ValidationError as exc:
-        return params, error_details(exc, ("body", "params"))
-    errors = []
-    if kind == "checkin":
-        days = [r["days"] for r in model.model_dump()["streak_rewards"]]
-        if len(days) != len(set(days)):
-            errors.append(_error(["params", "streak_rewards"], "streak lengths must be distinct"))
-    if kind == "lottery":
-        names = [p["name"] for p in model.model_dump()["prizes"]]
-        if len(names) != len(set(names)):
-            errors.append(_error(["params", "prizes"], "prize names must be distinct"))
-    return model.model_dump(mode="json"), errors
+        return {}, error_details(exc, ("body", "params"))
+    return params.model_dump(mode="json"), []
 
 
 def check_campaign(
@@ -59,7 +52,7 @@ def check_campaign(
     ends_at: datetime,
     announce_at: datetime | None,
     reminders: list[timedelta],
-    params: dict[str, Any],
+    params: dict[str, Any] | BaseModel,
     now: datetime,
 ) -> dict[str, Any]:
     """Return the normalised params, or raise a 422 naming every bad field."""
@@ -100,25 +93,26 @@ def create_campaign(
     *, session: Session, group_id: str, body: CampaignCreate, now: datetime
 ) -> Campaign:
     """Validate and store a new scheduled campaign (and a lottery's prize stock)."""
+    new = body.root
     params = check_campaign(
-        kind=body.kind,
-        starts_at=body.starts_at,
-        ends_at=body.ends_at,
-        announce_at=body.announce_at,
-        reminders=body.reminders,
-        params=body.params,
+        kind=new.kind,
+        starts_at=new.starts_at,
+        ends_at=new.ends_at,
+        announce_at=new.announce_at,
+        reminders=new.reminders,
+        params=new.params,
         now=now,
     )
     campaign = Campaign(
         id=new_id("c"),
         group_id=group_id,
-        kind=body.kind,
-        title=body.title,
+        kind=new.kind,
+        title=new.title,
         status="scheduled",
-        starts_at=body.starts_at,
-        ends_at=body.ends_at,
-        announce_at=body.announce_at,
-        reminders=_seconds(body.reminders),
+        starts_at=new.starts_at,
+        ends_at=new.ends_at,
+        announce_at=new.announce_at,
+        reminders=_seconds(new.reminders),
         params=params,
         created_at=now,
         updated_at=now,

@@ -2,118 +2,31 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from datetime import datetime, timedelta
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, field_serializer
+from pydantic import BaseModel, ConfigDict, field_serializer
 from pydantic import Field as PydField
 from sqlmodel import Field, SQLModel
 
+from services.campaigns.kinds import PARAMS_MODELS, CampaignCreate, Kind
 from services.campaigns.models import MAX_ID, Campaign, Winner
+from services.campaigns.params import CheckinParams, Moment, Reminder, add_example
 
-Kind = Literal["checkin", "lottery", "challenge", "event"]
+__all__ = ["PARAMS_MODELS", "CampaignCreate", "Kind"]
+
 Status = Literal["scheduled", "active", "ended", "cancelled"]
-
-EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
-LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+AT = "2026-11-20T10:00:00Z"
 
 
-def _plausible(value: datetime) -> datetime:
-    if not EARLIEST <= value < LATEST:
-        raise ValueError("must be between 2000-01-01 and 2200-01-01")
-    return value.astimezone(UTC)
+class _Shown(BaseModel):
+    """A response whose `EXAMPLE` the OpenAPI document shows."""
 
+    model_config = ConfigDict(json_schema_extra=add_example)
+    EXAMPLE: ClassVar[dict[str, Any] | None] = None
 
-Moment = Annotated[AwareDatetime, AfterValidator(_plausible)]
-"""A timezone-aware time in a range every database and timezone conversion can hold."""
-
-# ---- params per kind -----------------------------------------------------------------------
-
-
-class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class StreakReward(_Params):
-    days: int = PydField(ge=1, le=3650)
-    points: int = PydField(default=0, ge=0, le=1_000_000)
-    badge: str | None = PydField(default=None, min_length=1, max_length=64)
-
-
-class CheckinParams(_Params):
-    keyword: str = PydField(default="打卡", min_length=1, max_length=64)
-    points: int = PydField(default=10, ge=0, le=1_000_000)
-    streak_rewards: list[StreakReward] = PydField(default_factory=list, max_length=50)
-    grace_days: int = PydField(default=0, ge=0, le=30)
-
-
-class Prize(_Params):
-    name: str = PydField(min_length=1, max_length=64)
-    quantity: int = PydField(ge=1, le=10_000)
-    points: int = PydField(default=0, ge=0, le=1_000_000)
-
-
-class Eligibility(_Params):
-    joined_before: Moment | None = None
-    min_messages: int = PydField(default=0, ge=0, le=1_000_000)
-    exclude_previous_winners: bool = False
-
-
-class LotteryParams(_Params):
-    entry_keyword: str | None = PydField(default=None, min_length=1, max_length=64)
-    prizes: list[Prize] = PydField(min_length=1, max_length=50)
-    eligibility: Eligibility = PydField(default_factory=Eligibility)
-    draw_delay_seconds: int = PydField(
-        default=5,
-        ge=0,
-        le=3600,
-        description="Wait after the end so entries still in the consumer's lag are counted",
-    )
-
-
-class ChallengeParams(_Params):
-    goal_messages: int = PydField(ge=1, le=1_000_000)
-    points: int = PydField(default=0, ge=0, le=1_000_000)
-    badge: str | None = PydField(default=None, min_length=1, max_length=64)
-
-
-class EventParams(_Params):
-    location: str | None = PydField(default=None, max_length=500)
-    url: str | None = PydField(default=None, max_length=2000)
-    attendance_keyword: str | None = PydField(default=None, min_length=1, max_length=64)
-    points: int = PydField(default=0, ge=0, le=1_000_000)
-
-
-PARAMS_MODELS: dict[str, type[_Params]] = {
-    "checkin": CheckinParams,
-    "lottery": LotteryParams,
-    "challenge": ChallengeParams,
-    "event": EventParams,
-}
 
 # ---- campaign ------------------------------------------------------------------------------
-
-Reminder = Annotated[
-    timedelta,
-    PydField(
-        gt=timedelta(0),
-        le=timedelta(days=366),
-        description="ISO-8601 duration before the start, e.g. PT1H (at most a year)",
-    ),
-]
-
-
-class CampaignBase(SQLModel):
-    title: str = Field(min_length=1, max_length=200)
-    starts_at: Moment
-    ends_at: Moment
-    announce_at: Moment | None = None
-
-
-class CampaignCreate(CampaignBase):
-    kind: Kind
-    reminders: list[Reminder] = Field(default_factory=list, max_length=10)
-    params: dict[str, Any] = Field(default_factory=dict)
 
 
 class CampaignUpdate(SQLModel):
@@ -122,20 +35,38 @@ class CampaignUpdate(SQLModel):
     ends_at: Moment | None = None
     announce_at: Moment | None = None
     reminders: list[Reminder] | None = Field(default=None, max_length=10)
-    params: dict[str, Any] | None = None
+    params: dict[str, Any] | None = PydField(
+        default=None,
+        description="The whole params of the campaign's kind (as when created); "
+        "what is left out takes its default",
+    )
 
 
-class CampaignPublic(SQLModel):
+class CampaignPublic(_Shown):
+    EXAMPLE = {
+        "id": "c019a8f3c2b10e4d2a9f61b7",
+        "group_id": "demo",
+        "kind": "checkin",
+        "title": "每日打卡",
+        "status": "scheduled",
+        "starts_at": "2026-12-01T01:00:00Z",
+        "ends_at": "2026-12-08T01:00:00Z",
+        "announce_at": "2026-11-30T12:00:00Z",
+        "reminders": ["PT1H"],
+        "params": CheckinParams.EXAMPLE,
+        "created_at": AT,
+    }
+
     id: str
     group_id: str
-    kind: str
+    kind: str = PydField(description="checkin, lottery, challenge or event")
     title: str
-    status: str
+    status: Status
     starts_at: datetime
     ends_at: datetime
     announce_at: datetime | None
-    reminders: list[timedelta]
-    params: dict[str, Any]
+    reminders: list[timedelta] = PydField(description="ISO-8601 durations, earliest first")
+    params: dict[str, Any] = PydField(description="The params of the kind, defaults filled in")
     created_at: datetime
 
     @field_serializer("reminders")
@@ -169,7 +100,9 @@ def iso_duration(value: timedelta) -> str:
     return "P" + (f"{days}D" if days else "") + (f"T{clock}" if clock else "" if days else "T0S")
 
 
-class CampaignList(BaseModel):
+class CampaignList(_Shown):
+    EXAMPLE = {"campaigns": [CampaignPublic.EXAMPLE], "next_cursor": CampaignPublic.EXAMPLE["id"]}
+
     campaigns: list[CampaignPublic]
     next_cursor: str | None
 
@@ -183,7 +116,12 @@ class ParticipantPublic(BaseModel):
     count: int
 
 
-class ParticipantList(BaseModel):
+class ParticipantList(_Shown):
+    EXAMPLE = {
+        "participants": [{"member_id": "alice", "joined_at": AT, "count": 3}],
+        "next_cursor": "alice",
+    }
+
     participants: list[ParticipantPublic]
     next_cursor: str | None
 
@@ -199,7 +137,23 @@ class LedgerEntry(BaseModel):
     created_at: datetime
 
 
-class MemberRewards(BaseModel):
+class MemberRewards(_Shown):
+    EXAMPLE = {
+        "member_id": "alice",
+        "points": 60,
+        "badges": ["七日打卡"],
+        "ledger": [
+            {
+                "campaign_id": CampaignPublic.EXAMPLE["id"],
+                "reason": "streak:7",
+                "points": 50,
+                "badge": "七日打卡",
+                "created_at": AT,
+            }
+        ],
+        "next_cursor": "g019a8f3c2b20f1e5c7d0a3b9",
+    }
+
     member_id: str
     points: int
     badges: list[str]
@@ -212,22 +166,31 @@ class PointsRow(BaseModel):
     points: int
 
 
-class PointsLeaderboard(BaseModel):
+class PointsLeaderboard(_Shown):
+    EXAMPLE = {"members": [{"member_id": "alice", "points": 60}]}
+
     members: list[PointsRow]
 
 
 class WinnerPublic(BaseModel):
     member_id: str
     prize: str
-    round: int
-    status: str
+    round: int = PydField(description="0 for the draw, 1, 2, … for rerolls")
+    status: str = PydField(description="won, claimed or forfeited")
 
     @classmethod
     def of(cls, w: Winner) -> WinnerPublic:
         return cls(member_id=w.member_id, prize=w.prize, round=w.round, status=w.status)
 
 
-class WinnersPublic(BaseModel):
+class WinnersPublic(_Shown):
+    EXAMPLE = {
+        "seed_sha256": "8c878b644a5da2a40569de79378ca7a242377bf65513568490362fa3d768570c",
+        "seed": "5d1f" * 16,
+        "drawn_at": AT,
+        "winners": [{"member_id": "bob", "prize": "周边", "round": 0, "status": "won"}],
+    }
+
     seed_sha256: str | None
     seed: str | None
     drawn_at: datetime | None
