@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Body, Query, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from sqlmodel import Session
@@ -17,17 +17,22 @@ from services.common.deps import ReadGroup, RedisDep, SessionDep, SettingsDep, W
 from services.moderation import cases as case_store
 from services.moderation import rulesets
 from services.moderation.deps import ModerationState, ModerationStateDep
+from services.moderation.examples import (
+    CREATE_EXAMPLES,
+    POLICY_EXAMPLES,
+    SAMPLE_EXAMPLES,
+    UPDATE_EXAMPLES,
+)
 from services.moderation.models import (
     CasePublic,
     CasesPublic,
     PolicyPublic,
     PolicyUpdate,
-    RuleCreate,
     RulePublic,
     RulesPublic,
-    RuleUpdate,
 )
 from services.moderation.params import InvalidParams
+from services.moderation.rule_bodies import RuleCreate, RuleUpdate
 from services.moderation.rulebook_cache import announce_change
 from services.moderation.tracking import Tracker
 from services.moderation.trial import SampleEvent, TestResult, judge_sample
@@ -56,7 +61,12 @@ router = APIRouter(
 
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size")]
 Cursor = Annotated[str | None, Query(max_length=64, description="next_cursor of the previous page")]
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: _error("No such id in this group")}
+RULE_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: _error("`rule not found`: no rule with this id in this group")
+}
+CASE_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: _error("`case not found`: no case with this id in this group")
+}
 
 
 def _commit_change(session: Session, state: ModerationState, client: Any, group_id: str) -> None:
@@ -70,6 +80,10 @@ def _commit_change(session: Session, state: ModerationState, client: Any, group_
 def list_rules(
     group_id: ReadGroup, session: SessionDep, limit: Limit = 100, cursor: Cursor = None
 ) -> Any:
+    """The group's rules in creation order, a page at a time (empty for a group with none).
+
+    Pass `next_cursor` as `cursor` for the next page; it is null on the last one.
+    """
     rules, next_cursor = rulesets.list_rules(
         session=session, group_id=group_id, limit=limit, cursor=cursor
     )
@@ -84,11 +98,18 @@ def list_rules(
 )
 def create_rule(
     group_id: WriteGroup,
-    rule_in: RuleCreate,
+    rule_in: Annotated[RuleCreate, Body(openapi_examples=CREATE_EXAMPLES)],
     session: SessionDep,
     client: RedisDep,
     state: ModerationStateDep,
 ) -> Any:
+    """Add a rule to the group; it judges the next event the consumer reads.
+
+    `params` depend on `kind` (see the schema of each kind); a `mute` without
+    `mute_seconds` mutes for 600 s. Run it in `shadow` mode first to see what it would
+    catch (its cases are recorded, nothing is enforced). A bad rule is a 422 naming the
+    field: `body.kind`, or `body.params.<field>` for params that do not fit the kind.
+    """
     try:
         rule = rulesets.create_rule(session=session, group_id=group_id, rule_in=rule_in)
     except InvalidParams as exc:
@@ -97,20 +118,34 @@ def create_rule(
     return rule
 
 
-@router.get("/rules/{rule_id}", response_model=RulePublic, responses=NOT_FOUND)
+@router.get(
+    "/rules/{rule_id}", response_model=RulePublic, summary="Get a rule", responses=RULE_NOT_FOUND
+)
 def read_rule(group_id: ReadGroup, rule_id: str, session: SessionDep) -> Any:
+    """One rule of the group, with its params filled with their defaults."""
     return rulesets.get_rule(session=session, group_id=group_id, rule_id=rule_id)
 
 
-@router.patch("/rules/{rule_id}", response_model=RulePublic, responses=NOT_FOUND)
+@router.patch(
+    "/rules/{rule_id}",
+    response_model=RulePublic,
+    summary="Change a rule",
+    responses=RULE_NOT_FOUND,
+)
 def update_rule(
     group_id: WriteGroup,
     rule_id: str,
-    rule_in: RuleUpdate,
+    rule_in: Annotated[RuleUpdate, Body(openapi_examples=UPDATE_EXAMPLES)],
     session: SessionDep,
     client: RedisDep,
     state: ModerationStateDep,
 ) -> Any:
+    """Change the given fields; absent (or null) fields keep their value.
+
+    `params` is replaced as a whole and checked against the rule's kind: the new `kind`
+    when the body has one, else the stored kind (so changing `kind` alone is a 422 when
+    the stored params do not fit the new kind).
+    """
     try:
         rule = rulesets.update_rule(
             session=session, group_id=group_id, rule_id=rule_id, rule_in=rule_in
@@ -121,7 +156,12 @@ def update_rule(
     return rule
 
 
-@router.delete("/rules/{rule_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
+@router.delete(
+    "/rules/{rule_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a rule",
+    responses=RULE_NOT_FOUND,
+)
 def delete_rule(
     group_id: WriteGroup,
     rule_id: str,
@@ -129,6 +169,8 @@ def delete_rule(
     client: RedisDep,
     state: ModerationStateDep,
 ) -> Response:
+    """Delete the rule; its past cases keep its id and name. To pause a rule, PATCH
+    `enabled: false` instead."""
     rulesets.delete_rule(session=session, group_id=group_id, rule_id=rule_id)
     _commit_change(session, state, client, group_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -136,17 +178,25 @@ def delete_rule(
 
 @router.get("/policy", response_model=PolicyPublic, summary="The group's strike policy")
 def read_policy(group_id: ReadGroup, session: SessionDep) -> Any:
+    """The strike window, the ladder and the exempt members; a group never configured has
+    the default policy (30 days, no ladder, nobody exempt)."""
     return rulesets.get_policy(session=session, group_id=group_id)
 
 
 @router.put("/policy", response_model=PolicyPublic, summary="Replace the group's strike policy")
 def put_policy(
     group_id: WriteGroup,
-    policy_in: PolicyUpdate,
+    policy_in: Annotated[PolicyUpdate, Body(openapi_examples=POLICY_EXAMPLES)],
     session: SessionDep,
     client: RedisDep,
     state: ModerationStateDep,
 ) -> Any:
+    """Replace the whole policy (absent fields take their defaults).
+
+    A `warn` adds a strike; when a member's strikes within `strike_window_days` reach a
+    ladder step, that step's action is applied too. `exempt_members` (admins) are never
+    actioned. Two steps with the same `strikes` are a 422.
+    """
     policy = rulesets.put_policy(session=session, group_id=group_id, policy_in=policy_in)
     _commit_change(session, state, client, group_id)
     return policy
@@ -155,11 +205,17 @@ def put_policy(
 @router.post("/rules/test", response_model=TestResult, summary="Judge a sample, no side effects")
 def test_rules(
     group_id: WriteGroup,
-    sample: SampleEvent,
+    sample: Annotated[SampleEvent, Body(openapi_examples=SAMPLE_EXAMPLES)],
     session: SessionDep,
     client: RedisDep,
     state: ModerationStateDep,
 ) -> Any:
+    """Judge a sample message, join or rename with the group's rules as the consumer would.
+
+    Nothing is stored, counted or published: the member's windows (flood, duplicates)
+    and join time are read as they stand, strikes from the cases. The answer says which
+    rules matched (and which shadow rules), the action, and the ladder step it would reach.
+    """
     rulebook = state.rulebooks.rulebooks_for([group_id])[group_id]
     return judge_sample(
         session=session,
@@ -178,14 +234,19 @@ def list_cases(
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> Any:
+    """The group's cases (one per event that a rule matched, shadow rules included), newest
+    first, a page at a time; `member_id` narrows them to one member."""
     found, next_cursor = case_store.list_cases(
         session=session, group_id=group_id, member_id=member_id, limit=limit, cursor=cursor
     )
     return CasesPublic(cases=[CasePublic.model_validate(c) for c in found], next_cursor=next_cursor)
 
 
-@router.get("/cases/{case_id}", response_model=CasePublic, responses=NOT_FOUND)
+@router.get(
+    "/cases/{case_id}", response_model=CasePublic, summary="Get a case", responses=CASE_NOT_FOUND
+)
 def read_case(group_id: ReadGroup, case_id: str, session: SessionDep) -> Any:
+    """One case: the rules that matched, their evidence, the action and any ladder step."""
     return case_store.get_case(session=session, group_id=group_id, case_id=case_id)
 
 
@@ -193,7 +254,10 @@ def read_case(group_id: ReadGroup, case_id: str, session: SessionDep) -> Any:
     "/cases/{case_id}/reverse",
     response_model=CasePublic,
     summary="Uphold an appeal: remove the strike, lift a running mute or ban",
-    responses={**NOT_FOUND, 409: _error("The case was already reversed")},
+    responses={
+        **CASE_NOT_FOUND,
+        409: _error("The case was already reversed (`case already reversed`)"),
+    },
 )
 def reverse_case(
     group_id: WriteGroup,
@@ -202,6 +266,9 @@ def reverse_case(
     settings: SettingsDep,
     state: ModerationStateDep,
 ) -> Any:
+    """Reverse the case: its strike no longer counts, and a mute or ban it applied that is
+    still running is lifted (an `unmute` / `unban` action is published). A case is reversed
+    once."""
     case = case_store.reverse_case(
         session=session,
         group_id=group_id,

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import field_validator
 from sqlalchemy import JSON, Index, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
+from sqlmodel.main import SQLModelConfig
 
 from services.common.contracts.actions import ModerationAction
 from services.common.db import UTCDateTime, new_id, utc_column
@@ -23,31 +24,24 @@ DEFAULT_MUTE_SECONDS = 600
 
 # --- rules --------------------------------------------------------------------------
 
+NAME_DOC = "Shown to operators, and as `{reason}` in notices"
+PARAMS_DOC = "What the rule looks for; its fields depend on `kind`"
+ACTION_DOC = "What a match does to the member (a `warn` adds a strike)"
+MUTE_SECONDS_DOC = "For `mute`: how long (600 when absent)"
+MODE_DOC = "`shadow`: decisions are recorded as cases and counted, nothing is enforced"
+ENABLED_DOC = "A disabled rule is kept but not evaluated"
+
 
 class RuleBase(SQLModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200, description=NAME_DOC)
     kind: RuleKind = Field(sa_type=String(32))
-    params: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
-    action: Action = Field(sa_type=String(16))
-    mute_seconds: int | None = Field(default=None, ge=1, le=MAX_MUTE_SECONDS)
-    mode: Mode = Field(default="enforce", sa_type=String(16))
-    enabled: bool = True
-
-
-class RuleCreate(RuleBase):
-    """A new rule; `params` must fit its `kind` (see docs/moderation.md)."""
-
-
-class RuleUpdate(SQLModel):
-    """Fields to change; `params` is replaced as a whole and checked against the kind."""
-
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    kind: RuleKind | None = None
-    params: dict[str, Any] | None = None
-    action: Action | None = None
-    mute_seconds: int | None = Field(default=None, ge=1, le=MAX_MUTE_SECONDS)
-    mode: Mode | None = None
-    enabled: bool | None = None
+    params: dict[str, Any] = Field(default_factory=dict, sa_type=JSON, description=PARAMS_DOC)
+    action: Action = Field(sa_type=String(16), description=ACTION_DOC)
+    mute_seconds: int | None = Field(
+        default=None, ge=1, le=MAX_MUTE_SECONDS, description=MUTE_SECONDS_DOC
+    )
+    mode: Mode = Field(default="enforce", sa_type=String(16), description=MODE_DOC)
+    enabled: bool = Field(default=True, description=ENABLED_DOC)
 
 
 class Rule(RuleBase, table=True):
@@ -101,8 +95,20 @@ class PolicyBase(SQLModel):
         return sorted(set(members))
 
 
+POLICY_EXAMPLE: dict[str, Any] = {
+    "strike_window_days": 30,
+    "ladder": [
+        {"strikes": 2, "action": "mute", "mute_seconds": 600},
+        {"strikes": 3, "action": "kick"},
+    ],
+    "exempt_members": ["telegram:123456789"],
+}
+
+
 class PolicyUpdate(PolicyBase):
     """The whole policy of a group (PUT replaces it)."""
+
+    model_config = SQLModelConfig(json_schema_extra={"examples": [POLICY_EXAMPLE]})
 
 
 class Policy(SQLModel, table=True):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import regex
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -32,8 +32,14 @@ MAX_WINDOW_SECONDS = 7 * 86400
 Term = Annotated[str, Field(min_length=1, max_length=MAX_TERM_LENGTH)]
 
 
+def _add_example(schema: dict[str, Any], cls: type) -> None:
+    """Show a params model's `EXAMPLE` in its JSON schema (a pydantic `json_schema_extra`)."""
+    schema["examples"] = [getattr(cls, "EXAMPLE", {})]
+
+
 class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_add_example)
+    EXAMPLE: ClassVar[dict[str, Any]] = {}
 
 
 def _compile(pattern: str) -> str:
@@ -50,6 +56,17 @@ def plain_pattern(pattern: str) -> str:
 
 
 class KeywordsParams(_Params):
+    """keywords: terms matched after folding (`*` is a wildcard).
+
+    An `allow` term overlapping a match cancels it; `word` matches whole terms only.
+    """
+
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "keywords": ["加微信", "加*vx", "刷单"],
+        "allow": ["刷单是诈骗"],
+        "match": "substring",
+    }
+
     keywords: list[Term] = Field(min_length=1, max_length=MAX_KEYWORDS)
     allow: list[Term] = Field(default_factory=list, max_length=MAX_KEYWORDS)
     match: Literal["substring", "word"] = "substring"
@@ -64,12 +81,20 @@ class KeywordsParams(_Params):
 
 
 class RegexParams(_Params):
+    """regex: a pattern searched in the normalised text (traditional Chinese read as simplified)."""
+
+    EXAMPLE: ClassVar[dict[str, Any]] = {"pattern": "v\\s*x\\s*[:：]?\\s*\\w{6,}"}
+
     pattern: str = Field(min_length=1, max_length=MAX_PATTERN_LENGTH)
 
     _valid = field_validator("pattern")(_compile)
 
 
 class LinksParams(_Params):
+    """links: URLs and bare domains; `allowed_domains` and their subdomains pass."""
+
+    EXAMPLE: ClassVar[dict[str, Any]] = {"allowed_domains": ["qunyun.example", "github.com"]}
+
     allowed_domains: list[Annotated[str, Field(min_length=1, max_length=253)]] = Field(
         default_factory=list, max_length=1000
     )
@@ -87,34 +112,67 @@ class LinksParams(_Params):
 
 
 class MessageKindsParams(_Params):
+    """message_kinds: message kinds the group does not allow."""
+
+    EXAMPLE: ClassVar[dict[str, Any]] = {"kinds": ["miniprogram", "card"]}
+
     kinds: list[MessageKind] = Field(min_length=1)
 
 
 class QrCodeParams(_Params):
-    pass
+    """qr_code: a QR code decoded from an image attachment (no params)."""
+
+    EXAMPLE: ClassVar[dict[str, Any]] = {}
 
 
 class FloodParams(_Params):
+    """flood: more than `max_messages` messages within `seconds`."""
+
+    EXAMPLE: ClassVar[dict[str, Any]] = {"max_messages": 5, "seconds": 10}
+
     max_messages: int = Field(ge=1, le=10_000)
     seconds: int = Field(ge=1, le=MAX_WINDOW_SECONDS)
 
 
 class DuplicatesParams(_Params):
+    """duplicates: the same text more than `max_repeats` times within `seconds`."""
+
+    EXAMPLE: ClassVar[dict[str, Any]] = {"max_repeats": 3, "seconds": 60}
+
     max_repeats: int = Field(ge=1, le=10_000)
     seconds: int = Field(ge=1, le=MAX_WINDOW_SECONDS)
 
 
 class MentionsParams(_Params):
+    """mentions: more than `max_mentions` distinct members mentioned in one message."""
+
+    EXAMPLE: ClassVar[dict[str, Any]] = {"max_mentions": 5}
+
     max_mentions: int = Field(ge=0, le=10_000)
 
 
 class DisplayNameParams(_Params):
+    """display_name: a pattern the display name must match, checked on join and rename."""
+
+    EXAMPLE: ClassVar[dict[str, Any]] = {"pattern": "^[^微vV]*$"}
+
     pattern: str = Field(min_length=1, max_length=MAX_PATTERN_LENGTH)
 
     _valid = field_validator("pattern")(_compile)
 
 
 class NewcomerParams(_Params):
+    """newcomer: what members who joined less than `within_seconds` ago may not post.
+
+    Messages of these `kinds`, and with `links` any message holding a link.
+    """
+
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "within_seconds": 7 * 86400,
+        "kinds": ["image", "miniprogram"],
+        "links": True,
+    }
+
     within_seconds: int = Field(ge=1, le=365 * 86400)
     kinds: list[MessageKind] = Field(default_factory=list)
     links: bool = False

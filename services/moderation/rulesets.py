@@ -18,10 +18,9 @@ from services.moderation.models import (
     PolicyPublic,
     PolicyUpdate,
     Rule,
-    RuleCreate,
-    RuleUpdate,
 )
 from services.moderation.params import validate_params
+from services.moderation.rule_bodies import RuleCreate, RuleUpdate
 
 
 def list_rules(

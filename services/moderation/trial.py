@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
 from services.common.contracts.events import Attachment, MessageKind
@@ -18,16 +18,37 @@ from services.moderation.rulebook import Rulebook
 from services.moderation.specs import Subject
 from services.moderation.tracking import Tracker
 
+SAMPLE_EXAMPLE: dict[str, Any] = {
+    "type": "message.created",
+    "member_id": "telegram:123456789",
+    "text": "加 微 信 领 福 利",
+    "kind": "text",
+}
+
 
 class SampleEvent(BaseModel):
     """A message (or a join/rename) to judge; nothing is stored, counted or published."""
 
-    type: Literal["message.created", "member.joined", "member.updated"] = "message.created"
-    member_id: str = Field(default="test:member", min_length=1, max_length=256)
+    model_config = ConfigDict(json_schema_extra={"examples": [SAMPLE_EXAMPLE]})
+
+    type: Literal["message.created", "member.joined", "member.updated"] = Field(
+        default="message.created",
+        description="`member.joined` / `member.updated` check `display_name` rules",
+    )
+    member_id: str = Field(
+        default="test:member",
+        min_length=1,
+        max_length=256,
+        description="Whose windows, join time and strikes to read",
+    )
     text: str = Field(default="", max_length=65536)
     kind: MessageKind = "text"
-    mentions: list[str] = Field(default_factory=list, max_length=1000)
-    display_name: str | None = Field(default=None, max_length=256)
+    mentions: list[str] = Field(
+        default_factory=list, max_length=1000, description="Member ids mentioned"
+    )
+    display_name: str | None = Field(
+        default=None, max_length=256, description="Given: display-name rules check it"
+    )
     attachments: list[Attachment] = Field(default_factory=list, max_length=50)
     joined_at: AwareDatetime | None = Field(
         default=None, description="Join time to assume (default: what moderation has seen)"

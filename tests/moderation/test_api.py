@@ -5,6 +5,13 @@ from __future__ import annotations
 import base64
 
 from services.moderation.app import create_app
+from services.moderation.examples import (
+    CREATE_EXAMPLES,
+    POLICY_EXAMPLES,
+    SAMPLE_EXAMPLES,
+    UPDATE_EXAMPLES,
+)
+from services.moderation.params import PARAMS, validate_params
 from tests.conftest import LIMITED_GROUP, auth, read_topic
 from tests.moderation.conftest import add_rule, qr_png, wait_until
 
@@ -262,3 +269,26 @@ def test_the_outbox_relay_is_watched_by_readyz(settings, run_app):
         answer = client.get("/readyz")
         assert answer.status_code == 503
         assert answer.json()["detail"]["outbox:moderation_outbox"] == "stopped"
+
+
+def test_the_documented_examples_are_accepted(settings, run_app, tokens, unique):
+    group = unique("grp:examples")
+    with run_app(create_app(settings)) as client:
+        h = auth(tokens.admin)
+        for example in CREATE_EXAMPLES.values():
+            created = client.post(f"/v1/groups/{group}/rules", headers=h, json=example["value"])
+            assert created.status_code == 201, created.text
+            kind = example["value"]["kind"]
+            assert created.json()["params"] == validate_params(kind, PARAMS[kind].EXAMPLE)
+        keywords = add_rule(client, tokens.admin, group, **CREATE_EXAMPLES["keywords"]["value"])
+        for example in UPDATE_EXAMPLES.values():
+            path = f"/v1/groups/{group}/rules/{keywords['id']}"
+            patched = client.patch(path, headers=h, json=example["value"])
+            assert patched.status_code == 200, patched.text
+        for example in POLICY_EXAMPLES.values():
+            put = client.put(f"/v1/groups/{group}/policy", headers=h, json=example["value"])
+            assert put.status_code == 200, put.text
+        for name, example in SAMPLE_EXAMPLES.items():
+            judged = client.post(f"/v1/groups/{group}/rules/test", headers=h, json=example["value"])
+            assert judged.status_code == 200, (name, judged.text)
+            assert judged.json()["matched"] or judged.json()["shadow_matched"], name

@@ -15,7 +15,7 @@ from services.common.kafka.producer import ProducerHandle
 from services.moderation import rulesets
 from services.moderation.app import create_app
 from services.moderation.consumer import handle_batch
-from services.moderation.models import RuleCreate
+from services.moderation.rule_bodies import RuleCreate
 from services.moderation.rulebook_cache import RulebookCache, announce_change
 from services.moderation.tracking import Tracker
 from tests.conftest import auth, produce_events
