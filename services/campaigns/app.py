@@ -13,7 +13,7 @@ from services.campaigns.scheduler import Scheduler
 from services.common.app import create_service_app
 from services.common.db import migrate
 from services.common.kafka.consumer import ConsumerRunner
-from services.common.resources import Resources, prepare_then_start
+from services.common.resources import Resources, run_after_migrations
 from services.common.settings import Settings, get_settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -42,16 +42,8 @@ async def startup(resources: Resources) -> AsyncIterator[None]:
     )
     scheduler = Scheduler(engine=resources.engine, settings=settings, producer=resources.producer)
 
-    def migrate_if_asked() -> None:
-        if settings.run_migrations:
-            migrate_campaigns(settings.database_url)
-
-    def start_work() -> None:
-        resources.run(runner)
-        resources.run(scheduler)
-
-    await prepare_then_start(
-        resources, name="database-migrations", prepare=migrate_if_asked, start=start_work
+    await run_after_migrations(
+        resources, migrations_dir=MIGRATIONS, version_table=VERSION_TABLE, loops=[runner, scheduler]
     )
     yield
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -11,7 +12,7 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from services.common.auth import TokenVerifier
-from services.common.db import database_problem, make_engine
+from services.common.db import database_problem, make_engine, migrate
 from services.common.kafka.admin import kafka_reachable
 from services.common.kafka.producer import ProducerHandle
 from services.common.redis_client import make_redis, redis_problem
@@ -136,3 +137,34 @@ async def prepare_then_start(
     resources.loops.append(preparation)
     if not await run_in_threadpool(preparation.attempt):
         preparation.start()
+
+
+async def run_after_migrations(
+    resources: Resources,
+    *,
+    migrations_dir: Path,
+    version_table: str,
+    loops: Sequence[BackgroundLoop],
+) -> None:
+    """Upgrade the service's tables (unless RUN_MIGRATIONS is off), then run its loops.
+
+    While the database is down the upgrade is retried in the background and /readyz
+    names `database-migrations`; the loops start once the tables exist.
+    """
+    settings = resources.settings
+
+    def upgrade() -> None:
+        if settings.run_migrations:
+            migrate(
+                migrations_dir=migrations_dir,
+                version_table=version_table,
+                database_url=settings.database_url,
+            )
+
+    def start_loops() -> None:
+        for loop in loops:
+            resources.run(loop)
+
+    await prepare_then_start(
+        resources, name="database-migrations", prepare=upgrade, start=start_loops
+    )

@@ -8,9 +8,8 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.common.app import create_service_app
-from services.common.db import migrate
 from services.common.kafka.consumer import ConsumerRunner
-from services.common.resources import Resources, prepare_then_start
+from services.common.resources import Resources, run_after_migrations
 from services.common.settings import Settings, get_settings
 from services.moderation import api
 from services.moderation.consumer import handle_batch
@@ -43,20 +42,8 @@ async def startup(resources: Resources) -> AsyncIterator[ModerationState]:
     )
     relay = action_relay(db=resources.engine, producer=resources.producer)
 
-    def migrate_moderation() -> None:
-        if settings.run_migrations:
-            migrate(
-                migrations_dir=MIGRATIONS,
-                version_table=VERSION_TABLE,
-                database_url=settings.database_url,
-            )
-
-    def start_work() -> None:
-        resources.run(runner)
-        resources.run(relay)
-
-    await prepare_then_start(
-        resources, name="database-migrations", prepare=migrate_moderation, start=start_work
+    await run_after_migrations(
+        resources, migrations_dir=MIGRATIONS, version_table=VERSION_TABLE, loops=[runner, relay]
     )
     yield ModerationState(rulebooks=rulebooks, relay=relay)
 
