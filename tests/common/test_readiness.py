@@ -4,6 +4,7 @@ import importlib
 
 import pytest
 
+from tests.support import wait_until
 from tools.localstack import free_port
 
 SERVICES = ["ingest", "metrics", "moderation", "campaigns"]
@@ -17,12 +18,8 @@ def create(service: str, settings):
 def test_service_ready_with_dependencies_up(service, settings, run_app):
     with run_app(create(service, settings)) as client:
         assert client.get("/healthz").json() == {"status": "ok"}
-        import time
-
-        deadline = time.monotonic() + 20
-        while (r := client.get("/readyz")).status_code != 200 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert r.status_code == 200, r.text
+        ready = wait_until(lambda: client.get("/readyz").status_code == 200, timeout=20)
+        assert ready, client.get("/readyz").text
         assert client.get("/openapi.json").status_code == 200
         assert client.get("/docs").status_code == 200
         metrics = client.get("/metrics")

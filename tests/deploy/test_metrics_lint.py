@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import time
 import uuid
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from services.common.contracts.events import parse_event
 from tests.deploy.lint import lint_problems, promtool_lint
 from tests.deploy.traffic import SOURCE, generic_events, signed_webhook
-from tests.support import auth, produce_events
+from tests.support import auth, produce_events, wait_until
 
 SERVICES = ["ingest", "metrics", "moderation", "campaigns"]
 
@@ -39,9 +38,7 @@ def test_metrics_lint_clean(service, make_settings, run_app, producer, tokens, p
     events = generic_events(group_id, members, run)
     app = importlib.import_module(f"services.{service}.app").create_app(settings)
     with run_app(app) as client:
-        deadline = time.monotonic() + 30
-        while client.get("/readyz").status_code != 200 and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until(lambda: client.get("/readyz").status_code == 200, timeout=30)
         # Requests of every kind, so the HTTP metrics have samples to lint.
         client.get("/healthz")
         client.get("/openapi.json")
@@ -59,9 +56,7 @@ def test_metrics_lint_clean(service, make_settings, run_app, producer, tokens, p
             )
             group = settings.consumer_group_prefix + service
             needle = f'qunyun_consumer_records_total{{group="{group}"'
-            deadline = time.monotonic() + 40
-            while needle not in client.get("/metrics").text and time.monotonic() < deadline:
-                time.sleep(0.3)
+            wait_until(lambda: needle in client.get("/metrics").text, timeout=40, interval=0.3)
         response = client.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")

@@ -26,7 +26,7 @@ from tests.deploy.grafana import dashboard, queries
 from tests.deploy.lint import lint_problems
 from tests.deploy.promql import substitute_grafana
 from tests.deploy.traffic import SOURCE, generic_events, signed_webhook
-from tests.support import auth
+from tests.support import auth, wait_until
 from tools.localstack import free_port, stop
 from tools.stack import RunningStack, service_stack
 
@@ -91,16 +91,6 @@ def by_label(result: list[dict[str, Any]], label: str) -> dict[str, float]:
     return {r["metric"].get(label, ""): float(r["value"][1]) for r in result}
 
 
-def eventually(check: Callable[[], Any], timeout: float) -> Any:
-    """Return check()'s first truthy result within timeout, else its last result."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(0.5)
-
-
 def test_prometheus_sees_the_make_run_stack(
     make_settings, prometheus_bin, promtool, tokens, tmp_path
 ):
@@ -155,12 +145,12 @@ def test_prometheus_sees_the_make_run_stack(
             campaign_url = (
                 f"{stack.url('campaigns')}/v1/groups/{group_id}/campaigns/{campaign.json()['id']}"
             )
-            active = eventually(
+            active = wait_until(
                 lambda: (
                     httpx.get(campaign_url, headers=headers, timeout=5).json().get("status")
                     == "active"
                 ),
-                20,
+                timeout=20,
             )
             expect(active, "the check-in campaign did not become active in 20 s")
 
@@ -199,7 +189,9 @@ def test_prometheus_sees_the_make_run_stack(
             data = httpx.get(f"{prom}/api/v1/targets", timeout=5).json()["data"]
             return {t["labels"]["service"]: t["health"] for t in data["activeTargets"]}
 
-        health = eventually(lambda: set(targets_up().values()) == {"up"} and targets_up(), 20)
+        health = wait_until(
+            lambda: set(targets_up().values()) == {"up"} and targets_up(), timeout=20, interval=0.5
+        )
         assert health == dict.fromkeys(stack.ports, "up"), targets_up()
         assert by_label(query(prom, 'up{job="qunyun"}'), "service") == dict.fromkeys(
             stack.ports, 1.0
@@ -299,13 +291,14 @@ def test_prometheus_sees_the_make_run_stack(
                 lambda r: set(by_label(r, "service")) == set(stack.ports),
             ),
         ]
-        deadline = time.monotonic() + 40
         pending = checks
-        while True:
+
+        def all_pass() -> bool:
+            nonlocal pending
             pending = [c for c in pending if not c[2](query(prom, c[1]))]
-            if not pending or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
+            return not pending
+
+        wait_until(all_pass, timeout=40, interval=0.5)
         problems += [f"{what}: {expr} -> {query(prom, expr)}" for what, expr, _ in pending]
 
         # Each process's own exposition: lint clean, no ids, its agreed metrics declared.
@@ -328,16 +321,21 @@ def test_prometheus_sees_the_make_run_stack(
         loaded = {r["name"]: r for g in rules for r in g["rules"]}
         rules_file = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
         assert set(loaded) == {r["alert"] for g in rules_file["groups"] for r in g["rules"]}
-        eventually(lambda: all(r.get("lastEvaluation", "").startswith("2") for r in rules), 5)
+        wait_until(
+            lambda: all(r.get("lastEvaluation", "").startswith("2") for r in rules),
+            timeout=5,
+            interval=0.5,
+        )
         errors = {name: r.get("lastError") for name, r in loaded.items() if r["health"] == "err"}
         assert not errors, errors
         assert query(prom, 'ALERTS{alertname="QunyunServiceDown"}') == []
 
         # A service that dies is seen down and its alert goes pending at once.
         stack.stop("campaigns")
-        pending = eventually(
+        pending = wait_until(
             lambda: query(prom, 'ALERTS{alertname="QunyunServiceDown",alertstate="pending"}'),
-            15,
+            timeout=15,
+            interval=0.5,
         )
         assert [a["metric"]["service"] for a in pending] == ["campaigns"], pending
         assert by_label(query(prom, 'up{job="qunyun"}'), "service")["campaigns"] == 0.0
