@@ -16,6 +16,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
+from services.common.config_reload import ConfigReloader, reload_on_sighup
 from services.common.errors import Conflict, NotFound
 from services.common.health import health_router
 from services.common.http_limits import BodyLimitMiddleware, bounded_validation_error
@@ -23,7 +24,7 @@ from services.common.kafka.errors import BrokerUnavailable
 from services.common.observability import RequestMetricsMiddleware, configure_logging
 from services.common.openapi import document_shared_errors
 from services.common.resources import Resources, build_resources, close_resources
-from services.common.settings import Settings
+from services.common.settings import QunyunConfig, Settings
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,24 @@ def _map_errors(app: FastAPI) -> None:
     app.add_exception_handler(BrokerUnavailable, _unavailable("kafka"))
 
 
+def _watch_config(resources: Resources) -> Callable[[], None]:
+    """Reload QUNYUN_CONFIG on change or SIGHUP (with log redaction of the new secrets)."""
+    path = resources.settings.qunyun_config
+    if not path:
+        return lambda: None
+    settings = resources.settings
+
+    def apply(config: QunyunConfig) -> None:
+        configure_logging(
+            service=resources.service, level=settings.log_level, secrets=config.secrets()
+        )
+        resources.apply_config(config)
+
+    reloader = ConfigReloader(path, apply)
+    resources.run(reloader)
+    return reload_on_sighup(reloader)
+
+
 def create_service_app(
     *,
     service: str,
@@ -106,12 +125,14 @@ def create_service_app(
             service=service, level=settings.log_level, secrets=resources.config.secrets()
         )
         app.state.resources = resources
+        restore_sighup = _watch_config(resources)
         try:
             async with startup(resources) as state:
                 resources.state = state
                 log.info("%s started", service)
                 yield
         finally:
+            restore_sighup()
             await close_resources(resources)
             log.info("%s stopped", service)
 

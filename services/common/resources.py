@@ -37,10 +37,18 @@ class Resources:
     engine: Engine | None = None
     loops: list[BackgroundLoop] = field(default_factory=list)
     state: Any = None
+    config_listeners: list[Callable[[QunyunConfig], None]] = field(default_factory=list)
 
     def consumer_group(self, name: str) -> str:
         """Return the consumer group id for this deployment (prefix + contract name)."""
         return self.settings.consumer_group_prefix + name
+
+    def apply_config(self, config: QunyunConfig) -> None:
+        """Take a reloaded QUNYUN_CONFIG: new tokens at once, then each listener (sources)."""
+        self.config = config
+        self.verifier = TokenVerifier(config)
+        for listener in self.config_listeners:
+            listener(config)
 
     def run(self, loop: BackgroundLoop) -> BackgroundLoop:
         """Start a background loop that /readyz watches and the lifespan stops."""
