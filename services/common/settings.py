@@ -13,20 +13,71 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import tomli_w
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-Platform = Literal["generic", "slack", "telegram", "feishu"]
+from services.platforms import OutboundCredentials, missing_credentials
+
+Platform = Literal["generic", "slack", "telegram", "feishu", "onebot"]
+# The keys that make a source an outbound route; `api_base` and the rates only tune one.
+OUTBOUND_KEYS = ("bot_token", "user_token", "app_id", "app_secret", "api_url", "access_token")
 Scope = Literal["read", "write"]
 
 
 class Source(BaseModel):
-    """A webhook source: one platform integration with its verification secret."""
+    """A webhook source: one platform integration with its verification secret.
+
+    The outbound keys let delivery act in the source's groups; a source with none of them
+    is valid (delivery answers `no_route`), one with some but not all its platform needs is
+    refused at start-up naming the source and the missing keys.
+    """
+
+    # Errors name the source and the key, never echo the entry (it holds secrets).
+    model_config = ConfigDict(hide_input_in_errors=True)
 
     id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     platform: Platform
     secret: str = Field(min_length=1, repr=False)
     encrypt_key: str | None = Field(default=None, repr=False)
+    bot_token: str | None = Field(default=None, repr=False)
+    user_token: str | None = Field(default=None, repr=False)
+    app_id: str | None = None
+    app_secret: str | None = Field(default=None, repr=False)
+    api_url: str | None = None
+    access_token: str | None = Field(default=None, repr=False)
+    api_base: str | None = None
+    sender: str | None = None
+    rate_per_second: float | None = Field(default=None, gt=0)
+    rate_per_group_per_minute: float | None = Field(default=None, gt=0)
+
+    @property
+    def outbound(self) -> OutboundCredentials:
+        """The outbound credentials delivery calls the platform with."""
+        return OutboundCredentials(
+            bot_token=self.bot_token,
+            user_token=self.user_token,
+            app_id=self.app_id,
+            app_secret=self.app_secret,
+            api_url=self.api_url,
+            access_token=self.access_token,
+            api_base=self.api_base,
+        )
+
+    @property
+    def has_outbound(self) -> bool:
+        """Whether any outbound credential is configured."""
+        return any(getattr(self, key) for key in OUTBOUND_KEYS)
+
+    @model_validator(mode="after")
+    def _complete_outbound(self) -> Source:
+        if self.has_outbound:
+            missing = missing_credentials(self.platform, self.outbound)
+            if missing:
+                raise ValueError(
+                    f"source {self.id!r} ({self.platform}) has outbound credentials but lacks "
+                    f"{', '.join(missing)}"
+                )
+        return self
 
 
 class TokenEntry(BaseModel):
@@ -41,6 +92,8 @@ class TokenEntry(BaseModel):
 class QunyunConfig(BaseModel):
     """The contents of the QUNYUN_CONFIG TOML file."""
 
+    model_config = ConfigDict(hide_input_in_errors=True)
+
     sources: list[Source] = Field(default_factory=list)
     tokens: list[TokenEntry] = Field(default_factory=list)
 
@@ -52,6 +105,7 @@ class QunyunConfig(BaseModel):
         """Return every secret value in the config (for log redaction)."""
         values = [s.secret for s in self.sources]
         values += [s.encrypt_key for s in self.sources if s.encrypt_key]
+        values += [secret for s in self.sources for secret in s.outbound.secrets()]
         return values
 
     def to_toml(self) -> str:
@@ -95,6 +149,7 @@ class Settings(BaseSettings):
     topic_campaign_notifications: str = "campaigns.notifications.v1"
     topic_campaign_rewards: str = "campaigns.rewards.v1"
     topic_deadletter: str = "deadletter.v1"
+    topic_delivery_receipts: str = "delivery.receipts.v1"
 
     consumer_group_prefix: str = ""
 
@@ -107,6 +162,7 @@ class Settings(BaseSettings):
     run_migrations: bool = True
     metrics_history_days: int = Field(default=400, ge=31, le=5000)
     log_level: str = "INFO"
+    delivery_max_attempts: int = Field(default=5, ge=1, le=100)
 
     @field_validator("qunyun_timezone")
     @classmethod
@@ -137,6 +193,7 @@ class Settings(BaseSettings):
             self.topic_campaign_notifications,
             self.topic_campaign_rewards,
             self.topic_deadletter,
+            self.topic_delivery_receipts,
         ]
 
     def load_config(self) -> QunyunConfig:
