@@ -1,0 +1,257 @@
+"""The dispatcher: carries out due deliveries, many groups at once, one record per group.
+
+It is a `BackgroundLoop` whose thread owns an asyncio event loop and one shared
+`httpx.AsyncClient` (pooled connections for every platform; the Feishu token cache lives in
+each source's client). Asyncio rather than a thread pool because the platform clients are
+async and a call mostly waits on the network: hundreds of groups can each have their one
+call in flight on a single thread, and a slow or paced group costs nothing but a row whose
+`next_attempt_at` lies ahead — nothing ever sleeps holding other groups. Blocking database
+and Redis calls run in the loop's default executor.
+
+Each cycle claims due group heads (store.py), starts a task per claim, then waits until a
+task ends, a consumer commit wakes it, or `poll` seconds pass. A task: route (no source or
+credentials → `no_route`), plan (nothing to call → `recorded`), take pacing tokens (denied:
+give the claim back, due when the bucket refills), call, decide (policy.py) and write the
+result with its receipt in one transaction (settle.py). The row was marked in flight, with
+the attempt counted, before the call; after a crash its lease expires and the call is made
+again as an unknown outcome (delete, mute, kick and ban are idempotent; Feishu posts carry
+a `uuid`), counted in qunyun_delivery_unknown_outcome_retries_total.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+import httpx
+import redis
+from sqlalchemy import Engine
+
+from services.common.settings import QunyunConfig, Settings
+from services.common.worker import BackgroundLoop
+from services.delivery import telemetry
+from services.delivery.pacing import Pacer
+from services.delivery.plan import plan
+from services.delivery.policy import Decision, decide
+from services.delivery.routing import Route, route_for
+from services.delivery.settle import finish_claimed, settle
+from services.delivery.store import Claim, claim_due, queue_depth, release
+from services.platforms import (
+    DEFAULT_TIMEOUT,
+    CallResult,
+    InvalidTarget,
+    OperationRequest,
+    PlatformClient,
+    client_for,
+)
+
+log = logging.getLogger(__name__)
+
+DEPTH_EVERY = 5.0
+
+
+class Dispatcher(BackgroundLoop):
+    """Claims due deliveries and carries them out on an asyncio loop in its thread."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        redis_client: redis.Redis,
+        settings: Settings,
+        config: QunyunConfig,
+        on_receipt: Callable[[], None] = lambda: None,
+        max_in_flight: int = 64,
+        poll: float = 0.2,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+    ) -> None:
+        super().__init__("delivery-dispatcher")
+        self._engine, self._settings, self._config = engine, settings, config
+        self._pacer = Pacer(redis_client)
+        self._on_receipt = on_receipt
+        self._max_in_flight, self._poll, self._timeout = max_in_flight, poll, timeout
+        self._aloop: asyncio.AbstractEventLoop | None = None
+        self._woken: asyncio.Event | None = None
+        self._http: httpx.AsyncClient | None = None
+        self._clients: dict[str, PlatformClient] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._depth_at = 0.0
+        self._depth_sources: set[str] = set()
+
+    def wake(self) -> None:
+        """New rows were committed: look for due work now."""
+        super().wake()
+        loop, woken = self._aloop, self._woken
+        if loop is not None and woken is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(woken.set)
+
+    def describe(self, exc: BaseException) -> str:
+        return f"dispatch failing ({type(exc).__name__})"
+
+    def step(self) -> None:
+        if self._aloop is None:
+            self._aloop = asyncio.new_event_loop()
+        self._aloop.run_until_complete(self._cycle())
+
+    def teardown(self) -> None:
+        loop = self._aloop
+        if loop is None:
+            return
+        try:
+            if self._tasks:
+                loop.run_until_complete(asyncio.wait(self._tasks, timeout=10))
+            for task in self._tasks:
+                task.cancel()
+            if self._http is not None:
+                loop.run_until_complete(self._http.aclose())
+        finally:
+            loop.close()
+            self._aloop, self._http, self._woken = None, None, None
+            self._clients.clear()
+            self._tasks.clear()
+
+    async def _cycle(self) -> None:
+        if self._woken is None:
+            self._woken = asyncio.Event()
+            self._http = httpx.AsyncClient(limits=httpx.Limits(max_connections=200))
+        self._woken.clear()
+        free = self._max_in_flight - len(self._tasks)
+        if free > 0:
+            claims = await asyncio.to_thread(claim_due, self._engine, busy=(), limit=free)
+            for claim in claims:
+                task = asyncio.create_task(self._carry_out(claim))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        if time.monotonic() >= self._depth_at:
+            await asyncio.to_thread(self._export_depth)
+        woken = asyncio.create_task(self._woken.wait())
+        await asyncio.wait(
+            {woken, *self._tasks}, timeout=self._poll, return_when=asyncio.FIRST_COMPLETED
+        )
+        woken.cancel()
+
+    def _export_depth(self) -> None:
+        self._depth_at = time.monotonic() + DEPTH_EVERY
+        depth = queue_depth(self._engine)
+        for source in self._depth_sources | set(depth):
+            telemetry.QUEUE_DEPTH.labels(source).set(depth.get(source, 0))
+        self._depth_sources |= set(depth)
+
+    def _client(self, route: Route) -> PlatformClient:
+        source = route.source
+        if source.id not in self._clients:
+            assert self._http is not None
+            self._clients[source.id] = client_for(
+                source.platform, source.outbound, self._http, timeout=self._timeout
+            )
+        return self._clients[source.id]
+
+    async def _finish(self, claim: Claim, outcome: str, detail: str) -> None:
+        topic = self._settings.topic_delivery_receipts
+        row = await asyncio.to_thread(
+            finish_claimed,
+            self._engine,
+            seq=claim.row.seq or 0,
+            token=claim.token,
+            outcome=outcome,
+            detail=detail,
+            topic=topic,
+        )
+        if row is not None:
+            telemetry.RECEIPTS.labels(outcome).inc()
+            self._on_receipt()
+
+    async def _carry_out(self, claim: Claim) -> None:
+        row = claim.row
+        try:
+            route = route_for(self._config, row.source)
+            platform = route.source.platform if isinstance(route, Route) else row.platform
+            steps = plan(row.payload, platform).steps
+            if not steps or row.step >= len(steps):
+                await self._finish(claim, "recorded", row.detail or "nothing to do on the platform")
+                return
+            if isinstance(route, str):
+                await self._finish(claim, "no_route", route)
+                return
+            wait = await asyncio.to_thread(
+                self._pacer.acquire,
+                source=route.source.id,
+                group_id=row.group_id,
+                rates=route.rates,
+                post=steps[row.step].operation == "post",
+            )
+        except Exception:  # noqa: BLE001 - nothing was called: hand the row back for later
+            log.exception("delivery %s: preparing the call failed", row.id)
+            await asyncio.to_thread(release, self._engine, claim, wait=1.0)
+            return
+        if wait > 0:
+            telemetry.RATE_LIMIT_WAITS.labels(route.source.id, "pacing").inc()
+            await asyncio.to_thread(release, self._engine, claim, wait=wait)
+            return
+        await self._call(claim, route, steps[row.step], last_step=row.step == len(steps) - 1)
+
+    async def _call(
+        self, claim: Claim, route: Route, op: OperationRequest, *, last_step: bool
+    ) -> None:
+        platform = route.source.platform
+        if claim.recovered:
+            telemetry.UNKNOWN_OUTCOME_RETRIES.labels(platform).inc()
+        try:
+            result = await self._client(route).carry_out(op)
+        except InvalidTarget as exc:
+            result = CallResult("failed", f"the record cannot be carried out: {exc}")
+        except Exception as exc:  # noqa: BLE001 - a client bug must not lose the record
+            log.exception("delivery %s: %s call failed", claim.row.id, platform)
+            result = CallResult("failed", type(exc).__name__, retryable=True, unknown=True)
+        telemetry.CALLS.labels(platform, op.operation, result.outcome).inc()
+        decision = decide(
+            result,
+            platform=platform,
+            operation=op.operation,
+            failures=claim.row.failures,
+            max_attempts=self._settings.delivery_max_attempts,
+        )
+        await self._apply(claim, route, op, result, decision, last_step=last_step)
+
+    async def _apply(
+        self,
+        claim: Claim,
+        route: Route,
+        op: OperationRequest,
+        result: CallResult,
+        decision: Decision,
+        *,
+        last_step: bool,
+    ) -> None:
+        source, platform = route.source.id, route.source.platform
+        if not decision.final:
+            reason = "rate_limited" if decision.pause else "error"
+            telemetry.RETRIES.labels(platform, reason).inc()
+            if result.unknown:
+                telemetry.UNKNOWN_OUTCOME_RETRIES.labels(platform).inc()
+        if decision.pause:
+            telemetry.RATE_LIMIT_WAITS.labels(source, "hint").inc()
+            group = claim.row.group_id if decision.pause == "group" else None
+            await asyncio.to_thread(
+                self._pacer.pause, source=source, group_id=group, seconds=decision.delay
+            )
+        finished = await asyncio.to_thread(
+            settle,
+            self._engine,
+            seq=claim.row.seq or 0,
+            token=claim.token,
+            decision=decision,
+            label=op.operation if not last_step or claim.row.step > 0 else "",
+            last_step=last_step,
+            message_id=result.platform_message_id,
+            topic=self._settings.topic_delivery_receipts,
+        )
+        if finished is not None:
+            telemetry.RECEIPTS.labels(finished.outcome or "").inc()
+            self._on_receipt()
+        elif decision.final and self._woken is not None:
+            self._woken.set()
