@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
 from services.common.contracts.events import Event, parse_event
+from tests.support import wait_until
+
+__all__ = ["wait_until"]  # the campaigns tests import it from here
 
 
 def now() -> datetime:
@@ -48,16 +50,6 @@ def joined(group: str, member: str, at: datetime) -> Event:
             "occurred_at": at.isoformat(),
         }
     )
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(interval)
-    return predicate()
 
 
 def values(records: list[Any]) -> list[dict[str, Any]]:

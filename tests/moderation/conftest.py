@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,20 +12,10 @@ import pytest
 from services.common.contracts.events import Event, parse_event
 from services.common.db import migrate
 from services.moderation.app import MIGRATIONS, VERSION_TABLE
-from tests.conftest import auth, read_topic
+from tests.support import auth, read_topic, wait_until
 from tests.unit.moderation.images import qr_png
 
-__all__ = ["qr_png"]  # the moderation tests import it from here
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 30.0) -> Any:
-    """Poll until the predicate is truthy; return its last value."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.1)
-    return predicate()
+__all__ = ["qr_png", "wait_until"]  # the moderation tests import them from here
 
 
 def message(
