@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from services.ingest.body import read_limited
 from services.ingest.deps import runtime_of
+from services.ingest.openapi import DESCRIPTION, REQUEST_BODY, RESPONSES, SUMMARY
 from services.ingest.payload import InvalidPayload
 from services.ingest.publish import publish
 from services.ingest.telemetry import body_bytes, count_rejected
@@ -32,38 +33,20 @@ class WebhookReceipt(BaseModel):
     ignored: int = 0
 
 
-_ERROR = {"content": {"application/json": {"schema": {"type": "object"}}}}
-_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "A Slack or Feishu URL challenge, answered", **_ERROR},
-    401: {"description": "Bad, missing or stale signature or token", **_ERROR},
-    404: {"description": "Unknown source", **_ERROR},
-    413: {"description": "Body over 1 MiB", **_ERROR},
-    422: {"description": "Invalid payload; detail names each bad field", **_ERROR},
-    503: {
-        "description": "Kafka or Redis cannot take the events in time; see Retry-After",
-        **_ERROR,
-    },
-}
-_BODY = {
-    "requestBody": {
-        "required": True,
-        "description": 'The platform\'s own payload: generic event or {"events": [...]}, '
-        "Slack Events API, Telegram Update or Feishu event v2",
-        "content": {"application/json": {"schema": {"type": "object"}}},
-    }
-}
-
-
 @router.post(
     "/webhooks/{source_id}",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=WebhookReceipt,
-    responses=_RESPONSES,
-    openapi_extra=_BODY,
-    summary="Receive a platform webhook and put its events on community.events.v1",
+    responses=RESPONSES,
+    openapi_extra=REQUEST_BODY,
+    summary=SUMMARY,
+    description=DESCRIPTION,
 )
 async def receive_webhook(
-    source_id: Annotated[str, Path(min_length=1, max_length=64)],
+    source_id: Annotated[
+        str,
+        Path(min_length=1, max_length=64, description="A `[[sources]]` id of QUNYUN_CONFIG"),
+    ],
     request: Request,
 ) -> Any:
     runtime = runtime_of(request)

@@ -7,20 +7,35 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from services.common.deps import get_resources, service_state
-from services.common.settings import Source
+from services.common.settings import QunyunConfig, Source
 from services.ingest.dedup import Dedup
 from services.ingest.producer import ProduceThread
 
 
-@dataclass(frozen=True)
+def sources_of(config: QunyunConfig) -> dict[str, Source]:
+    """Return the config's webhook sources by id (the URL segment)."""
+    return {source.id: source for source in config.sources}
+
+
+@dataclass
 class Runtime:
-    """Ingest's sources and async clients, built in the app's lifespan."""
+    """Ingest's sources and async clients, built in the app's lifespan.
+
+    `sources` is replaced whole, in one assignment, when QUNYUN_CONFIG is reloaded
+    (`use_config`, a config listener run on the reload thread): a request reads either
+    the old mapping or the new one, never a half-built one, and the hot path stays one
+    attribute and one dict lookup. The other fields never change.
+    """
 
     sources: dict[str, Source]
     dedup: Dedup
     producer: ProduceThread
     topic: str
     produce_timeout: float
+
+    def use_config(self, config: QunyunConfig) -> None:
+        """Take a reloaded config's sources: the next webhook sees them."""
+        self.sources = sources_of(config)
 
 
 _runtime_of = service_state(Runtime)
