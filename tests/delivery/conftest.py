@@ -54,7 +54,7 @@ def sources(double: DoubleHandle) -> list[Source]:
         Source(id="qq", platform="onebot", secret="s-qq", api_url=double.onebot_url,
                access_token=c.onebot_token, **FAST),
         Source(id="tg-slow", platform="telegram", secret="s-tg2", bot_token=c.telegram_token,
-               api_base=base, rate_per_second=1000.0, rate_per_group_per_minute=20.0),
+               api_base=base, rate_per_second=1000.0, rate_per_group_per_minute=30.0),
         Source(id="tg-bare", platform="telegram", secret="s-tg3"),
     ]  # fmt: skip
 
