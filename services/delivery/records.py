@@ -1,53 +1,32 @@
 """Reading the consumed records into their contract models and into delivery rows.
 
-`ActionRecord` is the action contract with the fields delivery needs that the contract
-does not carry yet (`source`, `text`, `mentions`, `request_ref`, `message_at`, the join
-actions): optional here, so records of today's producers deliver too (with `no_route`
-while they lack a source). A record that does not decode raises `InvalidRecord`, which
-the consumer loop retries and then dead-letters.
+`ActionRecord` is the action contract itself: its later fields (`source`, `text`,
+`mentions`, `request_ref`, `message_at`) are optional there, so records published before
+them deliver too (with `no_route` while they lack a source). A record that does not
+decode raises `InvalidRecord`, which the consumer loop retries and then dead-letters.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import orjson
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
-from services.common.contracts.actions import ModerationAction, UtcIsoTimestamp
+from services.common.contracts.actions import ModerationAction
 from services.common.contracts.notifications import CampaignNotification
 from services.common.db import new_id, utcnow
 from services.common.settings import QunyunConfig, Settings
 from services.delivery.models import PENDING
 from services.delivery.plan import operation_of
 
-ActionName = Literal[
-    "flag",
-    "delete",
-    "warn",
-    "mute",
-    "unmute",
-    "kick",
-    "ban",
-    "unban",
-    "approve_join",
-    "decline_join",
-]
-
 
 class InvalidRecord(ValueError):
     """A consumed record that is not a valid action or notification."""
 
 
-class ActionRecord(ModerationAction):
-    """A moderation action with the fields delivery reads (all optional)."""
-
-    action: ActionName  # type: ignore[assignment]
-    source: str | None = None
-    text: str | None = None
-    mentions: list[str] = Field(default_factory=list)
-    request_ref: str | None = None
-    message_at: UtcIsoTimestamp | None = None
+ActionRecord = ModerationAction
+"""A moderation action as delivery reads it: the contract, every field delivery needs."""
 
 
 def decode(topic: str, value: bytes | None, settings: Settings) -> BaseModel:

@@ -3,6 +3,12 @@
 One record per action, keyed by group id. `id` is unique per action (a case's own
 action has the case id, its ladder step `<case>-ladder`, a lift `<action>-lift`) and
 stays the same when a record is published again, so consumers deduplicate on it.
+
+`source` is the webhook source the group's events arrive through (delivery acts through
+its outbound credentials); `text` is a notice to post with the action, `mentions` the
+member ids it mentions, `request_ref` the platform's handle of a join request (join
+actions), `message_at` the judged message's `occurred_at`. These fields came later:
+they are optional with defaults, so records published before them still read.
 """
 
 from __future__ import annotations
@@ -10,9 +16,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, PlainSerializer
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
 
-PublishedAction = Literal["flag", "delete", "warn", "mute", "unmute", "kick", "ban", "unban"]
+PublishedAction = Literal[
+    "flag",
+    "delete",
+    "warn",
+    "mute",
+    "unmute",
+    "kick",
+    "ban",
+    "unban",
+    "approve_join",
+    "decline_join",
+]
 
 # In UTC, written as ISO 8601 with a "+00:00" offset (datetime.isoformat), as the topic
 # has always had it (pydantic alone would write "Z").
@@ -31,6 +48,7 @@ class ModerationAction(BaseModel):
     id: str
     case_id: str
     group_id: str
+    source: str | None = None
     member_id: str
     event_id: str | None
     message_id: str | None
@@ -38,4 +56,8 @@ class ModerationAction(BaseModel):
     duration_seconds: int | None
     rule_id: str | None
     reason: str
+    text: str | None = None
+    mentions: list[str] = Field(default_factory=list)
+    request_ref: str | None = None
+    message_at: UtcIsoTimestamp | None = None
     created_at: UtcIsoTimestamp
