@@ -19,10 +19,19 @@ from services.delivery.store import insert_new
 
 RETRYABLE_OUTCOMES = frozenset({"failed", "forbidden", "no_route"})
 MESSAGES_TOPIC = "delivery.messages"
+# The namespace of each platform's group ids (DESIGN "Event contract").
+GROUP_NAMESPACES = {
+    "telegram": "telegram:",
+    "slack": "slack:",
+    "feishu": "feishu:",
+    "onebot": "qq:",
+    "wecom": "wecom:",
+}
 
 
 class NoSource(ValueError):
-    """A message for a group delivery knows no source for (the API answers 422)."""
+    """A message delivery has no usable source for: none known, unknown, or another
+    platform's (the API answers 422 with the message)."""
 
 
 def list_deliveries(
@@ -70,6 +79,19 @@ def latest_source(session: Session, *, group_id: str) -> str | None:
     ).first()
 
 
+def check_source(config: QunyunConfig, source_id: str, group_id: str) -> None:
+    """NoSource unless the source is configured and its platform's groups include this one."""
+    source = config.source(source_id)
+    if source is None:
+        raise NoSource(f"unknown source {source_id!r}: it is not in QUNYUN_CONFIG")
+    namespace = GROUP_NAMESPACES.get(source.platform)
+    if namespace and not group_id.startswith(namespace):
+        raise NoSource(
+            f"source {source_id!r} acts in {source.platform} groups ({namespace}…), "
+            f"not in {group_id!r}"
+        )
+
+
 def post_message(
     session: Session,
     *,
@@ -83,6 +105,7 @@ def post_message(
     source = source or latest_source(session, group_id=group_id)
     if source is None:
         raise NoSource(f"no source known for group {group_id!r}: name one")
+    check_source(config, source, group_id)
     payload: dict[str, Any] = {
         "id": new_id("msg_"),
         "group_id": group_id,

@@ -19,8 +19,10 @@ import pytest
 from fastapi.testclient import TestClient
 from kafka import KafkaProducer
 
+from services.common.auth import token_entry
 from services.common.settings import QunyunConfig, Settings, Source, write_config
 from services.delivery.app import create_app
+from tests.conftest import Tokens
 from tests.support import read_topic, wait_until
 from tools.platform_double import DoubleConfig, DoubleHandle, Group, start_double
 
@@ -60,9 +62,15 @@ def sources(double: DoubleHandle) -> list[Source]:
 
 
 @pytest.fixture(scope="session")
-def delivery_config(tmp_path_factory: pytest.TempPathFactory, double: DoubleHandle) -> Path:
+def delivery_config(
+    tmp_path_factory: pytest.TempPathFactory, double: DoubleHandle, tokens: Tokens
+) -> Path:
     path = tmp_path_factory.mktemp("delivery") / "qunyun.toml"
-    return write_config(path, QunyunConfig(sources=sources(double)))
+    api_tokens = [
+        token_entry("admin", tokens.admin, ["*"], ["read", "write"]),
+        token_entry("reader", tokens.reader, ["*"], ["read"]),
+    ]
+    return write_config(path, QunyunConfig(sources=sources(double), tokens=api_tokens))
 
 
 @dataclass
