@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
+import redis
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.exceptions import RequestValidationError
 
-from services.common.deps import ReadGroup, RedisDep, SettingsDep
-from services.metrics import cohorts, queries
-from services.metrics.keys import day_number, start_of_day_ms, today
+from services.common.deps import PrincipalDep, ReadGroup, RedisDep, SettingsDep
+from services.metrics import acquisition, cohorts, overview, queries
+from services.metrics.keys import GroupKeys, day_number, start_of_day_ms, today
 from services.metrics.models import (
     Active,
     Activity,
+    Channels,
     CohortKind,
     DormantPage,
+    Inviters,
     Leaderboard,
     Lifecycle,
     MemberSummary,
+    Overview,
+    OverviewSort,
     Retention,
     RetentionMode,
     Rolling,
@@ -81,13 +87,26 @@ def day_range(
 
 DayRangeDep = Annotated[DayRange, Depends(day_range)]
 
+UNSEEN: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No event of this group was seen (a typo'd group id?)"}
+}
+
+
+def require_seen(client: redis.Redis, group_id: str) -> None:
+    """Answer 404 for a group metrics never saw (checked after the parameters, so 422 first)."""
+    if not client.exists(GroupKeys(group_id).ids):
+        raise HTTPException(404, f"no events seen for group {group_id}")
+
 
 @router.get(
-    "/groups/{group_id}/activity", summary="Messages, active members, joins and leaves per day"
+    "/groups/{group_id}/activity",
+    summary="Messages, active members, joins and leaves per day",
+    responses=UNSEEN,
 )
 def activity(
     group_id: ReadGroup, days: DayRangeDep, client: RedisDep, settings: SettingsDep
 ) -> Activity:
+    require_seen(client, group_id)
     return Activity(
         group_id=group_id,
         timezone=settings.qunyun_timezone,
@@ -97,19 +116,31 @@ def activity(
     )
 
 
-@router.get("/groups/{group_id}/active", summary="DAU, WAU, MAU and stickiness on a date")
+@router.get(
+    "/groups/{group_id}/active", summary="DAU, WAU, MAU and stickiness on a date", responses=UNSEEN
+)
 def active(group_id: ReadGroup, date: DateParam, client: RedisDep) -> Active:
+    require_seen(client, group_id)
     return queries.read_active(client, group_id=group_id, day=_parse_date("date", date))
 
 
-@router.get("/groups/{group_id}/rolling", summary="Messages and active members in the last window")
+@router.get(
+    "/groups/{group_id}/rolling",
+    summary="Messages and active members in the last window",
+    responses=UNSEEN,
+)
 def rolling(group_id: ReadGroup, window: Window, client: RedisDep) -> Rolling:
+    require_seen(client, group_id)
     return queries.read_rolling(
         client, group_id=group_id, window=window, now_ms=int(time.time() * 1000)
     )
 
 
-@router.get("/groups/{group_id}/retention", summary="Cohort retention by join day or week")
+@router.get(
+    "/groups/{group_id}/retention",
+    summary="Cohort retention by join day or week",
+    responses=UNSEEN,
+)
 def retention(
     group_id: ReadGroup,
     days: DayRangeDep,
@@ -118,25 +149,50 @@ def retention(
     cohort: CohortKind = "day",
     periods: Annotated[int, Query(ge=1, le=90, description="Periods after joining, 1..90")] = 7,
     mode: RetentionMode = "exact",
-) -> Retention:
-    return Retention(
-        cohort=cohort,
-        mode=mode,
-        cohorts=cohorts.read_retention(
-            client,
-            group_id=group_id,
-            kind=cohort,
-            mode=mode,
-            first_day=days.first,
-            last_day=days.last,
-            periods=periods,
-            today=today(settings.tz),
+    channel: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=64,
+            description='Only members whose first join came through this channel ("(none)": '
+            "joins without one)",
         ),
-    )
+    ] = None,
+) -> Retention:
+    require_seen(client, group_id)
+
+    def read(mask: str | None) -> Retention:
+        return Retention(
+            cohort=cohort,
+            mode=mode,
+            cohorts=cohorts.read_retention(
+                client,
+                group_id=group_id,
+                kind=cohort,
+                mode=mode,
+                first_day=days.first,
+                last_day=days.last,
+                periods=periods,
+                today=today(settings.tz),
+                mask=mask,
+            ),
+        )
+
+    if channel is None:
+        return read(None)
+    bitmap = acquisition.channel_bitmap(client, group_id=group_id, channel=channel)
+    mask = GroupKeys(group_id).temp(f"channel:{uuid.uuid4().hex}")
+    client.set(mask, bitmap or b"", px=60_000)
+    try:
+        return read(mask)
+    finally:
+        client.delete(mask)
 
 
 @router.get(
-    "/groups/{group_id}/lifecycle", summary="New, returning, resurrecting and dormant members"
+    "/groups/{group_id}/lifecycle",
+    summary="New, returning, resurrecting and dormant members",
+    responses=UNSEEN,
 )
 def lifecycle(
     group_id: ReadGroup,
@@ -144,6 +200,7 @@ def lifecycle(
     client: RedisDep,
     period: CohortKind = "day",
 ) -> Lifecycle:
+    require_seen(client, group_id)
     return Lifecycle(
         period=period,
         periods=cohorts.read_lifecycle(
@@ -152,7 +209,11 @@ def lifecycle(
     )
 
 
-@router.get("/groups/{group_id}/members/dormant", summary="Current members silent for N days")
+@router.get(
+    "/groups/{group_id}/members/dormant",
+    summary="Current members silent for N days",
+    responses=UNSEEN,
+)
 def dormant(
     group_id: ReadGroup,
     client: RedisDep,
@@ -161,6 +222,7 @@ def dormant(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> DormantPage:
+    require_seen(client, group_id)
     try:
         position = queries.decode_cursor(cursor) if cursor else None
     except queries.InvalidCursor as exc:
@@ -171,7 +233,11 @@ def dormant(
     )
 
 
-@router.get("/groups/{group_id}/leaderboard", summary="Top members by messages in the last N days")
+@router.get(
+    "/groups/{group_id}/leaderboard",
+    summary="Top members by messages in the last N days (kicked and banned members left out)",
+    responses=UNSEEN,
+)
 def leaderboard(
     group_id: ReadGroup,
     client: RedisDep,
@@ -181,6 +247,7 @@ def leaderboard(
     ] = 7,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> Leaderboard:
+    require_seen(client, group_id)
     last = today(settings.tz)
     return Leaderboard(
         members=queries.read_leaderboard(
@@ -192,14 +259,82 @@ def leaderboard(
 @router.get(
     "/groups/{group_id}/members/{member_id}",
     summary="A member's join, leave, last activity, messages and active days",
-    responses={404: {"description": "No event of this member was seen"}},
+    responses={404: {"description": "No event of this group, or of this member, was seen"}},
 )
 def member(
     group_id: ReadGroup,
     member_id: Annotated[str, Path(min_length=1, max_length=256)],
     client: RedisDep,
 ) -> MemberSummary:
+    require_seen(client, group_id)
     found = queries.read_member(client, group_id=group_id, member_id=member_id)
     if found is None:
         raise HTTPException(404, "no event of this member was seen in this group")
     return found
+
+
+@router.get(
+    "/groups/{group_id}/channels",
+    summary="Joins, staying, speaking and retention per acquisition channel",
+    description="Counted over the members whose first join falls in from..to (local days); "
+    'a join without a channel counts as "(none)". Sorted by joins (descending), then channel.',
+    responses=UNSEEN,
+)
+def channels(group_id: ReadGroup, days: DayRangeDep, client: RedisDep) -> Channels:
+    require_seen(client, group_id)
+    return Channels(
+        channels=acquisition.read_channels(
+            client, group_id=group_id, first_day=days.first, last_day=days.last
+        )
+    )
+
+
+@router.get(
+    "/groups/{group_id}/inviters",
+    summary="Joins, staying, speaking and retention of the members each inviter brought",
+    description="Counted over the members whose first join falls in from..to, by that join's "
+    "invited_by. Sorted by retained_d7, then joins (descending), then member id.",
+    responses=UNSEEN,
+)
+def inviters(
+    group_id: ReadGroup,
+    days: DayRangeDep,
+    client: RedisDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Inviters:
+    require_seen(client, group_id)
+    return Inviters(
+        inviters=acquisition.read_inviters(
+            client, group_id=group_id, first_day=days.first, last_day=days.last, limit=limit
+        )
+    )
+
+
+@router.get(
+    "/overview",
+    summary="Every group the token may read: members, DAU/WAU/MAU and the last 7 days",
+    description="Only groups metrics has seen. Sorted by `sort` (descending), then group id; "
+    "`members` is the current count whatever `date` is.",
+)
+def portfolio(
+    principal: PrincipalDep,
+    client: RedisDep,
+    settings: SettingsDep,
+    date: Annotated[
+        str | None, Query(pattern=DATE_PATTERN, description="YYYY-MM-DD, default today")
+    ] = None,
+    sort: OverviewSort = "members",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=400)] = None,
+) -> Overview:
+    if "read" not in principal.scopes:
+        raise HTTPException(403, "token lacks the 'read' scope")
+    try:
+        position = overview.decode_cursor(cursor) if cursor else None
+    except overview.InvalidOverviewCursor as exc:
+        raise _invalid("cursor", str(exc)) from None
+    day = _parse_date("date", date) if date else today(settings.tz)
+    allowed = None if "*" in principal.groups else principal.groups
+    return overview.read_overview(
+        client, allowed=allowed, day=day, sort=sort, limit=limit, cursor=position
+    )

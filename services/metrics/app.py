@@ -12,7 +12,7 @@ from services.common.resources import Resources
 from services.common.settings import Settings, get_settings
 from services.metrics import api
 from services.metrics.apply import Applier
-from services.metrics.consumer import handle_batch
+from services.metrics.consumer import handle_actions, handle_batch
 
 
 @asynccontextmanager
@@ -28,6 +28,18 @@ async def startup(resources: Resources) -> AsyncIterator[None]:
             settings=resources.settings,
             group_id=resources.consumer_group("metrics"),
             handler=partial(handle_batch, applier=applier),
+            producer=resources.producer,
+        ),
+    )
+    # Moderation's actions (deletions, kicks and bans) in a group of their own: one group
+    # whose members subscribe to different topics leaves partitions unassigned when the
+    # leader lacks the other topic's metadata.
+    resources.run(
+        ConsumerRunner(
+            settings=resources.settings,
+            group_id=resources.consumer_group("metrics-actions"),
+            record_handler=partial(handle_actions, applier=applier),
+            topics=[resources.settings.topic_moderation_actions],
             producer=resources.producer,
         ),
     )

@@ -6,11 +6,15 @@ dedup sets and, only when the claim is new, updates the counters; a replayed eve
 therefore changes nothing. Counters touched many times in a batch (day totals, minutes,
 member records) are summed in the script and written once at its end, still
 inside the same atomic call. All groups of a poll go to Redis in one pipeline.
+
+The same script takes moderation's actions (a deleted message stops counting, kicked
+and banned members leave the leaderboards) and the members' latest display names.
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,8 +25,18 @@ from zoneinfo import ZoneInfo
 import orjson
 import redis
 
-from services.common.contracts.events import Event
-from services.metrics.keys import NEVER_SPOKE_OFFSET, RECORD_BITS, GroupKeys, local_day, today
+from services.common.contracts.actions import ModerationAction
+from services.common.contracts.events import Event, MemberJoined, MessageCreated
+from services.metrics.keys import (
+    GROUP_INDEX,
+    JOIN_BITS,
+    MESSAGE_INDEX_DAYS,
+    NEVER_SPOKE_OFFSET,
+    RECORD_BITS,
+    GroupKeys,
+    local_day,
+    today,
+)
 
 # A dedup bucket holds at most this many fingerprints, so it stays a compact intset
 # (Redis' default set-max-intset-entries is 512).
@@ -42,6 +56,8 @@ class ApplyResult:
     applied: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     duplicates: int = 0
     too_old: int = 0
+    deleted_unseen: int = 0  # messages not counted: moderation deleted them before they came
+    deleted_subtracted: int = 0  # counted messages taken out again by a later deletion
 
 
 def fingerprint(source: str, event_id: str) -> tuple[str, int]:
@@ -52,44 +68,121 @@ def fingerprint(source: str, event_id: str) -> tuple[str, int]:
     return str(int.from_bytes(digest[:8], "big", signed=True)), int.from_bytes(digest[8:], "big")
 
 
-Row = tuple[str, str, int, str, str, int]
+Row = tuple[str | int, ...]
+MAX_CHANNEL_LENGTH = 64
 
 
 def script_row(
-    *, kind: str, source: str, event_id: str, member_id: str, ts_ms: int, day: int
+    *,
+    kind: str,
+    source: str,
+    event_id: str,
+    member_id: str,
+    ts_ms: int,
+    day: int,
+    extra: tuple[str, ...] = (),
 ) -> Row:
-    """Return one event as the script reads it (kind is m, j or l)."""
+    """Return one event as the script reads it (kind is m, j or l).
+
+    `extra` is the message id for m, the channel and the inviter ("" for none) for j.
+    """
     digest, bucket_hash = fingerprint(source, event_id)
-    return (kind, digest, bucket_hash, member_id, str(ts_ms), day)
+    return (kind, digest, bucket_hash, member_id, str(ts_ms), day, *extra)
+
+
+def join_channel(event: Event, raw: bytes | None = None) -> str | None:
+    """Return a join's `channel`: from the typed event, or from the record's own JSON.
+
+    The contract model may not carry `channel` yet (it ignores unknown fields); the
+    record as it came from Kafka does.
+    """
+    value = getattr(event.data, "channel", None)
+    if value is None and raw is not None and b'"channel"' in raw:
+        data = orjson.loads(raw).get("data")
+        value = data.get("channel") if isinstance(data, dict) else None
+    if isinstance(value, str) and 0 < len(value) <= MAX_CHANNEL_LENGTH:
+        return value
+    return None
+
+
+def _extra(event: Event, raw: bytes | None) -> tuple[str, ...]:
+    if isinstance(event, MessageCreated):
+        return (event.data.message_id,)
+    if isinstance(event, MemberJoined):
+        return (join_channel(event, raw) or "", event.data.invited_by or "")
+    return ()
+
+
+NameRows = dict[str, tuple[int, str]]
+
+
+def _keep_name(names: NameRows, event: Event, ts_ms: int) -> None:
+    name = getattr(event.data, "display_name", None)
+    if name and (event.member_id not in names or names[event.member_id] < (ts_ms, name)):
+        names[event.member_id] = (ts_ms, name)
+
+
+@dataclass
+class GroupBatch:
+    """One group's share of a batch: event rows and the latest display name per member."""
+
+    rows: list[Row] = field(default_factory=list)
+    names: NameRows = field(default_factory=dict)
 
 
 def rows_by_group(
-    events: Iterable[Event], *, tz: ZoneInfo, history_days: int, now: datetime | None = None
-) -> tuple[dict[str, list[Row]], ApplyResult]:
+    events: Iterable[Event],
+    *,
+    tz: ZoneInfo,
+    history_days: int,
+    now: datetime | None = None,
+    raws: Iterable[bytes | None] | None = None,
+) -> tuple[dict[str, GroupBatch], ApplyResult]:
     """Turn events into each group's script rows, dropping ones older than the history."""
     oldest = today(tz, now) - history_days + 1
-    per_group: dict[str, list[Row]] = defaultdict(list)
+    per_group: dict[str, GroupBatch] = defaultdict(GroupBatch)
     result = ApplyResult()
+    raw_iter = iter(raws) if raws is not None else None
     for event in events:
-        kind = _KIND.get(event.type)
-        if kind is None:
-            result.applied[event.type] += 1  # member.updated changes no metric
-            continue
+        raw = next(raw_iter) if raw_iter is not None else None
         day = local_day(event.occurred_at, tz)
         if day < oldest:
             result.too_old += 1
             continue
-        per_group[event.group_id].append(
+        ts_ms = int(event.occurred_at.timestamp() * 1000)
+        batch = per_group[event.group_id]
+        _keep_name(batch.names, event, ts_ms)
+        kind = _KIND.get(event.type)
+        if kind is None:
+            result.applied[event.type] += 1  # member.updated changes only the name
+            continue
+        batch.rows.append(
             script_row(
                 kind=kind,
                 source=event.source,
                 event_id=event.id,
                 member_id=event.member_id,
-                ts_ms=int(event.occurred_at.timestamp() * 1000),
+                ts_ms=ts_ms,
                 day=day,
+                extra=_extra(event, raw),
             )
         )
     return per_group, result
+
+
+_ACTION_ROWS = {"delete": "d", "kick": "b", "ban": "b", "unban": "u"}
+
+
+def action_rows(actions: Iterable[ModerationAction]) -> dict[str, list[list[str]]]:
+    """Return each group's script rows of the actions metrics cares about, in order."""
+    per_group: dict[str, list[list[str]]] = defaultdict(list)
+    for action in actions:
+        kind = _ACTION_ROWS.get(action.action)
+        if kind == "d" and action.message_id:
+            per_group[action.group_id].append(["d", action.member_id, action.message_id])
+        elif kind in ("b", "u"):
+            per_group[action.group_id].append([kind, action.member_id])
+    return per_group
 
 
 class Applier:
@@ -101,28 +194,86 @@ class Applier:
         self.history_days = history_days
         self.script = client.register_script(APPLY_LUA)
 
-    def queue(self, pipe: redis.client.Pipeline, group_id: str, rows: list[Row]) -> None:
-        """Queue one script call of a group's events on a pipeline (one JSON argument)."""
+    def queue(
+        self,
+        pipe: redis.client.Pipeline,
+        group_id: str,
+        rows: Sequence[Row],
+        *,
+        names: NameRows | None = None,
+        actions: Sequence[list[str]] = (),
+        now: datetime | None = None,
+    ) -> None:
+        """Queue one script call of a group's events and actions on a pipeline."""
         prefix = GroupKeys(group_id).prefix
+        display = [[m, str(ms), name] for m, (ms, name) in (names or {}).items()]
         self.script(
             keys=[prefix + "ids"],
-            args=[prefix, self.history_days, orjson.dumps(rows), *_CONSTANTS],
+            args=[
+                prefix,
+                self.history_days,
+                orjson.dumps(rows),
+                *_CONSTANTS,
+                today(self.tz, now),
+                MESSAGE_INDEX_DAYS,
+                orjson.dumps(display),
+                orjson.dumps(actions),
+                JOIN_BITS,
+            ],
             client=pipe,
         )
 
-    def apply(self, events: Sequence[Event], *, now: datetime | None = None) -> ApplyResult:
-        """Apply a batch: every group's events in one script call, all calls in one pipeline."""
+    def _index(self, pipe: redis.client.Pipeline, groups: Iterable[str]) -> None:
+        """Note the groups in the overview's index (its own key: another cluster slot)."""
+        now_ms = int(time.time() * 1000)
+        pipe.zadd(GROUP_INDEX, dict.fromkeys(groups, now_ms), gt=True)
+        pipe.zremrangebyscore(GROUP_INDEX, "-inf", now_ms - (self.history_days + 2) * 86_400_000)
+        pipe.expire(GROUP_INDEX, (self.history_days + 2) * 86400)
+
+    def apply(
+        self,
+        events: Sequence[Event],
+        *,
+        now: datetime | None = None,
+        raws: Sequence[bytes | None] | None = None,
+    ) -> ApplyResult:
+        """Apply a batch: every group's events in one script call, all calls in one pipeline.
+
+        `raws` are the records' JSON values, read for fields the typed events lack.
+        """
         per_group, result = rows_by_group(
-            events, tz=self.tz, history_days=self.history_days, now=now
+            events, tz=self.tz, history_days=self.history_days, now=now, raws=raws
         )
         if not per_group:
             return result
         pipe = self.client.pipeline(transaction=False)
-        for group_id, args in per_group.items():
-            self.queue(pipe, group_id, args)
-        for messages, joins, leaves, dups in pipe.execute():
-            result.applied["message.created"] += messages
-            result.applied["member.joined"] += joins
-            result.applied["member.left"] += leaves
-            result.duplicates += dups
+        for group_id, batch in per_group.items():
+            self.queue(pipe, group_id, batch.rows, names=batch.names, now=now)
+        self._index(pipe, per_group)
+        for answer in pipe.execute()[: len(per_group)]:
+            _add(result, answer)
         return result
+
+    def apply_actions(
+        self, actions: Sequence[ModerationAction], *, now: datetime | None = None
+    ) -> ApplyResult:
+        """Apply moderation's deletions, kicks, bans and unbans, one script call per group."""
+        result = ApplyResult()
+        per_group = action_rows(actions)
+        if per_group:
+            pipe = self.client.pipeline(transaction=False)
+            for group_id, rows in per_group.items():
+                self.queue(pipe, group_id, [], actions=rows, now=now)
+            for answer in pipe.execute():
+                _add(result, answer)
+        return result
+
+
+def _add(result: ApplyResult, answer: list[int]) -> None:
+    messages, joins, leaves, dups, unseen, subtracted = answer
+    result.applied["message.created"] += messages
+    result.applied["member.joined"] += joins
+    result.applied["member.left"] += leaves
+    result.duplicates += dups
+    result.deleted_unseen += unseen
+    result.deleted_subtracted += subtracted

@@ -80,6 +80,10 @@ class BitPlan:
         """OR the sources into a scratch key (from padded_union) in place."""
         self._op("OR", dest, dest, *sources)
 
+    def restrict(self, dest: str, mask: str) -> None:
+        """AND a mask into a scratch key (from padded_union) in place."""
+        self._op("AND", dest, dest, mask)
+
     def count(self, key: str) -> int:
         """Queue the population count of a key; return its slot for result()."""
         self._op("C", key)

@@ -23,8 +23,11 @@ from services.metrics.models import (
 class Periods:
     """Days or weeks of one group, with their active and cohort sets built on demand."""
 
-    def __init__(self, keys: GroupKeys, plan: BitPlan, kind: CohortKind) -> None:
+    def __init__(
+        self, keys: GroupKeys, plan: BitPlan, kind: CohortKind, mask: str | None = None
+    ) -> None:
         self.keys = keys
+        self.mask = mask
         self.plan = plan
         self.length = 1 if kind == "day" else 7
         self._active: dict[int, str] = {}
@@ -54,7 +57,16 @@ class Periods:
         if start not in self._joined:
             days = [self.keys.cohort(d) for d in self.days(start)]
             self._joined[start] = self.plan.padded_union(days)
+            if self.mask is not None:
+                self.plan.restrict(self._joined[start], self.mask)
         return self._joined[start]
+
+    def started(self, start: int) -> str:
+        """Return the key of the members new in the period: first joined in it, or never seen
+        joining and first active in it."""
+        days = self.days(start)
+        keys = [self.keys.cohort(d) for d in days] + [self.keys.first_seen(d) for d in days]
+        return self.plan.padded_union(keys)
 
 
 def read_retention(
@@ -67,11 +79,15 @@ def read_retention(
     last_day: int,
     periods: int,
     today: int,
+    mask: str | None = None,
 ) -> list[Cohort]:
-    """Return each cohort's size and how many of it were active k periods after joining."""
+    """Return each cohort's size and how many of it were active k periods after joining.
+
+    `mask` names a bitmap key the cohorts are restricted to (the members of a channel).
+    """
     keys = GroupKeys(group_id)
     plan = BitPlan(client, keys)
-    p = Periods(keys, plan, kind)
+    p = Periods(keys, plan, kind, mask)
     cohorts = list(p.starts(first_day, last_day))
     current = p.start_of(today)
     sizes = [plan.count(p.joined(start)) for start in cohorts]
@@ -117,14 +133,17 @@ def read_retention(
 def read_lifecycle(
     client: redis.Redis, *, group_id: str, kind: CohortKind, first_day: int, last_day: int
 ) -> list[LifecyclePeriod]:
-    """Split each period's active members into new, returning and resurrecting; count dormant."""
+    """Split each period's active members into new, returning and resurrecting; count dormant.
+
+    New = first joined in the period, or (never seen joining) first active in it.
+    """
     keys = GroupKeys(group_id)
     plan = BitPlan(client, keys)
     p = Periods(keys, plan, kind)
     starts = list(p.starts(first_day, last_day))
     slots = []
     for start in starts:
-        now, before, joined = p.active(start), p.active(start - p.length), p.joined(start)
+        now, before, joined = p.active(start), p.active(start - p.length), p.started(start)
         slots.append(
             (
                 plan.count(now),

@@ -17,7 +17,18 @@ EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 RECORD_BITS = 384
 RECORD_BYTES = RECORD_BITS // 8
 RECORD_FORMAT = ">qqqqIIII"  # first_join, last_join, last_leave, last_active (ms), messages,
-# active_days, first_join_day, spare
+# active_days, first_join_day, last_active_day (of counted messages, 0 for none)
+# One acquisition record in the `jn` string: channel id, inviter's dense id, first active
+# day of a member never seen joining, spare (u32 each).
+JOIN_BITS = 128
+JOIN_BYTES = JOIN_BITS // 8
+JOIN_FORMAT = ">IIII"
+# A message stays findable by its id this many days after its day, so a later deletion
+# by moderation can take it out of the counts.
+MESSAGE_INDEX_DAYS = 3
+# The index of groups seen (ZSET group id -> last applied ms), the only key outside the
+# per-group hash tags; the overview reads it.
+GROUP_INDEX = "qy:groups"
 # Silence scores of never-spoke members are their join time minus this (~317 years), so
 # they sort before every member who spoke.
 NEVER_SPOKE_OFFSET = 10**13
@@ -71,6 +82,11 @@ class GroupKeys:
         self.members = self.prefix + "mem"  # STRING of member records (BITFIELD)
         self.recent = self.prefix + "recent"  # ZSET dense id -> last activity ms (≈ 25 h)
         self.quiet = self.prefix + "quiet"  # ZSET current members by silence (dormant order)
+        self.joins = self.prefix + "jn"  # STRING of acquisition records (BITFIELD)
+        self.channels = self.prefix + "ch"  # HASH n:<channel> -> id, i:<id> -> channel, # seq
+        self.display = self.prefix + "dn"  # HASH dense id -> "<ms>|<latest display name>"
+        self.deleted = self.prefix + "del"  # SET message ids moderation deleted
+        self.removed = self.prefix + "out"  # SET dense ids kicked or banned by moderation
 
     def day(self, day: int) -> str:
         """HASH of a day's totals: m messages, u active members, j joins, l leaves."""
@@ -87,6 +103,18 @@ class GroupKeys:
     def cohort(self, day: int) -> str:
         """Bitmap of the members whose first join was on a day."""
         return f"{self.prefix}co:{day}"
+
+    def first_seen(self, day: int) -> str:
+        """Bitmap of the members never seen joining whose first activity was on a day."""
+        return f"{self.prefix}fs:{day}"
+
+    def channel_counts(self, day: int) -> str:
+        """HASH of packed acquisition counts per channel of the members first joined on a day."""
+        return f"{self.prefix}ac:{day}"
+
+    def inviter_counts(self, day: int) -> str:
+        """HASH of packed acquisition counts per inviter of the members first joined on a day."""
+        return f"{self.prefix}ai:{day}"
 
     def minutes(self, hour: int) -> str:
         """HASH minute-of-hour -> messages, for the epoch hour."""

@@ -74,6 +74,7 @@ class Lifecycle(BaseModel):
 
 class DormantMember(BaseModel):
     member_id: str
+    display_name: str | None = Field(default=None, description="The latest display name seen")
     joined_at: datetime | None
     last_active_at: datetime | None
 
@@ -85,6 +86,7 @@ class DormantPage(BaseModel):
 
 class Leader(BaseModel):
     member_id: str
+    display_name: str | None = Field(default=None, description="The latest display name seen")
     messages: int
 
 
@@ -94,8 +96,56 @@ class Leaderboard(BaseModel):
 
 class MemberSummary(BaseModel):
     member_id: str
+    display_name: str | None = Field(default=None, description="The latest display name seen")
     joined_at: datetime | None = Field(description="The first join seen")
     left_at: datetime | None = Field(description="The last leave, null while a member")
     last_active_at: datetime | None
     messages: int
     active_days: int
+    channel: str | None = Field(default=None, description="The first join's channel")
+    invited_by: str | None = Field(default=None, description="The first join's inviter")
+
+
+class AcquisitionCounts(BaseModel):
+    joins: int = Field(description="Members whose first join falls in from..to")
+    still_members: int = Field(description="Of them, members now (not left)")
+    spoke: int = Field(description="Of them, active on their join day or later")
+    retained_d7: int = Field(description="Of them, active on join day + 7 or any later day")
+    retained_d30: int = Field(description="Of them, active on join day + 30 or any later day")
+
+
+class ChannelRow(AcquisitionCounts):
+    channel: str = Field(description='The first join\'s channel, "(none)" for joins without one')
+
+
+class Channels(BaseModel):
+    channels: list[ChannelRow]
+
+
+class InviterRow(AcquisitionCounts):
+    member_id: str = Field(description="The inviter (invited_by of the members' first join)")
+    display_name: str | None = None
+
+
+class Inviters(BaseModel):
+    inviters: list[InviterRow]
+
+
+OverviewSort = Literal["members", "dau", "mau", "joins_7d", "leaves_7d"]
+
+
+class OverviewGroup(BaseModel):
+    group_id: str
+    members: int = Field(description="Current members, now")
+    dau: int
+    wau: int
+    mau: int
+    messages_7d: int = Field(description="Messages on the 7 days ending on date")
+    joins_7d: int
+    leaves_7d: int
+
+
+class Overview(BaseModel):
+    date: date
+    groups: list[OverviewGroup]
+    next_cursor: str | None

@@ -17,6 +17,7 @@ import redis
 
 from services.metrics.bitplan import BitPlan
 from services.metrics.keys import (
+    JOIN_BYTES,
     NEVER_SPOKE_OFFSET,
     RECORD_BYTES,
     RECORD_FORMAT,
@@ -45,6 +46,11 @@ def _name(value: bytes | None) -> str:
     return value.decode() if value is not None else ""
 
 
+def _display(value: bytes | None) -> str | None:
+    """Return the name of a `dn` value ("<ms>|<name>")."""
+    return value.decode().split("|", 1)[1] if value is not None else None
+
+
 def _int(value: bytes | None) -> int:
     return int(value) if value is not None else 0
 
@@ -60,6 +66,11 @@ class MemberRecord:
     last_active: int
     messages: int
     active_days: int
+
+    @property
+    def seen(self) -> bool:
+        """Tell whether a join, leave or message of the member was seen."""
+        return bool(self.first_join or self.last_leave or self.last_active)
 
     @property
     def present(self) -> bool:
@@ -138,15 +149,30 @@ def read_member(client: redis.Redis, *, group_id: str, member_id: str) -> Member
     if found is None:
         return None
     dense = int(found)
-    blob = client.getrange(keys.members, dense * RECORD_BYTES, (dense + 1) * RECORD_BYTES - 1)
+    pipe = client.pipeline(transaction=False)
+    pipe.getrange(keys.members, dense * RECORD_BYTES, (dense + 1) * RECORD_BYTES - 1)
+    pipe.getrange(keys.joins, dense * JOIN_BYTES, (dense + 1) * JOIN_BYTES - 1)
+    pipe.hget(keys.display, str(dense))
+    blob, joined, shown = pipe.execute()
     (record,) = _records(cast(bytes, blob), dense)
+    if not record.seen:
+        return None  # only named as an inviter, or only renamed
+    channel, inviter = (
+        struct.unpack(">II", (joined + bytes(8))[:8]) if record.first_join else (0, 0)
+    )
+    pipe.hget(keys.channels, f"i:{channel}")
+    pipe.hget(keys.names, str(inviter))
+    channel_name, inviter_id = pipe.execute()
     return MemberSummary(
         member_id=member_id,
+        display_name=_display(shown),
         joined_at=_ms_to_datetime(record.first_join),
         left_at=None if record.present else _ms_to_datetime(record.last_leave),
         last_active_at=_ms_to_datetime(record.last_active),
         messages=record.messages,
         active_days=record.active_days,
+        channel=_name(channel_name) if channel else None,
+        invited_by=_name(inviter_id) if inviter else None,
     )
 
 
@@ -211,18 +237,20 @@ def read_dormant(
         return DormantPage(members=[], next_cursor=None)
     pipe = client.pipeline(transaction=False)
     pipe.hmget(keys.names, [str(dense) for _, dense in page])
+    pipe.hmget(keys.display, [str(dense) for _, dense in page])
     for _, dense in page:
         pipe.getrange(keys.members, dense * RECORD_BYTES, (dense + 1) * RECORD_BYTES - 1)
-    names, *blobs = pipe.execute()
+    names, shown, *blobs = pipe.execute()
     records = [_records(blob, dense)[0] for blob, (_, dense) in zip(blobs, page, strict=True)]
     return DormantPage(
         members=[
             DormantMember(
                 member_id=_name(name),
+                display_name=_display(label),
                 joined_at=_ms_to_datetime(r.first_join),
                 last_active_at=_ms_to_datetime(r.last_active),
             )
-            for r, name in zip(records, names, strict=True)
+            for r, name, label in zip(records, names, shown, strict=True)
         ],
         next_cursor=encode_cursor(page[-1]) if more else None,
     )
@@ -259,16 +287,23 @@ def read_leaderboard(
     """Return the members with the most messages over the days, ties by first seen."""
     keys = GroupKeys(group_id)
     pipe = client.pipeline(transaction=False)
+    pipe.smembers(keys.removed)
     for day in range(first_day, last_day + 1):
         pipe.get(keys.counts(day))
-    totals = sum_u16_arrays([b for b in pipe.execute() if b])
+    removed, *blobs = pipe.execute()
+    totals = sum_u16_arrays([b for b in blobs if b])
+    for dense in cast(set[bytes], removed):  # kicked or banned by moderation
+        if int(dense) < len(totals):
+            totals[int(dense)] = 0
     top = [
         i for i in heapq.nlargest(limit, range(len(totals)), key=totals.__getitem__) if totals[i]
     ]
     if not top:
         return []
-    names = client.hmget(keys.names, [str(i) for i in top])
+    pipe.hmget(keys.names, [str(i) for i in top])
+    pipe.hmget(keys.display, [str(i) for i in top])
+    names, shown = pipe.execute()
     return [
-        Leader(member_id=_name(cast(bytes | None, name)), messages=totals[i])
-        for i, name in zip(top, names, strict=True)
+        Leader(member_id=_name(name), display_name=_display(label), messages=totals[i])
+        for i, name, label in zip(top, names, shown, strict=True)
     ]

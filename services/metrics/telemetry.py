@@ -20,3 +20,13 @@ BATCH_APPLY_SECONDS = Histogram(
     "Time to apply one poll's batch to Redis (one pipeline).",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
+DELETED_MESSAGES = Counter(
+    "qunyun_metrics_deleted_messages_total",
+    "Messages moderation deleted that metrics does not count, by when the deletion came: "
+    "before the message (never counted) or after it (subtracted).",
+    ["when"],
+)
+ACTIONS_INVALID = Counter(
+    "qunyun_metrics_actions_invalid_total",
+    "Records of moderation.actions.v1 that are not a valid action, skipped.",
+)

@@ -53,8 +53,9 @@ def test_webhook_events_reach_the_metrics_api(make_settings, run_app, tokens):
 
     events = [
         ev(1, "member.joined", "u:ann", now - timedelta(minutes=20), {"method": "link"}),
-        ev(2, "member.joined", "u:ben", now - timedelta(minutes=10)),
-        msg(3, "u:ann", now - timedelta(minutes=2)),
+        ev(2, "member.joined", "u:ben", now - timedelta(minutes=10), {"invited_by": "u:ann"}),
+        ev(3, "message.created", "u:ann", now - timedelta(minutes=2))
+        | {"data": {"message_id": "m3", "text": "hi", "display_name": "安娜"}},
         msg(4, "u:ann", now - timedelta(minutes=1)),
         msg(5, "u:ben", now - timedelta(minutes=1)),
     ]
@@ -75,6 +76,8 @@ def test_webhook_events_reach_the_metrics_api(make_settings, run_app, tokens):
 
         def activity():
             r = metrics.get(f"/v1/groups/{group}/activity", params=span, headers=headers)
+            if r.status_code == 404:  # no event of the group consumed yet
+                return None
             assert r.status_code == 200, r.text
             days = r.json()["days"]
             return {k: sum(d[k] for d in days) for k in ("messages", "joins", "leaves")}
@@ -83,13 +86,16 @@ def test_webhook_events_reach_the_metrics_api(make_settings, run_app, tokens):
         assert wait_until(lambda: activity() == expected, timeout=45), activity()
         ann = metrics.get(f"/v1/groups/{group}/members/u:ann", headers=headers).json()
         assert ann["messages"] == 2 and ann["active_days"] == 1 and ann["left_at"] is None
+        assert ann["display_name"] == "安娜" and ann["invited_by"] is None
+        ben = metrics.get(f"/v1/groups/{group}/members/u:ben", headers=headers).json()
+        assert ben["invited_by"] == "u:ann"
         assert datetime.fromisoformat(ann["joined_at"]) == now - timedelta(minutes=20)
         assert datetime.fromisoformat(ann["last_active_at"]) == now - timedelta(minutes=1)
         board = metrics.get(f"/v1/groups/{group}/leaderboard?days=2", headers=headers).json()
         assert board == {
             "members": [
-                {"member_id": "u:ann", "messages": 2},
-                {"member_id": "u:ben", "messages": 1},
+                {"member_id": "u:ann", "display_name": "安娜", "messages": 2},
+                {"member_id": "u:ben", "display_name": None, "messages": 1},
             ]
         }
         rolling = metrics.get(f"/v1/groups/{group}/rolling?window=5m", headers=headers).json()

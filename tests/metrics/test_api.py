@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
+from services.common.redis_client import make_redis
 from services.metrics.app import create_app
+from services.metrics.apply import Applier
+from tests.metrics.helpers import SHANGHAI, event
 from tests.support import LIMITED_GROUP, auth
 
 GROUP = "metrics:api-checks"
+NOW = datetime.now(SHANGHAI)
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +33,10 @@ def client(kafka_bootstrap, redis_url, database_url, config_path):
     ensure_topics(settings, [settings.topic_events, settings.topic_deadletter])
     from fastapi.testclient import TestClient
 
+    # Both groups seen (one rename each), so their reads answer 200 with zeros.
+    applier = Applier(make_redis(redis_url), tz=SHANGHAI, history_days=400)
+    applier.apply([event("member.updated", g, "someone-else", NOW) for g in (GROUP, LIMITED_GROUP)])
+
     with TestClient(create_app(settings), raise_server_exceptions=False) as c:
         yield c
 
@@ -40,6 +50,8 @@ ROUTES = [
     "members/dormant",
     "leaderboard",
     "members/someone",
+    "channels?from=2026-01-01&to=2026-01-02",
+    "inviters?from=2026-01-01&to=2026-01-02",
 ]
 
 
@@ -75,6 +87,11 @@ def test_tokens_are_checked(client, tokens, route):
         ("members/dormant?cursor=not-a-cursor", "cursor", "cursor"),
         ("leaderboard?limit=101", "limit", "100"),
         ("leaderboard?days=abc", "days", "integer"),
+        ("channels?from=2026-01-05&to=2026-01-02", "to", "before from"),
+        ("channels?from=2024-11-01&to=2026-01-02", "to", "400 days"),
+        ("inviters?from=2026-01-05&to=2026-01-02", "to", "before from"),
+        ("inviters?from=2026-01-01&to=2026-01-02&limit=0", "limit", "1"),
+        ("retention?from=2026-01-01&to=2026-01-02&channel=", "channel", "1"),
     ],
 )
 def test_bad_parameters_are_422_naming_the_parameter(client, tokens, query, param, words):
@@ -107,3 +124,29 @@ def test_empty_group_answers_zeros(client, tokens):
             ],
         }
     ]
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_a_group_never_seen_is_404_after_the_parameters_are_checked(client, tokens, route):
+    r = client.get(f"/v1/groups/metrics:typo/{route}", headers=auth(tokens.reader))
+    assert r.status_code == 404, r.text
+    assert r.json() == {"detail": "no events seen for group metrics:typo"}
+    r = client.get("/v1/groups/metrics:typo/active?date=yesterday", headers=auth(tokens.reader))
+    assert r.status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("query", "param"),
+    [
+        ("sort=size", "sort"),
+        ("date=2026-02-30", "date"),
+        ("cursor=%21%21", "cursor"),
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+    ],
+)
+def test_bad_overview_parameters_are_422(client, tokens, query, param):
+    r = client.get(f"/v1/overview?{query}", headers=auth(tokens.reader))
+    assert r.status_code == 422, r.text
+    assert any(d["loc"][-1] == param for d in r.json()["detail"])
+    assert client.get(f"/v1/overview?{query}").status_code == 401

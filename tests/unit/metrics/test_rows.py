@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import orjson
+
 from services.common.contracts.events import parse_event
-from services.metrics.apply import APPLY_LUA, fingerprint, rows_by_group, script_row
+from services.metrics.apply import APPLY_LUA, fingerprint, join_channel, rows_by_group, script_row
 from services.metrics.bitplan import RUN_LUA
 from services.metrics.keys import local_day
 
@@ -52,12 +54,26 @@ def test_rows_go_per_group_and_too_old_or_metric_less_events_are_counted_apart()
         event(5, "message.created", "g1", old),
     ]
     per_group, result = rows_by_group(events, tz=SHANGHAI, history_days=30, now=NOW)
-    assert [row[0] for row in per_group["g1"]] == ["m", "l"]
-    assert [row[0] for row in per_group["g2"]] == ["j"]
+    assert [row[0] for row in per_group["g1"].rows] == ["m", "l"]
+    assert [row[0] for row in per_group["g2"].rows] == ["j"]
     day = local_day(NOW, SHANGHAI)
-    assert per_group["g1"][0][3:] == ("u1", str(int(NOW.timestamp() * 1000)), day)
+    ms = int(NOW.timestamp() * 1000)
+    assert per_group["g1"].rows[0][3:] == ("u1", str(ms), day, "m1")
+    assert per_group["g2"].rows[0][6:] == ("", "")  # no channel, no inviter
+    assert per_group["g1"].names == {"u1": (ms, "x")}  # member.updated only renames
     assert result.too_old == 1
     assert dict(result.applied) == {"member.updated": 1}
+
+
+def test_a_join_channel_comes_from_the_record_when_the_typed_event_lacks_it():
+    joined = event(2, "member.joined", "g2", NOW)
+    raw = orjson.dumps({**joined.model_dump(mode="json"), "data": {"channel": "渠道A"}})
+    assert join_channel(joined, raw) == "渠道A"
+    assert join_channel(joined, None) is None
+    too_long = orjson.dumps({"data": {"channel": "x" * 65}})
+    assert join_channel(joined, too_long) is None
+    per_group, _ = rows_by_group([joined], tz=SHANGHAI, history_days=30, now=NOW, raws=[raw])
+    assert per_group["g2"].rows[0][6:] == ("渠道A", "")
 
 
 def test_the_scripts_read_their_constants_from_argv_not_from_patched_code():
