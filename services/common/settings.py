@@ -128,6 +128,12 @@ def load_config(path: str | Path | None) -> QunyunConfig:
     """Read and validate the TOML config file; no path means an empty config."""
     if not path:
         return QunyunConfig()
+    if Path(path).is_dir():
+        # Docker creates a directory for a bind mount whose host file does not exist.
+        raise IsADirectoryError(
+            f"QUNYUN_CONFIG {path} is a directory, not a TOML file: point it at a config file "
+            "(with docker compose, set QUNYUN_CONFIG_FILE; see deploy/config.example.toml)"
+        )
     with open(path, "rb") as fh:
         return QunyunConfig.model_validate(tomllib.load(fh))
 

@@ -1,4 +1,4 @@
-"""Prometheus' own tools for the deploy tests: Debian's `prometheus` package (promtool too)."""
+"""Tools the deploy tests run (Debian packages): Prometheus, promtool, docker compose."""
 
 from __future__ import annotations
 
@@ -13,21 +13,30 @@ ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 
 
-def _binary(name: str) -> str:
-    found = shutil.which(name) or (
-        f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None
-    )
-    if found:
+def debian_binary(name: str, package: str, *, path: str | None = None) -> str:
+    """The `name` executable, apt-get installing Debian's `package` when root (as .ci/run does).
+
+    Fails (never skips) with the command to run when it is missing and cannot be installed.
+    """
+
+    def find() -> str | None:
+        fallback = path or f"/usr/bin/{name}"
+        return shutil.which(name) or (fallback if Path(fallback).exists() else None)
+
+    if found := find():
         return found
     if os.geteuid() != 0:
-        pytest.fail(f"{name} is missing: apt-get install prometheus (Debian's package ships it)")
+        pytest.fail(f"{name} is missing: apt-get install {package}")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "prometheus"], check=True, env=env)
-    found = shutil.which(name)
-    if not found:
-        pytest.fail(f"{name} still missing after apt-get install prometheus")
-    return found
+    subprocess.run(["apt-get", "install", "-y", "-qq", package], check=True, env=env)
+    if found := find():
+        return found
+    pytest.fail(f"{name} still missing after apt-get install {package}")
+
+
+def _binary(name: str) -> str:
+    return debian_binary(name, "prometheus")  # Debian's package ships promtool too
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from pathlib import Path
 
 import yaml
 
@@ -13,6 +14,8 @@ from tests.deploy.promql import metric_names
 
 PROMETHEUS = DEPLOY / "prometheus"
 OPERATING = ROOT / "docs" / "operating.md"
+# alerts.yml prefixes each runbook path with prometheus.yml's `runbook_base` external label.
+RUNBOOK_BASE = "{{ $externalLabels.runbook_base }}"
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -88,8 +91,56 @@ def test_every_alert_has_severity_annotations_and_a_runbook():
         assert alert["labels"]["severity"] in {"critical", "warning"}, name
         annotations = alert["annotations"]
         assert annotations["summary"].strip() and annotations["description"].strip(), name
-        assert annotations["runbook_url"] == f"docs/operating.md#{name.lower()}", name
+        assert annotations["runbook_url"] == f"{RUNBOOK_BASE}/operating.md#{name.lower()}", name
         assert name in headings, f"docs/operating.md has no '### {name}' runbook section"
+
+
+def github_anchor(heading: str) -> str:
+    """The fragment GitHub (and most Markdown renderers) give a heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def rendered_runbooks(base: str) -> dict[str, str]:
+    """Each alert's runbook_url as Prometheus renders it with `runbook_base` = base."""
+    return {
+        alert["alert"]: alert["annotations"]["runbook_url"].replace(RUNBOOK_BASE, base)
+        for alert in alerts()
+    }
+
+
+def test_every_runbook_url_resolves_to_a_heading_of_operating_md():
+    """The base comes from prometheus.yml's external label; the path and anchor must exist."""
+    config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
+    assert "runbook_base" in config["global"]["external_labels"]
+    docs = ROOT / "docs"
+    anchors: dict[Path, set[str]] = {}
+    for name, url in rendered_runbooks("https://qunyun.example/docs").items():
+        path, _, anchor = url.removeprefix("https://qunyun.example/docs/").partition("#")
+        page = docs / path
+        assert page.is_file(), f"{name}: runbook {url} names no file under docs/"
+        if page not in anchors:
+            lines = page.read_text().splitlines()
+            anchors[page] = {github_anchor(line.lstrip("#")) for line in lines if line[:1] == "#"}
+        assert anchor in anchors[page], f"{name}: docs/{path} has no heading for #{anchor}"
+
+
+def test_runbook_check_catches_a_missing_heading():
+    assert github_anchor("### QunyunServiceDown") == "-qunyunservicedown"
+    assert github_anchor(" QunyunServiceDown") == "qunyunservicedown"
+    assert github_anchor("Alerts and what to do") == "alerts-and-what-to-do"
+    assert "qunyunnosuchalert" not in {
+        github_anchor(line.lstrip("#")) for line in OPERATING.read_text().splitlines()
+    }
+
+
+def test_alert_unit_tests_set_the_runbook_base_they_expect():
+    doc = yaml.safe_load((PROMETHEUS / "alerts_test.yml").read_text())
+    for case in doc["tests"]:
+        base = case["external_labels"]["runbook_base"]
+        for check in case.get("alert_rule_test", []):
+            for expected in check.get("exp_alerts", []):
+                url = expected["exp_annotations"]["runbook_url"]
+                assert url == f"{base}/operating.md#{check['alertname'].lower()}", url
 
 
 def test_every_alert_has_a_firing_and_a_quiet_unit_test():
