@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Query, status
 from sqlmodel import Session
 
-from services.campaigns import lottery, planning, rewards
+from services.campaigns import lottery, planning, posted, rewards
 from services.campaigns.effects import Effects, Topics, publish
 from services.campaigns.kinds import KIND_MODELS
 from services.campaigns.models import Campaign
@@ -22,6 +22,7 @@ from services.campaigns.schemas import (
     CampaignUpdate,
     Kind,
     MemberRewards,
+    NotificationList,
     ParticipantList,
     PointsLeaderboard,
     RerollRequest,
@@ -205,6 +206,28 @@ def list_winners(
     `seed` once drawn, so anyone can verify the draw (see docs/campaigns.md); other kinds
     and undrawn lotteries answer an empty list."""
     return lottery.winners(session=session, group_id=group_id, campaign_id=campaign_id)
+
+
+@router.get(
+    "/campaigns/{campaign_id}/notifications",
+    response_model=NotificationList,
+    responses=NOT_FOUND,
+    summary="A campaign's posts to the group and how delivery carried each out",
+)
+def list_notifications(
+    group_id: ReadGroup,
+    campaign_id: CampaignId,
+    session: SessionDep,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> NotificationList:
+    """Every notification the campaign published (announcement, reminders, start, end,
+    results), oldest first, as it went on `campaigns.notifications.v1` (`source` is the
+    group's latest event's source), with `delivery`: null until delivery answers, then the
+    latest receipt's `{"outcome", "detail", "updated_at"}`. Paged by `cursor`."""
+    return posted.list_notifications(
+        session=session, group_id=group_id, campaign_id=campaign_id, limit=limit, cursor=cursor
+    )
 
 
 @router.post(

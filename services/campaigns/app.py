@@ -1,4 +1,4 @@
-"""The campaigns FastAPI app: REST, the participation consumer and the scheduler thread."""
+"""The campaigns FastAPI app: REST, the participation and receipts consumers, the scheduler."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -8,7 +8,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.campaigns import api
-from services.campaigns.consumer import handle_batch
+from services.campaigns.consumer import handle_batch, handle_receipts
 from services.campaigns.scheduler import Scheduler
 from services.common.app import create_service_app
 from services.common.db import migrate
@@ -40,10 +40,21 @@ async def startup(resources: Resources) -> AsyncIterator[None]:
         ),
         producer=resources.producer,
     )
+    # Its own group: its offsets and rebalances stay apart from the events consumer's.
+    receipts = ConsumerRunner(
+        settings=settings,
+        group_id=resources.consumer_group("campaigns-receipts"),
+        record_handler=partial(handle_receipts, engine=resources.engine, settings=settings),
+        topics=[settings.topic_delivery_receipts],
+        producer=resources.producer,
+    )
     scheduler = Scheduler(engine=resources.engine, settings=settings, producer=resources.producer)
 
     await run_after_migrations(
-        resources, migrations_dir=MIGRATIONS, version_table=VERSION_TABLE, loops=[runner, scheduler]
+        resources,
+        migrations_dir=MIGRATIONS,
+        version_table=VERSION_TABLE,
+        loops=[runner, receipts, scheduler],
     )
     yield
 

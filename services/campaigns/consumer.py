@@ -1,4 +1,6 @@
-"""The campaigns consumer group: participation from community.events.v1, grants via the outbox."""
+"""The campaigns consumer groups: `campaigns` (participation from community.events.v1,
+grants via the outbox) and `campaigns-receipts` (delivery outcomes of the notifications
+from delivery.receipts.v1)."""
 
 from __future__ import annotations
 
@@ -9,10 +11,13 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from services.campaigns import telemetry
 from services.campaigns.effects import Effects, Topics, publish
 from services.campaigns.participation import apply_events
+from services.campaigns.posted import apply_receipts
+from services.common.contracts.receipts import DeliveryReceipt
 from services.common.db import utcnow
-from services.common.kafka.consumer import ConsumedEvent
+from services.common.kafka.consumer import ConsumedEvent, Record
 from services.common.kafka.producer import ProducerHandle
 from services.common.settings import Settings
 
@@ -53,3 +58,19 @@ def handle_batch(
     effects.record()
     if effects.grants:  # anything else left in the outbox goes with the scheduler's next tick
         publish(engine=engine, producer=producer, topics=topics)
+
+
+def handle_receipts(records: list[Record], *, engine: Engine, settings: Settings) -> None:
+    """Record the delivery outcome of campaigns' notifications from one poll of receipts.
+
+    Idempotent: a receipt only replaces an older outcome. A record that is not a receipt
+    raises, and the consumer loop dead-letters it alone.
+    """
+    receipts = [DeliveryReceipt.model_validate_json(r.value or b"") for r in records]
+    with Session(engine) as session:
+        taken = apply_receipts(
+            session=session, receipts=receipts, topic=settings.topic_campaign_notifications
+        )
+        session.commit()
+    for receipt in taken:
+        telemetry.RECEIPTS.labels(receipt.outcome).inc()

@@ -1,4 +1,5 @@
-"""The campaigns tables: campaigns, participation, grants, prizes, winners and the outbox.
+"""The campaigns tables: campaigns, participation, grants, prizes, winners, what the events
+tell about groups and members, the notifications sent (with their delivery) and the outbox.
 
 The request and response shapes of the REST API are in `schemas.py`.
 """
@@ -75,6 +76,53 @@ class Member(SQLModel, table=True):
     group_id: str = Field(primary_key=True, max_length=MAX_ID)
     member_id: str = Field(primary_key=True, max_length=MAX_ID)
     joined_at: datetime = utc_column()
+
+
+class GroupSource(SQLModel, table=True):
+    """The source of a group's latest event (by `occurred_at`): where its posts go."""
+
+    __tablename__ = "campaigns_group_source"
+
+    group_id: str = Field(primary_key=True, max_length=MAX_ID)
+    source: str = Field(max_length=MAX_ID)
+    occurred_at: datetime = utc_column()
+
+
+class MemberName(SQLModel, table=True):
+    """A member's latest display name in a group, from the events that carry one."""
+
+    __tablename__ = "campaigns_member_name"
+
+    group_id: str = Field(primary_key=True, max_length=MAX_ID)
+    member_id: str = Field(primary_key=True, max_length=MAX_ID)
+    display_name: str = Field(max_length=256)
+    seen_at: datetime = utc_column()
+
+
+class Notification(SQLModel, table=True):
+    """A notification as published, with the outcome of its latest delivery receipt.
+
+    `position` (creation time, then randomness) orders a campaign's notifications.
+    """
+
+    __tablename__ = "campaigns_notification"
+    __table_args__ = (sa.Index("ix_campaigns_notification_campaign", "campaign_id", "position"),)
+
+    id: str = Field(primary_key=True, max_length=200)
+    position: str = Field(max_length=40, unique=True)
+    group_id: str = Field(max_length=MAX_ID)
+    campaign_id: str = Field(max_length=32)
+    source: str | None = Field(default=None, max_length=MAX_ID)
+    kind: str = Field(max_length=16)
+    text: str = Field(sa_column=Column(sa.Text, nullable=False))
+    reply_to: str | None = Field(default=None, max_length=MAX_ID)
+    mentions: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = utc_column()
+    delivery_outcome: str | None = Field(default=None, max_length=16)
+    delivery_detail: str | None = Field(default=None, sa_column=Column(sa.Text, nullable=True))
+    delivery_attempts: int = 0
+    delivery_updated_at: datetime | None = utc_column(nullable=True)
 
 
 class ProcessedEvent(SQLModel, table=True):

@@ -1,4 +1,5 @@
-"""The notifications a campaign sends to its group, queued in the outbox with a stable id."""
+"""The notifications a campaign sends to its group: kept in `campaigns_notification` (listed
+with their delivery) and queued in the outbox in the same transaction, with a stable id."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
+from services.campaigns.directory import label, names_of, source_of
 from services.campaigns.effects import Effects
-from services.campaigns.models import Campaign
+from services.campaigns.models import Campaign, Notification
 from services.campaigns.schemas import iso_duration
 from services.common.contracts.notifications import CampaignNotification
+from services.common.db import new_id
 
 KIND_NAMES = {"checkin": "打卡", "lottery": "抽奖", "challenge": "挑战", "event": "活动"}
 
@@ -30,21 +33,31 @@ def notify(
     data: dict[str, Any],
     now: datetime,
     effects: Effects,
+    mentions: list[str] | None = None,
+    reply_to: str | None = None,
 ) -> None:
-    """Queue a notification whose id is `<campaign id>:<kind>[:suffix]`, unique in the outbox."""
-    notification_id = f"{campaign.id}:{kind}" + (f":{suffix}" if suffix else "")
-    effects.notify(
-        session,
-        CampaignNotification(
-            id=notification_id,
-            group_id=campaign.group_id,
-            campaign_id=campaign.id,
-            kind=kind,
-            text=text,
-            data={"campaign_kind": campaign.kind, "title": campaign.title, **data},
-            created_at=now,
-        ),
+    """Keep and queue a notification whose id is `<campaign id>:<kind>[:suffix]` (unique),
+    posted through the source of the group's latest event."""
+    notification = CampaignNotification(
+        id=f"{campaign.id}:{kind}" + (f":{suffix}" if suffix else ""),
+        group_id=campaign.group_id,
+        source=source_of(session=session, group_id=campaign.group_id),
+        campaign_id=campaign.id,
+        kind=kind,
+        text=text,
+        reply_to=reply_to,
+        mentions=mentions or [],
+        data={"campaign_kind": campaign.kind, "title": campaign.title, **data},
+        created_at=now,
     )
+    session.add(
+        Notification(
+            position=new_id(""),
+            **notification.model_dump(exclude={"created_at"}),
+            created_at=now,
+        )
+    )
+    effects.notify(session, notification)
 
 
 def announce(
@@ -144,14 +157,17 @@ def winners(
     now: datetime,
     effects: Effects,
 ) -> None:
-    """Queue a draw's (or reroll's) result with the seed that proves it."""
-    names = "、".join(f"{w['member_id']}（{w['prize']}）" for w in winners) or "无人中奖"
+    """Queue a draw's (or reroll's) result with the seed that proves it; the winners are
+    named `@<display name>` (`@<member id>` when unknown) and mentioned."""
+    ids = [w["member_id"] for w in winners]
+    known = names_of(session=session, group_id=campaign.group_id, member_ids=ids)
+    names = "、".join(f"{label(w['member_id'], known)}（{w['prize']}）" for w in winners)
     notify(
         session=session,
         campaign=campaign,
         kind="winners",
         suffix="" if round == 0 else str(round),
-        text=f"【开奖】{campaign.title}：{names}",
+        text=f"【开奖】{campaign.title}：{names or '无人中奖'}",
         data={
             "round": round,
             "seed": campaign.seed,
@@ -159,7 +175,9 @@ def winners(
             "algorithm": "hmac-sha256-rank-v1",
             "winners": winners,
             "eligible": eligible,
+            "mention_names": known,
         },
         now=now,
         effects=effects,
+        mentions=list(dict.fromkeys(ids)),
     )

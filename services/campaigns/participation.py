@@ -16,12 +16,13 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from services.campaigns.directory import record_directory
 from services.campaigns.effects import Effects
-from services.campaigns.models import Campaign, CheckinDay, Member, Participant, ProcessedEvent
+from services.campaigns.models import Campaign, CheckinDay, Participant, ProcessedEvent
 from services.campaigns.params import ChallengeParams, CheckinParams, EventParams, LotteryParams
 from services.campaigns.rewards import Award, grant_many
 from services.campaigns.store import dialect_insert
-from services.common.contracts.events import Event, MemberJoined, MessageCreated
+from services.common.contracts.events import Event, MessageCreated
 
 
 def normalise(text: str) -> str:
@@ -225,30 +226,6 @@ class BatchPlan:
         )
 
 
-def record_joins(*, session: Session, joins: list[MemberJoined]) -> None:
-    """Remember each member's latest join time per group."""
-    latest: dict[tuple[str, str], datetime] = {}
-    for j in joins:
-        key = (j.group_id, j.member_id)
-        if key not in latest or j.occurred_at > latest[key]:
-            latest[key] = j.occurred_at
-    table = Member.__table__  # type: ignore[attr-defined]
-    stmt = dialect_insert(session, Member)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["group_id", "member_id"],
-        set_={
-            "joined_at": sa.case(
-                (stmt.excluded.joined_at > table.c.joined_at, stmt.excluded.joined_at),
-                else_=table.c.joined_at,
-            )
-        },
-    )
-    session.exec(
-        stmt,
-        params=[{"group_id": g, "member_id": m, "joined_at": at} for (g, m), at in latest.items()],
-    )
-
-
 def open_campaigns(*, session: Session, messages: list[MessageCreated]) -> list[Campaign]:
     """Load the campaigns whose window overlaps the messages' times in their groups."""
     groups = sorted({m.group_id for m in messages})
@@ -292,9 +269,7 @@ def apply_events(
     *, session: Session, events: list[Event], tz: ZoneInfo, now: datetime, effects: Effects
 ) -> None:
     """Apply a batch of events to the campaigns in one transaction (the caller commits)."""
-    joins = [e for e in events if isinstance(e, MemberJoined)]
-    if joins:
-        record_joins(session=session, joins=joins)
+    record_directory(session=session, events=events)
     messages = [e for e in events if isinstance(e, MessageCreated)]
     if not messages:
         return

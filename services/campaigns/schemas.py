@@ -1,4 +1,5 @@
-"""The REST API's shapes: per-kind params, campaign requests and responses, rewards, winners."""
+"""The REST API's shapes: per-kind params, campaign requests and responses, rewards, winners,
+notifications."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pydantic import Field as PydField
 from sqlmodel import Field, SQLModel
 
 from services.campaigns.kinds import PARAMS_MODELS, CampaignCreate, Kind
-from services.campaigns.models import MAX_ID, Campaign, Winner
+from services.campaigns.models import MAX_ID, Campaign, Notification, Winner
 from services.campaigns.params import CheckinParams, Moment, Reminder, add_example
 
 __all__ = ["PARAMS_MODELS", "CampaignCreate", "Kind"]
@@ -201,3 +202,66 @@ class RerollRequest(BaseModel):
     member_ids: list[Annotated[str, PydField(min_length=1, max_length=MAX_ID)]] = PydField(
         min_length=1, max_length=1000, description="Winners whose unclaimed prizes are redrawn"
     )
+
+
+# ---- notifications -------------------------------------------------------------------------
+
+
+class NotificationDelivery(BaseModel):
+    outcome: str = PydField(
+        description="delivered, recorded, unsupported, forbidden, expired, failed or no_route"
+    )
+    detail: str
+    updated_at: datetime = PydField(description="When delivery produced this (latest) receipt")
+
+
+class NotificationPublic(BaseModel):
+    id: str
+    group_id: str
+    source: str | None = PydField(description="The source of the group's latest event, if any")
+    campaign_id: str
+    kind: str
+    text: str
+    reply_to: str | None = PydField(default=None, description="The message replied to, if any")
+    mentions: list[str] = PydField(description="Member ids named in `text`")
+    data: dict[str, Any]
+    created_at: datetime
+    delivery: NotificationDelivery | None = PydField(
+        default=None,
+        description="The latest delivery receipt's outcome; null until delivery answers",
+    )
+
+    @classmethod
+    def of(cls, n: Notification) -> NotificationPublic:
+        delivery = None
+        if n.delivery_outcome is not None and n.delivery_updated_at is not None:
+            delivery = NotificationDelivery(
+                outcome=n.delivery_outcome,
+                detail=n.delivery_detail or "",
+                updated_at=n.delivery_updated_at,
+            )
+        return cls(**n.model_dump(include=set(cls.model_fields) - {"delivery"}), delivery=delivery)
+
+
+class NotificationList(_Shown):
+    EXAMPLE = {
+        "notifications": [
+            {
+                "id": CampaignPublic.EXAMPLE["id"] + ":winners",
+                "group_id": "demo",
+                "source": "tg-main",
+                "campaign_id": CampaignPublic.EXAMPLE["id"],
+                "kind": "winners",
+                "text": "【开奖】周末抽奖：@小明（周边）",
+                "reply_to": None,
+                "mentions": ["tg:42"],
+                "data": {"round": 0, "winners": [{"member_id": "tg:42", "prize": "周边"}]},
+                "created_at": AT,
+                "delivery": {"outcome": "delivered", "detail": "", "updated_at": AT},
+            }
+        ],
+        "next_cursor": "019a8f3c2b10a3f4c2d1e9b0",
+    }
+
+    notifications: list[NotificationPublic]
+    next_cursor: str | None

@@ -22,6 +22,12 @@ NOTIFICATIONS = Counter(
     "Notifications acknowledged by Kafka on campaigns.notifications.v1, by notification kind.",
     ["kind"],
 )
+RECEIPTS = Counter(
+    "qunyun_campaigns_delivery_receipts_total",
+    "Delivery receipts of campaigns' notifications taken (the newest per notification and "
+    "batch), by outcome.",
+    ["outcome"],
+)
 SCHEDULER_LAG = Histogram(
     "qunyun_campaigns_scheduler_lag_seconds",
     "How late a due transition or notification fired (now - due time).",

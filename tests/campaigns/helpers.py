@@ -24,30 +24,45 @@ def iso(value: datetime) -> str:
 
 
 def message(
-    group: str, member: str, text: str, at: datetime, *, event_id: str | None = None
+    group: str,
+    member: str,
+    text: str,
+    at: datetime,
+    *,
+    event_id: str | None = None,
+    source: str = "campaigns-test",
+    display_name: str | None = None,
 ) -> Event:
     return parse_event(
         {
             "id": event_id or uuid.uuid4().hex,
-            "source": "campaigns-test",
+            "source": source,
             "type": "message.created",
             "group_id": group,
             "member_id": member,
             "occurred_at": at.isoformat(),
-            "data": {"message_id": uuid.uuid4().hex, "text": text},
+            "data": {"message_id": uuid.uuid4().hex, "text": text, "display_name": display_name},
         }
     )
 
 
-def joined(group: str, member: str, at: datetime) -> Event:
+def joined(
+    group: str,
+    member: str,
+    at: datetime,
+    *,
+    source: str = "campaigns-test",
+    display_name: str | None = None,
+) -> Event:
     return parse_event(
         {
             "id": uuid.uuid4().hex,
-            "source": "campaigns-test",
+            "source": source,
             "type": "member.joined",
             "group_id": group,
             "member_id": member,
             "occurred_at": at.isoformat(),
+            "data": {"display_name": display_name},
         }
     )
 
