@@ -22,9 +22,13 @@ class _Record(BaseModel):
 class CampaignNotification(_Record):
     """A post for the group: an announcement, reminder, start, end or lottery result.
 
-    `id` is `<campaign id>:<kind>[:n]`, stable across retries. `source` (the platform
-    the group's events come through), `reply_to` (a message id) and `mentions`
-    (member ids) tell delivery how to post it; null/empty until campaigns fills them.
+    `id` is `<campaign id>:<kind>[:n]`, stable across retries; delivery answers it on
+    delivery.receipts.v1 with `ref_id` = this id. `source` is the source of the group's
+    latest event when the notification was made (null before the group's first event):
+    delivery posts through its credentials. `reply_to` is a message id to answer, or
+    null. `mentions` are the member ids named in `text` as `@<display name>` (or
+    `@<member id>` when no name is known); a winners post also carries
+    `data.mention_names` (member id → the display name used).
     """
 
     id: str

@@ -49,6 +49,28 @@ def test_notification_json():
     assert CampaignNotification.model_validate(orjson.loads(wire)) == n
 
 
+def test_notification_for_delivery_round_trips():
+    n = CampaignNotification(
+        id="c1:winners",
+        group_id="telegram:-100",
+        source="tg-main",
+        campaign_id="c1",
+        kind="winners",
+        text="【开奖】t：@小明（周边）",
+        reply_to="m1",
+        mentions=["telegram:42"],
+        data={"mention_names": {"telegram:42": "小明"}},
+        created_at=AT,
+    )
+    wire = n.model_dump(mode="json")
+    assert (wire["source"], wire["reply_to"], wire["mentions"]) == (
+        "tg-main",
+        "m1",
+        ["telegram:42"],
+    )
+    assert CampaignNotification.model_validate(orjson.loads(orjson.dumps(wire))) == n
+
+
 def test_grant_json():
     g = RewardGranted(
         id="g1",
