@@ -8,6 +8,8 @@ from datetime import time as clock
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
+
 from services.common.contracts.events import Event, parse_event
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -45,3 +47,26 @@ def event(
 def monday_before(day: date) -> date:
     """Return the Monday of the ISO week holding the day."""
     return day - timedelta(days=day.weekday())
+
+
+def raw(
+    kind: str,
+    group: str,
+    member: str,
+    when: datetime,
+    data: dict[str, Any] | None = None,
+    *,
+    event_id: str | None = None,
+) -> tuple[Event, bytes]:
+    """Build an event and its record's JSON (which keeps fields the typed event may lack)."""
+    n = next(_ids)
+    body = {
+        "id": event_id or f"evt-{group}-{n}",
+        "source": "metrics-test",
+        "type": kind,
+        "group_id": group,
+        "member_id": member,
+        "occurred_at": when.isoformat(),
+        "data": data or ({"message_id": f"msg-{n}"} if kind == "message.created" else {}),
+    }
+    return parse_event(body), orjson.dumps(body)
