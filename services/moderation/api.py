@@ -13,10 +13,18 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from sqlmodel import Session
 
-from services.common.deps import ReadGroup, RedisDep, SessionDep, SettingsDep, WriteGroup
+from services.common.deps import (
+    PrincipalDep,
+    ReadGroup,
+    RedisDep,
+    SessionDep,
+    SettingsDep,
+    WriteGroup,
+)
 from services.moderation import cases as case_store
-from services.moderation import rulesets
+from services.moderation import manual, rulesets
 from services.moderation.deps import ModerationState, ModerationStateDep
+from services.moderation.enforcement import present
 from services.moderation.examples import (
     CREATE_EXAMPLES,
     POLICY_EXAMPLES,
@@ -34,6 +42,7 @@ from services.moderation.models import (
 from services.moderation.params import InvalidParams
 from services.moderation.rule_bodies import RuleCreate, RuleUpdate
 from services.moderation.rulebook_cache import announce_change
+from services.moderation.telemetry import MANUAL_ACTIONS
 from services.moderation.tracking import Tracker
 from services.moderation.trial import SampleEvent, TestResult, judge_sample
 
@@ -239,15 +248,17 @@ def list_cases(
     found, next_cursor = case_store.list_cases(
         session=session, group_id=group_id, member_id=member_id, limit=limit, cursor=cursor
     )
-    return CasesPublic(cases=[CasePublic.model_validate(c) for c in found], next_cursor=next_cursor)
+    return CasesPublic(cases=present(session, found), next_cursor=next_cursor)
 
 
 @router.get(
     "/cases/{case_id}", response_model=CasePublic, summary="Get a case", responses=CASE_NOT_FOUND
 )
 def read_case(group_id: ReadGroup, case_id: str, session: SessionDep) -> Any:
-    """One case: the rules that matched, their evidence, the action and any ladder step."""
-    return case_store.get_case(session=session, group_id=group_id, case_id=case_id)
+    """One case: the rules that matched, their evidence, the action and any ladder step, and
+    `enforcement` (what delivery did with its last action; null until it answered)."""
+    case = case_store.get_case(session=session, group_id=group_id, case_id=case_id)
+    return present(session, [case])[0]
 
 
 @router.post(
@@ -277,4 +288,39 @@ def reverse_case(
     )
     session.commit()
     state.relay.wake()
-    return case
+    return present(session, [case])[0]
+
+
+@router.post(
+    "/actions",
+    response_model=CasePublic,
+    status_code=status.HTTP_201_CREATED,
+    summary="Act on a member by hand (a case with `by`)",
+    responses={409: _error("The member is exempt (`member is exempt`)")},
+)
+def create_action(
+    group_id: WriteGroup,
+    body: manual.ManualAction,
+    principal: PrincipalDep,
+    session: SessionDep,
+    client: RedisDep,
+    settings: SettingsDep,
+    state: ModerationStateDep,
+) -> Any:
+    """Delete, warn, mute, unmute, kick, ban or unban a member: a case with `rule_ids: []`
+    and `by` = the token's name, published like any other (with the policy's notice). A
+    warn adds a strike and can climb the ladder. 409 for an exempt member; 422 for a mute
+    without `duration_seconds` or a delete without `message_id`."""
+    case = manual.act(
+        session=session,
+        group_id=group_id,
+        body=body,
+        by=principal.name,
+        policy=rulesets.get_policy(session=session, group_id=group_id),
+        display_name=Tracker(client).display_name(group_id, body.member_id),
+        topic=settings.topic_moderation_actions,
+    )
+    session.commit()
+    MANUAL_ACTIONS.labels(body.action).inc()
+    state.relay.wake()
+    return present(session, [case])[0]

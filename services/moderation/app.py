@@ -1,4 +1,4 @@
-"""The moderation FastAPI app, its consumer and its outbox relay."""
+"""The moderation FastAPI app, its consumers (events; delivery receipts) and its outbox relay."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,8 +14,10 @@ from services.common.settings import Settings, get_settings
 from services.moderation import api
 from services.moderation.consumer import handle_batch
 from services.moderation.deps import ModerationState
+from services.moderation.enforcement import handle_receipts
 from services.moderation.outbox import action_relay
 from services.moderation.rulebook_cache import RulebookCache
+from services.moderation.sources import SourceTracker
 from services.moderation.tracking import Tracker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -37,13 +39,25 @@ async def startup(resources: Resources) -> AsyncIterator[ModerationState]:
             producer=resources.producer,
             rulebooks=rulebooks,
             tracker=Tracker(resources.redis),
+            sources=SourceTracker(),
         ),
+        producer=resources.producer,
+    )
+    # Receipts in a group of their own: its offsets move independently of the events'.
+    receipts = ConsumerRunner(
+        settings=settings,
+        group_id=resources.consumer_group("moderation-receipts"),
+        record_handler=partial(handle_receipts, db=resources.engine, settings=settings),
+        topics=[settings.topic_delivery_receipts],
         producer=resources.producer,
     )
     relay = action_relay(db=resources.engine, producer=resources.producer)
 
     await run_after_migrations(
-        resources, migrations_dir=MIGRATIONS, version_table=VERSION_TABLE, loops=[runner, relay]
+        resources,
+        migrations_dir=MIGRATIONS,
+        version_table=VERSION_TABLE,
+        loops=[runner, receipts, relay],
     )
     yield ModerationState(rulebooks=rulebooks, relay=relay)
 

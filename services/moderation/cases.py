@@ -16,10 +16,10 @@ from sqlmodel import Session, col, select
 from services.common.contracts.events import Event, MessageCreated
 from services.common.db import keyset_page, utcnow
 from services.common.errors import Conflict, NotFound
-from services.common.outbox import Outgoing, enqueue
-from services.moderation.ladder import count_strikes, escalation
-from services.moderation.models import Case, CaseAction, ModerationOutbox
-from services.moderation.specs import Match, PolicySpec, Verdict
+from services.moderation.decisions import Grounds, case_actions, queue_actions
+from services.moderation.models import Case, CaseAction
+from services.moderation.sources import latest_source
+from services.moderation.specs import PolicySpec, Verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,35 +57,9 @@ def _new_case(decision: Decision) -> Case:
     )
 
 
-def _action(
-    case: Case, *, id: str, action: str, duration: int | None, reason: str, rule_id: str | None
-) -> CaseAction:
-    return CaseAction(
-        id=id,
-        case_id=case.id,
-        group_id=case.group_id,
-        member_id=case.member_id,
-        event_id=case.event_id,
-        message_id=case.message_id,
-        action=action,
-        duration_seconds=duration if action in ("mute", "ban") else None,
-        rule_id=rule_id,
-        reason=reason[:1000],
-        created_at=case.created_at,
-    )
-
-
-def _queue(session: Session, actions: Sequence[CaseAction], topic: str) -> None:
-    """Keep the actions with their case and queue their records for the topic."""
-    session.add_all(actions)
-    enqueue(
-        session,
-        ModerationOutbox,
-        [Outgoing(topic=topic, key=a.group_id, payload=a.contract()) for a in actions],
-    )
-
-
-def _judged_before(session: Session, decisions: Sequence[Decision]) -> set[tuple[str, str, str]]:
+def _judged_before(
+    session: Session, decisions: Sequence[Decision]
+) -> set[tuple[str, str | None, str | None]]:
     event_ids = {d.event.id for d in decisions}
     rows = session.exec(
         select(Case.group_id, Case.event_source, Case.event_id).where(
@@ -95,46 +69,19 @@ def _judged_before(session: Session, decisions: Sequence[Decision]) -> set[tuple
     return {(g, s, e) for g, s, e in rows}
 
 
-def _case_actions(session: Session, case: Case, decision: Decision) -> list[CaseAction]:
-    """Return the case's own action and, when its strike climbs the ladder, the step's."""
-    assert case.action is not None
-    matched: tuple[Match, ...] = decision.verdict.matched
+def _grounds(decision: Decision, case: Case) -> Grounds:
+    event, matched = decision.event, decision.verdict.matched
     strongest = next(m for m in matched if m.action == case.action)
-    reason = "; ".join(f"{m.kind}: {m.evidence}" for m in matched)
-    own = _action(
-        case,
-        id=case.id,
-        action=case.action,
-        duration=case.mute_seconds,
-        reason=reason,
+    message = event if isinstance(event, MessageCreated) else None
+    name = getattr(event.data, "display_name", None)
+    return Grounds(
+        reason="; ".join(f"{m.kind}: {m.evidence}" for m in matched),
+        label=strongest.name or strongest.kind,
         rule_id=strongest.rule_id,
+        source=event.source,
+        display_name=name if isinstance(name, str) else None,
+        message_at=message.occurred_at if message else None,
     )
-    if not case.strike:
-        return [own]
-    session.flush()
-    policy = decision.policy
-    strikes = count_strikes(
-        session=session,
-        group_id=case.group_id,
-        member_id=case.member_id,
-        until=decision.event.occurred_at,
-        window_days=policy.strike_window_days,
-    )
-    step = escalation(
-        policy=policy, strikes=strikes, action=case.action, mute_seconds=case.mute_seconds
-    )
-    if step is None:
-        return [own]
-    case.escalation = {**step.as_dict(), "strikes_counted": strikes}
-    ladder = _action(
-        case,
-        id=f"{case.id}-ladder",
-        action=step.action,
-        duration=step.mute_seconds,
-        reason=f"{strikes} strikes in {policy.strike_window_days} days",
-        rule_id=strongest.rule_id,
-    )
-    return [own, ladder]
 
 
 def record_decisions(*, session: Session, decisions: list[Decision], topic: str) -> list[Case]:
@@ -153,7 +100,14 @@ def record_decisions(*, session: Session, decisions: list[Decision], topic: str)
         session.add(case)
         created.append(case)
         if not case.shadow and case.action is not None:
-            _queue(session, _case_actions(session, case, decision), topic)
+            actions = case_actions(
+                session,
+                case,
+                policy=decision.policy,
+                grounds=_grounds(decision, case),
+                until=event.occurred_at,
+            )
+            queue_actions(session, actions, topic)
     session.flush()
     return created
 
@@ -182,11 +136,12 @@ def _running(action: CaseAction, now: datetime) -> bool:
     return action.created_at + timedelta(seconds=action.duration_seconds) > now
 
 
-def _lift(action: CaseAction, now: datetime) -> CaseAction:
+def _lift(action: CaseAction, now: datetime, source: str | None) -> CaseAction:
     return CaseAction(
         id=f"{action.id}-lift",
         case_id=action.case_id,
         group_id=action.group_id,
+        source=source or action.source,
         member_id=action.member_id,
         event_id=action.event_id,
         message_id=action.message_id,
@@ -215,6 +170,7 @@ def reverse_case(*, session: Session, group_id: str, case_id: str, topic: str) -
         )
     ).all()
     session.refresh(case)
-    _queue(session, [_lift(a, now) for a in actions if _running(a, now)], topic)
+    source = latest_source(session, group_id)
+    queue_actions(session, [_lift(a, now, source) for a in actions if _running(a, now)], topic)
     session.flush()
     return case

@@ -5,7 +5,8 @@ are rebuilt), one Redis pipeline for windows/joins/names, one database transacti
 for the batch's cases and queued actions (deduplicated on the event), then the new
 actions leave the outbox in one Kafka send before the poll's offsets are committed.
 A redelivered batch finds its cases and adds nothing; what a crash left queued, the
-outbox relay publishes.
+outbox relay publishes. The same transaction keeps each group's latest source where it
+changed (sources.py).
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from services.common.kafka.consumer import ConsumedEvent
 from services.common.kafka.producer import ProducerHandle
 from services.common.settings import Settings
 from services.moderation.cases import Decision, record_decisions
+from services.moderation.models import Case
 from services.moderation.outbox import publish_actions
 from services.moderation.rulebook_cache import RulebookCache
+from services.moderation.sources import SourceTracker
 from services.moderation.specs import Verdict
 from services.moderation.telemetry import DECISIONS, EVALUATION_SECONDS, MESSAGES_EVALUATED
 from services.moderation.tracking import Tracker
@@ -56,17 +59,28 @@ def handle_batch(
     producer: ProducerHandle,
     rulebooks: RulebookCache,
     tracker: Tracker,
+    sources: SourceTracker,
 ) -> None:
-    """Apply one poll's events: commit their cases and queued actions, then publish those."""
+    """Apply one poll's events: commit their cases and queued actions (and the groups'
+    latest sources where they changed), then publish the actions."""
     decisions = judge(events, rulebooks=rulebooks, tracker=tracker)
-    if not decisions:
+    changed = sources.changed(e.event for e in events)
+    if not decisions and not changed:
         return
     with Session(db, expire_on_commit=False) as session:
+        sources.write(session, changed)
         created = record_decisions(
             session=session, decisions=decisions, topic=settings.topic_moderation_actions
         )
         session.commit()
-    verdicts: dict[tuple[str, str, str], Verdict] = {}
+    sources.remember(changed)
+    _count(decisions, created)
+    if any(not case.shadow for case in created):
+        publish_actions(db=db, producer=producer)
+
+
+def _count(decisions: list[Decision], created: list[Case]) -> None:
+    verdicts: dict[tuple[str, str | None, str | None], Verdict] = {}
     for d in decisions:
         verdicts.setdefault((d.event.group_id, d.event.source, d.event.id), d.verdict)
     for case in created:
@@ -74,5 +88,3 @@ def handle_batch(
         for match in (*verdict.matched, *verdict.shadow_matched):
             mode = "shadow" if match.shadow else "enforce"
             DECISIONS.labels(match.kind, match.action, mode).inc()
-    if any(not case.shadow for case in created):
-        publish_actions(db=db, producer=producer)

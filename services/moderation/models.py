@@ -13,6 +13,7 @@ from sqlmodel.main import SQLModelConfig
 from services.common.contracts.actions import ModerationAction
 from services.common.db import UTCDateTime, new_id, utc_column
 from services.common.outbox import OutboxRecord
+from services.moderation.notices import Notices
 from services.moderation.params import RuleKind
 
 Action = Literal["flag", "delete", "warn", "mute", "kick", "ban"]
@@ -78,6 +79,7 @@ class PolicyBase(SQLModel):
     strike_window_days: int = Field(default=30, ge=1, le=3650)
     ladder: list[LadderStep] = Field(default_factory=list, max_length=50, sa_type=JSON)
     exempt_members: list[str] = Field(default_factory=list, max_length=10_000, sa_type=JSON)
+    notices: Notices = Field(default_factory=Notices, sa_type=JSON)
 
     @field_validator("ladder")
     @classmethod
@@ -102,6 +104,11 @@ POLICY_EXAMPLE: dict[str, Any] = {
         {"strikes": 3, "action": "kick"},
     ],
     "exempt_members": ["telegram:123456789"],
+    "notices": {
+        "warn": "{member} 违反群规：{reason}（第 {strikes} 次）",
+        "mute": "{member} 因 {reason} 被禁言 {duration}",
+        "kick": "{member} 因 {reason} 被移出本群",
+    },
 }
 
 
@@ -118,6 +125,7 @@ class Policy(SQLModel, table=True):
     strike_window_days: int = 30
     ladder: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
     exempt_members: list[str] = Field(default_factory=list, sa_type=JSON)
+    notices: dict[str, str | None] = Field(default_factory=dict, sa_type=JSON)
     updated_at: datetime = utc_column(default_now=True)
 
 
@@ -129,7 +137,11 @@ class PolicyPublic(PolicyBase):
 
 
 class Case(SQLModel, table=True):
-    """One decision about one event; (group, source, event id) is unique so replays add none."""
+    """One decision about one event; (group, source, event id) is unique so replays add none.
+
+    A manual case (`by` = the operator's token name) has no event: `event_id` is null and
+    `event_source` the group's latest source when the case was made.
+    """
 
     __tablename__ = "moderation_case"
     __table_args__ = (
@@ -141,8 +153,8 @@ class Case(SQLModel, table=True):
     id: str = Field(default_factory=lambda: new_id("case_"), primary_key=True, max_length=40)
     group_id: str = Field(max_length=256)
     member_id: str = Field(max_length=256)
-    event_source: str = Field(max_length=256)
-    event_id: str = Field(max_length=256)
+    event_source: str | None = Field(default=None, max_length=256)
+    event_id: str | None = Field(default=None, max_length=256)
     event_type: str = Field(max_length=32)
     message_id: str | None = Field(default=None, max_length=256)
     action: str | None = Field(default=None, max_length=16)
@@ -155,15 +167,24 @@ class Case(SQLModel, table=True):
     escalation: dict[str, Any] | None = Field(default=None, sa_type=JSON)
     reversed: bool = False
     reversed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    by: str | None = Field(default=None, max_length=200)
     occurred_at: datetime = utc_column()
     created_at: datetime = utc_column(default_now=True)
+
+
+class Enforcement(SQLModel):
+    """What delivery answered for the case's last action (its latest receipt)."""
+
+    outcome: str
+    detail: str
+    updated_at: datetime
 
 
 class CasePublic(SQLModel):
     id: str
     group_id: str
     member_id: str
-    event_id: str
+    event_id: str | None
     message_id: str | None
     action: str | None
     rule_ids: list[str]
@@ -177,6 +198,11 @@ class CasePublic(SQLModel):
     escalation: dict[str, Any] | None
     occurred_at: datetime
     reversed_at: datetime | None
+    by: str | None = Field(default=None, description="The operator of a manual case (token name)")
+    reporters: list[str] = Field(default_factory=list, description="Members who reported it")
+    enforcement: Enforcement | None = Field(
+        default=None, description="Null while delivery has not answered the case's last action"
+    )
 
 
 class CasesPublic(SQLModel):
@@ -195,6 +221,7 @@ class CaseAction(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=64)
     case_id: str = Field(max_length=40, index=True)
     group_id: str = Field(max_length=256)
+    source: str | None = Field(default=None, max_length=256)
     member_id: str = Field(max_length=256)
     event_id: str | None = Field(default=None, max_length=256)
     message_id: str | None = Field(default=None, max_length=256)
@@ -202,11 +229,40 @@ class CaseAction(SQLModel, table=True):
     duration_seconds: int | None = None
     rule_id: str | None = Field(default=None, max_length=40)
     reason: str = Field(default="", max_length=1000)
+    text: str | None = Field(default=None, max_length=4000)
+    mentions: list[str] = Field(default_factory=list, sa_type=JSON)
+    request_ref: str | None = Field(default=None, max_length=256)
+    message_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = utc_column(default_now=True)
 
     def contract(self) -> ModerationAction:
         """Return the record published on moderation.actions.v1."""
         return ModerationAction.model_validate(self, from_attributes=True)
+
+
+class GroupSource(SQLModel, table=True):
+    """The webhook source of each group's latest event, kept by the consumer (manual actions
+    and reversals are published through it)."""
+
+    __tablename__ = "moderation_group_source"
+
+    group_id: str = Field(primary_key=True, max_length=256)
+    source: str = Field(max_length=256)
+    updated_at: datetime = utc_column(default_now=True)
+
+
+class Receipt(SQLModel, table=True):
+    """The latest delivery receipt of each of moderation's actions (`ref_id` = the action id)."""
+
+    __tablename__ = "moderation_receipt"
+
+    ref_id: str = Field(primary_key=True, max_length=64)
+    case_id: str = Field(max_length=40, index=True)
+    receipt_id: str = Field(max_length=64)
+    outcome: str = Field(max_length=32)
+    detail: str = Field(default="", max_length=2000)
+    attempts: int = 0
+    receipt_at: datetime = utc_column()
 
 
 class ModerationOutbox(OutboxRecord, table=True):

@@ -148,6 +148,7 @@ class Rulebook:
                     rule.action,
                     rule.mute_seconds,
                     rule.shadow,
+                    rule.name,
                 )
                 (shadow if rule.shadow else matched).append(hit)
         return Verdict(tuple(matched), tuple(shadow))

@@ -36,6 +36,7 @@ def policy_spec(policy: PolicyPublic) -> PolicySpec:
         strike_window_days=policy.strike_window_days,
         ladder=tuple(Step(s.strikes, s.action, s.mute_seconds) for s in policy.ladder),
         exempt_members=frozenset(policy.exempt_members),
+        notices=policy.notices.model_dump(),
     )
 
 

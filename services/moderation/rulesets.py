@@ -97,6 +97,7 @@ def put_policy(*, session: Session, group_id: str, policy_in: PolicyUpdate) -> P
     stored.strike_window_days = policy_in.strike_window_days
     stored.ladder = [step.model_dump() for step in policy_in.ladder]
     stored.exempt_members = list(policy_in.exempt_members)
+    stored.notices = policy_in.notices.model_dump(exclude_none=True)
     stored.updated_at = utcnow()
     session.add(stored)
     session.flush()

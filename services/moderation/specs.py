@@ -64,6 +64,7 @@ class PolicySpec:
     strike_window_days: int = 30
     ladder: tuple[Step, ...] = ()
     exempt_members: frozenset[str] = frozenset()
+    notices: dict[str, str | None] = field(default_factory=dict, hash=False, compare=False)
 
     def step_for(self, strikes: int) -> Step | None:
         """Return the highest ladder step the strike count has reached, if any."""
@@ -130,6 +131,7 @@ class Match:
     action: str
     mute_seconds: int | None
     shadow: bool
+    name: str = ""
 
     def as_dict(self) -> dict[str, str]:
         return {"rule_id": self.rule_id, "kind": self.kind, "evidence": self.evidence}

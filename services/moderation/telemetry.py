@@ -36,3 +36,13 @@ EVALUATION_SECONDS = Histogram(
         0.25,
     ),
 )
+RECEIPTS = Counter(
+    "qunyun_moderation_receipts_total",
+    "Delivery receipts of moderation's actions taken (the newest per action), by outcome.",
+    ["outcome"],
+)
+MANUAL_ACTIONS = Counter(
+    "qunyun_moderation_manual_actions_total",
+    "Cases opened by an operator through POST /v1/groups/{g}/actions, by action.",
+    ["action"],
+)

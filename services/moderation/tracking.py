@@ -152,6 +152,11 @@ class Tracker:
             prepared.append((subject, context))
         return prepared
 
+    def display_name(self, group_id: str, member_id: str) -> str | None:
+        """The member's last seen display name in the group, if any."""
+        raw = self._redis.hget(key(group_id, "names"), member_id)
+        return raw.decode() if isinstance(raw, bytes) else raw  # type: ignore[return-value]
+
     def peek(
         self, *, rulebook: Rulebook, group_id: str, subject: Subject, message_text: str
     ) -> Context:

@@ -119,6 +119,7 @@ def test_policy_defaults_validation_and_replacement(settings, run_app, tokens, u
             "strike_window_days": 30,
             "ladder": [],
             "exempt_members": [],
+            "notices": dict.fromkeys(["warn", "mute", "kick", "ban", "verify"]),
         }
         policy = {
             "strike_window_days": 7,
@@ -252,7 +253,7 @@ def test_every_route_refuses_missing_foreign_and_read_only_tokens(settings, run_
                     reader = client.request(method, url, json={}, headers=auth(tokens.reader))
                     assert reader.status_code == 403, (method, path)
                 checked += 1
-        assert checked == 11
+        assert checked == 12
 
 
 def test_the_outbox_relay_is_watched_by_readyz(settings, run_app):

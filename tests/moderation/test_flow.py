@@ -17,6 +17,7 @@ from services.moderation.app import create_app
 from services.moderation.consumer import handle_batch
 from services.moderation.rule_bodies import RuleCreate
 from services.moderation.rulebook_cache import RulebookCache, announce_change
+from services.moderation.sources import SourceTracker
 from services.moderation.tracking import Tracker
 from tests.conftest import auth, produce_events
 from tests.moderation.conftest import actions, add_rule, member_event, message, qr_png, wait_until
@@ -209,6 +210,7 @@ def test_handler_replay_after_a_crash_adds_nothing(
         producer=producer,
         rulebooks=RulebookCache(db=db, client=client),
         tracker=Tracker(client),
+        sources=SourceTracker(),
     )
     try:
         handle_batch(batch, **handler_kwargs)

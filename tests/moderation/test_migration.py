@@ -64,6 +64,12 @@ def test_pending_actions_are_copied_in_order_and_published_ones_are_not(
         "rule_id": "rule_1",
         "reason": "flood",
         "created_at": "2026-11-21T08:00:01+00:00",
+        # the contract's later fields, at their defaults (migration 0002 writes the contract)
+        "source": None,
+        "text": None,
+        "mentions": [],
+        "request_ref": None,
+        "message_at": None,
     }
     assert "published_at" not in columns
     command.downgrade(cfg, "0001")

@@ -70,7 +70,8 @@ def test_404_and_409_are_documented_where_they_happen():
     for route, method, op in operations():
         has_id = "{rule_id}" in route.path or "{case_id}" in route.path
         assert ("404" in op["responses"]) == has_id, (method, route.path)
-        assert ("409" in op["responses"]) == route.path.endswith("/reverse"), route.path
+        conflicts = route.path.endswith(("/reverse", "/actions"))
+        assert ("409" in op["responses"]) == conflicts, route.path
 
 
 def discriminated(union: dict[str, Any]) -> dict[str, dict[str, Any]]:
