@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml scripts/bootstrap.sh
 
 install: $(STAMP) ## Create .venv and install qunyun with its dev tools
 
-run: $(STAMP) ## Start broker, Redis, SQLite and the four services on :8001-8004 (Ctrl-C stops)
+run: $(STAMP) ## Start broker, Redis, SQLite and the five services on :8001-8005 (Ctrl-C stops in order)
 	@$(BIN)/python -m tools.devstack
 
 test: $(STAMP) ## Run the whole test suite against a real broker, Redis and database
@@ -50,5 +50,5 @@ faults: $(STAMP) ## Larger fault and fuzz runs than `make test` does
 token: $(STAMP) ## Print a new API token and its config entry (NAME=, GROUPS=, SCOPES=)
 	@$(BIN)/python -m services.cli token --name "$${NAME:-ops}" --groups "$${GROUPS:-*}" --scopes "$${SCOPES:-read}"
 
-clean: ## Remove the virtualenv, caches and local data
+clean: ## Remove the virtualenv, caches and local data (var/: database, Redis data, config, logs)
 	rm -rf $(VENV) var bench-results .pytest_cache .mypy_cache .ruff_cache

@@ -26,7 +26,12 @@ def main(argv: list[str] | None = None) -> int:
         if not scopes or set(scopes) - {"read", "write"}:
             parser.error("--scopes takes read and/or write")
         value, entry = new_token(args.name, [g.strip() for g in args.groups.split(",")], scopes)
-        print(f"token (shown once, store it safely): {value}\n\n# add to QUNYUN_CONFIG:\n{entry}")
+        print(
+            f"token (shown once, store it safely): {value}\n\n"
+            "# The running services reload the QUNYUN_CONFIG file when it changes or on SIGHUP:\n"
+            "# no restart needed (`make run` uses var/dev-config.toml).\n"
+            f"# add to QUNYUN_CONFIG:\n{entry}"
+        )
         return 0
     from services.common.kafka.admin import ensure_topics
     from services.common.settings import get_settings

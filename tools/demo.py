@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from services.common.settings import load_config
+from services.common.settings import Source, load_config
 from tools.simulate import generate, send_webhook_batches
 
 PORTS = {"ingest": 8001, "metrics": 8002, "moderation": 8003, "campaigns": 8004}
@@ -146,42 +146,91 @@ def _set_up_campaigns(api: Api, group: str, start: datetime) -> list[dict[str, A
     return made
 
 
-def _wait_for_metrics(
-    api: Api, *, group: str, first: str, last: str, messages: int, timeout: float
-) -> int:
-    """Poll the activity API until it counts every message sent (or timeout); return the count."""
-    seen = -1
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def _counted_messages(api: Api, *, group: str, first: str, last: str) -> int | None:
+    """Return the messages metrics has counted for the group in [first, last] (None: no answer).
+
+    A group metrics has not seen yet (404) has counted none.
+    """
+    try:
         answer = api.client.get(
             api.url("metrics", f"/v1/groups/{group}/activity"),
             params={"from": first, "to": last},
         )
-        if answer.status_code == 200:
-            seen = sum(d.get("messages", 0) for d in answer.json().get("days", []))
+    except httpx.HTTPError:
+        return None
+    if answer.status_code == 404:
+        return 0
+    if answer.status_code != 200:
+        return None
+    return sum(d.get("messages", 0) for d in answer.json().get("days", []))
+
+
+def _wait_for_metrics(
+    api: Api, *, group: str, first: str, last: str, before: int, messages: int, timeout: float
+) -> int:
+    """Poll until metrics counts this run's messages on top of `before`; return how many it has.
+
+    Counted against what this run sent: the group may hold earlier runs' messages too.
+    """
+    seen = 0
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        total = _counted_messages(api, group=group, first=first, last=last)
+        if total is not None:
+            seen = total - before
             if seen >= messages:
                 return seen
         time.sleep(1)
     return seen
 
 
-def run_demo(args: argparse.Namespace) -> int:
-    """Set up and fill the demo group, then print example API calls with their answers."""
+def _connect(args: argparse.Namespace) -> tuple[Api, Source] | None:
+    """Return the API client and the demo's generic source, or None after saying what is wrong."""
     config_path, token_path = Path(args.config), Path(args.token_file)
     if not config_path.exists() or not token_path.exists():
         print(f"{config_path} or {token_path} missing: start the stack with `make run` first")
-        return 1
+        return None
     source = load_config(config_path).source(args.source)
     if source is None or source.platform != "generic":
         print(f"{config_path} has no generic source {args.source!r}")
-        return 1
+        return None
     api = Api(host=args.host, token=token_path.read_text().strip())
     for service in PORTS:
         try:
             httpx.get(api.url(service, "/healthz"), timeout=3).raise_for_status()
         except httpx.HTTPError:
             print(f"{service} does not answer on {api.url(service, '/healthz')}: run `make run`")
-            return 1
+            return None
+    return api, source
+
+
+def _send(
+    api: Api, args: argparse.Namespace, source: Source, events: list[dict[str, Any]]
+) -> dict[str, Any]:
+    record = open(args.record, "wb") if args.record else None  # noqa: SIM115
+    try:
+        return send_webhook_batches(
+            url=api.url("ingest", ""),
+            source_id=args.source,
+            secret=source.secret,
+            events=events,
+            batch_size=args.batch_size,
+            rate=args.rate,
+            record=record,
+            progress=not args.no_progress,
+            total=len(events),
+        )
+    finally:
+        if record is not None:
+            record.close()
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Set up and fill the demo group, then print example API calls with their answers."""
+    connected = _connect(args)
+    if connected is None:
+        return 1
+    api, source = connected
     group = args.group
     now = datetime.now(UTC).replace(microsecond=0)
     start = now - timedelta(days=args.days)
@@ -196,34 +245,22 @@ def run_demo(args: argparse.Namespace) -> int:
             start=start,
             source=args.source,
             messages_per_member=max(args.messages_per_member, 1.5),
-            id_prefix=f"demo{args.seed}",
+            # New ids each run: a rerun adds traffic instead of being dropped as duplicates.
+            id_prefix=f"demo{args.seed}-{now:%Y%m%d%H%M%S}",
         )
     )
     messages = sum(e["type"] == "message.created" for e in events)
-    print(f"sending {len(events)} events ({messages} messages) for group {group!r}…")
-    record = open(args.record, "wb") if args.record else None  # noqa: SIM115
-    try:
-        stats = send_webhook_batches(
-            url=api.url("ingest", ""),
-            source_id=args.source,
-            secret=source.secret,
-            events=events,
-            batch_size=args.batch_size,
-            rate=args.rate,
-            record=record,
-            progress=not args.no_progress,
-            total=len(events),
-        )
-    finally:
-        if record is not None:
-            record.close()
-    print(f"ingest accepted {stats['accepted']} (duplicates {stats['duplicates']})")
     first = (start - timedelta(days=1)).date().isoformat()
     last = (now + timedelta(days=1)).date().isoformat()
+    before = _counted_messages(api, group=group, first=first, last=last) or 0
+    print(f"sending {len(events)} events ({messages} messages) for group {group!r}…")
+    stats = _send(api, args, source, events)
+    print(f"ingest accepted {stats['accepted']} (duplicates {stats['duplicates']})")
     seen = _wait_for_metrics(
-        api, group=group, first=first, last=last, messages=messages, timeout=60
+        api, group=group, first=first, last=last, before=before, messages=messages, timeout=60
     )
-    print(f"metrics counted {seen} of {messages} messages")
+    earlier = f" (plus {before} from earlier runs)" if before else ""
+    print(f"metrics counted {seen} of the {messages} messages this run sent{earlier}")
     time.sleep(2)  # moderation and campaigns consume the same events in parallel
     _print_examples(
         api, group=group, first=first, last=last, today=now.date().isoformat(), campaigns=campaigns
@@ -249,7 +286,7 @@ def _print_examples(
         ("metrics", f"/v1/groups/{g}/leaderboard?days=7&limit=5", "top members",
          lambda a: [(m.get("member_id"), m.get("messages")) for m in a.get("members", [])]),
         ("metrics", f"/v1/groups/{g}/members/dormant?days=2&limit=5", "dormant (first 5)",
-         lambda a: len(a.get("members", []))),
+         lambda a: [m.get("member_id") for m in a.get("members", [])]),
         ("moderation", f"/v1/groups/{g}/cases?limit=5", "cases (first 5)",
          lambda a: [(c.get("member_id"), c.get("action")) for c in a.get("cases", [])]),
         ("moderation", f"/v1/groups/{g}/rules", "rules",

