@@ -86,7 +86,7 @@ ROWS: list[tuple[str, list[Graph | Stat]]] = [
             Stat(
                 "Services up",
                 'sum(up{job="qunyun"})',
-                thresholds=(("red", None), ("orange", 1), ("green", 4)),
+                thresholds=(("red", None), ("orange", 1), ("green", 5)),
             ),
             Stat(
                 "Webhook events accepted /s",
@@ -351,6 +351,72 @@ ROWS: list[tuple[str, list[Graph | Stat]]] = [
         ],
     ),
     (
+        "Delivery",
+        [
+            Graph(
+                "Platform calls /s by platform and outcome",
+                [
+                    (
+                        rate("platform, outcome", "qunyun_delivery_calls_total"),
+                        "{{platform}} {{outcome}}",
+                    )
+                ],
+                "ops",
+                12,
+                "One per call attempt. failed includes 429s and 5xx that are retried; "
+                "forbidden (401/403, no admin rights) is never retried.",
+            ),
+            Graph(
+                "Receipts /s by outcome",
+                [(rate("outcome", "qunyun_delivery_receipts_total"), "{{outcome}}")],
+                "ops",
+                12,
+                "The final outcome of each record: delivered, recorded, unsupported, forbidden, "
+                "expired, failed (after its retries), no_route (no credentials).",
+                stack=True,
+            ),
+            Graph(
+                "Retries /s by platform and reason",
+                [
+                    (
+                        rate("platform, reason", "qunyun_delivery_retries_total"),
+                        "{{platform}} {{reason}}",
+                    ),
+                    (
+                        rate("platform", "qunyun_delivery_unknown_outcome_retries_total"),
+                        "{{platform}} unknown outcome",
+                    ),
+                ],
+                "ops",
+                description="rate_limited: the platform answered 429 with a hint; error: 5xx or "
+                "a timeout. Unknown outcome: the call may have taken effect and is repeated.",
+            ),
+            Graph(
+                "Rate-limit waits /s by source and cause",
+                [
+                    (
+                        rate("source, cause", "qunyun_delivery_rate_limit_waits_total"),
+                        "{{source}} {{cause}}",
+                    )
+                ],
+                "ops",
+                description="pacing: our token bucket for the source or group was empty; "
+                "hint: the platform asked us to wait (retry_after, Retry-After).",
+            ),
+            Graph(
+                "Queue depth by source",
+                [
+                    (
+                        "max by (source) (qunyun_delivery_queue_depth)",
+                        "{{source}}",
+                    )
+                ],
+                description="Records waiting or in flight (every replica reports the same "
+                "number: max, not sum). `-`: records without a source.",
+            ),
+        ],
+    ),
+    (
         "HTTP APIs",
         [
             Graph(
@@ -491,7 +557,9 @@ def build() -> builders.Dashboard:
     board = (
         builders.Dashboard("qunyun")
         .uid("qunyun-overview")
-        .description("Event flow, consumers, moderation, campaigns and HTTP APIs of qunyun.")
+        .description(
+            "Event flow, consumers, moderation, campaigns, delivery and HTTP APIs of qunyun."
+        )
         .tags(["qunyun"])
         .editable()
         .tooltip(DashboardCursorSync.CROSSHAIR)

@@ -40,12 +40,19 @@ AGREED: dict[str, tuple[str, tuple[str, ...]]] = {
     "qunyun_campaigns_points_granted_total": ("counter", ("kind",)),
     "qunyun_campaigns_notifications_published_total": ("counter", ("kind",)),
     "qunyun_campaigns_scheduler_lag_seconds": ("histogram", ()),
+    # delivery
+    "qunyun_delivery_calls_total": ("counter", ("platform", "operation", "outcome")),
+    "qunyun_delivery_retries_total": ("counter", ("platform", "reason")),
+    "qunyun_delivery_rate_limit_waits_total": ("counter", ("source", "cause")),
+    "qunyun_delivery_unknown_outcome_retries_total": ("counter", ("platform",)),
+    "qunyun_delivery_receipts_total": ("counter", ("outcome",)),
+    "qunyun_delivery_queue_depth": ("gauge", ("source",)),
 }
 
 # Each service's own metrics (beyond the shared HTTP, consumer and produce ones).
 SERVICE_METRICS: dict[str, tuple[str, ...]] = {
     service: tuple(n for n in AGREED if n.startswith(f"qunyun_{service}_"))
-    for service in ("ingest", "metrics", "moderation", "campaigns")
+    for service in ("ingest", "metrics", "moderation", "campaigns", "delivery")
 }
 
 # Labels whose values could be unbounded; never allowed on any qunyun metric.

@@ -27,7 +27,7 @@ def test_dashboard_has_the_rows_an_sre_needs():
     board = dashboard()
     assert board["uid"] and board["title"]
     rows = [p["title"] for p in board["panels"] if p["type"] == "row"]
-    for wanted in ("Event flow", "Consumer group", "Moderation", "Campaigns", "HTTP"):
+    for wanted in ("Event flow", "Consumer group", "Moderation", "Campaigns", "Delivery", "HTTP"):
         assert any(r.startswith(wanted) for r in rows), f"no {wanted!r} row in {rows}"
     consumer_row = next(p for p in board["panels"] if p["title"].startswith("Consumer group"))
     assert consumer_row.get("repeat") == "group"
@@ -90,5 +90,5 @@ def test_docker_compose_mounts_prometheus_and_grafana_files():
     grafana = services["grafana"]
     assert "./deploy/grafana/provisioning:/etc/grafana/provisioning:ro" in grafana["volumes"]
     assert "./deploy/grafana/dashboards:/var/lib/grafana/dashboards:ro" in grafana["volumes"]
-    for name in ("ingest", "metrics", "moderation", "campaigns"):
+    for name in ("ingest", "metrics", "moderation", "campaigns", "delivery"):
         assert name in services

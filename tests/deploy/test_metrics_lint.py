@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import json
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 
@@ -12,7 +14,7 @@ from tests.deploy.lint import lint_problems, promtool_lint
 from tests.deploy.traffic import SOURCE, generic_events, signed_webhook
 from tests.support import auth, produce_events, wait_until
 
-SERVICES = ["ingest", "metrics", "moderation", "campaigns"]
+SERVICES = ["ingest", "metrics", "moderation", "campaigns", "delivery"]
 
 
 def test_promtool_flags_a_bad_exposition(promtool):
@@ -47,6 +49,17 @@ def test_metrics_lint_clean(service, make_settings, run_app, producer, tokens, p
         if service == "ingest":
             body, headers = signed_webhook(events)
             client.post(f"/v1/webhooks/{SOURCE}", content=body, headers=headers)
+        elif service == "delivery":
+            # A moderation action through the consumer: its receipt and queue depth exist.
+            record = action_record(group_id, members[0], run)
+            producer.send(
+                settings.topic_moderation_actions,
+                key=group_id.encode(),
+                value=json.dumps(record).encode(),
+            ).get(timeout=30)
+            group = settings.consumer_group_prefix + service
+            needle = f'qunyun_consumer_records_total{{group="{group}"'
+            wait_until(lambda: needle in client.get("/metrics").text, timeout=40, interval=0.3)
         else:
             # Records through the consumer, so consumer counters, lag and batch timing exist.
             produce_events(
@@ -66,6 +79,24 @@ def test_metrics_lint_clean(service, make_settings, run_app, producer, tokens, p
 
     problems = lint_problems(promtool, body, [group_id, *members, *(e["id"] for e in events)])
     assert not problems, f"{service}: " + "\n".join(problems)
+
+
+def action_record(group_id: str, member_id: str, run: str) -> dict[str, object]:
+    """A moderation.actions.v1 record (a delete of one message) through the test source."""
+    return {
+        "id": f"{run}-action",
+        "case_id": f"{run}-case",
+        "group_id": group_id,
+        "member_id": member_id,
+        "event_id": f"{run}-ad",
+        "message_id": f"{run}-ad",
+        "action": "delete",
+        "duration_seconds": None,
+        "rule_id": None,
+        "reason": "lint",
+        "created_at": datetime.now(UTC).isoformat(),
+        "source": SOURCE,
+    }
 
 
 def test_id_labels_and_leaked_ids_are_caught(promtool):

@@ -82,6 +82,10 @@ def test_every_alert_has_severity_annotations_and_a_runbook():
         "QunyunDeadLetters",
         "QunyunCampaignsSchedulerLate",
         "QunyunHighRequestLatency",
+        "QunyunDeliveriesFailing",
+        "QunyunDeliveriesForbidden",
+        "QunyunDeliveryRateLimited",
+        "QunyunDeliveryQueueGrowing",
     } <= set(names)
     headings = {
         line[4:].strip() for line in OPERATING.read_text().splitlines() if line.startswith("### ")
@@ -169,7 +173,7 @@ def test_metric_name_check_catches_a_typo():
     }
 
 
-def test_prometheus_scrapes_the_four_services_and_loads_the_alerts():
+def test_prometheus_scrapes_the_five_services_and_loads_the_alerts():
     config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
     assert config["rule_files"] == ["alerts.yml"]
     (job,) = config["scrape_configs"]
@@ -183,6 +187,7 @@ def test_prometheus_scrapes_the_four_services_and_loads_the_alerts():
         "metrics:8002": "metrics",
         "moderation:8003": "moderation",
         "campaigns:8004": "campaigns",
+        "delivery:8005": "delivery",
     }
 
 
