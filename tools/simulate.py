@@ -49,6 +49,8 @@ class _Member:
     spammer: bool
     left_at: datetime | None = None
     messages: int = 0
+    channel: str | None = None
+    invited_by: str | None = None
 
 
 @dataclass
@@ -90,7 +92,36 @@ def _roster(
                 spammer=spammer,
             )
         )
+    _acquire(roster, random.Random(rng.random()))
     return roster
+
+
+def _acquire(roster: list[_Member], rng: random.Random) -> None:
+    """Give members channels of different quality and invitation chains (see textgen.CHANNELS).
+
+    老带新 members are invited by an earlier member who talks; 地推扫码 members by one of the
+    promoters (early members), whose invitees mostly never speak.
+    """
+    ordered = sorted(roster, key=lambda m: m.joined_at)
+    promoters = [m.id for m in ordered[: textgen.PROMOTERS]]
+    names = [c[0] for c in textgen.CHANNELS]
+    shares = [c[1] for c in textgen.CHANNELS]
+    lurking = {c[0]: c[2] for c in textgen.CHANNELS}
+    talkers: list[_Member] = []
+    for n, m in enumerate(ordered):
+        m.channel = rng.choices(names, weights=shares)[0] if n >= len(promoters) else None
+        if not m.spammer:
+            if rng.random() < lurking[m.channel]:
+                m.weight = 0.0
+                m.checkin_prob = 0.0 if m.channel == "地推扫码" else m.checkin_prob
+            elif m.weight == 0.0:
+                m.weight = rng.paretovariate(PARETO_ALPHA)
+        if m.channel == "老带新" and talkers:
+            m.invited_by = rng.choice(talkers).id
+        elif m.channel == "地推扫码":
+            m.invited_by = rng.choice(promoters)
+        if m.weight > 0:
+            talkers.append(m)
 
 
 def _moment(
@@ -136,7 +167,9 @@ class _Builder:
             member,
             "member.joined",
             member.joined_at,
-            {"display_name": member.name, "method": method},
+            {"display_name": member.name, "method": method}
+            | ({"channel": member.channel} if member.channel else {})
+            | ({"invited_by": member.invited_by, "method": "invite"} if member.invited_by else {}),
         )
 
     def left(self, group: _Group, member: _Member) -> tuple[datetime, dict[str, Any]]:

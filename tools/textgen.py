@@ -10,6 +10,18 @@ import random
 
 TOPICS = ("护肤", "读书", "健身")
 
+# Acquisition channels and the members each brings: (channel, share of joins, lurker share).
+# None is a join without a channel code. Friends brought by members stay and talk; the
+# street QR promotion (地推) fills the group with members who never speak.
+CHANNELS = (
+    ("老带新", 0.30, 0.15),
+    ("公众号文章", 0.25, 0.45),
+    ("地推扫码", 0.25, 0.90),
+    (None, 0.20, 0.45),
+)
+# How many early members run the street promotion and "invite" everyone it brings.
+PROMOTERS = 2
+
 GREETINGS = (
     "大家好",
     "早上好呀",
