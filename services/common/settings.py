@@ -169,6 +169,9 @@ class Settings(BaseSettings):
     metrics_history_days: int = Field(default=400, ge=31, le=5000)
     log_level: str = "INFO"
     delivery_max_attempts: int = Field(default=5, ge=1, le=100)
+    # How long a claimed delivery may stay in flight before another process takes it as a
+    # crash's unknown outcome: above the 10 s platform call timeout.
+    delivery_lease_seconds: float = Field(default=30.0, ge=12.0, le=3600.0)
 
     @field_validator("qunyun_timezone")
     @classmethod

@@ -20,7 +20,7 @@ from services.common.app import create_service_app
 from services.common.db import migrate
 from services.common.kafka.consumer import ConsumerRunner
 from services.common.outbox import OutboxRelay
-from services.common.resources import Resources, prepare_then_start
+from services.common.resources import Resources, run_after_migrations
 from services.common.settings import Settings, get_settings
 from services.delivery import api
 from services.delivery.dispatcher import Dispatcher
@@ -58,6 +58,7 @@ async def startup(resources: Resources) -> AsyncIterator[DeliveryState]:
         config=resources.config,
         on_receipt=relay.wake,
     )
+    resources.config_listeners.append(dispatcher.use_config)
     runner = ConsumerRunner(
         settings=settings,
         group_id=resources.consumer_group("delivery"),
@@ -65,24 +66,18 @@ async def startup(resources: Resources) -> AsyncIterator[DeliveryState]:
             handle_records,
             engine=resources.engine,
             settings=settings,
-            config=resources.config,
+            config=lambda: resources.config,
             on_committed=dispatcher.wake,
         ),
         topics=[settings.topic_moderation_actions, settings.topic_campaign_notifications],
         producer=resources.producer,
     )
 
-    def migrate_if_asked() -> None:
-        if settings.run_migrations:
-            migrate_delivery(settings.database_url)
-
-    def start_work() -> None:
-        resources.run(relay)
-        resources.run(dispatcher)
-        resources.run(runner)
-
-    await prepare_then_start(
-        resources, name="database-migrations", prepare=migrate_if_asked, start=start_work
+    await run_after_migrations(
+        resources,
+        migrations_dir=MIGRATIONS,
+        version_table=VERSION_TABLE,
+        loops=[relay, dispatcher, runner],
     )
     yield DeliveryState(dispatcher=dispatcher, relay=relay)
 

@@ -25,6 +25,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from datetime import timedelta
 
 import httpx
 import redis
@@ -70,6 +71,7 @@ class Dispatcher(BackgroundLoop):
     ) -> None:
         super().__init__("delivery-dispatcher")
         self._engine, self._settings, self._config = engine, settings, config
+        self._lease = timedelta(seconds=settings.delivery_lease_seconds)
         self._pacer = Pacer(redis_client)
         self._on_receipt = on_receipt
         self._max_in_flight, self._poll, self._timeout = max_in_flight, poll, timeout
@@ -80,6 +82,11 @@ class Dispatcher(BackgroundLoop):
         self._tasks: set[asyncio.Task[None]] = set()
         self._depth_at = 0.0
         self._depth_sources: set[str] = set()
+
+    def use_config(self, config: QunyunConfig) -> None:
+        """Take a reloaded QUNYUN_CONFIG: later calls use its sources and credentials."""
+        self._config = config
+        self._clients = {}  # a new dict: the loop thread may be reading the old one
 
     def wake(self) -> None:
         """New rows were committed: look for due work now."""
@@ -121,7 +128,9 @@ class Dispatcher(BackgroundLoop):
         self._woken.clear()
         free = self._max_in_flight - len(self._tasks)
         if free > 0:
-            claims = await asyncio.to_thread(claim_due, self._engine, busy=(), limit=free)
+            claims = await asyncio.to_thread(
+                claim_due, self._engine, busy=(), limit=free, lease=self._lease
+            )
             for claim in claims:
                 task = asyncio.create_task(self._carry_out(claim))
                 self._tasks.add(task)

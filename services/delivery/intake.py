@@ -25,15 +25,19 @@ def handle_records(
     *,
     engine: Engine,
     settings: Settings,
-    config: QunyunConfig,
+    config: Callable[[], QunyunConfig],
     on_committed: Callable[[], None],
 ) -> None:
-    """Queue one poll's records in one transaction, then wake the dispatcher."""
+    """Queue one poll's records in one transaction, then wake the dispatcher.
+
+    `config` returns the current QUNYUN_CONFIG (it reloads without a restart).
+    """
+    current = config()
     rows = [
         new_row(
             payload=decode(r.topic, r.value, settings).model_dump(mode="json"),
             ref_topic=r.topic,
-            config=config,
+            config=current,
         )
         for r in records
     ]

@@ -25,7 +25,7 @@ from sqlmodel import Session, col, select
 from services.common.db import utcnow
 from services.delivery.models import IN_FLIGHT, PENDING, UNFINISHED, Delivery
 
-LEASE = timedelta(seconds=60)
+LEASE = timedelta(seconds=30)  # default; DELIVERY_LEASE_SECONDS, above the 10 s call timeout
 TABLE: sa.Table = Delivery.__table__  # type: ignore[attr-defined]
 
 
@@ -69,7 +69,9 @@ def _candidates(now: Any, busy: Collection[str], limit: int) -> sa.Select[Any]:
     return query.order_by(t.next_attempt_at, t.seq).limit(limit)
 
 
-def _mark(session: Session, seqs: list[int], token: str, now: Any, *, check: bool) -> int:
+def _mark(
+    session: Session, seqs: list[int], token: str, now: Any, *, check: bool, lease: timedelta
+) -> int:
     statement = (
         sa.update(TABLE)
         .where(TABLE.c.seq.in_(seqs))
@@ -77,7 +79,7 @@ def _mark(session: Session, seqs: list[int], token: str, now: Any, *, check: boo
             state=IN_FLIGHT,
             attempts=TABLE.c.attempts + 1,
             claim_token=token,
-            lease_until=now + LEASE,
+            lease_until=now + lease,
             updated_at=now,
         )
     )
@@ -86,7 +88,9 @@ def _mark(session: Session, seqs: list[int], token: str, now: Any, *, check: boo
     return int(session.execute(statement).rowcount or 0)  # type: ignore[attr-defined]
 
 
-def claim_due(engine: Engine, *, busy: Collection[str], limit: int) -> list[Claim]:
+def claim_due(
+    engine: Engine, *, busy: Collection[str], limit: int, lease: timedelta = LEASE
+) -> list[Claim]:
     """Claim up to `limit` due group heads (skipping groups in `busy`), attempts counted."""
     token, now = uuid.uuid4().hex, utcnow()
     recovered: set[int] = set()
@@ -95,12 +99,12 @@ def claim_due(engine: Engine, *, busy: Collection[str], limit: int) -> list[Clai
         if engine.dialect.name == "postgresql":
             found = session.execute(query.with_for_update(skip_locked=True, of=TABLE)).all()
             if found:
-                _mark(session, [r.seq for r in found], token, now, check=False)
+                _mark(session, [r.seq for r in found], token, now, check=False, lease=lease)
         else:
             found = [
                 r
                 for r in session.execute(query).all()
-                if _mark(session, [r.seq], token, now, check=True) == 1
+                if _mark(session, [r.seq], token, now, check=True, lease=lease) == 1
             ]
         recovered = {r.seq for r in found if r.state == IN_FLIGHT}
         session.commit()

@@ -38,7 +38,7 @@ from schemathesis.core.failures import FailureGroup
 from tests.faults.harness import FIGURES, current_scale
 from tests.support import SOURCE_SECRETS, auth
 
-SERVICES = ["ingest", "metrics", "moderation", "campaigns"]
+SERVICES = ["ingest", "metrics", "moderation", "campaigns", "delivery"]
 LARGE = current_scale().name == "large"
 # Examples per operation: bounded in `make test`, more in `make faults`.
 EXAMPLES = {"admin": 200 if LARGE else 20, "reader": 50 if LARGE else 5}

@@ -10,7 +10,7 @@ import pytest
 
 from tests.support import LIMITED_GROUP, auth
 
-SERVICES = ["ingest", "metrics", "moderation", "campaigns"]
+SERVICES = ["ingest", "metrics", "moderation", "campaigns", "delivery"]
 PUBLIC = {"/healthz", "/readyz", "/metrics", "/v1/webhooks/{source_id}"}
 
 
