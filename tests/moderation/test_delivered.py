@@ -1,0 +1,58 @@
+"""End to end with the delivery service and the platform double: a rule's mute is carried
+out in the fake Telegram group (with its notice posted) through the source of the group's
+events, and the case's `enforcement` becomes `delivered` (from delivery.receipts.v1)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from services.moderation.app import create_app
+from tests.conftest import auth, produce_events
+from tests.delivery.conftest import (  # noqa: F401 - the delivery harness's fixtures
+    chat_number,
+    clean_double,
+    delivery,
+    delivery_config,
+    double,
+)
+from tests.moderation.conftest import add_rule, message, wait_until
+
+
+def test_a_mute_is_carried_out_at_the_double_and_the_case_shows_it_delivered(
+    delivery,  # noqa: F811
+    make_settings,
+    run_app,
+    tokens,
+    producer,
+):
+    admin = auth(tokens.admin)
+    chat = f"-{chat_number()}"
+    group = f"telegram:{chat}"
+    with delivery() as h:
+        settings = make_settings(
+            share_with=h.settings, topic_delivery_receipts=h.settings.topic_delivery_receipts
+        )
+        with run_app(create_app(settings)) as client:
+            add_rule(client, tokens.admin, group, name="广告", kind="keywords",
+                     params={"keywords": ["加微信"]}, action="mute", mute_seconds=600)  # fmt: skip
+            policy = {"notices": {"mute": "{member} 因 {reason} 被禁言 {duration}"}}
+            assert client.put(f"/v1/groups/{group}/policy", headers=admin, json=policy).is_success
+            at = datetime.now(UTC) - timedelta(seconds=5)
+            ad = message(
+                group, "telegram:42", "加微信", display_name="小明", message_id="4711", at=at
+            )
+            ad = ad.model_copy(update={"source": "tg"})
+            produce_events(producer, settings.topic_events, [ad])
+
+            def enforcement() -> dict | None:
+                cases = client.get(f"/v1/groups/{group}/cases", headers=admin).json()["cases"]
+                return cases[0]["enforcement"] if cases else None
+
+            done = wait_until(enforcement, timeout=40)
+    assert done and done["outcome"] == "delivered", done
+    fake = h.group("telegram", chat)
+    assert fake.muted("42")
+    [post] = fake.posts()
+    # Delivery knows the mention by member id only, so it appends the platform's mention of
+    # it after the rendered `@小明` (it cannot find `@telegram:42` in the text).
+    assert post.text.startswith("@小明 因 广告 被禁言 10 分钟")
