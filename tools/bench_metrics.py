@@ -5,7 +5,10 @@
 - memory: Redis bytes held by one group of 100,000 members active over 90 days, filled
   straight through the apply script in big pipelines (not through Kafka);
 - latency: a 90-day day-cohort retention query (30 periods, both modes), DAU/WAU/MAU,
-  a 30-day leaderboard and a dormant page on that group.
+  a 30-day leaderboard, a dormant page, channels and inviters on that group (its members
+  join through 8 channels, half of them invited by an earlier member), and the overview
+  over 1,000 groups of 20 members;
+- acquisition memory: the channel/inviter keys (`jn`, `ch`, `ac:*`, `ai:*`) of that group.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import orjson
 import redis
@@ -24,10 +26,11 @@ import redis
 from services.common.kafka.admin import ensure_topics
 from services.common.redis_client import make_redis
 from services.common.settings import Settings
-from services.metrics import cohorts, queries
-from services.metrics.apply import Applier, Row, script_row
+from services.metrics import acquisition, cohorts, overview, queries
+from services.metrics.apply import Applier
 from services.metrics.consumer import handle_batch
 from services.metrics.keys import GroupKeys, start_of_day_ms, today
+from tools.bench_metrics_fill import UTC_ZONE, fill_group, fill_groups, group_memory
 from tools.bench_raw import (
     consumer_rate,
     median,
@@ -36,8 +39,6 @@ from tools.bench_raw import (
     raw_produce_rate,
     row,
 )
-
-UTC_ZONE = ZoneInfo("UTC")
 
 
 def _payloads(count: int, *, groups: int, members: int) -> list[tuple[bytes | None, bytes]]:
@@ -104,74 +105,6 @@ def consumer_rates(*, bootstrap: str, redis_url: str, events: int) -> tuple[floa
     return rate, raw
 
 
-def fill_group(
-    client: redis.Redis, *, group_id: str, members: int, days: int, active_days: int
-) -> int:
-    """Apply joins and one message per active day for every member; return events applied."""
-    applier = Applier(client, tz=UTC_ZONE, history_days=400)
-    rng = random.Random(members)
-    first = today(UTC_ZONE) - days + 1
-    batch: list[Row] = []
-    applied = 0
-    pipe = client.pipeline(transaction=False)
-
-    def flush() -> None:
-        nonlocal batch, pipe
-        if batch:
-            applier.queue(pipe, group_id, batch)
-            batch = []
-        if len(pipe) >= 20:
-            pipe.execute()
-            pipe = client.pipeline(transaction=False)
-
-    for member in range(members):
-        member_id = f"u:{member:06d}"
-        join_day = first + member * days // members
-        ms = start_of_day_ms(join_day, UTC_ZONE) + rng.randrange(86_400_000)
-        batch.append(
-            script_row(
-                kind="j",
-                source="bench",
-                event_id=f"j{member}",
-                member_id=member_id,
-                ts_ms=ms,
-                day=join_day,
-            )
-        )
-        span = range(join_day, first + days)
-        for n, day in enumerate(rng.sample(span, min(active_days, len(span)))):
-            ms = start_of_day_ms(day, UTC_ZONE) + rng.randrange(86_400_000)
-            batch.append(
-                script_row(
-                    kind="m",
-                    source="bench",
-                    event_id=f"m{member}-{n}",
-                    member_id=member_id,
-                    ts_ms=ms,
-                    day=day,
-                )
-            )
-        applied += 1 + min(active_days, len(span))
-        if len(batch) >= 5000:
-            flush()
-    flush()
-    pipe.execute()
-    return applied
-
-
-def group_memory(client: redis.Redis, group_id: str) -> tuple[int, int, int]:
-    """Return (bytes of all the group's keys, bytes of its dedup keys, number of keys)."""
-    total = dedup = keys = 0
-    prefix = GroupKeys(group_id).prefix
-    for key in client.scan_iter(match=prefix + "*", count=5000):
-        used = client.memory_usage(key, samples=0) or 0
-        total += used
-        keys += 1
-        if key.startswith((prefix + "dd:").encode()):
-            dedup += used
-    return total, dedup, keys
-
-
 def _latency_ms(call: Any, repeats: int) -> float:
     call()  # warm-up
     samples = []
@@ -182,11 +115,7 @@ def _latency_ms(call: Any, repeats: int) -> float:
     return median(samples)
 
 
-def run(
-    *, bootstrap: str, redis_url: str, database_url: str, smoke: bool = False, repeats: int = 3
-) -> list[dict[str, Any]]:
-    """Measure the metrics service; medians of `repeats` runs after a warm-up."""
-    rows = []
+def _consumer_row(bootstrap: str, redis_url: str, smoke: bool, repeats: int) -> dict[str, Any]:
     events = 2000 if smoke else 50_000
     if not smoke:  # warm-up
         consumer_rates(bootstrap=bootstrap, redis_url=redis_url, events=5000)
@@ -195,123 +124,134 @@ def run(
         for _ in range(1 if smoke else repeats)
     ]
     applied, raw = median([m[0] for m in measured]), median([m[1] for m in measured])
-    rows.append(
-        row(
-            name="metrics consumer apply rate",
-            value=applied,
-            unit="events/s",
-            raw_name="raw kafka-python consume rate (same topic)",
-            raw_value=raw,
-            ratio=ratio_of(applied, raw),
-            target=None if smoke else ">= 0.25",
-            met=None if smoke else ratio_of(applied, raw) >= 0.25,
-            notes=f"{events} events (90% messages; live order over the last hour, 2% up to a "
-            "day late), 50 groups, 6 partitions, one ConsumerRunner from first batch to last "
-            "event; ratio = value / raw",
-        )
+    return row(
+        name="metrics consumer apply rate",
+        value=applied,
+        unit="events/s",
+        raw_name="raw kafka-python consume rate (same topic)",
+        raw_value=raw,
+        ratio=ratio_of(applied, raw),
+        target=None if smoke else ">= 0.25",
+        met=None if smoke else ratio_of(applied, raw) >= 0.25,
+        notes=f"{events} events (90% messages; live order over the last hour, 2% up to a "
+        "day late), 50 groups, 6 partitions, one ConsumerRunner from first batch to last "
+        "event; ratio = value / raw",
     )
 
-    members, days, active_days = (500, 90, 10) if smoke else (100_000, 90, 10)
+
+def _memory_rows(
+    client: redis.Redis, group: str, members: int, smoke: bool
+) -> list[dict[str, Any]]:
+    days, active_days = 90, 10
+    before = int(client.info("memory")["used_memory"])
+    started = time.perf_counter()
+    applied = fill_group(
+        client, group_id=group, members=members, days=days, active_days=active_days
+    )
+    fill_seconds = time.perf_counter() - started
+    after = int(client.info("memory")["used_memory"])
+    total, dedup, acquired, keys = group_memory(client, group)
+    mb, per_100k = total / 1e6, acquired / 1e6 * 100_000 / members
+    return [
+        row(
+            name=f"redis memory, {members} members over {days} days",
+            value=mb,
+            unit="MB",
+            target=None if smoke else "< 100 MB",
+            met=None if smoke else mb < 100,
+            notes=f"{applied} events ({active_days} active days per member, 1 message "
+            f"each, joins spread over the {days} days); MEMORY USAGE over {keys} keys; "
+            f"of which dedup {dedup / 1e6:.1f} MB; INFO used_memory delta "
+            f"{(after - before) / 1e6:.1f} MB; direct script fill "
+            f"{applied / fill_seconds:.0f} events/s",
+        ),
+        row(
+            name="redis memory, channel and inviter data",
+            value=per_100k,
+            unit="MB per 100,000 members",
+            target=None if smoke else "< 10 MB",
+            met=None if smoke else per_100k < 10,
+            notes=f"jn, ch, ac:*, ai:* of the {members}-member group: {acquired / 1e6:.2f} MB "
+            "(8 channels, half the members invited by an earlier one)",
+        ),
+    ]
+
+
+def _timed_calls(
+    client: redis.Redis, group: str, groups: list[str]
+) -> list[tuple[str, float, Any, str]]:
+    """Return (name, target ms, call, notes) of each query timed."""
+    last = today(UTC_ZONE)
+    since = start_of_day_ms(last - 29, UTC_ZONE)
+    span: dict[str, Any] = dict(client=client, group_id=group, first_day=last - 89, last_day=last)
+    recent = span | {"first_day": last - 29}
+    retention = partial(cohorts.read_retention, **span, kind="day", periods=30, today=last)
+    bitops = "one pipeline of BITOP/BITCOUNT"
+    return [
+        ("retention query, 90 day cohorts x 30 periods, exact", 250,
+         partial(retention, mode="exact"), bitops),
+        ("retention query, 90 day cohorts x 30 periods, unbounded", 250,
+         partial(retention, mode="unbounded"), bitops),
+        ("DAU/WAU/MAU query", 250,
+         partial(queries.read_active, client, group_id=group, day=last), ""),
+        ("leaderboard query, 30 days, top 100", 250,
+         partial(queries.read_leaderboard, **recent, limit=100), ""),
+        ("dormant page, 30 days, 100 members", 250,
+         partial(queries.read_dormant, client, group_id=group, silent_since_ms=since,
+                 limit=100, cursor=None), ""),
+        ("channels query, 90 days", 100, partial(acquisition.read_channels, **span), ""),
+        ("inviters query, 90 days, top 100", 100,
+         partial(acquisition.read_inviters, **span, limit=100), ""),
+        (f"overview query, {len(groups)} groups", 200,
+         partial(overview.read_overview, client, allowed=set(groups), day=last, sort="dau",
+                 limit=100, cursor=None),
+         "groups of 20 members; sorted by dau, first page of 100"),
+    ]  # fmt: skip
+
+
+def _latency_rows(
+    client: redis.Redis, group: str, members: int, smoke: bool, repeats: int
+) -> list[dict[str, Any]]:
+    groups = fill_groups(client, groups=50 if smoke else 1000, members=20)
+    timed = _timed_calls(client, group, groups)
+    out = []
+    for name, limit_ms, call, notes in timed:
+        ms = _latency_ms(call, repeats)
+        out.append(
+            row(
+                name=name,
+                value=ms,
+                unit="ms",
+                target=None if smoke else f"< {limit_ms:.0f} ms",
+                met=None if smoke else ms < limit_ms,
+                notes="; ".join(
+                    [
+                        *([] if name.startswith("overview") else [f"{members}-member group"]),
+                        *([notes] if notes else []),
+                        "median",
+                    ]
+                ),
+            )
+        )
+    return out
+
+
+def run(
+    *, bootstrap: str, redis_url: str, database_url: str, smoke: bool = False, repeats: int = 3
+) -> list[dict[str, Any]]:
+    """Measure the metrics service; medians of `repeats` runs after a warm-up."""
+    rows = [_consumer_row(bootstrap, redis_url, smoke, repeats)]
+    members = 500 if smoke else 100_000
     client = make_redis(redis_url)
     group = f"bench:memory:{uuid.uuid4().hex[:8]}"
     try:
-        before = int(client.info("memory")["used_memory"])
-        started = time.perf_counter()
-        applied_events = fill_group(
-            client, group_id=group, members=members, days=days, active_days=active_days
-        )
-        fill_seconds = time.perf_counter() - started
-        after = int(client.info("memory")["used_memory"])
-        total, dedup, keys = group_memory(client, group)
-        mb = total / 1e6
-        rows.append(
-            row(
-                name=f"redis memory, {members} members over {days} days",
-                value=mb,
-                unit="MB",
-                target="< 100 MB" if not smoke else None,
-                met=mb < 100 if not smoke else None,
-                notes=f"{applied_events} events ({active_days} active days per member, 1 message "
-                f"each, joins spread over the {days} days); MEMORY USAGE over {keys} keys; "
-                f"of which dedup {dedup / 1e6:.1f} MB; INFO used_memory delta "
-                f"{(after - before) / 1e6:.1f} MB; direct script fill "
-                f"{applied_events / fill_seconds:.0f} events/s",
-            )
-        )
-        last = today(UTC_ZONE)
-        first = last - days + 1
-        for mode in ("exact", "unbounded"):
-            ms = _latency_ms(
-                lambda mode=mode: cohorts.read_retention(
-                    client,
-                    group_id=group,
-                    kind="day",
-                    mode=mode,
-                    first_day=first,
-                    last_day=last,
-                    periods=30,
-                    today=last,
-                ),
-                repeats,
-            )
-            rows.append(
-                row(
-                    name=f"retention query, 90 day cohorts x 30 periods, {mode}",
-                    value=ms,
-                    unit="ms",
-                    target=None if smoke else "< 250 ms",
-                    met=None if smoke else ms < 250,
-                    notes=f"{members} members; one pipeline of BITOP/BITCOUNT; median",
-                )
-            )
-        ms = _latency_ms(lambda: queries.read_active(client, group_id=group, day=last), repeats)
-        rows.append(
-            row(
-                name="DAU/WAU/MAU query",
-                value=ms,
-                unit="ms",
-                target=None if smoke else "< 250 ms",
-                met=None if smoke else ms < 250,
-                notes=f"{members} members; median",
-            )
-        )
-        ms = _latency_ms(
-            lambda: queries.read_leaderboard(
-                client, group_id=group, first_day=last - 29, last_day=last, limit=100
-            ),
-            repeats,
-        )
-        rows.append(
-            row(
-                name="leaderboard query, 30 days, top 100",
-                value=ms,
-                unit="ms",
-                target=None if smoke else "< 250 ms",
-                met=None if smoke else ms < 250,
-                notes=f"{members} members; median",
-            )
-        )
-        since = start_of_day_ms(last - 29, UTC_ZONE)
-        ms = _latency_ms(
-            lambda: queries.read_dormant(
-                client, group_id=group, silent_since_ms=since, limit=100, cursor=None
-            ),
-            repeats,
-        )
-        rows.append(
-            row(
-                name="dormant page, 30 days, 100 members",
-                value=ms,
-                unit="ms",
-                target=None if smoke else "< 250 ms",
-                met=None if smoke else ms < 250,
-                notes=f"{members} members; median",
-            )
-        )
+        rows += _memory_rows(client, group, members, smoke)
+        rows += _latency_rows(client, group, members, smoke, repeats)
     finally:
-        keys_left = list(client.scan_iter(match=GroupKeys(group).prefix + "*", count=5000))
-        for start in range(0, len(keys_left), 1000):
-            client.unlink(*keys_left[start : start + 1000])
+        for pattern in (GroupKeys(group).prefix + "*", "qy:{bench:overview:*"):
+            keys_left = list(client.scan_iter(match=pattern, count=5000))
+            for start in range(0, len(keys_left), 1000):
+                client.unlink(*keys_left[start : start + 1000])
         client.close()
     return rows
 

@@ -98,19 +98,21 @@ def read_inviters(
     if not counts:
         return []
     rank = sorted(counts, key=lambda i: (-counts[i][3], -counts[i][0]))
-    # Ties at the cut are ordered by member id, so take every inviter tied with the last kept.
-    cut = (counts[rank[min(limit, len(rank)) - 1]][3], counts[rank[min(limit, len(rank)) - 1]][0])
+    # Ties at the cut are ordered by member id, so take every inviter tied with the last kept,
+    # and read only their ids (rows and names are built for the page alone).
+    last = rank[min(limit, len(rank)) - 1]
+    cut = (counts[last][3], counts[last][0])
     chosen = [i for i in rank if (counts[i][3], counts[i][0]) >= cut]
-    pipe = client.pipeline(transaction=False)
-    pipe.hmget(keys.names, [str(i) for i in chosen])
-    members = [cast(bytes, m).decode() for m in pipe.execute()[0]]
-    shown = display_names(client, keys, chosen)
-    rows = [
-        InviterRow(member_id=m, display_name=n, **_fields(counts[i]))
-        for i, m, n in zip(chosen, members, shown, strict=True)
+    ids = cast(list[bytes], client.hmget(keys.names, [str(i) for i in chosen]))
+    page = sorted(
+        zip(chosen, ids, strict=True),
+        key=lambda pair: (-counts[pair[0]][3], -counts[pair[0]][0], pair[1]),
+    )[:limit]
+    shown = display_names(client, keys, [i for i, _ in page])
+    return [
+        InviterRow(member_id=m.decode(), display_name=n, **_fields(counts[i]))
+        for (i, m), n in zip(page, shown, strict=True)
     ]
-    rows.sort(key=lambda r: (-r.retained_d7, -r.joins, r.member_id))
-    return rows[:limit]
 
 
 def channel_bitmap(client: redis.Redis, *, group_id: str, channel: str) -> bytes | None:

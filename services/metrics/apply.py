@@ -223,7 +223,7 @@ class Applier:
             client=pipe,
         )
 
-    def _index(self, pipe: redis.client.Pipeline, groups: Iterable[str]) -> None:
+    def index(self, pipe: redis.client.Pipeline, groups: Iterable[str]) -> None:
         """Note the groups in the overview's index (its own key: another cluster slot)."""
         now_ms = int(time.time() * 1000)
         pipe.zadd(GROUP_INDEX, dict.fromkeys(groups, now_ms), gt=True)
@@ -249,7 +249,7 @@ class Applier:
         pipe = self.client.pipeline(transaction=False)
         for group_id, batch in per_group.items():
             self.queue(pipe, group_id, batch.rows, names=batch.names, now=now)
-        self._index(pipe, per_group)
+        self.index(pipe, per_group)
         for answer in pipe.execute()[: len(per_group)]:
             _add(result, answer)
         return result

@@ -19,7 +19,7 @@ RECORD_BYTES = RECORD_BITS // 8
 RECORD_FORMAT = ">qqqqIIII"  # first_join, last_join, last_leave, last_active (ms), messages,
 # active_days, first_join_day, last_active_day (of counted messages, 0 for none)
 # One acquisition record in the `jn` string: channel id, inviter's dense id, first active
-# day of a member never seen joining, spare (u32 each).
+# day of a member never seen joining, 1 when the member is in the acquisition counts.
 JOIN_BITS = 128
 JOIN_BYTES = JOIN_BITS // 8
 JOIN_FORMAT = ">IIII"

@@ -111,14 +111,15 @@ local function record(id)
   return r
 end
 
--- A member's acquisition record: channel id, inviter's dense id, first active day (no join).
+-- A member's acquisition record: channel id, inviter's dense id, first active day (no join),
+-- 1 when the member's contribution is in the acquisition counts.
 local function joined(id)
   local j = joins[id]
   if j == nil then
     local b = id * JREC
     local v = redis.call('BITFIELD', jn, 'GET', 'u32', b, 'GET', 'u32', b + 32,
-      'GET', 'u32', b + 64)
-    j = {v[1], v[2], v[3], orig = {v[1], v[2], v[3]}}
+      'GET', 'u32', b + 64, 'GET', 'u32', b + 96)
+    j = {v[1], v[2], v[3], v[4], orig = {v[1], v[2], v[3], v[4]}}
     joins[id] = j
   end
   return j
@@ -332,8 +333,10 @@ for id, r in pairs(members) do
   local was, now, j = acq_flags(before[id]), acq_flags(r), joins[id]
   if not same(was, now) or (j and (j[1] ~= j.orig[1] or j[2] ~= j.orig[2])) then
     j = joined(id)
-    acq_delta(was, j.orig[1], j.orig[2], -1)
+    -- Members recorded before the counts existed were never added: nothing to take back.
+    if j.orig[4] == 1 then acq_delta(was, j.orig[1], j.orig[2], -1) end
     acq_delta(now, j[1], j[2], 1)
+    j[4] = now and 1 or 0
   end
   local b = id * REC
   local f = '%d'
@@ -353,10 +356,10 @@ for id, r in pairs(members) do
   end
 end
 for id, j in pairs(joins) do
-  if j[1] ~= j.orig[1] or j[2] ~= j.orig[2] or j[3] ~= j.orig[3] then
+  if j[1] ~= j.orig[1] or j[2] ~= j.orig[2] or j[3] ~= j.orig[3] or j[4] ~= j.orig[4] then
     local b = id * JREC
     redis.call('BITFIELD', jn, 'SET', 'u32', b, j[1], 'SET', 'u32', b + 32, j[2],
-      'SET', 'u32', b + 64, j[3])
+      'SET', 'u32', b + 64, j[3], 'SET', 'u32', b + 96, j[4])
   end
 end
 for key, fields in pairs(acq) do
