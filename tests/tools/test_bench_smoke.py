@@ -7,7 +7,7 @@ import importlib
 import orjson
 import pytest
 
-from tools import bench
+from tools import bench, bench_delivery, bench_e2e
 from tools.bench_raw import bare_app, post_concurrently, serve_bare
 
 ROW_KEYS = {"name", "value", "unit", "raw_name", "raw_value", "ratio", "target", "met", "notes"}
@@ -26,13 +26,41 @@ def assert_measured(rows: list[dict]) -> None:
         assert r["met"] in (None, True, False)
 
 
-@pytest.mark.parametrize("part", [p for p in bench.PARTS if p != "raw"])
+@pytest.mark.parametrize("part", [p for p in bench.PARTS if p not in ("raw", "delivery", "e2e")])
 def test_each_service_benchmark_runs_in_smoke_size(part, kafka_bootstrap, redis_url, database_url):
     module = importlib.import_module(f"tools.bench_{part}")
     rows = module.run(
         bootstrap=kafka_bootstrap, redis_url=redis_url, database_url=database_url, smoke=True
     )
     assert_measured(rows)
+
+
+def test_delivery_throughput_row_against_the_double(kafka_bootstrap, redis_url, database_url):
+    rows = bench_delivery.run(
+        bootstrap=kafka_bootstrap, redis_url=redis_url, database_url=database_url, smoke=True
+    )
+    assert_measured(rows)
+    [throughput] = rows
+    assert throughput["unit"] == "records/s" and throughput["met"] is None
+    # Every delete of the warm-up and the run, by delivery and by the bare client, reached it.
+    assert "300 deleteMessage calls at the double" in throughput["notes"]
+
+
+def test_e2e_rows_webhook_to_action_and_to_delete_message(kafka_bootstrap, redis_url, database_url):
+    rows = bench_e2e.run(
+        bootstrap=kafka_bootstrap, redis_url=redis_url, database_url=database_url, smoke=True
+    )
+    assert_measured(rows)
+    by_name = {r["name"]: r for r in rows}
+    p50 = by_name["e2e webhook→deleteMessage at the double @100/s p50"]["value"]
+    p99 = by_name["e2e webhook→deleteMessage at the double @100/s p99"]["value"]
+    p999 = by_name["e2e webhook→deleteMessage at the double @100/s p99.9"]["value"]
+    assert p50 <= p99 <= p999 < bench_e2e.TIMEOUT_S * 1000  # every delete arrived
+    assert (
+        "202→action on Kafka"
+        in by_name["e2e webhook→deleteMessage at the double @100/s p99"]["notes"]
+    )
+    assert by_name["e2e webhook→action p99 @100/s"]["value"] > 0
 
 
 def test_orchestrator_prints_the_table_and_writes_json(

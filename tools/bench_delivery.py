@@ -1,0 +1,167 @@
+"""Delivery throughput: records carried out per second against the platform double.
+
+One delivery process (`python -m services.delivery`) consumes a private actions topic; its
+telegram source points at the platform double (its own process) with pacing out of the way
+(very high `rate_per_second` and `rate_per_group_per_minute`). Each run produces `delete`
+actions for many Telegram groups and times from the first record produced to the last
+`delivered` receipt on the receipts topic: consumer → durable queue → dispatcher →
+`deleteMessage` → receipt through the outbox.
+
+The raw limit, measured in the same run against the same double: a bare
+`httpx.AsyncClient` making the same `deleteMessage` calls with the dispatcher's
+concurrency (`max_in_flight`), from the first call to the last answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import tempfile
+import time
+import uuid
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+from random import Random
+from typing import Any
+
+import httpx
+import orjson
+from kafka import KafkaProducer
+
+from services.common.settings import QunyunConfig, write_config
+from services.delivery.dispatcher import Dispatcher
+from tools.bench_e2e import (
+    TopicWatcher,
+    double_calls,
+    double_source,
+    private_settings,
+    serve_double,
+    service,
+    service_database,
+    service_env,
+)
+from tools.bench_raw import median, ratio_of, row
+from tools.platform_double import DoubleConfig
+
+SOURCE = "bench-tg-fast"
+TARGET_RATIO = 0.5
+CONCURRENCY = int(inspect.signature(Dispatcher).parameters["max_in_flight"].default)
+
+# One call: (chat id, message id).
+Target = tuple[int, int]
+
+
+def _targets(*, count: int, groups: int, seed: int) -> list[Target]:
+    """`count` distinct messages spread round-robin over `groups` chats."""
+    base = Random(seed).randrange(10**8, 2 * 10**9)
+    return [(-(10**12) - g, base + i) for i, g in ((i, i % groups) for i in range(count))]
+
+
+def _actions(targets: list[Target], run: str) -> list[tuple[str, bytes, bytes]]:
+    """A `delete` action record per target: (record id, key, value)."""
+    now = datetime.now(UTC).isoformat()
+    out = []
+    for i, (chat, message_id) in enumerate(targets):
+        record_id, group = f"{run}-{i}", f"telegram:{chat}"
+        value = {
+            "id": record_id, "case_id": f"case-{record_id}", "group_id": group,
+            "source": SOURCE, "member_id": f"telegram:{7_000_000 + i % 997}",
+            "event_id": f"ev-{record_id}", "message_id": str(message_id), "action": "delete",
+            "duration_seconds": None, "rule_id": None, "reason": "bench", "created_at": now,
+        }  # fmt: skip
+        out.append((record_id, group.encode(), orjson.dumps(value)))
+    return out
+
+
+def _delivery_rate(
+    *, producer: KafkaProducer, topic: str, watcher: TopicWatcher, targets: list[Target]
+) -> float:
+    """Produce a delete action per target; records/s from the first send to the last receipt."""
+    records = _actions(targets, f"dl-{uuid.uuid4().hex[:8]}")
+    ids = {record_id for record_id, _, _ in records}
+    started = time.perf_counter()
+    for _, key, value in records:
+        producer.send(topic, key=key, value=value)
+    producer.flush(timeout=60)
+    missing = watcher.wait_for(ids, timeout=60 + len(ids) / 50)
+    if missing:
+        raise RuntimeError(f"delivery: {missing} of {len(ids)} receipts did not arrive")
+    outcomes = {watcher.records[i].get("outcome") for i in ids}
+    if outcomes != {"delivered"}:
+        raise RuntimeError(f"delivery receipts were {sorted(map(str, outcomes))}, not delivered")
+    return len(ids) / (max(watcher.arrived[i] for i in ids) - started)
+
+
+async def _bare_calls(url: str, targets: list[Target], concurrency: int) -> float:
+    pending = iter(targets)
+    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=200)) as http:
+
+        async def worker() -> None:
+            for chat, message_id in pending:
+                resp = await http.post(url, json={"chat_id": chat, "message_id": message_id})
+                if resp.status_code != 200 or resp.json().get("ok") is not True:
+                    raise RuntimeError(f"bare deleteMessage answered {resp.status_code}")
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return len(targets) / (time.perf_counter() - started)
+
+
+def bare_rate(*, double: str, targets: list[Target], concurrency: int = CONCURRENCY) -> float:
+    """The same deleteMessage calls from a bare httpx.AsyncClient; calls/s."""
+    url = f"{double}/bot{DoubleConfig().telegram_token}/deleteMessage"
+    return asyncio.run(_bare_calls(url, targets, concurrency))
+
+
+def run(
+    *, bootstrap: str, redis_url: str, database_url: str, smoke: bool = False, repeats: int = 3
+) -> list[dict[str, Any]]:
+    """Measure delivery's records/s against the double and the bare client's calls/s."""
+    count, groups = (100, 10) if smoke else (5000, 200)
+    repeats = 1 if smoke else repeats
+    settings = private_settings(bootstrap=bootstrap, redis_url=redis_url, name="delivery")
+    delivered, bare = [], []
+    with ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-dl-")))
+        double = stack.enter_context(serve_double(workdir))
+        config = write_config(
+            workdir / "qunyun.toml",
+            QunyunConfig(sources=[double_source(SOURCE, double, secret="unused")]),
+        )
+        db = service_database(database_url, workdir, "delivery")
+        env = service_env(settings=settings, config=config, database_url=db)
+        stack.enter_context(service(name="delivery", env=env, log_dir=workdir))
+        watcher = TopicWatcher(
+            bootstrap=bootstrap, topic=settings.topic_delivery_receipts, key="ref_id"
+        )
+        stack.callback(watcher.close)
+        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
+        stack.callback(producer.close, 10)
+        topic = settings.topic_moderation_actions
+        producer.partitions_for(topic)
+        warm = _targets(count=min(count // 2, 100), groups=groups, seed=0)
+        _delivery_rate(producer=producer, topic=topic, watcher=watcher, targets=warm)
+        bare_rate(double=double, targets=_targets(count=len(warm), groups=groups, seed=100))
+        for k in range(repeats):
+            targets = _targets(count=count, groups=groups, seed=k + 1)
+            delivered.append(
+                _delivery_rate(producer=producer, topic=topic, watcher=watcher, targets=targets)
+            )
+            bare.append(bare_rate(double=double, targets=_targets(count=count, groups=groups,
+                                                                   seed=k + 101)))  # fmt: skip
+        calls = len(double_calls(double, "deleteMessage"))
+    value, raw = median(delivered), median(bare)
+    ratio = ratio_of(value, raw)
+    notes = (
+        f"{count} delete actions over {groups} Telegram groups per run, pacing off, one delivery "
+        f"process ({CONCURRENCY} in flight), first record produced → last delivered receipt; "
+        f"bare: {CONCURRENCY} concurrent calls; median of {repeats} after a warm-up; "
+        f"{calls} deleteMessage calls at the double; ratio = value / raw"
+    )
+    return [
+        row(name="delivery: records carried out per second (telegram delete, double)",
+            value=value, unit="records/s", raw_name="bare httpx.AsyncClient, same calls",
+            raw_value=raw, ratio=ratio, target=f">= {TARGET_RATIO:g}",
+            met=None if smoke else ratio >= TARGET_RATIO, notes=notes),
+    ]  # fmt: skip
