@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,10 +89,22 @@ def build_resources(
 
 
 async def close_resources(resources: Resources) -> None:
-    """Stop the loops (newest first), flush the producer and close clients, off the event loop."""
-    for loop in reversed(resources.loops):
-        await run_in_threadpool(loop.stop)
-    await run_in_threadpool(resources.producer.close)
+    """Stop the loops (newest first), flush the producer and close clients, off the event loop.
+
+    kafka-python's network thread can race its own close of a socket and log errors about
+    it ("'NoneType' object has no attribute 'recv'", "Invalid file descriptor: -1"): by then
+    every effect is durable and every offset committed, so a clean stop keeps them out of
+    the log (CRITICAL still shows).
+    """
+    kafka_log = logging.getLogger("kafka")
+    level = kafka_log.level
+    kafka_log.setLevel(logging.CRITICAL)
+    try:
+        for loop in reversed(resources.loops):
+            await run_in_threadpool(loop.stop)
+        await run_in_threadpool(resources.producer.close)
+    finally:
+        kafka_log.setLevel(level)
     if resources.redis is not None:
         await run_in_threadpool(resources.redis.close)
     if resources.engine is not None:

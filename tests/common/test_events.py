@@ -1,3 +1,4 @@
+import orjson
 import pytest
 from pydantic import ValidationError
 
@@ -125,3 +126,22 @@ def test_decode_rejects_non_json_and_wrong_schema():
         decode_event(b'{"type": "member.joined", "id": "x", "source": "s"}')
     with pytest.raises(InvalidEvent):
         decode_event(None)
+
+
+def test_join_channel_is_kept_and_bounded():
+    """`channel` (the acquisition channel of a join) survives encoding; over 64 chars is refused."""
+    base = {
+        "id": "join-channel",
+        "source": "generic-test",
+        "type": "member.joined",
+        "group_id": "g-channel",
+        "member_id": "m-1",
+        "occurred_at": "2026-11-21T08:00:00+00:00",
+        "received_at": "2026-11-21T08:00:01+00:00",
+    }
+    event = decode_event(
+        encode_event(decode_event(orjson.dumps({**base, "data": {"channel": "海报A"}})))
+    )
+    assert event.data.channel == "海报A"
+    with pytest.raises(InvalidEvent, match="data.channel"):
+        decode_event(orjson.dumps({**base, "data": {"channel": "x" * 65}}))

@@ -89,6 +89,9 @@ class MemberJoinedData(_Model):
     display_name: str | None = Field(default=None, max_length=256)
     invited_by: str | None = Field(default=None, max_length=MAX_ID_LENGTH)
     method: JoinMethod = "other"
+    # The acquisition channel: a Telegram invite link's name, a WeCom join way's `state`,
+    # a generic source's own channel code.
+    channel: str | None = Field(default=None, max_length=64)
 
 
 class MemberLeftData(_Model):
