@@ -13,11 +13,10 @@ from starlette.concurrency import run_in_threadpool
 from services.ingest.body import read_limited
 from services.ingest.deps import runtime_of
 from services.ingest.openapi import DESCRIPTION, REQUEST_BODY, RESPONSES, SUMMARY
-from services.ingest.payload import InvalidPayload
 from services.ingest.publish import publish
 from services.ingest.telemetry import body_bytes, count_rejected
-from services.ingest.verify import Unauthenticated
 from services.ingest.webhooks import Delivery, read_delivery
+from services.platforms.inbound import InvalidPayload, Unauthenticated
 
 router = APIRouter(prefix="/v1", tags=["webhooks"])
 

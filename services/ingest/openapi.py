@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from services.common.contracts.events import EVENT_ADAPTER
-from services.ingest.adapters.generic import MAX_BATCH
+from services.platforms.generic.inbound import MAX_BATCH
 
 REF = "#/components/schemas/{model}"
 Schema = dict[str, Any]

@@ -9,10 +9,15 @@ from typing import Any
 
 from services.common.contracts.events import Event, utcnow
 from services.common.settings import Source
-from services.ingest.adapters import Adapter, feishu, generic, slack, telegram
 from services.ingest.payload import to_events
 from services.ingest.telemetry import count_ignored
+from services.platforms.feishu import inbound as feishu
+from services.platforms.generic import inbound as generic
+from services.platforms.inbound import Adapter
+from services.platforms.slack import inbound as slack
+from services.platforms.telegram import inbound as telegram
 
+# Which platform's inbound adapter reads a source's webhooks (services/platforms/<p>/inbound.py).
 ADAPTERS: dict[str, Adapter] = {
     "generic": generic.adapt,
     "slack": slack.adapt,

@@ -1,5 +1,10 @@
 """One package per platform: what qunyun knows of it, inbound (webhooks) and outbound (calls).
 
+`<platform>/inbound.py` is the webhook adapter ingest runs (its signature check included),
+`<platform>/outbound.py` the client delivery calls, `<platform>/ids.py` how the platform's
+ids are written in qunyun (`telegram:CHAT_ID`…), formatted inbound and parsed outbound.
+`inbound.py` and `signing.py` hold what the adapters share, `base.py` what the clients share.
+
 `client_for` builds the outbound client of a source's platform; `missing_credentials` says
 which outbound keys a source lacks (delivery answers `no_route` for those, naming them).
 """

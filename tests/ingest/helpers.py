@@ -11,12 +11,9 @@ from typing import Any
 
 import orjson
 
-from services.ingest.verify import (
-    encrypt_feishu,
-    feishu_signature,
-    generic_signature,
-    slack_signature,
-)
+from services.platforms.feishu.inbound import encrypt_feishu, feishu_signature
+from services.platforms.generic.inbound import generic_signature
+from services.platforms.slack.inbound import slack_signature
 from tests.support import SOURCE_SECRETS, read_topic
 
 PAYLOADS = Path(__file__).parent / "payloads"

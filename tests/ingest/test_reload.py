@@ -11,7 +11,7 @@ from prometheus_client import REGISTRY
 
 from services.common.settings import Source, load_config, write_config
 from services.ingest.app import create_app
-from services.ingest.verify import generic_signature
+from services.platforms.generic.inbound import generic_signature
 from tests.ingest.helpers import events_on
 from tests.support import wait_until
 

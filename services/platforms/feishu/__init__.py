@@ -1,1 +1,1 @@
-"""Feishu/Lark: the outbound client; the inbound adapter moves here from ingest later."""
+"""Feishu/Lark: its webhook adapter (`inbound`), its client (`outbound`), its ids (`ids`)."""

@@ -32,10 +32,10 @@ from services.platforms.base import (
     render_mentions,
     required,
     server_error,
-    split_id,
     stable_uuid,
     unsupported,
 )
+from services.platforms.feishu.ids import chat_of, open_id_of
 
 PLATFORM = "feishu"
 DEFAULT_BASE = "https://open.feishu.cn"
@@ -55,16 +55,6 @@ FORBIDDEN_CODES = frozenset(
 REFRESH_MARGIN = 300.0  # seconds before `expire` at which a cached token is replaced
 NO_MUTE = "Feishu has no timed mute for a chat member"
 NO_BAN = "Feishu has no ban: removed from the chat (DELETE …/chats/{chat_id}/members)"
-
-
-def chat_of(group_id: str) -> str:
-    """`feishu:CHAT_ID` → the chat id (oc_…)."""
-    return split_id(group_id, "feishu", 1, "group")[0]
-
-
-def open_id_of(member_id: str | None) -> str:
-    """`feishu:OPEN_ID` → the member's open_id (ou_…)."""
-    return split_id(member_id, "feishu", 1, "member")[0]
 
 
 def escape(text: str) -> str:

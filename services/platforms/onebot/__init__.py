@@ -1,1 +1,1 @@
-"""OneBot v11: the outbound client; the inbound adapter moves here from ingest later."""
+"""OneBot v11 (QQ): its client (`outbound`) and its ids (`ids`); no webhook adapter yet."""

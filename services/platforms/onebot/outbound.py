@@ -26,25 +26,15 @@ from services.platforms.base import (
     render_mentions,
     required,
     server_error,
-    split_id,
     unsupported,
     with_base,
 )
+from services.platforms.onebot.ids import group_of, user_of
 
 PLATFORM = "onebot"
 MAX_MUTE_SECONDS = 30 * 24 * 3600  # QQ's longest mute; a mute without a duration gets it
 FORBIDDEN_RETCODES = frozenset({1401, 1403})  # go-cqhttp's Unauthorized / Forbidden
 RIGHTS_WORDS = ("权限", "管理员", "permission", "not admin", "no access")
-
-
-def group_of(group_id: str) -> int:
-    """`qq:GROUP_ID` → the group number."""
-    return int_id(split_id(group_id, "qq", 1, "group")[0], "group id")
-
-
-def user_of(member_id: str | None) -> int:
-    """`qq:USER_ID` → the QQ number."""
-    return int_id(split_id(member_id, "qq", 1, "member")[0], "user id")
 
 
 def escape(text: str) -> str:

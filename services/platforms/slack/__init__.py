@@ -1,1 +1,1 @@
-"""Slack: the outbound client; the inbound adapter moves here from ingest later."""
+"""Slack: its webhook adapter (`inbound`), its client (`outbound`), its ids (`ids`)."""

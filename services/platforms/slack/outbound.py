@@ -25,9 +25,9 @@ from services.platforms.base import (
     render_mentions,
     required,
     server_error,
-    split_id,
     unsupported,
 )
+from services.platforms.slack.ids import channel_of, user_of
 
 PLATFORM = "slack"
 DEFAULT_BASE = "https://slack.com"
@@ -62,16 +62,6 @@ ALREADY_DONE = {
 NO_MUTE = "Slack has no mute: no Web API call restricts a member's posting"
 NO_BAN = "Slack has no ban: removed from the channel with conversations.kick"
 NO_JOIN_REQUESTS = "Slack has no join requests to approve or decline"
-
-
-def channel_of(group_id: str) -> str:
-    """`slack:TEAM:CHANNEL` → the channel id."""
-    return split_id(group_id, "slack", 2, "group")[1]
-
-
-def user_of(member_id: str | None) -> str:
-    """`slack:TEAM:USER` → the user id."""
-    return split_id(member_id, "slack", 2, "member")[1]
 
 
 def escape(text: str) -> str:

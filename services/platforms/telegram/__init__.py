@@ -1,1 +1,1 @@
-"""Telegram: the outbound client; the inbound adapter moves here from ingest later."""
+"""Telegram: its webhook adapter (`inbound`), its client (`outbound`), its ids (`ids`)."""

@@ -16,7 +16,6 @@ import httpx
 from services.platforms.base import (
     CallResult,
     HttpClient,
-    InvalidTarget,
     Mention,
     OperationRequest,
     base_url,
@@ -28,9 +27,9 @@ from services.platforms.base import (
     rate_limited,
     required,
     server_error,
-    split_id,
     unsupported,
 )
+from services.platforms.telegram.ids import chat_id, join_request, user_id
 
 PLATFORM = "telegram"
 DEFAULT_BASE = "https://api.telegram.org"
@@ -62,24 +61,6 @@ RIGHTS_ERRORS = (
     "message can't be deleted",
 )
 ALREADY_DONE = ("message to delete not found", "hide_requester_missing", "user_already_participant")
-
-
-def chat_id(group_id: str) -> int:
-    """`telegram:CHAT_ID` → the chat id."""
-    return int_id(split_id(group_id, "telegram", 1, "group")[0], "chat id")
-
-
-def user_id(member_id: str | None) -> int:
-    """`telegram:USER_ID` → the user id."""
-    return int_id(split_id(member_id, "telegram", 1, "member")[0], "user id")
-
-
-def join_request(ref: str | None) -> tuple[int, int]:
-    """A join request's `chat_id:user_id` handle → both ids."""
-    chat, _, user = (ref or "").rpartition(":")
-    if not chat or not user:
-        raise InvalidTarget(f"request_ref {ref!r} is not chat_id:user_id")
-    return int_id(chat, "chat id"), int_id(user, "user id")
 
 
 def utf16_len(text: str) -> int:

@@ -7,9 +7,9 @@ import time
 import orjson
 import pytest
 
-from services.ingest.payload import InvalidPayload, from_unix, optional, parse_object, require
-from services.ingest.verify import generic_signature
 from services.ingest.webhooks import Delivery, Receipt, read_delivery
+from services.platforms.generic.inbound import generic_signature
+from services.platforms.inbound import InvalidPayload, from_unix, optional, parse_object, require
 from tests.unit.ingest.platforms import GENERIC
 
 

@@ -15,10 +15,9 @@ from fastapi.routing import APIRoute
 from services.common.contracts.events import EventType, parse_event
 from services.common.settings import Settings
 from services.ingest import api
-from services.ingest.adapters.generic import MAX_BATCH
 from services.ingest.app import create_app
-from services.ingest.verify import generic_signature
 from services.ingest.webhooks import Delivery, read_delivery
+from services.platforms.generic.inbound import MAX_BATCH, generic_signature
 from tests.unit.ingest.platforms import GENERIC
 
 WEBHOOK = "/v1/webhooks/{source_id}"

@@ -6,34 +6,49 @@ import pytest
 
 from services.platforms import InvalidTarget, Mention, OutboundCredentials, missing_credentials
 from services.platforms.base import render_mentions, split_id, stable_uuid, with_base
+from services.platforms.feishu import ids as fs_ids
 from services.platforms.feishu import outbound as fs
+from services.platforms.onebot import ids as ob_ids
 from services.platforms.onebot import outbound as ob
+from services.platforms.slack import ids as sl_ids
 from services.platforms.slack import outbound as sl
+from services.platforms.telegram import ids as tg_ids
 from services.platforms.telegram import outbound as tg
 
 
+def test_ids_inbound_writes_are_the_ids_outbound_reads():
+    assert tg_ids.chat_id(tg_ids.group_id(-1001234)) == -1001234
+    assert tg_ids.user_id(tg_ids.member_id(42)) == 42
+    assert sl_ids.group_id("T01", "C02") == "slack:T01:C02"
+    assert sl_ids.user_of(sl_ids.member_id("T01", "U03")) == "U03"
+    assert fs_ids.chat_of(fs_ids.group_id("oc_1")) == "oc_1"
+    assert fs_ids.open_id_of(fs_ids.member_id("ou_1")) == "ou_1"
+    assert ob_ids.group_of(ob_ids.group_id(123)) == 123
+    assert ob_ids.user_of(ob_ids.member_id(456)) == 456
+
+
 def test_group_and_member_ids_parse_per_platform():
-    assert tg.chat_id("telegram:-1001234") == -1001234
-    assert tg.user_id("telegram:42") == 42
-    assert tg.join_request("-1001234:42") == (-1001234, 42)
-    assert sl.channel_of("slack:T01:C02") == "C02"
-    assert sl.user_of("slack:T01:U03") == "U03"
-    assert fs.chat_of("feishu:oc_1") == "oc_1"
-    assert fs.open_id_of("feishu:ou_1") == "ou_1"
-    assert ob.group_of("qq:123") == 123
-    assert ob.user_of("qq:456") == 456
+    assert tg_ids.chat_id("telegram:-1001234") == -1001234
+    assert tg_ids.user_id("telegram:42") == 42
+    assert tg_ids.join_request("-1001234:42") == (-1001234, 42)
+    assert sl_ids.channel_of("slack:T01:C02") == "C02"
+    assert sl_ids.user_of("slack:T01:U03") == "U03"
+    assert fs_ids.chat_of("feishu:oc_1") == "oc_1"
+    assert fs_ids.open_id_of("feishu:ou_1") == "ou_1"
+    assert ob_ids.group_of("qq:123") == 123
+    assert ob_ids.user_of("qq:456") == 456
 
 
 @pytest.mark.parametrize(
     ("parse", "value"),
     [
-        (tg.chat_id, "slack:T:C"),
-        (tg.chat_id, "telegram:abc"),
-        (tg.user_id, None),
-        (sl.channel_of, "slack:T01"),
-        (fs.chat_of, "feishu:"),
-        (ob.group_of, "qq:12:34"),
-        (tg.join_request, "42"),
+        (tg_ids.chat_id, "slack:T:C"),
+        (tg_ids.chat_id, "telegram:abc"),
+        (tg_ids.user_id, None),
+        (sl_ids.channel_of, "slack:T01"),
+        (fs_ids.chat_of, "feishu:"),
+        (ob_ids.group_of, "qq:12:34"),
+        (tg_ids.join_request, "42"),
     ],
 )
 def test_foreign_or_malformed_ids_are_invalid_targets(parse, value):

@@ -9,9 +9,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from services.common.settings import Source
-from services.ingest.adapters import Adapted
-from services.ingest.payload import Loc, from_unix, optional, parse_object, require
-from services.ingest.verify import verify_telegram
+from services.platforms.inbound import (
+    Adapted,
+    Loc,
+    Unauthenticated,
+    from_unix,
+    optional,
+    parse_object,
+    require,
+)
+from services.platforms.signing import header, same
+from services.platforms.telegram import ids
 
 _GROUP_CHATS = {"group", "supergroup"}
 # Message fields that carry content, in the order that decides the canonical kind.
@@ -27,6 +35,12 @@ _CONTENT_KINDS = (
 )
 _OTHER_CONTENT = ("contact", "location", "venue", "poll", "dice", "game", "story")
 _MEMBER_STATUSES = {"creator", "administrator", "member"}
+
+
+def verify_telegram(*, secret: str, headers: Mapping[str, str]) -> None:
+    """Check X-Telegram-Bot-Api-Secret-Token (Telegram sends no timestamp or signature)."""
+    if not same(secret, header(headers, "x-telegram-bot-api-secret-token")):
+        raise Unauthenticated("secret token does not match")
 
 
 def _name(user: dict[str, Any]) -> str | None:
@@ -65,7 +79,7 @@ def _message(update: dict[str, Any], update_id: int, loc: Loc) -> dict[str, Any]
         elif not isinstance(text, str) or not text:
             return None  # a service message (title change, pin…): nothing a member said
     mentions = [
-        f"telegram:{e['user']['id']}"
+        ids.member_id(e["user"]["id"])
         for e in entities
         if e.get("type") == "text_mention" and isinstance(optional(e, "user", "id"), int)
     ]
@@ -73,8 +87,8 @@ def _message(update: dict[str, Any], update_id: int, loc: Loc) -> dict[str, Any]
     return {
         "id": str(update_id),
         "type": "message.created",
-        "group_id": f"telegram:{chat_id}",
-        "member_id": f"telegram:{user_id}",
+        "group_id": ids.group_id(chat_id),
+        "member_id": ids.member_id(user_id),
         "occurred_at": from_unix(date, (*loc, "date")),
         "data": {
             "message_id": str(message_id),
@@ -96,7 +110,7 @@ def _joins_and_leaves(update: dict[str, Any], update_id: int, adapted: Adapted) 
     chat_id = require(update, *loc, "chat", "id", kind=int)
     actor = require(update, *loc, "from", "id", kind=int)
     occurred = from_unix(require(update, *loc, "date", kind=int), (*loc, "date"))
-    group = f"telegram:{chat_id}"
+    group = ids.group_id(chat_id)
     for index, _ in enumerate(
         require(update, *loc, "new_chat_members", kind=list)
         if "new_chat_members" in message
@@ -113,11 +127,11 @@ def _joins_and_leaves(update: dict[str, Any], update_id: int, adapted: Adapted) 
                 "id": f"{update_id}:{user_id}",
                 "type": "member.joined",
                 "group_id": group,
-                "member_id": f"telegram:{user_id}",
+                "member_id": ids.member_id(user_id),
                 "occurred_at": occurred,
                 "data": {
                     "display_name": _name(message["new_chat_members"][index]),
-                    "invited_by": f"telegram:{actor}" if invited else None,
+                    "invited_by": ids.member_id(actor) if invited else None,
                     "method": "invite" if invited else "link",
                 },
             }
@@ -130,11 +144,11 @@ def _joins_and_leaves(update: dict[str, Any], update_id: int, adapted: Adapted) 
                 "id": f"{update_id}:{user_id}",
                 "type": "member.left",
                 "group_id": group,
-                "member_id": f"telegram:{user_id}",
+                "member_id": ids.member_id(user_id),
                 "occurred_at": occurred,
                 "data": {
                     "reason": "removed" if removed else "left",
-                    "by": f"telegram:{actor}" if removed else None,
+                    "by": ids.member_id(actor) if removed else None,
                 },
             }
         )
@@ -163,8 +177,8 @@ def _chat_member(update: dict[str, Any], update_id: int, adapted: Adapted) -> No
     )
     base = {
         "id": f"{update_id}:{user_id}",
-        "group_id": f"telegram:{chat_id}",
-        "member_id": f"telegram:{user_id}",
+        "group_id": ids.group_id(chat_id),
+        "member_id": ids.member_id(user_id),
         "occurred_at": occurred,
     }
     if not was and now_member:
@@ -176,7 +190,7 @@ def _chat_member(update: dict[str, Any], update_id: int, adapted: Adapted) -> No
             method = "link"
         data = {
             "display_name": _name(change["new_chat_member"]["user"]),
-            "invited_by": f"telegram:{actor}" if actor != user_id else None,
+            "invited_by": ids.member_id(actor) if actor != user_id else None,
             "method": method,
         }
         adapted.add({**base, "type": "member.joined", "data": data})
@@ -184,7 +198,7 @@ def _chat_member(update: dict[str, Any], update_id: int, adapted: Adapted) -> No
         removed = actor != user_id or optional(change, "new_chat_member", "status") == "kicked"
         data = {
             "reason": "removed" if removed else "left",
-            "by": f"telegram:{actor}" if removed else None,
+            "by": ids.member_id(actor) if removed else None,
         }
         adapted.add({**base, "type": "member.left", "data": data})
     else:

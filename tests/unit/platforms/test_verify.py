@@ -4,21 +4,18 @@ import os
 
 import pytest
 
-from services.ingest.verify import (
-    MAX_SKEW_SECONDS,
-    Unauthenticated,
-    check_fresh,
+from services.platforms.feishu.inbound import (
     decrypt_feishu,
     encrypt_feishu,
     feishu_signature,
-    generic_signature,
-    slack_signature,
     verify_feishu_signature,
     verify_feishu_token,
-    verify_generic,
-    verify_slack,
-    verify_telegram,
 )
+from services.platforms.generic.inbound import generic_signature, verify_generic
+from services.platforms.inbound import Unauthenticated
+from services.platforms.signing import MAX_SKEW_SECONDS, check_fresh
+from services.platforms.slack.inbound import slack_signature, verify_slack
+from services.platforms.telegram.inbound import verify_telegram
 
 NOW = 1_800_000_000
 TS = str(NOW)

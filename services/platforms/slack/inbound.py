@@ -12,15 +12,37 @@ from collections.abc import Mapping
 from typing import Any
 
 from services.common.settings import Source
-from services.ingest.adapters import Adapted
-from services.ingest.payload import from_unix, invalid, optional, parse_object, require
-from services.ingest.verify import verify_slack
+from services.platforms.inbound import (
+    Adapted,
+    Unauthenticated,
+    from_unix,
+    invalid,
+    optional,
+    parse_object,
+    require,
+)
+from services.platforms.signing import check_fresh, header, hmac_hex, same
+from services.platforms.slack import ids
 
 # Subtypes that are a member posting something; edits, deletions, joins (covered by
 # member_joined_channel) and bot posts are not member activity.
 _POSTING_SUBTYPES = {None, "file_share", "thread_broadcast", "me_message"}
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 _LINK = re.compile(r"<(https?://[^>|]+)(?:\|[^>]*)?>")
+
+
+def slack_signature(secret: str, timestamp: str, body: bytes) -> str:
+    """Return the X-Slack-Signature value Slack sends for a body."""
+    return "v0=" + hmac_hex(secret, b"v0:" + timestamp.encode() + b":" + body)
+
+
+def verify_slack(*, secret: str, headers: Mapping[str, str], body: bytes, now: float) -> None:
+    """Check X-Slack-Signature (v0) over X-Slack-Request-Timestamp and the raw body."""
+    timestamp = header(headers, "x-slack-request-timestamp")
+    given = header(headers, "x-slack-signature")
+    check_fresh(timestamp, now=now)
+    if not same(slack_signature(secret, timestamp, body), given):
+        raise Unauthenticated("signature does not match")
 
 
 def _file_kind(mimetype: object) -> str:
@@ -60,14 +82,14 @@ def _message(team: str, payload: dict[str, Any], event_id: str) -> dict[str, Any
     return {
         "id": event_id,
         "type": "message.created",
-        "group_id": f"slack:{team}:{channel}",
-        "member_id": f"slack:{team}:{user}",
+        "group_id": ids.group_id(team, channel),
+        "member_id": ids.member_id(team, user),
         "occurred_at": from_unix(sent, ("event", "ts")),
         "data": {
             "message_id": ts,
             "text": text,
             "kind": kind,
-            "mentions": [f"slack:{team}:{u}" for u in dict.fromkeys(_MENTION.findall(text))],
+            "mentions": [ids.member_id(team, u) for u in dict.fromkeys(_MENTION.findall(text))],
             "reply_to": thread_ts if thread_ts and thread_ts != ts else None,
             "attachments": attachments,
         },
@@ -108,14 +130,14 @@ def adapt(*, source: Source, headers: Mapping[str, str], body: bytes, now: float
         )
         base = {
             "id": event_id,
-            "group_id": f"slack:{team}:{channel}",
-            "member_id": f"slack:{team}:{user}",
+            "group_id": ids.group_id(team, channel),
+            "member_id": ids.member_id(team, user),
             "occurred_at": occurred,
         }
         if event_type == "member_joined_channel":
             inviter = event.get("inviter")
             data = {
-                "invited_by": f"slack:{team}:{inviter}" if inviter else None,
+                "invited_by": ids.member_id(team, inviter) if inviter else None,
                 "method": "invite" if inviter else "other",
             }
             adapted.add({**base, "type": "member.joined", "data": data})

@@ -8,22 +8,29 @@ encryption and signature: https://open.feishu.cn/document/server-docs/event-subs
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import re
 from collections.abc import Mapping
 from typing import Any
 
 import orjson
+from cryptography.hazmat.primitives import padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from services.common.settings import Source
-from services.ingest.adapters import Adapted
-from services.ingest.payload import from_unix, invalid, optional, parse_object, require
-from services.ingest.verify import (
+from services.platforms.feishu import ids
+from services.platforms.inbound import (
+    Adapted,
     Unauthenticated,
-    check_fresh,
-    decrypt_feishu,
-    verify_feishu_signature,
-    verify_feishu_token,
+    from_unix,
+    invalid,
+    optional,
+    parse_object,
+    require,
 )
+from services.platforms.signing import check_fresh, header, same
 
 _MESSAGE_KINDS = {
     "text": "text",
@@ -44,6 +51,58 @@ _MEMBER_EVENTS = {
     "im.chat.member.user.withdrawn_v1",
 }
 _URL = re.compile(r"https?://\S+")
+
+
+def feishu_signature(encrypt_key: str, timestamp: str, nonce: str, body: bytes) -> str:
+    """Return the X-Lark-Signature value: hex sha256(timestamp + nonce + encrypt key + body)."""
+    return hashlib.sha256((timestamp + nonce + encrypt_key).encode() + body).hexdigest()
+
+
+def verify_feishu_signature(
+    *, encrypt_key: str, headers: Mapping[str, str], body: bytes, now: float
+) -> None:
+    """Check X-Lark-Signature over X-Lark-Request-Timestamp, -Nonce and the raw body."""
+    timestamp = header(headers, "x-lark-request-timestamp")
+    nonce = header(headers, "x-lark-request-nonce")
+    given = header(headers, "x-lark-signature")
+    check_fresh(timestamp, now=now)
+    if not same(feishu_signature(encrypt_key, timestamp, nonce, body), given):
+        raise Unauthenticated("signature does not match")
+
+
+def verify_feishu_token(*, secret: str, token: object) -> None:
+    """Check the verification token carried inside a Feishu payload."""
+    if not isinstance(token, str) or not same(secret, token):
+        raise Unauthenticated("verification token does not match")
+
+
+def _feishu_key(encrypt_key: str) -> bytes:
+    return hashlib.sha256(encrypt_key.encode()).digest()
+
+
+def decrypt_feishu(encrypt_key: str, encrypted: str) -> bytes:
+    """Decrypt a Feishu `encrypt` field: base64(iv + AES-256-CBC(sha256(key), PKCS7))."""
+    try:
+        raw = base64.b64decode(encrypted, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise Unauthenticated("encrypt is not base64") from exc
+    if len(raw) < 32 or len(raw) % 16:
+        raise Unauthenticated("encrypt has the wrong length")
+    decryptor = Cipher(algorithms.AES(_feishu_key(encrypt_key)), modes.CBC(raw[:16])).decryptor()
+    unpadder = padding.PKCS7(128).unpadder()
+    try:
+        plain = decryptor.update(raw[16:]) + decryptor.finalize()
+        return unpadder.update(plain) + unpadder.finalize()
+    except ValueError as exc:
+        raise Unauthenticated("cannot decrypt with this source's encrypt key") from exc
+
+
+def encrypt_feishu(encrypt_key: str, plain: bytes, iv: bytes) -> str:
+    """Encrypt as Feishu does (the inverse of decrypt_feishu; used by tests and tools)."""
+    padder = padding.PKCS7(128).padder()
+    padded = padder.update(plain) + padder.finalize()
+    encryptor = Cipher(algorithms.AES(_feishu_key(encrypt_key)), modes.CBC(iv)).encryptor()
+    return base64.b64encode(iv + encryptor.update(padded) + encryptor.finalize()).decode()
 
 
 def _millis(payload: dict[str, Any], *path: str) -> str:
@@ -115,7 +174,7 @@ def _message(payload: dict[str, Any], event_id: str, adapted: Adapted) -> None:
         key = content.get("image_key") or content.get("file_key")
         attachments = [{"kind": kind, "name": content.get("file_name") or key}]
     mention_ids = [
-        f"feishu:{m['id']['open_id']}"
+        ids.member_id(m["id"]["open_id"])
         for m in mentions
         if isinstance(optional(m, "id", "open_id"), str)
     ]
@@ -124,8 +183,8 @@ def _message(payload: dict[str, Any], event_id: str, adapted: Adapted) -> None:
         {
             "id": event_id,
             "type": "message.created",
-            "group_id": f"feishu:{chat_id}",
-            "member_id": f"feishu:{open_id}",
+            "group_id": ids.group_id(chat_id),
+            "member_id": ids.member_id(open_id),
             "occurred_at": _millis(payload, *loc, "create_time"),
             "data": {
                 "message_id": message_id,
@@ -150,22 +209,22 @@ def _members(payload: dict[str, Any], event_id: str, event_type: str, adapted: A
         by_other = isinstance(operator, str) and operator != open_id
         base = {
             "id": f"{event_id}:{open_id}",
-            "group_id": f"feishu:{chat_id}",
-            "member_id": f"feishu:{open_id}",
+            "group_id": ids.group_id(chat_id),
+            "member_id": ids.member_id(open_id),
             "occurred_at": occurred,
         }
         if event_type == "im.chat.member.user.added_v1":
             name = optional(payload, *user_loc, "name")
             data = {
                 "display_name": name if isinstance(name, str) else None,
-                "invited_by": f"feishu:{operator}" if by_other else None,
+                "invited_by": ids.member_id(operator) if by_other else None,
                 "method": "invite" if by_other else "other",
             }
             adapted.add({**base, "type": "member.joined", "data": data})
         else:
             data = {
                 "reason": "removed" if by_other else "left",
-                "by": f"feishu:{operator}" if by_other else None,
+                "by": ids.member_id(operator) if by_other else None,
             }
             adapted.add({**base, "type": "member.left", "data": data})
 

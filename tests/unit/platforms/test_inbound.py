@@ -8,15 +8,14 @@ from typing import Any
 import orjson
 import pytest
 
-from services.ingest.adapters import Adapted, feishu, generic, slack, telegram
-from services.ingest.payload import InvalidPayload
-from services.ingest.verify import (
-    Unauthenticated,
-    encrypt_feishu,
-    feishu_signature,
-    generic_signature,
-    slack_signature,
-)
+from services.platforms.feishu import inbound as feishu
+from services.platforms.feishu.inbound import encrypt_feishu, feishu_signature
+from services.platforms.generic import inbound as generic
+from services.platforms.generic.inbound import generic_signature
+from services.platforms.inbound import Adapted, InvalidPayload, Unauthenticated
+from services.platforms.slack import inbound as slack
+from services.platforms.slack.inbound import slack_signature
+from services.platforms.telegram import inbound as telegram
 from tests.unit.ingest.platforms import (
     FEISHU,
     FEISHU_ENC,

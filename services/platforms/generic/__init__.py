@@ -1,0 +1,1 @@
+"""The generic format: qunyun's own signed webhook, for platforms without an adapter."""
