@@ -21,7 +21,7 @@ import orjson
 from services.common.contracts.events import encode_event, parse_event
 from services.common.kafka.admin import ensure_topics
 from services.common.settings import QunyunConfig, Settings, Source, write_config
-from services.ingest.verify import generic_signature
+from services.platforms.generic.inbound import generic_signature
 from tools.bench_raw import (
     Payload,
     median,

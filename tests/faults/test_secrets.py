@@ -21,7 +21,8 @@ from urllib.parse import quote
 import httpx
 import orjson
 
-from services.ingest.verify import generic_signature, slack_signature
+from services.platforms.generic.inbound import generic_signature
+from services.platforms.slack.inbound import slack_signature
 from tests.faults.harness import FIGURES
 from tests.ingest.helpers import (
     feishu_body,

@@ -21,7 +21,8 @@ import httpx
 import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
-from services.ingest.verify import encrypt_feishu, feishu_signature, generic_signature
+from services.platforms.feishu.inbound import encrypt_feishu, feishu_signature
+from services.platforms.generic.inbound import generic_signature
 from tests.faults.harness import FIGURES
 from tests.ingest.helpers import (
     feishu_body,
