@@ -34,10 +34,12 @@ def notify(
     now: datetime,
     effects: Effects,
     mentions: list[str] | None = None,
+    mention_names: dict[str, str] | None = None,
     reply_to: str | None = None,
 ) -> None:
     """Keep and queue a notification whose id is `<campaign id>:<kind>[:suffix]` (unique),
-    posted through the source of the group's latest event."""
+    posted through the source of the group's latest event. `mention_names` (member id →
+    the display name `text` uses) goes out on the record; the kept row has it in `data`."""
     notification = CampaignNotification(
         id=f"{campaign.id}:{kind}" + (f":{suffix}" if suffix else ""),
         group_id=campaign.group_id,
@@ -47,13 +49,14 @@ def notify(
         text=text,
         reply_to=reply_to,
         mentions=mentions or [],
+        mention_names=mention_names or {},
         data={"campaign_kind": campaign.kind, "title": campaign.title, **data},
         created_at=now,
     )
     session.add(
         Notification(
             position=new_id(""),
-            **notification.model_dump(exclude={"created_at"}),
+            **notification.model_dump(exclude={"created_at", "mention_names"}),
             created_at=now,
         )
     )
@@ -180,4 +183,5 @@ def winners(
         now=now,
         effects=effects,
         mentions=list(dict.fromkeys(ids)),
+        mention_names=known,
     )

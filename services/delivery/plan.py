@@ -7,8 +7,10 @@ action's `text` is posted after it as a second request with its own idempotency 
 to the judged message only on Telegram, which can reply to a message that a preceding
 delete removed (`allow_sending_without_reply`); elsewhere the notice just mentions the
 member (DESIGN "Moderation"). A notification (or a REST message) is one post with its
-own `reply_to` and `mentions`. Records carry these fields optionally until every
-producer fills them.
+own `reply_to` and `mentions`. A mention carries the display name `mention_names` gives
+its member, so the platform's mention replaces the `@<display name>` already in the text
+(a member without one is looked for as `@<member id>`). Records carry these fields
+optionally until every producer fills them.
 """
 
 from __future__ import annotations
@@ -40,7 +42,12 @@ def operation_of(payload: dict[str, Any]) -> str:
 
 
 def _mentions(payload: dict[str, Any]) -> tuple[Mention, ...]:
-    return tuple(Mention(str(m)) for m in payload.get("mentions") or ())
+    """The record's mentions, each with the display name its `@name` in `text` uses."""
+    names = payload.get("mention_names") or {}
+    return tuple(
+        Mention(str(m), display_name=names.get(str(m)) or None)
+        for m in payload.get("mentions") or ()
+    )
 
 
 def _when(value: Any) -> datetime | None:

@@ -69,6 +69,7 @@ def new_action(
         reason=reason[:1000],
         text=notice.text[:4000] if notice else None,
         mentions=list(notice.mentions) if notice else [],
+        mention_names=dict(notice.mention_names) if notice else {},
         message_at=grounds.message_at if case.message_id else None,
         created_at=case.created_at,
     )

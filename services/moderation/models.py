@@ -231,6 +231,7 @@ class CaseAction(SQLModel, table=True):
     reason: str = Field(default="", max_length=1000)
     text: str | None = Field(default=None, max_length=4000)
     mentions: list[str] = Field(default_factory=list, sa_type=JSON)
+    mention_names: dict[str, str] = Field(default_factory=dict, sa_type=JSON)
     request_ref: str | None = Field(default=None, max_length=256)
     message_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = utc_column(default_now=True)

@@ -1,15 +1,16 @@
 """Notices: the policy's templates posted in the group with an action, and their rendering.
 
 A template may use `{member}` (`@<display name>`, or `@<member id>` when no name is
-known; the member then goes into the action's `mentions`, and delivery turns it into the
-platform's mention), `{reason}` (the rule's name or the manual reason), `{strikes}`,
-`{duration}` (Chinese, e.g. `10 分钟`) and `{code}` (newcomer verification). An absent
-or empty template posts nothing, except `verify`, which has a default. Pure: no I/O.
+known; the member then goes into the action's `mentions`, the name into its
+`mention_names`, and delivery turns that `@name` into the platform's mention),
+`{reason}` (the rule's name or the manual reason), `{strikes}`, `{duration}` (Chinese,
+e.g. `10 分钟`) and `{code}` (newcomer verification). An absent or empty template posts
+nothing, except `verify`, which has a default. Pure: no I/O.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from string import Formatter
 from typing import Any
 
@@ -102,8 +103,12 @@ class NoticeFacts:
 
 @dataclass(frozen=True, slots=True)
 class Notice:
+    """A rendered notice: its text, the members it mentions and the names it uses for them
+    (member id → display name; a member named `@<member id>` has none)."""
+
     text: str
     mentions: tuple[str, ...]
+    mention_names: dict[str, str] = field(default_factory=dict)
 
 
 def render(template: str | None, facts: NoticeFacts) -> Notice | None:
@@ -119,4 +124,7 @@ def render(template: str | None, facts: NoticeFacts) -> Notice | None:
         "code": facts.code,
     }
     text = template.format_map(values)
-    return Notice(text=text, mentions=(facts.member_id,) if "member" in names else ())
+    if "member" not in names:
+        return Notice(text=text, mentions=())
+    named = {facts.member_id: facts.display_name} if facts.display_name else {}
+    return Notice(text=text, mentions=(facts.member_id,), mention_names=named)

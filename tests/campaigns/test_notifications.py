@@ -14,7 +14,7 @@ from services.campaigns.app import create_app
 from services.campaigns.directory import source_of
 from services.common.contracts.receipts import DeliveryReceipt
 from services.common.settings import Settings
-from tests.campaigns.helpers import campaign_body, joined, message, now, wait_until
+from tests.campaigns.helpers import campaign_body, joined, message, now, read_group, wait_until
 from tests.conftest import auth, produce_events
 
 
@@ -25,7 +25,7 @@ def _notes(client: Any, base: str, headers: dict[str, str], **query: Any) -> dic
 
 
 def test_notifications_carry_the_latest_source_and_name_the_winners(
-    settings, engine, run_app, tokens, unique, producer
+    settings, engine, run_app, tokens, unique, producer, kafka_bootstrap
 ):
     group = unique("g-notes-source")
     admin = auth(tokens.admin)
@@ -70,7 +70,15 @@ def test_notifications_carry_the_latest_source_and_name_the_winners(
     winners = notes["winners"]
     assert sorted(winners["mentions"]) == ["ann", "bob", "cat"]
     assert all(f"@{name}（周边）" in winners["text"] for name in ["安妮", "bob", "小猫"])
+    # Kept in `data` on the listed row; the published record has it top level too.
     assert winners["data"]["mention_names"] == {"ann": "安妮", "cat": "小猫"}
+    published = read_group(
+        kafka_bootstrap, settings.topic_campaign_notifications, group, expect=3, timeout=30
+    )
+    [record] = [n for n in published if n["kind"] == "winners"]
+    assert record["mention_names"] == {"ann": "安妮", "cat": "小猫"}
+    assert record["data"]["mention_names"] == record["mention_names"]
+    assert all(n["mention_names"] == {} for n in published if n["kind"] != "winners")
     assert all(n["delivery"] is None and n["reply_to"] is None for n in notes.values())
     assert notes["started"]["mentions"] == []
 

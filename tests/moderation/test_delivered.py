@@ -1,6 +1,7 @@
 """End to end with the delivery service and the platform double: a rule's mute is carried
-out in the fake Telegram group (with its notice posted) through the source of the group's
-events, and the case's `enforcement` becomes `delivered` (from delivery.receipts.v1)."""
+out in the fake Telegram group (with its notice posted, the member mentioned once, on the
+`@<display name>` the notice names them by) through the source of the group's events,
+and the case's `enforcement` becomes `delivered` (from delivery.receipts.v1)."""
 
 from __future__ import annotations
 
@@ -53,6 +54,8 @@ def test_a_mute_is_carried_out_at_the_double_and_the_case_shows_it_delivered(
     fake = h.group("telegram", chat)
     assert fake.muted("42")
     [post] = fake.posts()
-    # Delivery knows the mention by member id only, so it appends the platform's mention of
-    # it after the rendered `@小明` (it cannot find `@telegram:42` in the text).
-    assert post.text.startswith("@小明 因 广告 被禁言 10 分钟")
+    # The action names the member's display name (`mention_names`): the `@小明` already in
+    # the notice becomes the one text_mention entity, and nothing is appended.
+    assert post.text == "@小明 因 广告 被禁言 10 分钟"
+    assert post.mentions == ["42"]
+    assert post.text.count("@") == 1 and "telegram:42" not in post.text

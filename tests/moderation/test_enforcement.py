@@ -64,10 +64,10 @@ def test_actions_carry_the_event_source_notices_and_reversals_the_latest_source(
             ("warn", "test"), ("warn", "test"), ("mute", "test")
         ]  # fmt: skip
         assert got[0]["text"] == "@小明 违反群规：广告（第 1 次）"
-        assert got[0]["mentions"] == ["m"]
+        assert got[0]["mentions"] == ["m"] and got[0]["mention_names"] == {"m": "小明"}
         assert got[0]["message_at"] == first.occurred_at.isoformat()
         # No name on the second message: the member id stands in.
-        assert got[1]["text"] == "@m 违反群规：广告（第 2 次）"
+        assert got[1]["text"] == "@m 违反群规：广告（第 2 次）" and got[1]["mention_names"] == {}
         assert got[2]["text"] == "@m 因 广告 被禁言 2 小时" and got[2]["mentions"] == ["m"]
         assert got[2]["message_at"] == second.occurred_at.isoformat()
 
@@ -82,7 +82,7 @@ def test_actions_carry_the_event_source_notices_and_reversals_the_latest_source(
         assert reversed_.status_code == 200, reversed_.text
         lift = actions(kafka_bootstrap, settings.topic_moderation_actions, expect=4)[3]
         assert lift["action"] == "unmute" and lift["source"] == "tg-2"
-        assert lift["text"] is None and lift["mentions"] == []
+        assert lift["text"] is None and lift["mentions"] == [] and lift["mention_names"] == {}
 
 
 def test_an_unknown_placeholder_is_a_422_naming_it(settings, run_app, tokens, unique):

@@ -68,6 +68,7 @@ def test_pending_actions_are_copied_in_order_and_published_ones_are_not(
         "source": None,
         "text": None,
         "mentions": [],
+        "mention_names": {},
         "request_ref": None,
         "message_at": None,
     }

@@ -6,9 +6,11 @@ stays the same when a record is published again, so consumers deduplicate on it.
 
 `source` is the webhook source the group's events arrive through (delivery acts through
 its outbound credentials); `text` is a notice to post with the action, `mentions` the
-member ids it mentions, `request_ref` the platform's handle of a join request (join
-actions), `message_at` the judged message's `occurred_at`. These fields came later:
-they are optional with defaults, so records published before them still read.
+member ids it mentions, `mention_names` the display name each is named by in `text`
+(`@<display name>`; a member without one is named `@<member id>`), `request_ref` the
+platform's handle of a join request (join actions), `message_at` the judged message's
+`occurred_at`. These fields came later: they are optional with defaults, so records
+published before them still read.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class ModerationAction(BaseModel):
     reason: str
     text: str | None = None
     mentions: list[str] = Field(default_factory=list)
+    mention_names: dict[str, str] = Field(default_factory=dict)
     request_ref: str | None = None
     message_at: UtcIsoTimestamp | None = None
     created_at: UtcIsoTimestamp

@@ -27,8 +27,9 @@ class CampaignNotification(_Record):
     latest event when the notification was made (null before the group's first event):
     delivery posts through its credentials. `reply_to` is a message id to answer, or
     null. `mentions` are the member ids named in `text` as `@<display name>` (or
-    `@<member id>` when no name is known); a winners post also carries
-    `data.mention_names` (member id → the display name used).
+    `@<member id>` when no name is known); `mention_names` maps a member id to the
+    display name used (absent: named by id), so delivery finds the `@name` in `text`.
+    A winners post keeps the same map in `data.mention_names` too (older consumers).
     """
 
     id: str
@@ -39,6 +40,7 @@ class CampaignNotification(_Record):
     text: str
     reply_to: str | None = None
     mentions: list[str] = Field(default_factory=list)
+    mention_names: dict[str, str] = Field(default_factory=dict)
     data: dict[str, Any] = Field(default_factory=dict)
     created_at: IsoTime
 

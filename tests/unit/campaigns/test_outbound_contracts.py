@@ -42,6 +42,7 @@ def test_notification_json():
         "text": "【开始】…",
         "reply_to": None,
         "mentions": [],
+        "mention_names": {},
         "data": {"campaign_kind": "checkin", "title": "t", "ends_at": AT.isoformat()},
         "created_at": "2026-05-01T12:00:00.123456+00:00",
     }
@@ -59,16 +60,33 @@ def test_notification_for_delivery_round_trips():
         text="【开奖】t：@小明（周边）",
         reply_to="m1",
         mentions=["telegram:42"],
+        mention_names={"telegram:42": "小明"},
         data={"mention_names": {"telegram:42": "小明"}},
         created_at=AT,
     )
     wire = n.model_dump(mode="json")
-    assert (wire["source"], wire["reply_to"], wire["mentions"]) == (
+    assert (wire["source"], wire["reply_to"], wire["mentions"], wire["mention_names"]) == (
         "tg-main",
         "m1",
         ["telegram:42"],
+        {"telegram:42": "小明"},
     )
     assert CampaignNotification.model_validate(orjson.loads(orjson.dumps(wire))) == n
+
+
+def test_notifications_published_before_mention_names_still_read():
+    old = {
+        "id": "c1:winners",
+        "group_id": "telegram:-100",
+        "campaign_id": "c1",
+        "kind": "winners",
+        "text": "【开奖】t：@小明（周边）",
+        "mentions": ["telegram:42"],
+        "data": {"mention_names": {"telegram:42": "小明"}},
+        "created_at": AT.isoformat(),
+    }
+    n = CampaignNotification.model_validate_json(orjson.dumps(old))
+    assert n.mention_names == {} and n.mentions == ["telegram:42"]
 
 
 def test_grant_json():

@@ -39,6 +39,7 @@ ORDER = [
     "reason",
     "text",
     "mentions",
+    "mention_names",
     "request_ref",
     "message_at",
     "created_at",
@@ -53,6 +54,7 @@ def test_json_keeps_field_order_and_an_isoformat_timestamp() -> None:
         "source": None,
         "text": None,
         "mentions": [],
+        "mention_names": {},
         "request_ref": None,
         "message_at": None,
         "created_at": "2026-11-21T08:00:00.123456+00:00",
@@ -65,6 +67,7 @@ def test_records_published_before_the_delivery_fields_still_read() -> None:
     old = orjson.dumps({**FIELDS, "created_at": "2026-11-21T08:00:00+00:00"})
     record = ModerationAction.model_validate_json(old)
     assert record.source is None and record.text is None and record.mentions == []
+    assert record.mention_names == {}
     assert record.request_ref is None and record.message_at is None
 
 
@@ -75,12 +78,14 @@ def test_notice_source_and_join_fields_round_trip() -> None:
         source="telegram-main",
         text="@小明 违反群规：广告（第 2 次）",
         mentions=["slack:U03"],
+        mention_names={"slack:U03": "小明"},
         request_ref="req-7",
         message_at=datetime(2026, 11, 21, 16, 0, tzinfo=shanghai),
         created_at=datetime(2026, 11, 21, 8, 0, 1, tzinfo=UTC),
     )
     dumped = record.model_dump(mode="json")
     assert dumped["message_at"] == "2026-11-21T08:00:00+00:00"
+    assert dumped["mention_names"] == {"slack:U03": "小明"}
     assert ModerationAction.model_validate_json(orjson.dumps(dumped)) == record
     assert ModerationAction(**{**FIELDS, "action": "decline_join"}, created_at=created()).action
 

@@ -41,12 +41,16 @@ def test_every_placeholder_is_filled_and_the_member_mentioned() -> None:
     assert notice is not None
     assert notice.text == "@小明 违反群规：广告（第 2 次），禁言 10 分钟"
     assert notice.mentions == ("telegram:42",)
+    assert notice.mention_names == {"telegram:42": "小明"}
 
 
 def test_no_name_mentions_the_member_id_and_no_member_no_mention() -> None:
     nameless = NoticeFacts("telegram:42", None, "刷屏", 1, None)
-    assert render("{member} 已被移出", nameless).text == "@telegram:42 已被移出"  # type: ignore[union-attr]
-    assert render("有人违反了 {reason}", nameless).mentions == ()  # type: ignore[union-attr]
+    notice = render("{member} 已被移出", nameless)
+    assert notice is not None and notice.text == "@telegram:42 已被移出"
+    assert notice.mention_names == {}  # delivery looks for `@<member id>`
+    unnamed = render("有人违反了 {reason}", FACTS)
+    assert unnamed is not None and unnamed.mentions == () and unnamed.mention_names == {}
 
 
 def test_absent_or_empty_templates_post_nothing_except_verify() -> None:
