@@ -41,7 +41,7 @@ check: lint typecheck ## lint and typecheck
 bench: $(STAMP) ## Run the benchmarks and print the ratio table (writes bench-results/)
 	@$(BIN)/python -m tools.bench
 
-demo: $(STAMP) ## Fill a running `make run` stack with a few days of simulated traffic
+demo: $(STAMP) ## Fill a running `make run` stack with traffic; show delivery at a platform double (:8090, DEMO_DOUBLE_PORT; Ctrl-C stops it)
 	@$(BIN)/python -m tools.simulate demo
 
 faults: $(STAMP) ## Larger fault and fuzz runs than `make test` does

@@ -1,24 +1,34 @@
 """`make demo`: rules, a check-in and a challenge, then days of traffic into a `make run` stack.
 
-Prints example API calls afterwards, each with the figure it returns right now.
+Prints example API calls afterwards, each with the figure it returns right now. Then it
+shows delivery: it starts the platform double (:8090, or reuses one already there), adds
+the Telegram source `demo-telegram` pointing at it to the dev config (the services reload
+it), sends Telegram webhook updates with ads into two demo groups that have an ad rule, an
+event and a lottery, waits until delivery has carried everything out, prints what the
+fake groups look like, and keeps the double (and its page) up until Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import secrets
 import shlex
 import sys
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from services.common.settings import Source, load_config
+from services.common.settings import Source, load_config, write_config
+from tools.localstack import port_open
+from tools.platform_double import DoubleConfig, DoubleHandle, start_double
 from tools.simulate import generate, send_webhook_batches
 
-PORTS = {"ingest": 8001, "metrics": 8002, "moderation": 8003, "campaigns": 8004}
+PORTS = {"ingest": 8001, "metrics": 8002, "moderation": 8003, "campaigns": 8004, "delivery": 8005}
 
 RULES: list[dict[str, Any]] = [
     {
@@ -95,15 +105,16 @@ def _campaigns(*, start: datetime) -> list[dict[str, Any]]:
 class Api:
     """A small authenticated client of the stack's REST APIs that reports what is missing."""
 
-    def __init__(self, *, host: str, token: str) -> None:
+    def __init__(self, *, host: str, token: str, ports: dict[str, int] | None = None) -> None:
         self.host = host.rstrip("/")
         self.token = token
+        self.ports = ports or PORTS
         self.client = httpx.Client(timeout=15, headers={"Authorization": f"Bearer {token}"})
         self.problems: list[str] = []
 
     def url(self, service: str, path: str) -> str:
         """Return the full URL of a path on a service."""
-        return f"{self.host}:{PORTS[service]}{path}"
+        return f"{self.host}:{self.ports[service]}{path}"
 
     def call(self, method: str, service: str, path: str, **kwargs: Any) -> Any:
         """Call the API; return the JSON answer, or None after noting the problem."""
@@ -123,11 +134,13 @@ class Api:
         return f"curl -s -H {auth} {shlex.quote(self.url(service, path))}"
 
 
-def _set_up_moderation(api: Api, group: str) -> None:
-    api.call("PUT", "moderation", f"/v1/groups/{group}/policy", json=POLICY)
+def _set_up_moderation(
+    api: Api, group: str, rules: list[dict[str, Any]] = RULES, policy: dict[str, Any] = POLICY
+) -> None:
+    api.call("PUT", "moderation", f"/v1/groups/{group}/policy", json=policy)
     existing = api.call("GET", "moderation", f"/v1/groups/{group}/rules", params={"limit": 100})
     names = {r.get("name") for r in (existing or {}).get("rules", [])}
-    for rule in RULES:
+    for rule in rules:
         if rule["name"] not in names:
             api.call("POST", "moderation", f"/v1/groups/{group}/rules", json=rule)
 
@@ -265,11 +278,18 @@ def run_demo(args: argparse.Namespace) -> int:
     _print_examples(
         api, group=group, first=first, last=last, today=now.date().isoformat(), campaigns=campaigns
     )
+    _print_problems(api)
+    api.problems.clear()
+    _delivery_part(api, args)
+    _print_problems(api)
+    return 0
+
+
+def _print_problems(api: Api) -> None:
     if api.problems:
         print("\nthese calls failed (is every service complete?):")
         for problem in api.problems:
             print(f"  {problem}")
-    return 0
 
 
 def _print_examples(
@@ -311,6 +331,321 @@ def _print_examples(
 def _short(value: Any, limit: int = 160) -> str:
     text = str(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# Delivery: the platform double stands in for Telegram ---------------------------------------
+
+DOUBLE_PORT = 8090
+DEMO_SOURCE = "demo-telegram"
+DEMO_RULES: list[dict[str, Any]] = [
+    {
+        "name": "广告链接",
+        "kind": "links",
+        "params": {"allowed_domains": ["mp.weixin.qq.com"]},
+        "action": "delete",
+    },
+    {
+        "name": "广告词",
+        "kind": "keywords",
+        "params": {"keywords": ["加微信", "vx同号", "兼职日结", "扫码进群"], "match": "substring"},
+        "action": "mute",
+        "mute_seconds": 600,
+    },
+]
+DEMO_POLICY: dict[str, Any] = {"notices": {"mute": "{member} 因 {reason} 被禁言 {duration}"}}
+EVENT_KINDS = ("announce", "reminder", "started", "ended")
+LOTTERY_KINDS = (*EVENT_KINDS, "winners")
+
+
+@dataclass(frozen=True)
+class Member:
+    """A Telegram user of the demo groups."""
+
+    id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class DemoGroup:
+    """A demo Telegram group and the campaign it runs ("event" or "lottery")."""
+
+    chat: int
+    title: str
+    campaign: str
+
+    @property
+    def group_id(self) -> str:
+        return f"telegram:{self.chat}"
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Seconds from the campaigns' creation: the reminder, the start, the length, the draw."""
+
+    reminder_before: int = 5
+    starts_in: int = 10
+    lasts: int = 10
+    draw_delay: int = 2
+
+
+GROUPS = (
+    DemoGroup(-1001000000001, "护肤交流群", "event"),
+    DemoGroup(-1001000000002, "周末读书会", "lottery"),
+)
+XIAOHONG, AJIE, LILI = Member(5000001, "小红"), Member(5000002, "阿杰"), Member(5000003, "莉莉")
+SPAMMER = Member(6660001, "福利君")
+CHAT = [
+    (XIAOHONG, "早上好呀，今天天气真好"),
+    (AJIE, "有人试过那款新出的面霜吗？"),
+    (SPAMMER, "高仿名牌包一折起 https://cheap-bags.example.com/sale"),
+    (LILI, "试过，挺保湿的，就是有点贵"),
+    (SPAMMER, "兼职日结 300 元，加微信 fuli8888 了解"),
+    (XIAOHONG, "周末一起去看展吗？"),
+]
+ENTRIES = [(XIAOHONG, "签到 参加抽奖"), (AJIE, "签到，参加抽奖！"), (LILI, "来啦 参加抽奖")]
+
+
+@dataclass
+class DeliveryDemo:
+    """One run of the delivery demo: where things are, what was sent, what to wait for."""
+
+    api: Api
+    double_url: str
+    secret: str
+    timing: Timing = field(default_factory=Timing)
+    stamp: int = field(default_factory=lambda: int(time.time() * 1000) % 10**9)
+    sent: int = 0
+    ads: dict[int, list[str]] = field(default_factory=dict)  # chat → ad message ids
+    campaigns: dict[int, dict[str, Any]] = field(default_factory=dict)  # chat → campaign
+
+    def admin(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Call the double's admin API."""
+        resp = httpx.request(method, self.double_url + "/_double" + path, timeout=10, **kwargs)
+        resp.raise_for_status()
+        return resp.json() if resp.content else None
+
+    def update(self, group: DemoGroup, member: Member, text: str) -> dict[str, Any]:
+        """A Bot API `Update` with a group message (also seeded at the double)."""
+        self.sent += 1
+        message_id = self.stamp * 100 + self.sent
+        seed = {"member": str(member.id), "text": text, "id": str(message_id)}
+        self.admin("POST", f"/groups/telegram/{group.chat}/messages", json=seed)
+        return {
+            "update_id": message_id,
+            "message": {
+                "message_id": message_id,
+                "date": int(time.time()),
+                "chat": {"id": group.chat, "type": "supergroup", "title": group.title},
+                "from": {"id": member.id, "is_bot": False, "first_name": member.name},
+                "text": text,
+            },
+        }
+
+    def webhook(self, update: dict[str, Any]) -> httpx.Response:
+        """POST one update to ingest the way Telegram does."""
+        return httpx.post(
+            self.api.url("ingest", f"/v1/webhooks/{DEMO_SOURCE}"),
+            json=update,
+            headers={"X-Telegram-Bot-Api-Secret-Token": self.secret},
+            timeout=10,
+        )
+
+    def say(self, group: DemoGroup, lines: list[tuple[Member, str]]) -> None:
+        """Send members' messages into a group; remember which were ads."""
+        for member, text in lines:
+            update = self.update(group, member, text)
+            self.webhook(update).raise_for_status()
+            if member == SPAMMER:
+                self.ads.setdefault(group.chat, []).append(str(update["message"]["message_id"]))
+
+
+def add_demo_source(
+    config_path: Path, double_url: str, *, rate_per_group_per_minute: float | None = None
+) -> Source:
+    """Add (or point at `double_url`) the Telegram source `demo-telegram` in the config.
+
+    Everything else in the file is kept (its comments aside: write_config writes TOML).
+    """
+    config = load_config(config_path)
+    found = config.source(DEMO_SOURCE)
+    source = Source(
+        id=DEMO_SOURCE,
+        platform="telegram",
+        secret=found.secret if found else secrets.token_hex(16),
+        bot_token=DoubleConfig().telegram_token,
+        api_base=double_url,
+        rate_per_group_per_minute=rate_per_group_per_minute,
+    )
+    if found != source:
+        config.sources = [s for s in config.sources if s.id != DEMO_SOURCE] + [source]
+        note = f"`make demo` added the source {DEMO_SOURCE} (the platform double)."
+        write_config(config_path, config, comment=f"Development config of `make run`; {note}")
+    return source
+
+
+def _reloaded(demo: DeliveryDemo, group: DemoGroup) -> bool:
+    """Whether ingest and delivery both know the source (the bot says hello when they do)."""
+    private = {"update_id": demo.stamp * 100, "message": {
+        "message_id": 1, "date": int(time.time()), "chat": {"id": 1, "type": "private"},
+        "from": {"id": 1, "is_bot": False, "first_name": "x"}, "text": "/start"}}  # fmt: skip
+    try:
+        if not demo.webhook(private).is_success:
+            return False
+        hello = {"text": f"大家好，我是群助手（{group.title}）", "source": DEMO_SOURCE}
+        resp = demo.api.client.post(
+            demo.api.url("delivery", f"/v1/groups/{group.group_id}/messages"), json=hello
+        )
+    except httpx.HTTPError:
+        return False
+    return resp.status_code == 202
+
+
+def _wait(check: Any, timeout: float, interval: float = 0.5) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (result := check()) and time.monotonic() < deadline:
+        time.sleep(interval)
+    return result
+
+
+def _campaign(group: DemoGroup, timing: Timing, now: datetime) -> dict[str, Any]:
+    starts = now + timedelta(seconds=timing.starts_in)
+    body: dict[str, Any] = {
+        "announce_at": now.isoformat(),
+        "starts_at": starts.isoformat(),
+        "ends_at": (starts + timedelta(seconds=timing.lasts)).isoformat(),
+        "reminders": [f"PT{timing.reminder_before}S"],
+    }
+    if group.campaign == "event":
+        return body | {"kind": "event", "title": f"线上护肤分享会 {now:%H:%M}",
+                       "params": {"location": "群语音", "attendance_keyword": "签到"}}  # fmt: skip
+    params = {
+        "entry_keyword": "参加抽奖",
+        "prizes": [{"name": "读书会帆布袋", "quantity": 2}],
+        "draw_delay_seconds": timing.draw_delay,
+    }
+    return body | {"kind": "lottery", "title": f"周末抽奖 {now:%H:%M}", "params": params}
+
+
+def _cases_enforced(demo: DeliveryDemo) -> bool:
+    for group in GROUPS:
+        path = f"/v1/groups/{group.group_id}/cases"
+        cases = (demo.api.call("GET", "moderation", path) or {}).get("cases", [])
+        mine = [c for c in cases if c.get("message_id") in demo.ads.get(group.chat, [])]
+        if len(mine) < len(demo.ads.get(group.chat, [])) or any(
+            not c.get("enforcement") for c in mine
+        ):
+            return False
+    return True
+
+
+def _notifications_delivered(demo: DeliveryDemo) -> bool:
+    for group in GROUPS:
+        campaign = demo.campaigns.get(group.chat)
+        if campaign is None:
+            continue
+        path = f"/v1/groups/{group.group_id}/campaigns/{campaign['id']}/notifications"
+        found = (demo.api.call("GET", "campaigns", path) or {}).get("notifications", [])
+        done = {n["kind"] for n in found if n.get("delivery")}
+        wanted = EVENT_KINDS if group.campaign == "event" else LOTTERY_KINDS
+        if not set(wanted) <= done:
+            return False
+    return True
+
+
+def run_delivery_demo(
+    api: Api,
+    *,
+    config_path: Path,
+    double_url: str,
+    timing: Timing | None = None,
+    rate_per_group_per_minute: float | None = None,
+    out: Any = print,
+) -> bool:
+    """Carry out the demo's ads, mutes and campaign posts at the double; True when all done."""
+    source = add_demo_source(
+        config_path, double_url, rate_per_group_per_minute=rate_per_group_per_minute
+    )
+    demo = DeliveryDemo(api, double_url, source.secret, timing or Timing())
+    if not all(_wait(lambda g=g: _reloaded(demo, g), 15) for g in GROUPS):
+        out(f"the services did not pick up {DEMO_SOURCE!r} from {config_path} within 15 s")
+        return False
+    out(f"\nTelegram source {DEMO_SOURCE!r} (api_base {double_url}) in {config_path}: reloaded")
+    for group in GROUPS:
+        _set_up_moderation(api, group.group_id, DEMO_RULES, DEMO_POLICY)
+    out(f"sending Telegram updates to {api.url('ingest', '/v1/webhooks/' + DEMO_SOURCE)}…")
+    for group in GROUPS:
+        demo.say(group, CHAT)
+    # The campaigns post through the source of each group's latest event: seen by now.
+    _wait(lambda: _cases_enforced(demo), 30)
+    # Whole seconds: a Telegram message's `date` is one, and the entries must not predate it.
+    now = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+    for group in GROUPS:
+        path = f"/v1/groups/{group.group_id}/campaigns"
+        made = api.call("POST", "campaigns", path, json=_campaign(group, demo.timing, now))
+        if made:
+            demo.campaigns[group.chat] = made
+    t = demo.timing
+    out(f"an event and a lottery start in {t.starts_in} s and last {t.lasts} s; waiting…")
+    starts = now + timedelta(seconds=t.starts_in)
+    time.sleep(max(0.0, (starts - datetime.now(UTC)).total_seconds()) + 0.1)
+    for group in GROUPS:
+        demo.say(group, ENTRIES)
+    budget = t.lasts + t.draw_delay + 60
+    done = _wait(lambda: _cases_enforced(demo) and _notifications_delivered(demo), budget, 1)
+    if not done:
+        out("delivery had not carried out everything in time; the summary shows what it did")
+    _print_double(demo, out)
+    return bool(done)
+
+
+def _print_double(demo: DeliveryDemo, out: Any) -> None:
+    out("\nthe fake Telegram groups at the platform double now:")
+    for group in GROUPS:
+        state = demo.admin("GET", f"/groups/telegram/{group.chat}")
+        ads = demo.ads.get(group.chat, [])
+        gone = [m["id"] for m in state["messages"] if m["deleted"]]
+        muted = [m for m in state["muted"] if m == str(SPAMMER.id)]
+        out(f"\n  {group.title} ({group.group_id})")
+        out(f"    ads deleted: {len(set(ads) & set(gone))} of {len(ads)} "
+            f"(rule 广告链接 deletes, rule 广告词 mutes); other messages deleted: "
+            f"{len(set(gone) - set(ads))}")  # fmt: skip
+        out(f"    muted: {', '.join(f'{SPAMMER.name} ({m})' for m in muted) or 'nobody'}")
+        out(f"    the bot posted {len(state['posts'])} messages:")
+        for post in state["posts"]:
+            out(f"      {_short(post['text'].replace(chr(10), ' / '), 100)}")
+    out(f"\n  page: {demo.double_url}/   state as JSON: {demo.double_url}/_double/state")
+
+
+def start_or_reuse_double(port: int) -> tuple[str, DoubleHandle | None]:
+    """The double's URL, and its handle when this process started it (None: reused)."""
+    url = f"http://127.0.0.1:{port}"
+    if port_open(port):
+        try:
+            httpx.get(url + "/_double/state", timeout=3).raise_for_status()
+            return url, None
+        except httpx.HTTPError:
+            port = 0  # something else listens there: any free port
+    handle = start_double(port=port)
+    return handle.base_url, handle
+
+
+def _delivery_part(api: Api, args: argparse.Namespace) -> None:
+    port = int(os.environ.get("DEMO_DOUBLE_PORT", DOUBLE_PORT))
+    url, handle = start_or_reuse_double(port)
+    started = "started" if handle else "already running, reused"
+    print(f"\nplatform double (stands in for Telegram): {url}/ ({started})")
+    run_delivery_demo(api, config_path=Path(args.config), double_url=url)
+    if handle is None:
+        print(f"\nthe platform double was already running on port {port}: it stays up there")
+        return
+    print("\nthe platform double keeps running so the page stays up: Ctrl-C stops it")
+    try:
+        while handle.thread.is_alive():
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("\nplatform double stopped")
+    finally:
+        handle.stop()
 
 
 if __name__ == "__main__":

@@ -115,15 +115,18 @@ def page(state: DoubleState) -> HTMLResponse:
     with state.lock:
         for group in state.groups.values():
             view = group.to_json()
-            deleted = sum(1 for m in view["messages"] if m["deleted"])
+            gone = [m for m in view["messages"] if m["deleted"]]
             posts = "".join(f"<li>{post_line(p)}</li>" for p in view["posts"])
+            struck = "".join(
+                f"<li><del>{html.escape(m['text'] or m['id'])}</del></li>" for m in gone
+            )
             rows.append(
                 f"<section><h2>{html.escape(group.platform)}: {html.escape(group.chat)}</h2>"
-                f"<p>messages deleted: {deleted} of {len(view['messages'])}; "
+                f"<p>messages deleted: {len(gone)} of {len(view['messages'])}; "
                 f"muted: {html.escape(', '.join(view['muted']) or '—')}; "
                 f"banned: {html.escape(', '.join(view['banned']) or '—')}; "
                 f"removed: {html.escape(', '.join(view['removed']) or '—')}</p>"
-                f"<ol>{posts}</ol></section>"
+                f"<ul>{struck}</ul><p>posts by the bot:</p><ol>{posts}</ol></section>"
             )
         total = len(state.calls)
     body = "".join(rows) or "<p>No group has been acted on yet.</p>"
