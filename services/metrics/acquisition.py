@@ -4,7 +4,9 @@ The apply script keeps, per first-join day, packed counts of the members who fir
 joined that day, per channel (`ac:<day>`, fields `c<id>`/`C<id>`) and per inviter
 (`ai:<day>`, fields `i<id>`/`I<id>`), moving a member between them whenever its record
 changes (a re-ordered first join, a leave, a message, a deletion). A read sums the days'
-hashes: no member is visited.
+hashes: no member is visited. Channels are summed here; inviters (tens of thousands of
+fields over 90 days) are summed and ranked inside Redis by lua/inviters.lua, which returns
+only the page's candidates.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 from array import array
 from collections import defaultdict
 from collections.abc import Sequence
+from importlib.resources import files
 from typing import cast
 
 import redis
@@ -21,6 +24,7 @@ from services.metrics.keys import JOIN_BYTES, GroupKeys
 from services.metrics.models import ChannelRow, InviterRow
 
 NO_CHANNEL = "(none)"
+INVITERS_LUA = (files("services.metrics") / "lua" / "inviters.lua").read_text(encoding="utf-8")
 _LANE17, _LANE26 = (1 << 17) - 1, (1 << 26) - 1
 
 Counts = tuple[int, int, int, int, int]  # joins, still_members, spoke, retained_d7, retained_d30
@@ -40,17 +44,11 @@ def _sum_counts(client: redis.Redis, keys: Sequence[str], low: str, high: str) -
                 packed[ident][0] += int(value)
             elif tag == highs:
                 packed[ident][1] += int(value)
-    return {
-        ident: (
-            lo & _LANE17,
-            (lo >> 17) & _LANE17,
-            lo >> 34,
-            hi & _LANE26,
-            hi >> 26,
-        )
-        for ident, (lo, hi) in packed.items()
-        if lo & _LANE17
-    }
+    return {ident: _unpack(lo, hi) for ident, (lo, hi) in packed.items() if lo & _LANE17}
+
+
+def _unpack(lo: int, hi: int) -> Counts:
+    return (lo & _LANE17, (lo >> 17) & _LANE17, lo >> 34, hi & _LANE26, hi >> 26)
 
 
 def display_names(
@@ -91,27 +89,29 @@ def _fields(c: Counts) -> dict[str, int]:
 def read_inviters(
     client: redis.Redis, *, group_id: str, first_day: int, last_day: int, limit: int
 ) -> list[InviterRow]:
-    """Return the five counts per inviter, by retained_d7, joins (descending), member id."""
+    """Return the five counts per inviter, by retained_d7, joins (descending), member id.
+
+    The days are summed and ranked inside Redis (lua/inviters.lua); only the page's
+    candidates come back: those ranked above the page's last key and the smallest
+    member ids of the tie at the cut.
+    """
     keys = GroupKeys(group_id)
-    days = [keys.inviter_counts(d) for d in range(first_day, last_day + 1)]
-    counts = _sum_counts(client, days, "i", "I")
-    if not counts:
-        return []
-    rank = sorted(counts, key=lambda i: (-counts[i][3], -counts[i][0]))
-    # Ties at the cut are ordered by member id, so take every inviter tied with the last kept,
-    # and read only their ids (rows and names are built for the page alone).
-    last = rank[min(limit, len(rank)) - 1]
-    cut = (counts[last][3], counts[last][0])
-    chosen = [i for i in rank if (counts[i][3], counts[i][0]) >= cut]
-    ids = cast(list[bytes], client.hmget(keys.names, [str(i) for i in chosen]))
-    page = sorted(
-        zip(chosen, ids, strict=True),
-        key=lambda pair: (-counts[pair[0]][3], -counts[pair[0]][0], pair[1]),
-    )[:limit]
-    shown = display_names(client, keys, [i for i, _ in page])
+    flat = cast(
+        list[bytes | int],
+        client.register_script(INVITERS_LUA)(
+            keys=[keys.names], args=[keys.prefix, first_day, last_day, limit]
+        ),
+    )
+    found = [
+        (int(flat[n]), cast(bytes, flat[n + 1]), _unpack(int(flat[n + 2]), int(flat[n + 3])))
+        for n in range(0, len(flat), 4)
+    ]
+    found.sort(key=lambda row: (-row[2][3], -row[2][0], row[1]))
+    page = found[:limit]
+    shown = display_names(client, keys, [dense for dense, _, _ in page])
     return [
-        InviterRow(member_id=m.decode(), display_name=n, **_fields(counts[i]))
-        for (i, m), n in zip(page, shown, strict=True)
+        InviterRow(member_id=member.decode(), display_name=name, **_fields(counts))
+        for (_, member, counts), name in zip(page, shown, strict=True)
     ]
 
 

@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 
 from services.common.deps import PrincipalDep, ReadGroup, RedisDep, SettingsDep
 from services.metrics import acquisition, cohorts, overview, queries
+from services.metrics.descriptions import DESCRIPTIONS
 from services.metrics.keys import GroupKeys, day_number, start_of_day_ms, today
 from services.metrics.models import (
     Active,
@@ -101,6 +102,7 @@ def require_seen(client: redis.Redis, group_id: str) -> None:
 @router.get(
     "/groups/{group_id}/activity",
     summary="Messages, active members, joins and leaves per day",
+    description=DESCRIPTIONS["activity"],
     responses=UNSEEN,
 )
 def activity(
@@ -117,7 +119,10 @@ def activity(
 
 
 @router.get(
-    "/groups/{group_id}/active", summary="DAU, WAU, MAU and stickiness on a date", responses=UNSEEN
+    "/groups/{group_id}/active",
+    summary="DAU, WAU, MAU and stickiness on a date",
+    description=DESCRIPTIONS["active"],
+    responses=UNSEEN,
 )
 def active(group_id: ReadGroup, date: DateParam, client: RedisDep) -> Active:
     require_seen(client, group_id)
@@ -127,6 +132,7 @@ def active(group_id: ReadGroup, date: DateParam, client: RedisDep) -> Active:
 @router.get(
     "/groups/{group_id}/rolling",
     summary="Messages and active members in the last window",
+    description=DESCRIPTIONS["rolling"],
     responses=UNSEEN,
 )
 def rolling(group_id: ReadGroup, window: Window, client: RedisDep) -> Rolling:
@@ -139,6 +145,7 @@ def rolling(group_id: ReadGroup, window: Window, client: RedisDep) -> Rolling:
 @router.get(
     "/groups/{group_id}/retention",
     summary="Cohort retention by join day or week",
+    description=DESCRIPTIONS["retention"],
     responses=UNSEEN,
 )
 def retention(
@@ -192,6 +199,7 @@ def retention(
 @router.get(
     "/groups/{group_id}/lifecycle",
     summary="New, returning, resurrecting and dormant members",
+    description=DESCRIPTIONS["lifecycle"],
     responses=UNSEEN,
 )
 def lifecycle(
@@ -212,6 +220,7 @@ def lifecycle(
 @router.get(
     "/groups/{group_id}/members/dormant",
     summary="Current members silent for N days",
+    description=DESCRIPTIONS["dormant"],
     responses=UNSEEN,
 )
 def dormant(
@@ -236,6 +245,7 @@ def dormant(
 @router.get(
     "/groups/{group_id}/leaderboard",
     summary="Top members by messages in the last N days (kicked and banned members left out)",
+    description=DESCRIPTIONS["leaderboard"],
     responses=UNSEEN,
 )
 def leaderboard(
@@ -259,6 +269,7 @@ def leaderboard(
 @router.get(
     "/groups/{group_id}/members/{member_id}",
     summary="A member's join, leave, last activity, messages and active days",
+    description=DESCRIPTIONS["member"],
     responses={404: {"description": "No event of this group, or of this member, was seen"}},
 )
 def member(
@@ -276,8 +287,7 @@ def member(
 @router.get(
     "/groups/{group_id}/channels",
     summary="Joins, staying, speaking and retention per acquisition channel",
-    description="Counted over the members whose first join falls in from..to (local days); "
-    'a join without a channel counts as "(none)". Sorted by joins (descending), then channel.',
+    description=DESCRIPTIONS["channels"],
     responses=UNSEEN,
 )
 def channels(group_id: ReadGroup, days: DayRangeDep, client: RedisDep) -> Channels:
@@ -292,8 +302,7 @@ def channels(group_id: ReadGroup, days: DayRangeDep, client: RedisDep) -> Channe
 @router.get(
     "/groups/{group_id}/inviters",
     summary="Joins, staying, speaking and retention of the members each inviter brought",
-    description="Counted over the members whose first join falls in from..to, by that join's "
-    "invited_by. Sorted by retained_d7, then joins (descending), then member id.",
+    description=DESCRIPTIONS["inviters"],
     responses=UNSEEN,
 )
 def inviters(
@@ -313,8 +322,7 @@ def inviters(
 @router.get(
     "/overview",
     summary="Every group the token may read: members, DAU/WAU/MAU and the last 7 days",
-    description="Only groups metrics has seen. Sorted by `sort` (descending), then group id; "
-    "`members` is the current count whatever `date` is.",
+    description=DESCRIPTIONS["portfolio"],
 )
 def portfolio(
     principal: PrincipalDep,

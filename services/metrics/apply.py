@@ -69,7 +69,6 @@ def fingerprint(source: str, event_id: str) -> tuple[str, int]:
 
 
 Row = tuple[str | int, ...]
-MAX_CHANNEL_LENGTH = 64
 
 
 def script_row(
@@ -90,26 +89,12 @@ def script_row(
     return (kind, digest, bucket_hash, member_id, str(ts_ms), day, *extra)
 
 
-def join_channel(event: Event, raw: bytes | None = None) -> str | None:
-    """Return a join's `channel`: from the typed event, or from the record's own JSON.
-
-    The contract model may not carry `channel` yet (it ignores unknown fields); the
-    record as it came from Kafka does.
-    """
-    value = getattr(event.data, "channel", None)
-    if value is None and raw is not None and b'"channel"' in raw:
-        data = orjson.loads(raw).get("data")
-        value = data.get("channel") if isinstance(data, dict) else None
-    if isinstance(value, str) and 0 < len(value) <= MAX_CHANNEL_LENGTH:
-        return value
-    return None
-
-
-def _extra(event: Event, raw: bytes | None) -> tuple[str, ...]:
+def _extra(event: Event) -> tuple[str, ...]:
     if isinstance(event, MessageCreated):
         return (event.data.message_id,)
     if isinstance(event, MemberJoined):
-        return (join_channel(event, raw) or "", event.data.invited_by or "")
+        # The contract bounds `channel` (≤ 64 characters); an empty one counts as none.
+        return (event.data.channel or "", event.data.invited_by or "")
     return ()
 
 
@@ -136,15 +121,12 @@ def rows_by_group(
     tz: ZoneInfo,
     history_days: int,
     now: datetime | None = None,
-    raws: Iterable[bytes | None] | None = None,
 ) -> tuple[dict[str, GroupBatch], ApplyResult]:
     """Turn events into each group's script rows, dropping ones older than the history."""
     oldest = today(tz, now) - history_days + 1
     per_group: dict[str, GroupBatch] = defaultdict(GroupBatch)
     result = ApplyResult()
-    raw_iter = iter(raws) if raws is not None else None
     for event in events:
-        raw = next(raw_iter) if raw_iter is not None else None
         day = local_day(event.occurred_at, tz)
         if day < oldest:
             result.too_old += 1
@@ -164,7 +146,7 @@ def rows_by_group(
                 member_id=event.member_id,
                 ts_ms=ts_ms,
                 day=day,
-                extra=_extra(event, raw),
+                extra=_extra(event),
             )
         )
     return per_group, result
@@ -235,14 +217,10 @@ class Applier:
         events: Sequence[Event],
         *,
         now: datetime | None = None,
-        raws: Sequence[bytes | None] | None = None,
     ) -> ApplyResult:
-        """Apply a batch: every group's events in one script call, all calls in one pipeline.
-
-        `raws` are the records' JSON values, read for fields the typed events lack.
-        """
+        """Apply a batch: every group's events in one script call, all calls in one pipeline."""
         per_group, result = rows_by_group(
-            events, tz=self.tz, history_days=self.history_days, now=now, raws=raws
+            events, tz=self.tz, history_days=self.history_days, now=now
         )
         if not per_group:
             return result

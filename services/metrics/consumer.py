@@ -39,7 +39,7 @@ def _export(result: ApplyResult) -> None:
 def handle_batch(events: list[ConsumedEvent], *, applier: Applier) -> None:
     """Apply one poll's events; return only once Redis has them all."""
     started = time.perf_counter()
-    result = applier.apply([e.event for e in events], raws=[e.record.value for e in events])
+    result = applier.apply([e.event for e in events])
     BATCH_APPLY_SECONDS.observe(time.perf_counter() - started)
     _export(result)
 

@@ -1,5 +1,8 @@
 """End to end: events posted to the ingest webhook show up in the metrics API.
 
+A join's `channel` (the contract's `member.joined` data) travels through ingest and the
+metrics consumer to `GET …/channels`, `GET …/inviters` and the member.
+
 Signed as DESIGN.md says for generic sources: X-Qunyun-Timestamp and
 X-Qunyun-Signature: v1=<hex HMAC-SHA256(secret, timestamp + "." + raw body)>.
 """
@@ -30,13 +33,11 @@ def signed(body: bytes) -> dict[str, str]:
     }
 
 
-def test_webhook_events_reach_the_metrics_api(make_settings, run_app, tokens):
-    run = uuid.uuid4().hex[:8]
-    group = f"e2e:metrics:{run}"
-    now = datetime.now(UTC)
-    now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # the API keeps milliseconds
-    ingest_settings = make_settings()
-    metrics_settings = make_settings(share_with=ingest_settings)
+CHANNEL = "海报-A 2025秋"
+
+
+def webhook_events(run: str, group: str, now: datetime) -> list[dict]:
+    """Two joins (one through CHANNEL, one invited by its member), three messages."""
 
     def ev(n: int, kind: str, member: str, at: datetime, data: dict | None = None) -> dict:
         return {
@@ -51,15 +52,42 @@ def test_webhook_events_reach_the_metrics_api(make_settings, run_app, tokens):
     def msg(n: int, member: str, at: datetime) -> dict:
         return ev(n, "message.created", member, at, {"message_id": f"m{n}", "text": "hi"})
 
-    events = [
-        ev(1, "member.joined", "u:ann", now - timedelta(minutes=20), {"method": "link"}),
+    joined = {"method": "link", "channel": CHANNEL}
+    return [
+        ev(1, "member.joined", "u:ann", now - timedelta(minutes=20), joined),
         ev(2, "member.joined", "u:ben", now - timedelta(minutes=10), {"invited_by": "u:ann"}),
         ev(3, "message.created", "u:ann", now - timedelta(minutes=2))
         | {"data": {"message_id": "m3", "text": "hi", "display_name": "安娜"}},
         msg(4, "u:ann", now - timedelta(minutes=1)),
         msg(5, "u:ben", now - timedelta(minutes=1)),
     ]
-    body = orjson.dumps({"events": events})
+
+
+def check_acquisition(metrics, group: str, span: dict, headers: dict) -> None:
+    """The join's channel reached the member, the channels and the inviters."""
+    ann = metrics.get(f"/v1/groups/{group}/members/u:ann", headers=headers).json()
+    assert ann["channel"] == CHANNEL and ann["invited_by"] is None
+    ben = metrics.get(f"/v1/groups/{group}/members/u:ben", headers=headers).json()
+    assert ben["invited_by"] == "u:ann" and ben["channel"] is None
+    counts = {"joins": 1, "still_members": 1, "spoke": 1, "retained_d7": 0, "retained_d30": 0}
+    channels = metrics.get(f"/v1/groups/{group}/channels", params=span, headers=headers)
+    assert channels.json() == {
+        "channels": [{"channel": "(none)"} | counts, {"channel": CHANNEL} | counts]
+    }, channels.text
+    inviters = metrics.get(f"/v1/groups/{group}/inviters", params=span, headers=headers)
+    assert inviters.json() == {
+        "inviters": [{"member_id": "u:ann", "display_name": "安娜"} | counts]
+    }, inviters.text
+
+
+def test_webhook_events_reach_the_metrics_api(make_settings, run_app, tokens):
+    run = uuid.uuid4().hex[:8]
+    group = f"e2e:metrics:{run}"
+    now = datetime.now(UTC)
+    now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # the API keeps milliseconds
+    ingest_settings = make_settings()
+    metrics_settings = make_settings(share_with=ingest_settings)
+    body = orjson.dumps({"events": webhook_events(run, group, now)})
     with (
         run_app(create_ingest(ingest_settings)) as ingest,
         run_app(create_metrics(metrics_settings)) as metrics,
@@ -86,9 +114,8 @@ def test_webhook_events_reach_the_metrics_api(make_settings, run_app, tokens):
         assert wait_until(lambda: activity() == expected, timeout=45), activity()
         ann = metrics.get(f"/v1/groups/{group}/members/u:ann", headers=headers).json()
         assert ann["messages"] == 2 and ann["active_days"] == 1 and ann["left_at"] is None
-        assert ann["display_name"] == "安娜" and ann["invited_by"] is None
-        ben = metrics.get(f"/v1/groups/{group}/members/u:ben", headers=headers).json()
-        assert ben["invited_by"] == "u:ann"
+        assert ann["display_name"] == "安娜"
+        check_acquisition(metrics, group, span, headers)
         assert datetime.fromisoformat(ann["joined_at"]) == now - timedelta(minutes=20)
         assert datetime.fromisoformat(ann["last_active_at"]) == now - timedelta(minutes=1)
         board = metrics.get(f"/v1/groups/{group}/leaderboard?days=2", headers=headers).json()

@@ -58,7 +58,7 @@ def raw(
     *,
     event_id: str | None = None,
 ) -> tuple[Event, bytes]:
-    """Build an event and its record's JSON (which keeps fields the typed event may lack)."""
+    """Build an event and its record's JSON (as the consumer would read it from Kafka)."""
     n = next(_ids)
     body = {
         "id": event_id or f"evt-{group}-{n}",

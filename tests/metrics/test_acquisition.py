@@ -69,7 +69,7 @@ def records(group: str, d: list[date]):
 
 
 def apply_all(applier: Applier, pairs) -> None:
-    applier.apply([e for e, _ in pairs], raws=[r for _, r in pairs])
+    applier.apply([e for e, _ in pairs])
 
 
 CHANNELS = [
@@ -154,3 +154,27 @@ def test_retention_by_channel(worked, tokens):
     assert sizes("link", "exact") == [(2, [0, 0, 0, 0, 0, 1, 0]), (0, [0] * 7), (1, [0] * 6 + [1])]
     assert sizes("(none)") == [(0, [0] * 7), (1, [1] * 7), (0, [0] * 7)]
     assert sizes("nobody-used-this") == [(0, [0] * 7)] * 3
+
+
+def test_inviters_tied_at_the_cut_are_ordered_by_member_id_bytes(redis_url, unique):
+    from services.common.redis_client import make_redis
+    from services.metrics.acquisition import read_inviters
+    from services.metrics.keys import day_number
+
+    client = make_redis(redis_url)
+    applier = Applier(client, tz=SHANGHAI, history_days=400)
+    group, day = unique("acq:ties"), date.today() - timedelta(days=3)
+    tied = ["b", "B", "a", "Z", "é", "_x", "a0", "A", "z", "ä", "telegram:10", "telegram:9"]
+    invites = [("top", "n-top-1"), ("top", "n-top-2")] + [(m, f"n-{m}") for m in tied]
+    pairs = [
+        raw("member.joined", group, new, local(day, "12:00"), {"invited_by": inviter})
+        for inviter, new in invites
+    ]
+    apply_all(applier, pairs)
+    span = {"group_id": group, "first_day": day_number(day), "last_day": day_number(day)}
+    expected = ["top", *sorted(tied, key=str.encode)]
+    for limit in (1, 2, 3, 7, len(expected), 1000):
+        rows = read_inviters(client, **span, limit=limit)
+        assert [r.member_id for r in rows] == expected[:limit], limit
+        assert [r.joins for r in rows] == [2, *[1] * (min(limit, len(expected)) - 1)]
+    assert not client.exists(f"qy:{{{group}}}:tmp:inviters")  # the scratch set is gone

@@ -5,10 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import orjson
-
 from services.common.contracts.events import parse_event
-from services.metrics.apply import APPLY_LUA, fingerprint, join_channel, rows_by_group, script_row
+from services.metrics.apply import APPLY_LUA, fingerprint, rows_by_group, script_row
 from services.metrics.bitplan import RUN_LUA
 from services.metrics.keys import local_day
 
@@ -65,15 +63,12 @@ def test_rows_go_per_group_and_too_old_or_metric_less_events_are_counted_apart()
     assert dict(result.applied) == {"member.updated": 1}
 
 
-def test_a_join_channel_comes_from_the_record_when_the_typed_event_lacks_it():
-    joined = event(2, "member.joined", "g2", NOW)
-    raw = orjson.dumps({**joined.model_dump(mode="json"), "data": {"channel": "渠道A"}})
-    assert join_channel(joined, raw) == "渠道A"
-    assert join_channel(joined, None) is None
-    too_long = orjson.dumps({"data": {"channel": "x" * 65}})
-    assert join_channel(joined, too_long) is None
-    per_group, _ = rows_by_group([joined], tz=SHANGHAI, history_days=30, now=NOW, raws=[raw])
-    assert per_group["g2"].rows[0][6:] == ("渠道A", "")
+def test_a_join_channel_comes_from_the_typed_event():
+    body = event(2, "member.joined", "g2", NOW).model_dump(mode="json")
+    joined = parse_event(body | {"data": {"channel": "渠道A", "invited_by": "u9"}})
+    plain = parse_event(body | {"id": "e2b", "data": {"channel": ""}})
+    per_group, _ = rows_by_group([joined, plain], tz=SHANGHAI, history_days=30, now=NOW)
+    assert [row[6:] for row in per_group["g2"].rows] == [("渠道A", "u9"), ("", "")]
 
 
 def test_the_scripts_read_their_constants_from_argv_not_from_patched_code():
