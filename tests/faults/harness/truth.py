@@ -48,9 +48,27 @@ class Truth:
     days: list[date]
 
 
-def ground_truth(events: Iterable[Mapping[str, Any]], *, tz: ZoneInfo) -> Truth:
+# docs/metrics.md: a message moderation deletes stops counting while it can still be found
+# by its id, until the end of its local day plus this many days (moderation deletes within
+# seconds, so what decides is how old the message's day is when it is sent).
+DELETION_FINDABLE_DAYS = 3
+
+
+def _deleted_in_metrics(e: Mapping[str, Any], tz: ZoneInfo, now: datetime) -> bool:
+    day = _local_day(e, tz)
+    day_end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=tz)
+    return day_end + timedelta(days=DELETION_FINDABLE_DAYS) > now
+
+
+def ground_truth(
+    events: Iterable[Mapping[str, Any]], *, tz: ZoneInfo, now: datetime | None = None
+) -> Truth:
     """Compute per group and local day messages, active members, joins and leaves, per
-    member message counts, the offending messages and the expected check-in grants."""
+    member message counts, the offending messages and the expected check-in grants.
+
+    Offending messages are deleted by the ad rule, so metrics leaves them out of activity
+    (docs/metrics.md), except those whose day is too old to find them by id."""
+    now = now or datetime.now(tz)
     unique = unique_events(events)
     messages: Counter[tuple[str, date]] = Counter()
     active: dict[tuple[str, date], set[str]] = defaultdict(set)
@@ -62,14 +80,17 @@ def ground_truth(events: Iterable[Mapping[str, Any]], *, tz: ZoneInfo) -> Truth:
     for e in unique:
         group, member, day = e["group_id"], e["member_id"], _local_day(e, tz)
         if e["type"] == "message.created":
-            messages[group, day] += 1
-            active[group, day].add(member)
-            per_member[group, member] += 1
             text = folded(e["data"].get("text") or "")
-            if any(k in text for k in AD_KEYWORDS):
+            ad = any(k in text for k in AD_KEYWORDS)
+            if ad:
                 offending[e["id"]] = group
             if CHECKIN_KEYWORD in text:
                 checkins.add((group, member, day))
+            if ad and _deleted_in_metrics(e, tz, now):
+                continue
+            messages[group, day] += 1
+            active[group, day].add(member)
+            per_member[group, member] += 1
         elif e["type"] == "member.joined":
             joins[group, day] += 1
         elif e["type"] == "member.left":
