@@ -190,7 +190,19 @@ def test_prometheus_sees_the_make_run_stack(
             ("moderation", f"/v1/groups/{group_id}/rules"),
             ("campaigns", f"/v1/groups/{group_id}/campaigns"),
         ]:
-            read = httpx.get(f"{stack.url(service)}{path}", headers=headers, timeout=10)
+            # Metrics answers 404 until it has seen the group's first event (docs/metrics.md).
+            read = wait_until(
+                lambda s=service, p=path: (
+                    r
+                    if (
+                        r := httpx.get(f"{stack.url(s)}{p}", headers=headers, timeout=10)
+                    ).status_code
+                    == 200
+                    else None
+                ),
+                timeout=30,
+                interval=0.5,
+            ) or httpx.get(f"{stack.url(service)}{path}", headers=headers, timeout=10)
             expect(read.status_code == 200, f"{service} GET {path}: {read.status_code}")
         unauthorized = httpx.get(f"{stack.url('metrics')}/v1/groups/{group_id}/active", timeout=10)
         expect(unauthorized.status_code == 401, f"no token: {unauthorized.status_code}")
