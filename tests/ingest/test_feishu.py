@@ -77,6 +77,7 @@ def test_post_message_and_member_events(ingest):
         "display_name": "user name",
         "invited_by": "feishu:ou_84aad35d084aa403a838cf73ee18467",
         "method": "invite",
+        "channel": None,
     }
     deleted = got[payloads[2]["header"]["event_id"] + ":ou_84aad35d084aa403a838cf73ee18468"]
     assert deleted["type"] == "member.left"

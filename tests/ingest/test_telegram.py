@@ -64,6 +64,7 @@ def test_photos_joins_leaves_and_chat_member_updates(ingest):
         "display_name": "Bob Li",
         "invited_by": "telegram:1111111",
         "method": "invite",
+        "channel": None,
     }
     gone = events[f"{left['update_id']}:3333333"]
     assert gone["type"] == "member.left"
