@@ -19,8 +19,12 @@ install: $(STAMP) ## Create .venv and install qunyun with its dev tools
 run: $(STAMP) ## Start broker, Redis, SQLite and the five services on :8001-8005 (Ctrl-C stops in order)
 	@$(BIN)/python -m tools.devstack
 
+# Two workers, whole files each: most of a test's time is waiting on brokers, consumer
+# group joins and processes, which overlaps well even on two cores. TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
+
 test: $(STAMP) ## Run the whole test suite against a real broker, Redis and database
-	@$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	@$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-fast: $(STAMP) ## Run the servers-free tests (tests/unit) in seconds
 	@$(BIN)/python -m pytest -q tests/unit $(PYTEST_ARGS)
