@@ -8,14 +8,17 @@ call in flight on a single thread, and a slow or paced group costs nothing but a
 `next_attempt_at` lies ahead — nothing ever sleeps holding other groups. Blocking database
 and Redis calls run in the loop's default executor.
 
-Each cycle claims due group heads (store.py), starts a task per claim, then waits until a
-task ends, a consumer commit wakes it, or `poll` seconds pass. A task: route (no source or
-credentials → `no_route`), plan (nothing to call → `recorded`), take pacing tokens (denied:
-give the claim back, due when the bucket refills), call, decide (policy.py) and write the
-result with its receipt in one transaction (settle.py). The row was marked in flight, with
-the attempt counted, before the call; after a crash its lease expires and the call is made
-again as an unknown outcome (delete, mute, kick and ban are idempotent; Feishu posts carry
-a `uuid`), counted in qunyun_delivery_unknown_outcome_retries_total.
+Each cycle claims due group heads (store.py); in one executor hop for the whole round it
+routes each (no source or credentials → `no_route`), plans it (nothing to call →
+`recorded`) and takes its pacing tokens (denied: give the claim back, due when the bucket
+refills); then it starts a task per claim and waits until a task ends, a consumer commit
+wakes it, or `poll` seconds pass. A task calls, decides (policy.py) and hands the result
+to the settler (settler.py), which writes the results of every call that ended meanwhile,
+each with its receipt and guarded by its claim token, in one transaction (settle.py).
+The row was marked in flight, with the attempt counted, before the call; after a crash
+its lease expires and the call is made again as an unknown outcome (delete, mute, kick
+and ban are idempotent; Feishu posts carry a `uuid`), counted in
+qunyun_delivery_unknown_outcome_retries_total.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 import httpx
@@ -34,11 +38,13 @@ from sqlalchemy import Engine
 from services.common.settings import QunyunConfig, Settings
 from services.common.worker import BackgroundLoop
 from services.delivery import telemetry
+from services.delivery.models import Delivery
 from services.delivery.pacing import Pacer
 from services.delivery.plan import plan
 from services.delivery.policy import Decision, decide
 from services.delivery.routing import Route, route_for
-from services.delivery.settle import finish_claimed, settle
+from services.delivery.settle import Settlement, without_call
+from services.delivery.settler import Settler
 from services.delivery.store import Claim, claim_due, queue_depth, release
 from services.platforms import (
     DEFAULT_TIMEOUT,
@@ -52,6 +58,18 @@ from services.platforms import (
 log = logging.getLogger(__name__)
 
 DEPTH_EVERY = 5.0
+
+
+@dataclass(frozen=True)
+class Ready:
+    """A claim after routing and pacing: finish it uncalled, give it back, or call `op`."""
+
+    claim: Claim
+    finish: tuple[str, str] | None = None  # outcome, detail
+    wait: float = 0.0  # give back, due again after this many seconds
+    route: Route | None = None
+    op: OperationRequest | None = None
+    last_step: bool = False
 
 
 class Dispatcher(BackgroundLoop):
@@ -78,6 +96,7 @@ class Dispatcher(BackgroundLoop):
         self._aloop: asyncio.AbstractEventLoop | None = None
         self._woken: asyncio.Event | None = None
         self._http: httpx.AsyncClient | None = None
+        self._settler: Settler | None = None
         self._clients: dict[str, PlatformClient] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._depth_at = 0.0
@@ -118,6 +137,7 @@ class Dispatcher(BackgroundLoop):
         finally:
             loop.close()
             self._aloop, self._http, self._woken = None, None, None
+            self._settler = None
             self._clients.clear()
             self._tasks.clear()
 
@@ -125,14 +145,16 @@ class Dispatcher(BackgroundLoop):
         if self._woken is None:
             self._woken = asyncio.Event()
             self._http = httpx.AsyncClient(limits=httpx.Limits(max_connections=200))
+            self._settler = Settler(self._engine, self._settings.topic_delivery_receipts)
         self._woken.clear()
         free = self._max_in_flight - len(self._tasks)
         if free > 0:
             claims = await asyncio.to_thread(
                 claim_due, self._engine, busy=(), limit=free, lease=self._lease
             )
-            for claim in claims:
-                task = asyncio.create_task(self._carry_out(claim))
+            prepared = await asyncio.to_thread(self._prepare_all, claims) if claims else []
+            for ready in prepared:
+                task = asyncio.create_task(self._carry_out(ready))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
         if time.monotonic() >= self._depth_at:
@@ -159,49 +181,58 @@ class Dispatcher(BackgroundLoop):
             )
         return self._clients[source.id]
 
-    async def _finish(self, claim: Claim, outcome: str, detail: str) -> None:
-        topic = self._settings.topic_delivery_receipts
-        row = await asyncio.to_thread(
-            finish_claimed,
-            self._engine,
-            seq=claim.row.seq or 0,
-            token=claim.token,
-            outcome=outcome,
-            detail=detail,
-            topic=topic,
-        )
+    async def _settle(self, item: Settlement) -> Delivery | None:
+        """Write a result with the others of this round (settler.py); the row when finished."""
+        assert self._settler is not None
+        row = await self._settler.submit(item)
         if row is not None:
-            telemetry.RECEIPTS.labels(outcome).inc()
+            telemetry.RECEIPTS.labels(row.outcome or "").inc()
             self._on_receipt()
+        return row
 
-    async def _carry_out(self, claim: Claim) -> None:
+    def _prepare_all(self, claims: list[Claim]) -> list[Ready]:
+        """Route, plan and pace a round's claims in one executor hop (pacing is Redis)."""
+        return [self._prepare(claim) for claim in claims]
+
+    def _prepare(self, claim: Claim) -> Ready:
         row = claim.row
         try:
             route = route_for(self._config, row.source)
             platform = route.source.platform if isinstance(route, Route) else row.platform
             steps = plan(row.payload, platform).steps
             if not steps or row.step >= len(steps):
-                await self._finish(claim, "recorded", row.detail or "nothing to do on the platform")
-                return
+                detail = row.detail or "nothing to do on the platform"
+                return Ready(claim, finish=("recorded", detail))
             if isinstance(route, str):
-                await self._finish(claim, "no_route", route)
-                return
-            wait = await asyncio.to_thread(
-                self._pacer.acquire,
+                return Ready(claim, finish=("no_route", route))
+            op = steps[row.step]
+            wait = self._pacer.acquire(
                 source=route.source.id,
                 group_id=row.group_id,
                 rates=route.rates,
-                post=steps[row.step].operation == "post",
+                post=op.operation == "post",
             )
         except Exception:  # noqa: BLE001 - nothing was called: hand the row back for later
             log.exception("delivery %s: preparing the call failed", row.id)
-            await asyncio.to_thread(release, self._engine, claim, wait=1.0)
-            return
+            return Ready(claim, wait=1.0)
         if wait > 0:
             telemetry.RATE_LIMIT_WAITS.labels(route.source.id, "pacing").inc()
-            await asyncio.to_thread(release, self._engine, claim, wait=wait)
-            return
-        await self._call(claim, route, steps[row.step], last_step=row.step == len(steps) - 1)
+            return Ready(claim, wait=wait)
+        return Ready(claim, route=route, op=op, last_step=row.step == len(steps) - 1)
+
+    async def _carry_out(self, ready: Ready) -> None:
+        claim = ready.claim
+        if ready.finish is not None:
+            outcome, detail = ready.finish
+            try:
+                await self._settle(without_call(claim.row.seq or 0, claim.token, outcome, detail))
+            except Exception:  # noqa: BLE001 - nothing was called: hand the row back for later
+                log.exception("delivery %s: finishing without a call failed", claim.row.id)
+                await asyncio.to_thread(release, self._engine, claim, wait=1.0)
+        elif ready.route is None or ready.op is None:
+            await asyncio.to_thread(release, self._engine, claim, wait=ready.wait)
+        else:
+            await self._call(claim, ready.route, ready.op, last_step=ready.last_step)
 
     async def _call(
         self, claim: Claim, route: Route, op: OperationRequest, *, last_step: bool
@@ -248,19 +279,15 @@ class Dispatcher(BackgroundLoop):
             await asyncio.to_thread(
                 self._pacer.pause, source=source, group_id=group, seconds=decision.delay
             )
-        finished = await asyncio.to_thread(
-            settle,
-            self._engine,
-            seq=claim.row.seq or 0,
-            token=claim.token,
-            decision=decision,
-            label=op.operation if not last_step or claim.row.step > 0 else "",
-            last_step=last_step,
-            message_id=result.platform_message_id,
-            topic=self._settings.topic_delivery_receipts,
+        finished = await self._settle(
+            Settlement(
+                seq=claim.row.seq or 0,
+                token=claim.token,
+                decision=decision,
+                label=op.operation if not last_step or claim.row.step > 0 else "",
+                last_step=last_step,
+                message_id=result.platform_message_id,
+            )
         )
-        if finished is not None:
-            telemetry.RECEIPTS.labels(finished.outcome or "").inc()
-            self._on_receipt()
-        elif decision.final and self._woken is not None:
+        if finished is None and decision.final and self._woken is not None:
             self._woken.set()

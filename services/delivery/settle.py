@@ -2,13 +2,17 @@
 
 Everything a result changes is written in one transaction: the row's state and, when the
 record is finished, its receipt in the outbox, so an outcome is never known without its
-receipt being on its way (and never published without being stored). A write only
-applies while the claim is still this process's (its token): a row whose lease expired
-and was claimed elsewhere is left to that claim.
+receipt being on its way (and never published without being stored). The dispatcher
+settles many results at once (`settle_all`: one transaction for every result collected
+while the previous write ran); each write still only applies while the claim is still
+this process's (its token): a row whose lease expired and was claimed elsewhere is left
+to that claim, without affecting the others in the batch.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import Engine
@@ -48,12 +52,29 @@ def _joined(row: Delivery, label: str, detail: str) -> str:
     return text[:MAX_DETAIL]
 
 
-def finish_row(session: Session, row: Delivery, *, outcome: str, detail: str, topic: str) -> None:
-    """Set the row's outcome and queue its receipt (the caller commits)."""
+@dataclass(frozen=True)
+class Settlement:
+    """One claimed row's result: a call's decision, or (`called=False`) an outcome without one."""
+
+    seq: int
+    token: str
+    decision: Decision
+    label: str = ""
+    last_step: bool = True
+    message_id: str | None = None
+    called: bool = True
+
+
+def without_call(seq: int, token: str, outcome: str, detail: str) -> Settlement:
+    """Finish a claimed row without a call (`recorded`, `no_route`, a malformed record)."""
+    return Settlement(seq, token, Decision(True, outcome, detail), called=False)
+
+
+def _finish(row: Delivery, *, outcome: str, detail: str, topic: str) -> Outgoing:
+    """Set the row's outcome; return its receipt for the outbox (the caller enqueues)."""
     row.state, row.outcome, row.detail = DONE, outcome, detail[:MAX_DETAIL]
     row.claim_token, row.lease_until, row.updated_at = None, None, utcnow()
-    session.add(row)
-    enqueue(session, DeliveryOutbox, [Outgoing(topic, row.group_id, receipt_of(row))])
+    return Outgoing(topic, row.group_id, receipt_of(row))
 
 
 def _requeue(row: Delivery, decision: Decision, label: str) -> None:
@@ -68,47 +89,43 @@ def _requeue(row: Delivery, decision: Decision, label: str) -> None:
     row.next_attempt_at, row.updated_at = now + timedelta(seconds=decision.delay), now
 
 
-def settle(
-    engine: Engine,
-    *,
-    seq: int,
-    token: str,
-    decision: Decision,
-    label: str,
-    last_step: bool,
-    message_id: str | None,
-    topic: str,
-) -> Delivery | None:
-    """Apply a call's decision to the claimed row; return it when now finished."""
-    with Session(engine, expire_on_commit=False) as session:
-        row = session.exec(
-            select(Delivery).where(col(Delivery.seq) == seq, col(Delivery.claim_token) == token)
-        ).first()
-        if row is None:
-            return None
-        if message_id:
-            row.platform_message_id = message_id
-        finished = decision.final and (last_step or decision.outcome not in SUCCESS)
-        if finished:
-            detail = _joined(row, label, decision.detail)
-            finish_row(session, row, outcome=decision.outcome, detail=detail, topic=topic)
-        else:
-            _requeue(row, decision, label)
-            session.add(row)
-        session.commit()
-        return row if finished else None
+def _apply(row: Delivery, item: Settlement, topic: str) -> Outgoing | None:
+    """Change the row as `item` says; its receipt when the record is now finished."""
+    decision = item.decision
+    if not item.called:
+        return _finish(row, outcome=decision.outcome, detail=decision.detail, topic=topic)
+    if item.message_id:
+        row.platform_message_id = item.message_id
+    if decision.final and (item.last_step or decision.outcome not in SUCCESS):
+        detail = _joined(row, item.label, decision.detail)
+        return _finish(row, outcome=decision.outcome, detail=detail, topic=topic)
+    _requeue(row, decision, item.label)
+    return None
 
 
-def finish_claimed(
-    engine: Engine, *, seq: int, token: str, outcome: str, detail: str, topic: str
-) -> Delivery | None:
-    """Finish a claimed row without a call (`recorded`, `no_route`, a malformed record)."""
+def settle_all(engine: Engine, items: Sequence[Settlement], *, topic: str) -> list[Delivery | None]:
+    """Apply every result in one transaction; per item, the row when now finished, else None.
+
+    An item whose claim is no longer this process's (its token changed) is skipped (None).
+    """
+    if not items:
+        return []
     with Session(engine, expire_on_commit=False) as session:
-        row = session.exec(
-            select(Delivery).where(col(Delivery.seq) == seq, col(Delivery.claim_token) == token)
-        ).first()
-        if row is None:
-            return None
-        finish_row(session, row, outcome=outcome, detail=detail, topic=topic)
+        rows = session.exec(
+            select(Delivery).where(col(Delivery.seq).in_([item.seq for item in items]))
+        ).all()
+        by_seq = {row.seq: row for row in rows}
+        receipts: list[Outgoing] = []
+        finished: list[Delivery | None] = []
+        for item in items:
+            row = by_seq.get(item.seq)
+            receipt = None
+            if row is not None and row.claim_token == item.token:
+                receipt = _apply(row, item, topic)
+                session.add(row)
+            if receipt is not None:
+                receipts.append(receipt)
+            finished.append(row if receipt is not None else None)
+        enqueue(session, DeliveryOutbox, receipts)
         session.commit()
-        return row
+    return finished

@@ -1,0 +1,71 @@
+"""Group commit for the dispatcher: the results of many calls written in one transaction.
+
+A task that has a result `submit`s it and waits. While no write is running the first
+result starts one at the next turn of the event loop; every result that arrives while a
+write runs waits for the next one, which then takes them all. So under load one
+`to_thread` hop and one transaction settle a whole round of finished calls, and when idle
+a single result is written at once. Each row is still guarded by its own claim token
+(settle.py). When a batch's transaction fails, its results are written one at a time, so
+one bad row does not hold back the others; a result whose own write fails raises to its
+task, and its row stays in flight until the lease expires (an unknown outcome, as after a
+crash).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy import Engine
+
+from services.delivery.models import Delivery
+from services.delivery.settle import Settlement, settle_all
+
+log = logging.getLogger(__name__)
+
+Waiter = asyncio.Future[Delivery | None]
+
+
+class Settler:
+    """Collects settlements on the dispatcher's loop and writes them in batches."""
+
+    def __init__(self, engine: Engine, topic: str, max_batch: int = 500) -> None:
+        self._engine, self._topic, self._max_batch = engine, topic, max_batch
+        self._pending: list[tuple[Settlement, Waiter]] = []
+        self._writing = False
+        self._drain_task: asyncio.Task[None] | None = None
+
+    async def submit(self, item: Settlement) -> Delivery | None:
+        """Write `item` with whatever else is pending; the row when now finished, else None."""
+        waiter: Waiter = asyncio.get_running_loop().create_future()
+        self._pending.append((item, waiter))
+        if not self._writing:  # the write starts at the loop's next turn, with all pending
+            self._writing = True
+            self._drain_task = asyncio.get_running_loop().create_task(self._drain())
+        return await waiter
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                batch = self._pending[: self._max_batch]
+                del self._pending[: self._max_batch]
+                await self._write(batch)
+        finally:
+            self._writing = False
+
+    async def _write(self, batch: list[tuple[Settlement, Waiter]]) -> None:
+        items = [item for item, _ in batch]
+        try:
+            results = await asyncio.to_thread(settle_all, self._engine, items, topic=self._topic)
+        except Exception as exc:  # noqa: BLE001 - fall back to one transaction per result
+            if len(batch) == 1:
+                if not batch[0][1].done():
+                    batch[0][1].set_exception(exc)
+                return
+            log.warning("settling %d results in one transaction failed; one by one", len(batch))
+            for one in batch:
+                await self._write([one])
+            return
+        for (_, waiter), row in zip(batch, results, strict=True):
+            if not waiter.done():
+                waiter.set_result(row)
