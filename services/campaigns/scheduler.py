@@ -224,5 +224,3 @@ class Scheduler(BackgroundLoop):
         if time.monotonic() - self._pruned > PRUNE_EVERY_SECONDS:
             prune(engine=self._engine, now=utcnow())
             self._pruned = time.monotonic()
-
-    run_once = step

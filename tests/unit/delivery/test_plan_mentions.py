@@ -3,14 +3,11 @@ the mention (nothing appended); a member without a name is looked for as `@<memb
 
 from __future__ import annotations
 
-import asyncio
-import json
 from typing import Any
 
-import httpx
-
 from services.delivery.plan import plan
-from services.platforms import Mention, OperationRequest, OutboundCredentials, client_for
+from services.platforms import Mention, OperationRequest
+from services.platforms.telegram.outbound import mention_entities
 
 ACTION = {
     "id": "a1",
@@ -25,22 +22,13 @@ ACTION = {
 
 
 def _telegram_body(post: OperationRequest) -> dict[str, Any]:
-    """The sendMessage body the Telegram client sends for the post (its public API only)."""
-    sent: list[dict[str, Any]] = []
+    """The text and entities the Telegram client puts in the post's sendMessage body.
 
-    def answer(request: httpx.Request) -> httpx.Response:
-        sent.append(json.loads(request.content))
-        return httpx.Response(200, json={"ok": True, "result": {"message_id": 1}})
-
-    async def call() -> None:
-        async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
-            client = client_for("telegram", OutboundCredentials(bot_token="1:x"), http)
-            result = await client.carry_out(post)
-            assert result.outcome == "delivered", result
-
-    asyncio.run(call())
-    [body] = sent
-    return body
+    The call itself is checked at the platform double (tests/moderation/test_delivered.py);
+    here only the rendering, with the client's own function.
+    """
+    text, entities = mention_entities(post.text or "", post.mentions)
+    return {"text": text, "entities": entities}
 
 
 def test_a_named_mention_carries_its_display_name_and_nothing_is_appended():
