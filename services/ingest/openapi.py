@@ -79,7 +79,18 @@ EVENT_EXAMPLES: dict[str, dict[str, Any]] = {
         "evt-1002",
         "member.joined",
         "forum:user:9",
-        {"display_name": "小王", "invited_by": "forum:user:7", "method": "invite"},
+        {
+            "display_name": "小王",
+            "invited_by": "forum:user:7",
+            "method": "invite",
+            "channel": "spring-poster",
+        },
+    ),
+    "member.join_requested": _event(
+        "evt-1005",
+        "member.join_requested",
+        "forum:user:21",
+        {"display_name": "小李", "answer": "朋友推荐", "request_ref": "req-21"},
     ),
     "member.left": _event(
         "evt-1003", "member.left", "forum:user:13", {"reason": "removed", "by": "forum:user:1"}

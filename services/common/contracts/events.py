@@ -33,7 +33,9 @@ MessageKind = Literal[
 ]
 JoinMethod = Literal["invite", "link", "qrcode", "approval", "other"]
 LeaveReason = Literal["left", "removed"]
-EventType = Literal["message.created", "member.joined", "member.left", "member.updated"]
+EventType = Literal[
+    "message.created", "member.joined", "member.join_requested", "member.left", "member.updated"
+]
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -94,6 +96,15 @@ class MemberJoinedData(_Model):
     channel: str | None = Field(default=None, max_length=64)
 
 
+class MemberJoinRequestedData(_Model):
+    display_name: str | None = Field(default=None, max_length=256)
+    # What the applicant wrote when asking to join (may be empty).
+    answer: str = Field(default="", max_length=1024)
+    # The platform's handle to approve or decline: Telegram `chat_id:user_id`, OneBot `flag`.
+    request_ref: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
+    channel: str | None = Field(default=None, max_length=64)
+
+
 class MemberLeftData(_Model):
     reason: LeaveReason = "left"
     by: str | None = Field(default=None, max_length=MAX_ID_LENGTH)
@@ -127,6 +138,11 @@ class MemberJoined(_Envelope):
     data: MemberJoinedData = Field(default_factory=MemberJoinedData)
 
 
+class MemberJoinRequested(_Envelope):
+    type: Literal["member.join_requested"]
+    data: MemberJoinRequestedData
+
+
 class MemberLeft(_Envelope):
     type: Literal["member.left"]
     data: MemberLeftData = Field(default_factory=MemberLeftData)
@@ -138,7 +154,8 @@ class MemberUpdated(_Envelope):
 
 
 Event = Annotated[
-    MessageCreated | MemberJoined | MemberLeft | MemberUpdated, Field(discriminator="type")
+    MessageCreated | MemberJoined | MemberJoinRequested | MemberLeft | MemberUpdated,
+    Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 
