@@ -14,6 +14,7 @@ from services.ingest.telemetry import count_ignored
 from services.platforms.feishu import inbound as feishu
 from services.platforms.generic import inbound as generic
 from services.platforms.inbound import Adapter
+from services.platforms.onebot import inbound as onebot
 from services.platforms.slack import inbound as slack
 from services.platforms.telegram import inbound as telegram
 
@@ -23,6 +24,7 @@ ADAPTERS: dict[str, Adapter] = {
     "slack": slack.adapt,
     "telegram": telegram.adapt,
     "feishu": feishu.adapt,
+    "onebot": onebot.adapt,
 }
 
 

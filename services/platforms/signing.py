@@ -36,7 +36,7 @@ def same(expected: str, given: str) -> bool:
     return hmac.compare_digest(expected.encode(), given.encode())
 
 
-def hmac_hex(secret: str, message: bytes) -> str:
-    """Hex HMAC-SHA256 of `message` under `secret`."""
+def hmac_hex(secret: str, message: bytes, algorithm: str = "sha256") -> str:
+    """Hex HMAC of `message` under `secret` (SHA-256 unless a platform signs with another)."""
     # hmac.digest is OpenSSL's one-shot HMAC: no Python HMAC object per request.
-    return hmac.digest(secret.encode(), message, "sha256").hex()
+    return hmac.digest(secret.encode(), message, algorithm).hex()

@@ -105,14 +105,24 @@ def send_group_msg(state: DoubleState, body: dict[str, Any]) -> Response:
 
 
 def set_group_add_request(state: DoubleState, body: dict[str, Any]) -> Response:
-    """set_group_add_request: approve or decline the request behind a flag."""
-    target = state.flags.get(str(body["flag"]))
+    """set_group_add_request: approve or decline the request behind a flag.
+
+    As NapCat checks it: `flag` a string, `approve` a boolean or string (anything but
+    false approves, absent too), `sub_type` (or go-cqhttp's `type`) `add` or `invite`.
+    """
+    flag, approve = body["flag"], body.get("approve", True)
+    if not isinstance(flag, str) or not isinstance(approve, bool | str):
+        return failed(1400, "参数错误: flag must be a string, approve a boolean")
+    sub_type = body.get("sub_type", body.get("type", "add"))
+    if sub_type not in ("add", "invite"):
+        return failed(1400, f"参数错误: sub_type {sub_type!r} is neither add nor invite")
+    target = state.flags.get(flag)
     if target is None:
         return failed(100, "flag 无效 (unknown request)")
     group = state.group(PLATFORM, target[0])
     if group.join_requests.get(target[1]) != "pending":
         return failed(100, "请求已处理 (request already handled)")
-    approve = body.get("approve", True)
+    approve = str(approve).lower() != "false"
     group.join_requests[target[1]] = "approved" if approve else "declined"
     if approve:
         group.members.add(target[1])

@@ -116,6 +116,8 @@ def join_decision(approve: bool) -> Handler:
     """approveChatJoinRequest / declineChatJoinRequest on a pending request."""
 
     def decide(state: DoubleState, group: Group, body: dict[str, Any]) -> Response:
+        if not str(body["user_id"]).lstrip("-").isdigit():
+            return error(400, "Bad Request: invalid user_id specified")
         user = str(body["user_id"])
         if group.join_requests.get(user) != "pending":
             return error(400, "Bad Request: HIDE_REQUESTER_MISSING")

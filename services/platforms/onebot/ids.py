@@ -1,6 +1,7 @@
 """QQ ids in qunyun (OneBot v11): `qq:GROUP_ID` groups, `qq:USER_ID` members (QQ numbers).
 
-Outbound parses them for the OneBot HTTP API; an inbound adapter formats them the same way.
+Inbound formats them from an event's numbers; outbound parses them back for the OneBot
+HTTP API. A join request is addressed by its `flag`, kept as it came.
 """
 
 from __future__ import annotations

@@ -31,6 +31,11 @@ def user_id(member_id: str | None) -> int:
     return int_id(split_id(member_id, PREFIX, 1, "member")[0], "user id")
 
 
+def join_request_ref(chat: int, user: int) -> str:
+    """A join request's handle: `CHAT_ID:USER_ID`."""
+    return f"{chat}:{user}"
+
+
 def join_request(ref: str | None) -> tuple[int, int]:
     """A join request's `chat_id:user_id` handle → both ids."""
     chat, _, user = (ref or "").rpartition(":")

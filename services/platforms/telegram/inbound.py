@@ -1,6 +1,8 @@
-"""Telegram Bot API webhook updates: group messages, joins and leaves, chat_member changes.
+"""Telegram Bot API webhook updates: group messages, joins and leaves, chat_member changes,
+join requests.
 
-Formats: https://core.telegram.org/bots/api#update, #message, #chatmemberupdated, #setwebhook
+Formats: https://core.telegram.org/bots/api#update, #message, #chatmemberupdated,
+#chatjoinrequest, #chatinvitelink, #setwebhook
 """
 
 from __future__ import annotations
@@ -164,6 +166,12 @@ def _is_member(member: Any) -> bool:
     )
 
 
+def _channel(change: dict[str, Any]) -> str | None:
+    """The name the admins gave the invite link the member came through, if any."""
+    name = optional(change, "invite_link", "name")
+    return name if isinstance(name, str) and name else None
+
+
 def _chat_member(update: dict[str, Any], update_id: int, adapted: Adapted) -> None:
     loc: Loc = ("chat_member",)
     change = update["chat_member"]
@@ -192,6 +200,7 @@ def _chat_member(update: dict[str, Any], update_id: int, adapted: Adapted) -> No
             "display_name": _name(change["new_chat_member"]["user"]),
             "invited_by": ids.member_id(actor) if actor != user_id else None,
             "method": method,
+            "channel": _channel(change),
         }
         adapted.add({**base, "type": "member.joined", "data": data})
     elif was and not now_member:
@@ -203,6 +212,29 @@ def _chat_member(update: dict[str, Any], update_id: int, adapted: Adapted) -> No
         adapted.add({**base, "type": "member.left", "data": data})
     else:
         adapted.ignored += 1
+
+
+def _join_request(update: dict[str, Any], update_id: int, adapted: Adapted) -> None:
+    loc: Loc = ("chat_join_request",)
+    request = update["chat_join_request"]
+    chat_id = require(update, *loc, "chat", "id", kind=int)
+    user_id = require(update, *loc, "from", "id", kind=int)
+    bio = request.get("bio")
+    adapted.add(
+        {
+            "id": f"{update_id}:{user_id}",
+            "type": "member.join_requested",
+            "group_id": ids.group_id(chat_id),
+            "member_id": ids.member_id(user_id),
+            "occurred_at": from_unix(require(update, *loc, "date", kind=int), (*loc, "date")),
+            "data": {
+                "display_name": _name(request["from"]),
+                "answer": bio if isinstance(bio, str) else "",
+                "request_ref": ids.join_request_ref(chat_id, user_id),
+                "channel": _channel(request),
+            },
+        }
+    )
 
 
 def adapt(*, source: Source, headers: Mapping[str, str], body: bytes, now: float) -> Adapted:
@@ -226,6 +258,11 @@ def adapt(*, source: Source, headers: Mapping[str, str], body: bytes, now: float
             _chat_member(update, update_id, adapted)
         else:
             adapted.ignored = 1
+    elif isinstance(update.get("chat_join_request"), dict):
+        if optional(update, "chat_join_request", "chat", "type") in _GROUP_CHATS:
+            _join_request(update, update_id, adapted)
+        else:
+            adapted.ignored = 1  # a request to join a channel: not a group
     else:
         # edited_message, channel_post, my_chat_member, callback_query…: no member activity.
         adapted.ignored = 1
