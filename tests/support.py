@@ -25,6 +25,7 @@ SOURCE_SECRETS: dict[str, tuple[str, str, str | None]] = {
     "telegram-test": ("telegram", "telegram-secret-token-42", None),
     "feishu-test": ("feishu", "feishu-verification-token", None),
     "feishu-enc": ("feishu", "feishu-verification-token-2", "feishu-encrypt-key-xyz"),
+    "onebot-test": ("onebot", "onebot-post-secret-7f3a", None),
 }
 
 

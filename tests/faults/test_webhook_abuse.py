@@ -1,5 +1,6 @@
 """Forged, truncated, replayed, oversized and wrongly encoded webhooks against a real ingest
-process, for every platform (generic, Slack, Telegram, Feishu, Feishu with encryption).
+process, for every platform (generic, Slack, Telegram, Feishu, Feishu with encryption,
+OneBot).
 
 Every case must be answered with its exact 4xx (401 bad proof, 413 too big, 422 not a
 valid payload) and nothing may land on the events topic. A correctly signed control
@@ -23,12 +24,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from services.platforms.feishu.inbound import encrypt_feishu, feishu_signature
 from services.platforms.generic.inbound import generic_signature
+from services.platforms.onebot.inbound import onebot_signature
 from tests.faults.harness import FIGURES
 from tests.ingest.helpers import (
     feishu_body,
     feishu_encrypted,
     generic_headers,
     load,
+    onebot_headers,
     secret,
     slack_headers,
     telegram_headers,
@@ -190,6 +193,29 @@ def telegram_cases() -> list[Case]:
     ]
 
 
+def onebot_cases() -> list[Case]:
+    source = "onebot-test"
+    payload = load("onebot_group_message_array")
+    payload["message_id"] = int(uuid.uuid4().int % 10**9)
+    valid = orjson.dumps(payload)
+    good = onebot_headers(valid)
+    forged = {**good, "X-Signature": "sha1=" + "0" * 40}
+    other = {**good, "X-Signature": onebot_signature(secret("generic-test"), valid)}
+    unsigned = {k: v for k, v in good.items() if k != "X-Signature"}
+    no_self_id = {k: v for k, v in good.items() if k != "X-Self-ID"}
+    # No timestamp either: a replayed POST is caught by deduplication (see the ingest tests).
+    return [
+        Case("forged-signature", source, valid, forged, 401),
+        Case("other-source-secret", source, valid, other, 401),
+        Case("no-signature", source, valid, unsigned, 401),
+        Case("no-self-id", source, valid, no_self_id, 401),
+        Case("other-self-id", source, valid, {**good, "X-Self-ID": "42"}, 401),
+        Case("truncated", source, valid[:-7], good, 401),
+        *_sizes(source, valid, onebot_headers),
+        *_encodings(source, valid, onebot_headers),
+    ]
+
+
 def feishu_cases() -> list[Case]:
     source = "feishu-test"
     valid = _feishu_plain(source)
@@ -279,6 +305,7 @@ def all_cases() -> list[Case]:
         *telegram_cases(),
         *feishu_cases(),
         *feishu_encrypted_cases(),
+        *onebot_cases(),
     ]
 
 

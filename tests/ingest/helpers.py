@@ -13,6 +13,7 @@ import orjson
 
 from services.platforms.feishu.inbound import encrypt_feishu, feishu_signature
 from services.platforms.generic.inbound import generic_signature
+from services.platforms.onebot.inbound import onebot_signature
 from services.platforms.slack.inbound import slack_signature
 from tests.support import SOURCE_SECRETS, read_topic
 
@@ -55,6 +56,14 @@ def telegram_headers(token: str | None = None) -> dict:
         "Content-Type": "application/json",
         "X-Telegram-Bot-Api-Secret-Token": token or secret("telegram-test"),
     }
+
+
+def onebot_headers(body: bytes, *, upper: bool = False, self_id: str = "10001000") -> dict:
+    """Sign a body as NapCat does (lower-case hex) or as Lagrange.OneBot does (upper case)."""
+    signature = onebot_signature(secret("onebot-test"), body)
+    if upper:
+        signature = "sha1=" + signature.removeprefix("sha1=").upper()
+    return {"Content-Type": "application/json", "X-Signature": signature, "X-Self-ID": self_id}
 
 
 def feishu_body(payload: dict[str, Any], *, source: str = "feishu-test") -> bytes:

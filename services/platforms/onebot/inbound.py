@@ -42,6 +42,7 @@ _FILE_KINDS = {"image": "image", "record": "voice", "video": "video", "file": "f
 # When a message holds several kinds of content, the first of these present names it.
 _KIND_ORDER = ("miniprogram", "card", "image", "video", "voice", "file", "sticker", "link", "other")
 _MEMBER_NOTICES = {"group_increase", "group_decrease", "group_card"}
+MAX_ANSWER = 1024  # the contract's bound on a join request's answer: a longer one is cut
 Segment = tuple[str, dict[str, Any]]
 
 
@@ -292,7 +293,7 @@ def _request(event: dict[str, Any], adapted: Adapted) -> None:
             "occurred_at": _occurred(event),
             "data": {
                 "display_name": None,
-                "answer": comment if isinstance(comment, str) else "",
+                "answer": comment[:MAX_ANSWER] if isinstance(comment, str) else "",
                 "request_ref": require(event, "flag"),
                 "channel": None,
             },

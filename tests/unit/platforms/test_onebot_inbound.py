@@ -243,6 +243,11 @@ def test_group_card_and_join_request():
     }
 
 
+def test_a_long_join_answer_is_cut_to_the_contract_bound():
+    [request] = via_onebot(load("onebot_group_request") | {"comment": "长" * 2000}).raws
+    assert request["data"]["answer"] == "长" * onebot.MAX_ANSWER
+
+
 def test_notice_ids_are_stable_whatever_the_key_order():
     payload = load("onebot_group_increase")
     reordered = dict(reversed(list(payload.items())))
