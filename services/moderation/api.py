@@ -10,9 +10,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response, status
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel
 from sqlmodel import Session
 
+from services.common.contracts.actions import PublishedAction
 from services.common.deps import (
     PrincipalDep,
     ReadGroup,
@@ -22,7 +23,7 @@ from services.common.deps import (
     WriteGroup,
 )
 from services.moderation import cases as case_store
-from services.moderation import manual, rulesets
+from services.moderation import manual, reports, rulesets
 from services.moderation.deps import ModerationState, ModerationStateDep
 from services.moderation.enforcement import present
 from services.moderation.examples import (
@@ -32,10 +33,15 @@ from services.moderation.examples import (
     UPDATE_EXAMPLES,
 )
 from services.moderation.models import (
+    CaseFilters,
     CasePublic,
     CasesPublic,
     PolicyPublic,
     PolicyUpdate,
+    ReportsPublic,
+    ReportStatus,
+    ReversalPublic,
+    ReverseRequest,
     RulePublic,
     RulesPublic,
 )
@@ -240,13 +246,37 @@ def list_cases(
     group_id: ReadGroup,
     session: SessionDep,
     member_id: Annotated[str | None, Query(min_length=1, max_length=256)] = None,
+    action: Annotated[PublishedAction | None, Query(description="The case's action")] = None,
+    rule_id: Annotated[
+        str | None, Query(min_length=1, max_length=40, description="A rule the case lists")
+    ] = None,
+    created_from: Annotated[
+        AwareDatetime | None, Query(alias="from", description="Made at or after (ISO 8601)")
+    ] = None,
+    created_to: Annotated[
+        AwareDatetime | None, Query(alias="to", description="Made before (ISO 8601)")
+    ] = None,
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> Any:
-    """The group's cases (one per event that a rule matched, shadow rules included), newest
-    first, a page at a time; `member_id` narrows them to one member."""
+    """The group's cases (one per event that a rule matched, shadow rules included, and the
+    manual and report cases), newest first, a page at a time. Each filter narrows them:
+    `member_id`, `action` (the case's own action), `rule_id` (a rule among `rule_ids`),
+    `from` / `to` (when the case was made, `from` ≤ created_at < `to`, with a time zone).
+    A bad value is a 422 naming the parameter (`to` before `from` names `to`)."""
+    if created_from and created_to and created_to < created_from:
+        raise RequestValidationError(
+            [{"loc": ["query", "to"], "msg": "`to` is before `from`", "type": "value_error"}]
+        )
+    filters = CaseFilters(
+        member_id=member_id,
+        action=action,
+        rule_id=rule_id,
+        created_from=created_from,
+        created_to=created_to,
+    )
     found, next_cursor = case_store.list_cases(
-        session=session, group_id=group_id, member_id=member_id, limit=limit, cursor=cursor
+        session=session, group_id=group_id, filters=filters, limit=limit, cursor=cursor
     )
     return CasesPublic(cases=present(session, found), next_cursor=next_cursor)
 
@@ -263,7 +293,7 @@ def read_case(group_id: ReadGroup, case_id: str, session: SessionDep) -> Any:
 
 @router.post(
     "/cases/{case_id}/reverse",
-    response_model=CasePublic,
+    response_model=ReversalPublic,
     summary="Uphold an appeal: remove the strike, lift a running mute or ban",
     responses={
         **CASE_NOT_FOUND,
@@ -273,22 +303,27 @@ def read_case(group_id: ReadGroup, case_id: str, session: SessionDep) -> Any:
 def reverse_case(
     group_id: WriteGroup,
     case_id: str,
+    principal: PrincipalDep,
     session: SessionDep,
     settings: SettingsDep,
     state: ModerationStateDep,
+    body: Annotated[ReverseRequest | None, Body()] = None,
 ) -> Any:
     """Reverse the case: its strike no longer counts, and a mute or ban it applied that is
-    still running is lifted (an `unmute` / `unban` action is published). A case is reversed
-    once."""
-    case = case_store.reverse_case(
+    still running is lifted (an `unmute` / `unban` action is published, listed in `lifts`).
+    The case records who reversed it (`reversed_by`, the token's name) and why
+    (`reversal_reason`, the optional body `{"reason"}`). A case is reversed once."""
+    case, lifts = case_store.reverse_case(
         session=session,
         group_id=group_id,
         case_id=case_id,
+        by=principal.name,
+        reason=body.reason if body else None,
         topic=settings.topic_moderation_actions,
     )
     session.commit()
     state.relay.wake()
-    return present(session, [case])[0]
+    return ReversalPublic.model_validate(present(session, [case])[0], update={"lifts": lifts})
 
 
 @router.post(
@@ -324,3 +359,23 @@ def create_action(
     MANUAL_ACTIONS.labels(body.action).inc()
     state.relay.wake()
     return present(session, [case])[0]
+
+
+@router.get("/reports", response_model=ReportsPublic, summary="Member reports (举报), newest first")
+def list_reports(
+    group_id: ReadGroup,
+    session: SessionDep,
+    status: Annotated[
+        ReportStatus | None, Query(description="`open` (below the threshold) or `actioned`")
+    ] = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> Any:
+    """The group's reported messages, newest first, a page at a time: the author
+    (`member_id`), who reported it (`reporters`, in report order), `status` and, once
+    actioned, the case it opened (`case_id`). Reports count when the policy's `reports`
+    is set (see PUT …/policy)."""
+    found, next_cursor = reports.list_reports(
+        session=session, group_id=group_id, status=status, limit=limit, cursor=cursor
+    )
+    return ReportsPublic(reports=found, next_cursor=next_cursor)

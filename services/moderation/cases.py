@@ -1,7 +1,10 @@
 """Cases: one per judged event, its actions queued in the outbox in the same transaction.
 
-Service functions: they add and flush, never commit; the route or the consumer's
-batch handler commits (and then wakes the outbox relay or publishes).
+A message of a member whom a rule case muted, kicked or banned moments before (the same
+burst, decisions.Restriction) opens no case: the covering case lists it in
+`burst_message_ids` and deletes it when the judging rules delete. Service functions: they
+add and flush, never commit; the route or the consumer's batch handler commits (and then
+wakes the outbox relay or publishes).
 """
 
 from __future__ import annotations
@@ -10,14 +13,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import String, cast, or_, update
 from sqlmodel import Session, col, select
 
 from services.common.contracts.events import Event, MessageCreated
 from services.common.db import keyset_page, utcnow
 from services.common.errors import Conflict, NotFound
-from services.moderation.decisions import Grounds, case_actions, queue_actions
-from services.moderation.models import Case, CaseAction
+from services.moderation.decisions import (
+    BURST_SECONDS,
+    DELETE_SUFFIX,
+    RESTRICTING,
+    Grounds,
+    Restriction,
+    case_actions,
+    delete_action,
+    queue_actions,
+    restriction_of,
+)
+from services.moderation.models import Case, CaseAction, CaseFilters, Lift
 from services.moderation.sources import latest_source
 from services.moderation.specs import PolicySpec, Verdict
 
@@ -49,6 +62,7 @@ def _new_case(decision: Decision) -> Case:
         action=verdict.shadow_action if shadow else verdict.action,
         mute_seconds=None if shadow else verdict.mute_seconds,
         rule_ids=[m.rule_id for m in matches],
+        rule_names=[m.name for m in matches],
         shadow_rule_ids=[] if shadow else [m.rule_id for m in verdict.shadow_matched],
         evidence={m.rule_id: m.evidence for m in (*verdict.matched, *verdict.shadow_matched)},
         shadow=shadow,
@@ -69,9 +83,9 @@ def _judged_before(
     return {(g, s, e) for g, s, e in rows}
 
 
-def _grounds(decision: Decision, case: Case) -> Grounds:
+def _grounds(decision: Decision, action: str | None) -> Grounds:
     event, matched = decision.event, decision.verdict.matched
-    strongest = next(m for m in matched if m.action == case.action)
+    strongest = next(m for m in matched if m.action == action)
     message = event if isinstance(event, MessageCreated) else None
     name = getattr(event.data, "display_name", None)
     return Grounds(
@@ -84,11 +98,96 @@ def _grounds(decision: Decision, case: Case) -> Grounds:
     )
 
 
+MemberKey = tuple[str, str]
+
+
+class Bursts:
+    """The restrictions rule cases put on the members of a batch: read from the database
+    once, then kept up to date with the batch's own new cases."""
+
+    def __init__(self, session: Session, decisions: Sequence[Decision]) -> None:
+        self._session = session
+        self._held: dict[MemberKey, tuple[Restriction, Case]] = {}
+        spans: dict[MemberKey, tuple[datetime, datetime]] = {}
+        for d in decisions:
+            if isinstance(d.event, MessageCreated) and d.verdict.matched:
+                member, at = (d.event.group_id, d.event.member_id), d.event.occurred_at
+                first, last = spans.get(member, (at, at))
+                spans[member] = (min(first, at), max(last, at))
+        for member, (first, last) in spans.items():
+            self._load(member, first - timedelta(seconds=BURST_SECONDS), last)
+
+    def _load(self, member: MemberKey, since: datetime, until: datetime) -> None:
+        group_id, member_id = member
+        query = (
+            select(Case)
+            .where(
+                Case.group_id == group_id,
+                Case.member_id == member_id,
+                col(Case.shadow).is_(False),
+                col(Case.reversed).is_(False),
+                or_(col(Case.action).in_(RESTRICTING), col(Case.escalation).is_not(None)),
+                col(Case.occurred_at) <= until,
+                col(Case.occurred_at) > since,
+            )
+            .order_by(col(Case.occurred_at).desc())
+            .limit(5)
+        )
+        for case in self._session.exec(query):
+            if self.note(case):
+                return
+
+    def note(self, case: Case) -> bool:
+        """Keep the case's restriction when it is the member's latest; tell whether it held one."""
+        restriction = restriction_of(case)
+        if restriction is None:
+            return False
+        member = (case.group_id, case.member_id)
+        held = self._held.get(member)
+        if held is None or held[0].started_at <= restriction.started_at:
+            self._held[member] = (restriction, case)
+        return True
+
+    def covering(self, decision: Decision) -> Case | None:
+        """The case whose burst this message decision belongs to, if any."""
+        event, action = decision.event, decision.verdict.action
+        if not isinstance(event, MessageCreated) or action is None:
+            return None
+        held = self._held.get((event.group_id, event.member_id))
+        if held is None or not held[0].covers(occurred_at=event.occurred_at, action=action):
+            return None
+        return held[1]
+
+
+def _add_to_burst(session: Session, case: Case, decision: Decision, topic: str) -> None:
+    """Record a later message of the burst on its case (once), deleting it if the rules do."""
+    event = decision.event
+    assert isinstance(event, MessageCreated)
+    message_id = event.data.message_id
+    if message_id in case.burst_message_ids or message_id == case.message_id:
+        return  # a replay of an event already recorded
+    case.burst_message_ids = [*case.burst_message_ids, message_id]
+    session.add(case)
+    if decision.verdict.deletes_message:
+        grounds = _grounds(decision, decision.verdict.action)
+        deletion = delete_action(
+            case,
+            grounds,
+            id=f"{case.id}{DELETE_SUFFIX}-{len(case.burst_message_ids)}",
+            message_id=message_id,
+            event_id=event.id,
+            message_at=event.occurred_at,
+        )
+        queue_actions(session, [deletion], topic)
+
+
 def record_decisions(*, session: Session, decisions: list[Decision], topic: str) -> list[Case]:
-    """Add a case (and queue its actions for `topic`) per decision on an event not judged before."""
+    """Add a case (and queue its actions for `topic`) per decision on an event not judged
+    before, or record the event's message on the case whose burst it belongs to."""
     if not decisions:
         return []
     existing = _judged_before(session, decisions)
+    bursts = Bursts(session, decisions)
     created: list[Case] = []
     for decision in decisions:
         event = decision.event
@@ -96,6 +195,10 @@ def record_decisions(*, session: Session, decisions: list[Decision], topic: str)
         if event_key in existing:
             continue
         existing.add(event_key)
+        covering = bursts.covering(decision)
+        if covering is not None:
+            _add_to_burst(session, covering, decision, topic)
+            continue
         case = _new_case(decision)
         session.add(case)
         created.append(case)
@@ -104,21 +207,35 @@ def record_decisions(*, session: Session, decisions: list[Decision], topic: str)
                 session,
                 case,
                 policy=decision.policy,
-                grounds=_grounds(decision, case),
+                grounds=_grounds(decision, case.action),
                 until=event.occurred_at,
+                deletes_message=decision.verdict.deletes_message,
             )
             queue_actions(session, actions, topic)
+            bursts.note(case)
     session.flush()
     return created
 
 
 def list_cases(
-    *, session: Session, group_id: str, member_id: str | None, limit: int, cursor: str | None
+    *, session: Session, group_id: str, filters: CaseFilters, limit: int, cursor: str | None
 ) -> tuple[list[Case], str | None]:
-    """Return a page of the group's cases, newest first, and the next cursor."""
+    """Return a page of the group's cases matching the filters, newest first, and the next
+    cursor."""
     query = select(Case).where(Case.group_id == group_id)
-    if member_id is not None:
-        query = query.where(Case.member_id == member_id)
+    if filters.member_id is not None:
+        query = query.where(Case.member_id == filters.member_id)
+    if filters.action is not None:
+        query = query.where(Case.action == filters.action)
+    if filters.rule_id is not None:
+        # rule_ids is a JSON list of ids: its text holds `"<id>"` exactly when it lists it
+        # (ids are letters, digits and `_`; autoescape keeps `_` literal).
+        listed = cast(col(Case.rule_ids), String).contains(f'"{filters.rule_id}"', autoescape=True)
+        query = query.where(listed)
+    if filters.created_from is not None:
+        query = query.where(col(Case.created_at) >= filters.created_from)
+    if filters.created_to is not None:
+        query = query.where(col(Case.created_at) < filters.created_to)
     return keyset_page(session, query, Case.id, limit=limit, cursor=cursor, descending=True)
 
 
@@ -136,7 +253,7 @@ def _running(action: CaseAction, now: datetime) -> bool:
     return action.created_at + timedelta(seconds=action.duration_seconds) > now
 
 
-def _lift(action: CaseAction, now: datetime, source: str | None) -> CaseAction:
+def _lift(action: CaseAction, now: datetime, source: str | None, reason: str) -> CaseAction:
     return CaseAction(
         id=f"{action.id}-lift",
         case_id=action.case_id,
@@ -147,20 +264,28 @@ def _lift(action: CaseAction, now: datetime, source: str | None) -> CaseAction:
         message_id=action.message_id,
         action="unmute" if action.action == "mute" else "unban",
         rule_id=action.rule_id,
-        reason="case reversed on appeal",
+        reason=reason,
         created_at=now,
     )
 
 
-def reverse_case(*, session: Session, group_id: str, case_id: str, topic: str) -> Case:
-    """Mark the case reversed (its strike stops counting); queue unmute/unban if running."""
+def reverse_case(
+    *, session: Session, group_id: str, case_id: str, by: str, reason: str | None, topic: str
+) -> tuple[Case, list[Lift]]:
+    """Mark the case reversed by `by` (its strike stops counting); queue unmute/unban if
+    running; return the case and the lifts queued."""
     case = get_case(session=session, group_id=group_id, case_id=case_id)
     now = utcnow()
     # A conditional update, so two concurrent reversals cannot both win.
     result = session.execute(
         update(Case)
         .where(col(Case.id) == case_id, col(Case.reversed).is_(False))
-        .values(reversed=True, reversed_at=now)
+        .values(
+            reversed=True,
+            reversed_at=now,
+            reversed_by=by[:200],
+            reversal_reason=reason[:1000] if reason else None,
+        )
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict("case already reversed")
@@ -171,6 +296,8 @@ def reverse_case(*, session: Session, group_id: str, case_id: str, topic: str) -
     ).all()
     session.refresh(case)
     source = latest_source(session, group_id)
-    queue_actions(session, [_lift(a, now, source) for a in actions if _running(a, now)], topic)
+    why = f"case reversed on appeal: {reason}" if reason else "case reversed on appeal"
+    lifts = [_lift(a, now, source, why[:1000]) for a in actions if _running(a, now)]
+    queue_actions(session, lifts, topic)
     session.flush()
-    return case
+    return case, [Lift(id=a.id, action=a.action, member_id=a.member_id) for a in lifts]

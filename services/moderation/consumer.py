@@ -6,12 +6,14 @@ for the batch's cases and queued actions (deduplicated on the event), then the n
 actions leave the outbox in one Kafka send before the poll's offsets are committed.
 A redelivered batch finds its cases and adds nothing; what a crash left queued, the
 outbox relay publishes. The same transaction keeps each group's latest source where it
-changed (sources.py).
+changed (sources.py) and counts the batch's member reports (reports.py: the reported
+messages' authors are read from Redis in one more round trip, only when there are any).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -22,18 +24,24 @@ from services.common.settings import Settings
 from services.moderation.cases import Decision, record_decisions
 from services.moderation.models import Case
 from services.moderation.outbox import publish_actions
+from services.moderation.reports import CountedReport, counts, record_reports, report_claims
+from services.moderation.rulebook import Rulebook
 from services.moderation.rulebook_cache import RulebookCache
 from services.moderation.sources import SourceTracker
 from services.moderation.specs import Verdict
-from services.moderation.telemetry import DECISIONS, EVALUATION_SECONDS, MESSAGES_EVALUATED
+from services.moderation.telemetry import (
+    DECISIONS,
+    EVALUATION_SECONDS,
+    MESSAGES_EVALUATED,
+    REPORTS,
+)
 from services.moderation.tracking import Tracker
 
 
 def judge(
-    events: list[ConsumedEvent], *, rulebooks: RulebookCache, tracker: Tracker
+    events: list[ConsumedEvent], *, by_group: Mapping[str, Rulebook], tracker: Tracker
 ) -> list[Decision]:
     """Run each event through its group's rulebook; return the events something matched."""
-    by_group = rulebooks.rulebooks_for(e.event.group_id for e in events)
     items = [(e.event, by_group[e.event.group_id]) for e in events]
     prepared = tracker.prepare(items)
     decisions: list[Decision] = []
@@ -63,20 +71,44 @@ def handle_batch(
 ) -> None:
     """Apply one poll's events: commit their cases and queued actions (and the groups'
     latest sources where they changed), then publish the actions."""
-    decisions = judge(events, rulebooks=rulebooks, tracker=tracker)
+    by_group = rulebooks.rulebooks_for(e.event.group_id for e in events)
+    decisions = judge(events, by_group=by_group, tracker=tracker)
+    reports = _counted_reports(events, by_group=by_group, tracker=tracker)
     changed = sources.changed(e.event for e in events)
-    if not decisions and not changed:
+    if not decisions and not changed and not reports:
         return
     with Session(db, expire_on_commit=False) as session:
         sources.write(session, changed)
         created = record_decisions(
             session=session, decisions=decisions, topic=settings.topic_moderation_actions
         )
+        reported = record_reports(
+            session=session, reports=reports, topic=settings.topic_moderation_actions
+        )
         session.commit()
     sources.remember(changed)
     _count(decisions, created)
-    if any(not case.shadow for case in created):
+    if reported or any(not case.shadow for case in created):
         publish_actions(db=db, producer=producer)
+
+
+def _counted_reports(
+    events: list[ConsumedEvent], *, by_group: Mapping[str, Rulebook], tracker: Tracker
+) -> list[CountedReport]:
+    """The batch's reports that count (after tracker.prepare kept the batch's own authors)."""
+    claims = report_claims(events, by_group)
+    if not claims:
+        return []
+    found = tracker.reported_messages(
+        [(c.group_id, c.message_id, c.event.occurred_at) for c in claims]
+    )
+    counted = []
+    for claim, reported in zip(claims, found, strict=True):
+        if reported is not None and counts(claim, reported):
+            counted.append(CountedReport(claim, reported))
+        else:
+            REPORTS.labels("ignored").inc()
+    return counted
 
 
 def _count(decisions: list[Decision], created: list[Case]) -> None:

@@ -6,7 +6,9 @@ receipt replaces the stored one only when it is at least as new (`created_at`, t
 `attempts`): a REST retry's receipt wins, a redelivered or older one changes nothing.
 Receipts of other records (campaigns' notifications, other deployments' actions) are
 ignored. A case's `enforcement` is the receipt of its last action (null until delivery
-answered it; a reversal's lift is the last action once queued).
+answered it; a reversal's lift is the last action once queued). The deletions that
+accompany a case's action (of the judged message, of later messages of its burst) are
+not its decision: they stand for the case only when it took nothing else.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from sqlmodel import Session, col, select
 from services.common.contracts.receipts import DeliveryReceipt
 from services.common.kafka.consumer import Record
 from services.common.settings import Settings
+from services.moderation.decisions import is_companion_delete
 from services.moderation.models import Case, CaseAction, CasePublic, Enforcement, Receipt
 from services.moderation.telemetry import RECEIPTS
 
@@ -83,17 +86,24 @@ def handle_receipts(records: list[Record], *, db: Engine, settings: Settings) ->
 
 
 def enforcements(session: Session, case_ids: Sequence[str]) -> dict[str, Enforcement | None]:
-    """The enforcement of each case: the receipt of its last action, or None."""
+    """The enforcement of each case: the receipt of its last action (deletions accompanying
+    it aside), or None."""
     if not case_ids:
         return {}
     query = (
-        select(CaseAction.case_id, Receipt)
+        select(CaseAction.case_id, CaseAction.id, Receipt)
         .join(Receipt, col(Receipt.ref_id) == col(CaseAction.id), isouter=True)
         .where(col(CaseAction.case_id).in_(case_ids))
         .order_by(col(CaseAction.created_at), col(CaseAction.id))
     )
     found: dict[str, Enforcement | None] = dict.fromkeys(case_ids)
-    for case_id, receipt in session.exec(query):
+    decided: set[str] = set()
+    for case_id, action_id, receipt in session.exec(query):
+        if is_companion_delete(action_id, case_id):
+            if case_id in decided:
+                continue
+        else:
+            decided.add(case_id)
         found[case_id] = (
             Enforcement(
                 outcome=receipt.outcome, detail=receipt.detail, updated_at=receipt.receipt_at

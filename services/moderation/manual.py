@@ -7,9 +7,9 @@ strike and can climb the ladder. Service functions: they add and flush, never co
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from sqlmodel import Session
 
 from services.common.db import utcnow
@@ -44,19 +44,30 @@ class ManualAction(BaseModel):
 
     member_id: str = Field(min_length=1, max_length=256)
     action: ManualActionName
-    message_id: str | None = Field(default=None, min_length=1, max_length=256)
+    message_id: str | None = Field(
+        default=None, min_length=1, max_length=256, validate_default=True,
+        description="Required for delete",
+    )  # fmt: skip
     duration_seconds: int | None = Field(
-        default=None, ge=1, le=MAX_MUTE_SECONDS, description="Required for mute; ban: timed"
-    )
+        default=None, ge=1, le=MAX_MUTE_SECONDS, validate_default=True,
+        description="Required for mute; ban: timed",
+    )  # fmt: skip
     reason: str = Field(default=DEFAULT_REASON, max_length=1000, description="Shown as {reason}")
 
-    @model_validator(mode="after")
-    def _needed_fields(self) -> Self:
-        if self.action == "mute" and self.duration_seconds is None:
-            raise ValueError("a mute needs duration_seconds")
-        if self.action == "delete" and self.message_id is None:
+    # Field validators (not a model validator), so the 422 names the missing field.
+    @field_validator("message_id")
+    @classmethod
+    def _delete_names_message(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and info.data.get("action") == "delete":
             raise ValueError("a delete needs message_id")
-        return self
+        return value
+
+    @field_validator("duration_seconds")
+    @classmethod
+    def _mute_has_duration(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is None and info.data.get("action") == "mute":
+            raise ValueError("a mute needs duration_seconds")
+        return value
 
 
 def act(

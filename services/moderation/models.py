@@ -13,8 +13,13 @@ from sqlmodel.main import SQLModelConfig
 from services.common.contracts.actions import ModerationAction
 from services.common.db import UTCDateTime, new_id, utc_column
 from services.common.outbox import OutboxRecord
+from services.moderation.membership_models import (
+    JoinRequestPolicy,
+    ListName,
+    VerificationPolicy,
+)
 from services.moderation.notices import Notices
-from services.moderation.params import RuleKind
+from services.moderation.params import ReportsPolicy, RuleKind
 
 Action = Literal["flag", "delete", "warn", "mute", "kick", "ban"]
 Mode = Literal["enforce", "shadow"]
@@ -31,6 +36,10 @@ ACTION_DOC = "What a match does to the member (a `warn` adds a strike)"
 MUTE_SECONDS_DOC = "For `mute`: how long (600 when absent)"
 MODE_DOC = "`shadow`: decisions are recorded as cases and counted, nothing is enforced"
 ENABLED_DOC = "A disabled rule is kept but not evaluated"
+DELETE_MESSAGE_DOC = (
+    "A rule that judges a message also deletes it (a `delete` action published before the "
+    "rule's own); false keeps the message"
+)
 
 
 class RuleBase(SQLModel):
@@ -43,6 +52,7 @@ class RuleBase(SQLModel):
     )
     mode: Mode = Field(default="enforce", sa_type=String(16), description=MODE_DOC)
     enabled: bool = Field(default=True, description=ENABLED_DOC)
+    delete_message: bool = Field(default=True, description=DELETE_MESSAGE_DOC)
 
 
 class Rule(RuleBase, table=True):
@@ -80,6 +90,21 @@ class PolicyBase(SQLModel):
     ladder: list[LadderStep] = Field(default_factory=list, max_length=50, sa_type=JSON)
     exempt_members: list[str] = Field(default_factory=list, max_length=10_000, sa_type=JSON)
     notices: Notices = Field(default_factory=Notices, sa_type=JSON)
+    reports: ReportsPolicy | None = Field(
+        default=None, sa_type=JSON, description="Member reports (举报); null: off"
+    )
+    join_requests: JoinRequestPolicy | None = Field(
+        default=None, sa_type=JSON, description="How join requests are answered; null: manual"
+    )
+    verification: VerificationPolicy | None = Field(
+        default=None, sa_type=JSON, description="Newcomer verification (入群验证); null: off"
+    )
+    blocklists: list[ListName] = Field(
+        default_factory=list, max_length=50, sa_type=JSON, description="Subscribed blocklists"
+    )
+    share_bans_to: ListName | None = Field(
+        default=None, description="A blocklist every ban of this group is added to"
+    )
 
     @field_validator("ladder")
     @classmethod
@@ -126,6 +151,11 @@ class Policy(SQLModel, table=True):
     ladder: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
     exempt_members: list[str] = Field(default_factory=list, sa_type=JSON)
     notices: dict[str, str | None] = Field(default_factory=dict, sa_type=JSON)
+    reports: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    join_requests: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    verification: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    blocklists: list[str] = Field(default_factory=list, sa_type=JSON)
+    share_bans_to: str | None = Field(default=None, max_length=64)
     updated_at: datetime = utc_column(default_now=True)
 
 
@@ -148,6 +178,7 @@ class Case(SQLModel, table=True):
         UniqueConstraint("group_id", "event_source", "event_id", name="uq_moderation_case_event"),
         Index("ix_moderation_case_group", "group_id", "id"),
         Index("ix_moderation_case_member", "group_id", "member_id", "occurred_at"),
+        Index("ix_moderation_case_action", "group_id", "action", "id"),
     )
 
     id: str = Field(default_factory=lambda: new_id("case_"), primary_key=True, max_length=40)
@@ -160,13 +191,18 @@ class Case(SQLModel, table=True):
     action: str | None = Field(default=None, max_length=16)
     mute_seconds: int | None = None
     rule_ids: list[str] = Field(default_factory=list, sa_type=JSON)
+    rule_names: list[str] = Field(default_factory=list, sa_type=JSON)
     shadow_rule_ids: list[str] = Field(default_factory=list, sa_type=JSON)
     evidence: dict[str, str] = Field(default_factory=dict, sa_type=JSON)
+    burst_message_ids: list[str] = Field(default_factory=list, sa_type=JSON)
+    reporters: list[str] = Field(default_factory=list, sa_type=JSON)
     shadow: bool = False
     strike: bool = False
     escalation: dict[str, Any] | None = Field(default=None, sa_type=JSON)
     reversed: bool = False
     reversed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    reversed_by: str | None = Field(default=None, max_length=200)
+    reversal_reason: str | None = Field(default=None, max_length=1000)
     by: str | None = Field(default=None, max_length=200)
     occurred_at: datetime = utc_column()
     created_at: datetime = utc_column(default_now=True)
@@ -188,6 +224,9 @@ class CasePublic(SQLModel):
     message_id: str | None
     action: str | None
     rule_ids: list[str]
+    rule_names: list[str] = Field(
+        default_factory=list, description="The names the rules had when the case was made"
+    )
     shadow: bool
     reversed: bool
     created_at: datetime
@@ -200,6 +239,13 @@ class CasePublic(SQLModel):
     reversed_at: datetime | None
     by: str | None = Field(default=None, description="The operator of a manual case (token name)")
     reporters: list[str] = Field(default_factory=list, description="Members who reported it")
+    burst_message_ids: list[str] = Field(
+        default_factory=list,
+        description="Later messages of the same burst, recorded here instead of a second "
+        "action on the member (each still deleted when the rule deletes)",
+    )
+    reversed_by: str | None = Field(default=None, description="Who reversed it (token name)")
+    reversal_reason: str | None = Field(default=None, description="Why it was reversed")
     enforcement: Enforcement | None = Field(
         default=None, description="Null while delivery has not answered the case's last action"
     )
@@ -239,6 +285,90 @@ class CaseAction(SQLModel, table=True):
     def contract(self) -> ModerationAction:
         """Return the record published on moderation.actions.v1."""
         return ModerationAction.model_validate(self, from_attributes=True)
+
+
+class CaseFilters(SQLModel):
+    """What `GET …/cases` narrows the list to (each optional)."""
+
+    member_id: str | None = None
+    action: str | None = None
+    rule_id: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+
+
+class ReverseRequest(SQLModel):
+    """Why an appeal is upheld (optional)."""
+
+    reason: str | None = Field(default=None, max_length=1000, description="Kept on the case")
+
+
+class Lift(SQLModel):
+    """An action a reversal queued to lift a running mute or ban."""
+
+    id: str
+    action: str
+    member_id: str
+
+
+class ReversalPublic(CasePublic):
+    lifts: list[Lift] = Field(
+        default_factory=list, description="The unmute/unban actions queued (none when nothing ran)"
+    )
+
+
+# --- member reports -----------------------------------------------------------------
+
+
+class Report(SQLModel, table=True):
+    """Reports of one message: its author and whether the threshold was reached."""
+
+    __tablename__ = "moderation_report"
+    __table_args__ = (
+        UniqueConstraint("group_id", "message_id", name="uq_moderation_report_message"),
+        Index("ix_moderation_report_status", "group_id", "status", "id"),
+    )
+
+    id: str = Field(default_factory=lambda: new_id("rep_"), primary_key=True, max_length=40)
+    group_id: str = Field(max_length=256)
+    message_id: str = Field(max_length=256)
+    member_id: str = Field(max_length=256)
+    message_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    status: str = Field(default="open", max_length=16)
+    case_id: str | None = Field(default=None, max_length=40)
+    created_at: datetime = utc_column(default_now=True)
+    actioned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ReportVote(SQLModel, table=True):
+    """One member's report of one message: the primary key counts it once."""
+
+    __tablename__ = "moderation_report_vote"
+
+    group_id: str = Field(primary_key=True, max_length=256)
+    message_id: str = Field(primary_key=True, max_length=256)
+    reporter_id: str = Field(primary_key=True, max_length=256)
+    event_id: str = Field(max_length=256)
+    created_at: datetime = utc_column(default_now=True)
+
+
+ReportStatus = Literal["open", "actioned"]
+
+
+class ReportPublic(SQLModel):
+    id: str
+    group_id: str
+    message_id: str
+    member_id: str = Field(description="The reported message's author")
+    reporters: list[str] = Field(description="Who reported it, in report order")
+    status: ReportStatus
+    case_id: str | None = Field(description="The case opened at the threshold")
+    created_at: datetime
+
+
+class ReportsPublic(SQLModel):
+    reports: list[ReportPublic]
+    next_cursor: str | None
 
 
 class GroupSource(SQLModel, table=True):

@@ -5,7 +5,9 @@ known; the member then goes into the action's `mentions`, the name into its
 `mention_names`, and delivery turns that `@name` into the platform's mention),
 `{reason}` (the rule's name or the manual reason), `{strikes}`, `{duration}` (Chinese,
 e.g. `10 分钟`) and `{code}` (newcomer verification). An absent or empty template posts
-nothing, except `verify`, which has a default. Pure: no I/O.
+nothing, except `verify`, which has a default. `notice_for(notices, action, facts)` is
+the one call for what to post with an action (newcomer verification: action `verify`,
+`facts.code` the member's code). Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -128,3 +130,9 @@ def render(template: str | None, facts: NoticeFacts) -> Notice | None:
         return Notice(text=text, mentions=())
     named = {facts.member_id: facts.display_name} if facts.display_name else {}
     return Notice(text=text, mentions=(facts.member_id,), mention_names=named)
+
+
+def notice_for(notices: dict[str, Any], action: str, facts: NoticeFacts) -> Notice | None:
+    """The notice the policy's `notices` post with `action` (verify: its default when unset),
+    or None when there is nothing to post."""
+    return render(template_for(notices, action), facts)

@@ -217,3 +217,43 @@ def validate_params(kind: str, params: Any) -> dict[str, Any]:
 def parse_params(kind: str, params: dict[str, Any]) -> Any:
     """Return the typed params of a stored rule."""
     return PARAMS[kind].model_validate(params)
+
+
+# --- policy: member reports (举报) ---------------------------------------------------
+
+ReportAction = Literal["flag", "delete", "warn", "mute", "kick", "ban"]
+
+
+class ReportsPolicy(BaseModel):
+    """Member reports: a reply starting with a keyword reports the replied-to message.
+
+    At `threshold` distinct reporters, `action` is applied to the message's author.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "examples": [{"keywords": ["举报", "/report"], "threshold": 3, "action": "delete"}]
+        },
+    )
+
+    keywords: list[Term] = Field(
+        min_length=1, max_length=100, description="A reply starting with one of these reports"
+    )
+    threshold: int = Field(ge=1, le=10_000, description="Distinct reporters that trigger it")
+    action: ReportAction = Field(description="Applied to the reported message's author")
+    mute_seconds: int | None = Field(
+        default=None, ge=1, le=366 * 86400, description="For `mute` (600 when absent) or `ban`"
+    )
+    delete_message: bool = Field(
+        default=True, description="Also delete the reported message (as rules do)"
+    )
+
+    @field_validator("keywords")
+    @classmethod
+    def _visible(cls, terms: list[str]) -> list[str]:
+        cleaned = [t.strip() for t in terms]
+        if not all(cleaned):
+            raise ValueError("a report keyword cannot be blank")
+        return cleaned

@@ -21,6 +21,7 @@ from sqlmodel import Field, SQLModel
 
 from services.moderation.models import (
     ACTION_DOC,
+    DELETE_MESSAGE_DOC,
     ENABLED_DOC,
     MAX_MUTE_SECONDS,
     MODE_DOC,
@@ -32,7 +33,7 @@ from services.moderation.models import (
 )
 from services.moderation.params import PARAMS, RULE_KINDS, RuleKind
 
-_SHARED = ("name", "action", "mute_seconds", "mode", "enabled")
+_SHARED = ("name", "action", "mute_seconds", "mode", "enabled", "delete_message")
 
 # name, action and mute_seconds of each kind's example rule (params: the kind's EXAMPLE)
 _EXAMPLE_RULES: dict[str, tuple[str, str, int | None]] = {
@@ -81,6 +82,7 @@ class RuleUpdate(SQLModel):
     )
     mode: Mode | None = Field(default=None, description=MODE_DOC)
     enabled: bool | None = Field(default=None, description=ENABLED_DOC)
+    delete_message: bool | None = Field(default=None, description=DELETE_MESSAGE_DOC)
 
     @classmethod
     def __get_pydantic_json_schema__(

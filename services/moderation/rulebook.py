@@ -149,6 +149,7 @@ class Rulebook:
                     rule.mute_seconds,
                     rule.shadow,
                     rule.name,
+                    rule.delete_message,
                 )
                 (shadow if rule.shadow else matched).append(hit)
         return Verdict(tuple(matched), tuple(shadow))

@@ -37,6 +37,7 @@ def policy_spec(policy: PolicyPublic) -> PolicySpec:
         ladder=tuple(Step(s.strikes, s.action, s.mute_seconds) for s in policy.ladder),
         exempt_members=frozenset(policy.exempt_members),
         notices=policy.notices.model_dump(),
+        reports=policy.reports,
     )
 
 
@@ -50,6 +51,7 @@ def rule_spec(rule: Rule) -> RuleSpec:
         action=rule.action,
         mute_seconds=rule.mute_seconds,
         mode=rule.mode,
+        delete_message=rule.delete_message,
     )
 
 

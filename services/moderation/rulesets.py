@@ -63,7 +63,7 @@ def update_rule(*, session: Session, group_id: str, rule_id: str, rule_in: RuleU
     """Apply the given fields; raise NotFound, or InvalidParams when the params do not fit."""
     rule = get_rule(session=session, group_id=group_id, rule_id=rule_id)
     changes: dict[str, Any] = rule_in.model_dump(exclude_unset=True)
-    for name in ("name", "kind", "action", "mode", "enabled", "params"):
+    for name in ("name", "kind", "action", "mode", "enabled", "params", "delete_message"):
         if name in changes and changes[name] is None:
             del changes[name]
     kind = changes.get("kind", rule.kind)
@@ -92,12 +92,11 @@ def get_policy(*, session: Session, group_id: str) -> PolicyPublic:
 
 
 def put_policy(*, session: Session, group_id: str, policy_in: PolicyUpdate) -> PolicyPublic:
-    """Replace the group's policy."""
+    """Replace the group's policy (every field of PolicyUpdate is a column of Policy)."""
     stored = session.get(Policy, group_id) or Policy(group_id=group_id)
-    stored.strike_window_days = policy_in.strike_window_days
-    stored.ladder = [step.model_dump() for step in policy_in.ladder]
-    stored.exempt_members = list(policy_in.exempt_members)
-    stored.notices = policy_in.notices.model_dump(exclude_none=True)
+    fields = policy_in.model_dump(mode="json")
+    fields["notices"] = policy_in.notices.model_dump(exclude_none=True)
+    stored.sqlmodel_update(fields)
     stored.updated_at = utcnow()
     session.add(stored)
     session.flush()

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from services.common.contracts.events import Event, MemberJoined, MemberUpdated, MessageCreated
-from services.moderation.params import parse_params
+from services.moderation.params import ReportsPolicy, parse_params
 
 ACTION_RANK = {"flag": 0, "delete": 1, "warn": 2, "mute": 3, "kick": 4, "ban": 5}
 
@@ -28,6 +28,7 @@ class RuleSpec:
     action: str
     mute_seconds: int | None = None
     shadow: bool = False
+    delete_message: bool = True
 
     @classmethod
     def of(
@@ -40,10 +41,18 @@ class RuleSpec:
         action: str,
         mute_seconds: int | None = None,
         mode: str = "enforce",
+        delete_message: bool = True,
     ) -> RuleSpec:
         """Build a spec from stored fields, parsing the params of its kind."""
         return cls(
-            id, name, kind, parse_params(kind, params), action, mute_seconds, mode == "shadow"
+            id,
+            name,
+            kind,
+            parse_params(kind, params),
+            action,
+            mute_seconds,
+            mode == "shadow",
+            delete_message,
         )
 
 
@@ -65,6 +74,7 @@ class PolicySpec:
     ladder: tuple[Step, ...] = ()
     exempt_members: frozenset[str] = frozenset()
     notices: dict[str, str | None] = field(default_factory=dict, hash=False, compare=False)
+    reports: ReportsPolicy | None = field(default=None, hash=False, compare=False)
 
     def step_for(self, strikes: int) -> Step | None:
         """Return the highest ladder step the strike count has reached, if any."""
@@ -132,6 +142,7 @@ class Match:
     mute_seconds: int | None
     shadow: bool
     name: str = ""
+    delete_message: bool = True
 
     def as_dict(self) -> dict[str, str]:
         return {"rule_id": self.rule_id, "kind": self.kind, "evidence": self.evidence}
@@ -162,6 +173,11 @@ class Verdict:
         if action == "ban" and None in durations:
             return None
         return max((d for d in durations if d is not None), default=None)
+
+    @property
+    def deletes_message(self) -> bool:
+        """Tell whether an enforced match deletes the judged message (its `delete_message`)."""
+        return any(m.delete_message for m in self.matched)
 
     @property
     def strike(self) -> bool:

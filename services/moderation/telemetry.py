@@ -46,3 +46,28 @@ MANUAL_ACTIONS = Counter(
     "Cases opened by an operator through POST /v1/groups/{g}/actions, by action.",
     ["action"],
 )
+REPORTS = Counter(
+    "qunyun_moderation_reports_total",
+    "Member reports (举报), by outcome: counted, repeated (the reporter had reported the "
+    "message), ignored (unknown message, self-report, exempt author), actioned (threshold).",
+    ["outcome"],
+)
+JOIN_REQUESTS = Counter(
+    "qunyun_moderation_join_requests_total",
+    "Join requests received, by what happened: pending (waits for an operator), approved or "
+    "declined (by the policy or a blocklist).",
+    ["outcome"],
+)
+VERIFICATIONS = Counter(
+    "qunyun_moderation_verifications_total",
+    "Newcomer verifications, by step: started (muted with a code), verified, failed (on_fail).",
+    ["outcome"],
+)
+BLOCKLIST_BANS = Counter(
+    "qunyun_moderation_blocklist_bans_total",
+    "Members banned because a subscribed blocklist lists them (on join, or on being listed).",
+)
+CLEANUP_KICKS = Counter(
+    "qunyun_moderation_cleanup_kicks_total",
+    "Members kicked by lurker clean-ups.",
+)

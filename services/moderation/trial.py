@@ -64,6 +64,9 @@ class MatchPublic(BaseModel):
 class TestResult(BaseModel):
     matched: list[MatchPublic]
     action: str | None
+    deletes_message: bool = Field(
+        description="The message would be deleted too (an enforced match's `delete_message`)"
+    )
     shadow_matched: list[MatchPublic]
     exempt: bool
     strike: bool
@@ -117,6 +120,7 @@ def judge_sample(
     return TestResult(
         matched=[MatchPublic(**m.as_dict()) for m in verdict.matched],
         action=verdict.action,
+        deletes_message=sample.type == "message.created" and verdict.deletes_message,
         shadow_matched=[MatchPublic(**m.as_dict()) for m in verdict.shadow_matched],
         exempt=verdict.exempt,
         strike=verdict.strike,
