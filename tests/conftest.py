@@ -73,6 +73,12 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     stop(proc)
 
 
+@pytest.fixture(scope="session")
+def redis_cluster() -> bool:
+    """Whether redis_url names a node of a Redis Cluster (tests/cluster says yes)."""
+    return False
+
+
 def _postgres_admin_url() -> str | None:
     url = os.environ.get("TEST_DATABASE_URL") or LOCAL_POSTGRES
     if not url.startswith("postgresql"):
@@ -155,7 +161,7 @@ SettingsFactory = Callable[..., Settings]
 
 @pytest.fixture
 def make_settings(
-    kafka_bootstrap: str, redis_url: str, database_url: str, config_path: Path
+    kafka_bootstrap: str, redis_url: str, redis_cluster: bool, database_url: str, config_path: Path
 ) -> SettingsFactory:
     """Return a factory of Settings on the session servers with this test's own topics and groups.
 
@@ -168,6 +174,7 @@ def make_settings(
         base: dict[str, Any] = {
             "kafka_bootstrap_servers": kafka_bootstrap,
             "redis_url": redis_url,
+            "redis_cluster": redis_cluster,
             "database_url": database_url,
             "qunyun_config": str(config_path),
             "kafka_partitions": 3,

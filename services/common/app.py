@@ -73,6 +73,7 @@ def _map_errors(app: FastAPI) -> None:
     app.add_exception_handler(NotFound, _status(404))
     app.add_exception_handler(Conflict, _status(409))
     app.add_exception_handler(redis.RedisError, _unavailable("redis"))
+    app.add_exception_handler(redis.exceptions.RedisClusterException, _unavailable("redis"))
     app.add_exception_handler(sqlalchemy.exc.OperationalError, _unavailable("database"))
     app.add_exception_handler(sqlalchemy.exc.InterfaceError, _unavailable("database"))
     app.add_exception_handler(sqlalchemy.exc.DataError, _unstorable)

@@ -1,32 +1,175 @@
-"""Redis clients with bounded timeouts, built on demand (never at import)."""
+"""Redis clients with bounded timeouts, built on demand (never at import): one Redis or a Cluster.
+
+With REDIS_CLUSTER=true, REDIS_URL names one node of a Redis Cluster and every client is a
+cluster client (docs/scaling.md, "Redis Cluster"). The services' Redis code is the same on
+both: every key of a multi-key operation (a Lua script, an atomic read of several keys)
+carries one hash tag (`hash_tag`), so it lives in one slot. Non-transactional pipelines
+may mix slots: redis-py's cluster pipeline sends each command to its own slot's node.
+
+Lua scripts in pipelines go through `queue_script` and `run_pipeline`: redis-py's cluster
+pipeline refuses EVALSHA, so on a cluster the call is queued as a plain EVALSHA and a node
+that does not have the script yet (new, restarted, promoted) gets it loaded and only the
+calls it refused are run again (a refused call had no effect).
+"""
 
 from __future__ import annotations
 
+import threading
+import weakref
+from collections.abc import Sequence
+from typing import Any, cast
+
 import redis
 import redis.asyncio
+import redis.asyncio.cluster
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.cluster import ClusterPipeline, RedisCluster
+from redis.commands.core import Script
+from redis.connection import Encoder
+from redis.exceptions import NoScriptError, RedisClusterException
+from redis.retry import Retry
 
 _TIMEOUTS = {
     "socket_timeout": 5,
     "socket_connect_timeout": 2,
     "health_check_interval": 30,
-    "retry_on_timeout": False,
 }
+CLUSTER_SLOTS = 16384
 
 
-def make_redis(url: str) -> redis.Redis:
-    """Build a Redis client with bounded timeouts so no call hangs."""
-    return redis.Redis.from_url(url, **_TIMEOUTS)  # type: ignore[arg-type]
+def _cluster_options() -> dict[str, Any]:
+    # A few quick retries ride out a failover or a resharding (MOVED, a refreshed slot map);
+    # redis-py's default of 10 would keep a request waiting long after the cluster is down.
+    return {
+        **_TIMEOUTS,
+        "retry": Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 3),
+        "require_full_coverage": False,  # a cluster missing slots is reported, not fatal
+    }
 
 
-def make_async_redis(url: str) -> redis.asyncio.Redis:
+def hash_tag(value: str) -> str:
+    """Return `{value}` as a Redis Cluster hash tag, braces escaped so the tag is all of value."""
+    escaped = value.replace("%", "%25").replace("{", "%7B").replace("}", "%7D")
+    return f"{{{escaped}}}"
+
+
+class LazyRedisCluster:
+    """A redis-py RedisCluster that connects on first use rather than when built.
+
+    RedisCluster reads the slot map in its constructor, so a service whose cluster is down
+    at start would crash instead of serving /readyz; this one is built on the first command
+    (and again on the next one if that failed). A cluster that cannot be reached raises
+    redis ConnectionError, which every caller already treats as Redis being down.
+    """
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._lock = threading.Lock()
+        self._client: RedisCluster | None = None
+
+    @property
+    def cluster(self) -> RedisCluster:
+        """The connected cluster client."""
+        with self._lock:
+            if self._client is None:
+                try:
+                    self._client = RedisCluster.from_url(self._url, **_cluster_options())
+                except RedisClusterException as exc:
+                    raise redis.ConnectionError(f"Redis Cluster: {exc}") from exc
+            return self._client
+
+    def register_script(self, script: str) -> Script:
+        """Register a Lua script without connecting (its SHA is computed locally)."""
+        return Script(cast(RedisCluster, self), script)
+
+    def get_encoder(self) -> Encoder:
+        """The encoder a Script uses for its SHA (redis-py's defaults, as the cluster's)."""
+        return Encoder(encoding="utf-8", encoding_errors="strict", decode_responses=False)
+
+    def close(self) -> None:
+        """Close the cluster's connections, if it was ever connected."""
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.cluster, name)
+
+
+def make_redis(url: str, *, cluster: bool = False) -> redis.Redis:
+    """Build a Redis client with bounded timeouts so no call hangs (a cluster one if asked).
+
+    A cluster client serves the same commands, pipelines and scripts the services use; it
+    is typed as redis.Redis so each service's code is the same for both.
+    """
+    if cluster:
+        return cast(redis.Redis, LazyRedisCluster(url))
+    return redis.Redis.from_url(url, retry_on_timeout=False, **_TIMEOUTS)  # type: ignore[arg-type]
+
+
+def make_async_redis(url: str, *, cluster: bool = False) -> redis.asyncio.Redis:
     """Build an asyncio Redis client with the same bounded timeouts as make_redis."""
-    return redis.asyncio.Redis.from_url(url, **_TIMEOUTS)  # type: ignore[arg-type]
+    if cluster:  # the asyncio cluster client connects on its first command already
+        client = redis.asyncio.cluster.RedisCluster.from_url(url, **_cluster_options())
+        return cast(redis.asyncio.Redis, client)
+    return redis.asyncio.Redis.from_url(url, retry_on_timeout=False, **_TIMEOUTS)  # type: ignore[arg-type]
+
+
+def _cluster_problem(client: RedisCluster) -> str | None:
+    info = client.cluster_info()
+    assigned = int(info.get("cluster_slots_assigned", 0))
+    if assigned < CLUSTER_SLOTS:
+        return f"cluster has {CLUSTER_SLOTS - assigned} of {CLUSTER_SLOTS} slots unassigned"
+    if info.get("cluster_state") != "ok":
+        failing = int(info.get("cluster_slots_pfail", 0)) + int(info.get("cluster_slots_fail", 0))
+        return f"cluster state {info.get('cluster_state')} ({failing} slots failing)"
+    client.ping(target_nodes=RedisCluster.PRIMARIES)  # every primary answers
+    return None
 
 
 def redis_problem(client: redis.Redis) -> str | None:
-    """Return None when Redis answers PING, else why not."""
+    """Return None when Redis answers PING (a cluster: ok, every slot assigned), else why not."""
     try:
+        if isinstance(client, LazyRedisCluster):
+            return _cluster_problem(client.cluster)
         client.ping()
         return None
-    except redis.RedisError as exc:
+    except (redis.RedisError, RedisClusterException) as exc:
         return f"unreachable ({type(exc).__name__})"
+
+
+# Per cluster pipeline: the scripts queued on it, by position, with their EVALSHA arguments.
+_QUEUED: weakref.WeakKeyDictionary[ClusterPipeline, dict[int, tuple[Script, tuple[Any, ...]]]]
+_QUEUED = weakref.WeakKeyDictionary()
+
+
+def queue_script(
+    pipe: redis.client.Pipeline, script: Script, *, keys: Sequence[Any], args: Sequence[Any]
+) -> None:
+    """Queue a Lua script call on a pipeline of either client; run it with run_pipeline."""
+    if not isinstance(pipe, ClusterPipeline):
+        script(keys=keys, args=args, client=pipe)
+        return
+    command = ("EVALSHA", script.sha, len(keys), *keys, *args)
+    _QUEUED.setdefault(pipe, {})[len(pipe)] = (script, command)
+    pipe.execute_command(*command)
+
+
+def run_pipeline(pipe: redis.client.Pipeline) -> list[Any]:
+    """Execute a pipeline; on a cluster, load scripts a node lacks and re-run what it refused."""
+    if not isinstance(pipe, ClusterPipeline):
+        return pipe.execute()
+    queued = _QUEUED.pop(pipe, {})
+    results = pipe.execute(raise_on_error=not queued)
+    refused = [i for i in queued if isinstance(results[i], NoScriptError)]
+    if refused:
+        for script in {queued[i][0].sha: queued[i][0] for i in refused}.values():
+            script.registered_client.script_load(script.script)  # every primary
+        for i in refused:
+            pipe.execute_command(*queued[i][1])
+        for i, result in zip(refused, pipe.execute(raise_on_error=False), strict=True):
+            results[i] = result
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
+    return results

@@ -83,7 +83,9 @@ def build_resources(
         config=config,
         verifier=TokenVerifier(config),
         producer=ProducerHandle(settings),
-        redis=make_redis(settings.redis_url) if with_redis else None,
+        redis=(
+            make_redis(settings.redis_url, cluster=settings.redis_cluster) if with_redis else None
+        ),
         engine=make_engine(settings.database_url) if with_database else None,
     )
 

@@ -17,8 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.platforms import OutboundCredentials, missing_credentials
+from services.platforms.wecom.crypto import aes_key
 
-Platform = Literal["generic", "slack", "telegram", "feishu", "onebot"]
+Platform = Literal["generic", "slack", "telegram", "feishu", "onebot", "wecom"]
 # The keys that make a source an outbound route; `api_base` and the rates only tune one.
 OUTBOUND_KEYS = ("bot_token", "user_token", "app_id", "app_secret", "api_url", "access_token")
 Scope = Literal["read", "write"]
@@ -61,12 +62,31 @@ class Source(BaseModel):
             api_url=self.api_url,
             access_token=self.access_token,
             api_base=self.api_base,
+            sender=self.sender,
         )
 
     @property
     def has_outbound(self) -> bool:
         """Whether any outbound credential is configured."""
-        return any(getattr(self, key) for key in OUTBOUND_KEYS)
+        # A WeCom source's app_id is also the corp id its callbacks are checked against.
+        keys = ("app_secret",) if self.platform == "wecom" else OUTBOUND_KEYS
+        return any(getattr(self, key) for key in keys)
+
+    @model_validator(mode="after")
+    def _wecom_callback_keys(self) -> Source:
+        if self.platform == "wecom":
+            if not self.app_id:
+                raise ValueError(
+                    f"source {self.id!r} (wecom) needs app_id: the corp id its callbacks carry"
+                )
+            try:
+                aes_key(self.encrypt_key or "")
+            except ValueError as exc:
+                raise ValueError(
+                    f"source {self.id!r} (wecom) needs encrypt_key, the callback's "
+                    f"EncodingAESKey: {exc}"
+                ) from None
+        return self
 
     @model_validator(mode="after")
     def _complete_outbound(self) -> Source:
@@ -145,6 +165,7 @@ class Settings(BaseSettings):
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_cluster: bool = False  # REDIS_URL names one node of a Redis Cluster
     database_url: str = "sqlite:///./var/qunyun.db"
     qunyun_timezone: str = "UTC"
     qunyun_config: str | None = None

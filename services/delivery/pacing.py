@@ -21,6 +21,7 @@ from importlib.resources import files
 
 import redis
 
+from services.common.redis_client import hash_tag
 from services.common.settings import Source
 
 PACE_LUA = (files("services.delivery") / "lua" / "pace.lua").read_text(encoding="utf-8")
@@ -39,6 +40,10 @@ PLATFORM_RATES: dict[str, Rates] = {
     "slack": Rates(None, 60.0),
     "feishu": Rates(50.0, 300.0),
     "onebot": Rates(2.0, None),
+    # WeCom: 10,000 calls a minute and 150,000 an hour per API per corp (the hour is the
+    # binding one: ~41/s). Group posts are tasks the sender confirms, and each group takes a
+    # limited number a month (by default one a day): WeCom enforces that, not a call rate.
+    "wecom": Rates(40.0, None),
 }
 
 
@@ -53,15 +58,14 @@ def rates_for(source: Source) -> Rates:
 
 def source_keys(source: str) -> tuple[str, str]:
     """The source's bucket and pause keys (hash tag: the source)."""
-    return f"delivery:bucket:{{src:{source}}}", f"delivery:pause:{{src:{source}}}"
+    tag = hash_tag(f"src:{source}")
+    return f"delivery:bucket:{tag}", f"delivery:pause:{tag}"
 
 
 def group_keys(source: str, group_id: str) -> tuple[str, str]:
-    """The group's bucket and pause keys (hash tag: the group)."""
-    return (
-        f"delivery:bucket:{{{group_id}}}:{source}",
-        f"delivery:pause:{{{group_id}}}:{source}",
-    )
+    """The group's bucket and pause keys (hash tag: the group, braces escaped)."""
+    tag = hash_tag(group_id)
+    return f"delivery:bucket:{tag}:{source}", f"delivery:pause:{tag}:{source}"
 
 
 class Pacer:

@@ -27,7 +27,9 @@ async def startup(resources: Resources) -> AsyncIterator[Runtime]:
     No blocking call on the loop and no threadpool hop per request; the sync Redis client
     stays for /readyz.
     """
-    client = make_async_redis(resources.settings.redis_url)
+    client = make_async_redis(
+        resources.settings.redis_url, cluster=resources.settings.redis_cluster
+    )
     sender = ProduceThread(resources.producer)
     resources.run(sender)
     settings = resources.settings

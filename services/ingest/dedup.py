@@ -19,6 +19,8 @@ from typing import Any
 
 import redis.asyncio
 
+from services.common.redis_client import hash_tag
+
 # One call of lua/claim.lua serves every request of a source waiting at that moment (group
 # commit): first it marks acknowledged keys seen, then claims the others, each with its
 # request's token; lua/release.lua drops a token's claims.
@@ -37,7 +39,7 @@ class Claim(IntEnum):
 
 def dedup_key(source_id: str, event_id: str) -> str:
     """Return the Redis key of (source, id)."""
-    return f"qy:{{src:{source_id}}}:seen:{event_id}"
+    return f"qy:{hash_tag(f'src:{source_id}')}:seen:{event_id}"
 
 
 _Waiter = tuple[list[str], list[str], "asyncio.Future[Any]"]

@@ -27,6 +27,7 @@ import redis
 
 from services.common.contracts.actions import ModerationAction
 from services.common.contracts.events import Event, MemberJoined, MessageCreated
+from services.common.redis_client import queue_script, run_pipeline
 from services.metrics.keys import (
     GROUP_INDEX,
     JOIN_BITS,
@@ -189,7 +190,9 @@ class Applier:
         """Queue one script call of a group's events and actions on a pipeline."""
         prefix = GroupKeys(group_id).prefix
         display = [[m, str(ms), name] for m, (ms, name) in (names or {}).items()]
-        self.script(
+        queue_script(
+            pipe,
+            self.script,
             keys=[prefix + "ids"],
             args=[
                 prefix,
@@ -202,7 +205,6 @@ class Applier:
                 orjson.dumps(actions),
                 JOIN_BITS,
             ],
-            client=pipe,
         )
 
     def index(self, pipe: redis.client.Pipeline, groups: Iterable[str]) -> None:
@@ -228,7 +230,7 @@ class Applier:
         for group_id, batch in per_group.items():
             self.queue(pipe, group_id, batch.rows, names=batch.names, now=now)
         self.index(pipe, per_group)
-        for answer in pipe.execute()[: len(per_group)]:
+        for answer in run_pipeline(pipe)[: len(per_group)]:
             _add(result, answer)
         return result
 
@@ -242,7 +244,7 @@ class Applier:
             pipe = self.client.pipeline(transaction=False)
             for group_id, rows in per_group.items():
                 self.queue(pipe, group_id, [], actions=rows, now=now)
-            for answer in pipe.execute():
+            for answer in run_pipeline(pipe):
                 _add(result, answer)
         return result
 

@@ -15,6 +15,7 @@ from importlib.resources import files
 
 import redis
 
+from services.common.redis_client import queue_script, run_pipeline
 from services.metrics.keys import GroupKeys
 
 SCRATCH_TTL_SECONDS = 60
@@ -117,8 +118,8 @@ class BitPlan:
         pipe = self._client.pipeline(transaction=False)
         route = [self._keys.ids]  # any key of the group: the call goes to the group's slot
         for args in self.calls():
-            self._script(keys=route, args=args, client=pipe)
-        self._results = [int(n) for chunk in pipe.execute() for n in chunk]
+            queue_script(pipe, self._script, keys=route, args=args)
+        self._results = [int(n) for chunk in run_pipeline(pipe) for n in chunk]
 
     def result(self, slot: int) -> int:
         """Return the integer answer of a queued count."""

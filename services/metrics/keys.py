@@ -11,6 +11,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from services.common.redis_client import hash_tag
+
 EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 # One member record in the `mem` string, read and written with BITFIELD at id * RECORD_BITS.
@@ -36,8 +38,7 @@ NEVER_SPOKE_OFFSET = 10**13
 
 def group_prefix(group_id: str) -> str:
     """Return the key prefix of a group, escaping braces so the hash tag is the whole id."""
-    escaped = group_id.replace("%", "%25").replace("{", "%7B").replace("}", "%7D")
-    return f"qy:{{{escaped}}}:"
+    return f"qy:{hash_tag(group_id)}:"
 
 
 def day_number(day: date) -> int:

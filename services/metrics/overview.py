@@ -16,6 +16,7 @@ from typing import cast
 import orjson
 import redis
 
+from services.common.redis_client import queue_script, run_pipeline
 from services.metrics.keys import GROUP_INDEX, GroupKeys, day_of_number
 from services.metrics.models import Overview, OverviewGroup, OverviewSort
 
@@ -66,10 +67,10 @@ def read_overview(
     pipe = client.pipeline(transaction=False)
     for group_id in groups:
         keys = GroupKeys(group_id)
-        script(keys=[keys.ids], args=[keys.prefix, day], client=pipe)
+        queue_script(pipe, script, keys=[keys.ids], args=[keys.prefix, day])
     lines = [
         OverviewGroup(group_id=g, **dict(zip(_FIELDS, map(int, answer), strict=True)))
-        for g, answer in zip(groups, pipe.execute() if groups else [], strict=True)
+        for g, answer in zip(groups, run_pipeline(pipe) if groups else [], strict=True)
     ]
     lines.sort(key=lambda line: (-getattr(line, sort), line.group_id))
     if cursor is not None:

@@ -25,6 +25,10 @@ _TRANSIENT = (
     redis.exceptions.TimeoutError,
     redis.exceptions.BusyLoadingError,
     redis.exceptions.ReadOnlyError,
+    # Redis Cluster: a failover or resharding in progress, slots without a node.
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.RedisClusterException,
     sqlalchemy.exc.OperationalError,
     sqlalchemy.exc.DisconnectionError,
     sqlalchemy.exc.InterfaceError,
