@@ -10,7 +10,7 @@ from services.common.deps import get_resources, service_state
 from services.common.settings import QunyunConfig, Source
 from services.ingest.dedup import Dedup
 from services.ingest.producer import ProduceThread
-from services.ingest.webhooks import ADAPTERS
+from services.ingest.webhooks import PLATFORMS
 
 
 def sources_of(config: QunyunConfig) -> dict[str, Source]:
@@ -19,7 +19,7 @@ def sources_of(config: QunyunConfig) -> dict[str, Source]:
     Sources of a platform ingest has no webhook adapter for (outbound-only ones, used by
     delivery) are left out: a webhook to them is an unknown source (404), never a 500.
     """
-    return {source.id: source for source in config.sources if source.platform in ADAPTERS}
+    return {source.id: source for source in config.sources if source.platform in PLATFORMS}
 
 
 @dataclass

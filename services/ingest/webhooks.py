@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,10 +13,12 @@ from services.ingest.payload import to_events
 from services.ingest.telemetry import count_ignored
 from services.platforms.feishu import inbound as feishu
 from services.platforms.generic import inbound as generic
-from services.platforms.inbound import Adapter
+from services.platforms.inbound import Adapter, QueryAdapter
 from services.platforms.onebot import inbound as onebot
 from services.platforms.slack import inbound as slack
 from services.platforms.telegram import inbound as telegram
+from services.platforms.wecom import enrich as wecom_enrich
+from services.platforms.wecom import inbound as wecom
 
 # Which platform's inbound adapter reads a source's webhooks (services/platforms/<p>/inbound.py).
 ADAPTERS: dict[str, Adapter] = {
@@ -26,6 +28,15 @@ ADAPTERS: dict[str, Adapter] = {
     "feishu": feishu.adapt,
     "onebot": onebot.adapt,
 }
+# Platforms that sign the query string instead of a header (WeCom: msg_signature, timestamp,
+# nonce); their GET URL check answers the decrypted echostr; their POSTs are answered with
+# this text instead of the JSON receipt; joins are enriched with the platform's API (awaited,
+# bounded) between mapping and producing.
+QUERY_ADAPTERS: dict[str, QueryAdapter] = {"wecom": wecom.adapt}
+URL_CHECKS: dict[str, Callable[..., str]] = {"wecom": wecom.verify_url}
+PLAIN_ANSWERS: dict[str, str] = {"wecom": "success"}
+ENRICHERS: dict[str, Callable[..., Awaitable[list[Event]]]] = {"wecom": wecom_enrich.enrich_joins}
+PLATFORMS = frozenset(ADAPTERS) | frozenset(QUERY_ADAPTERS)
 
 
 @dataclass(frozen=True)
@@ -46,13 +57,24 @@ class Delivery:
     ignored: int
 
 
-def read_delivery(*, source: Source, headers: Mapping[str, str], body: bytes) -> Receipt | Delivery:
+def read_delivery(
+    *,
+    source: Source,
+    headers: Mapping[str, str],
+    body: bytes,
+    query: Mapping[str, str] | None = None,
+) -> Receipt | Delivery:
     """Verify and map one delivery (CPU only, no I/O); raise Unauthenticated or InvalidPayload.
 
     Returns the final receipt when there is nothing to produce (a challenge, only ignored
     platform events), else the validated events.
     """
-    adapted = ADAPTERS[source.platform](source=source, headers=headers, body=body, now=time.time())
+    now = time.time()
+    if source.platform in QUERY_ADAPTERS:
+        adapt = QUERY_ADAPTERS[source.platform]
+        adapted = adapt(source=source, query=query or {}, body=body, now=now)
+    else:
+        adapted = ADAPTERS[source.platform](source=source, headers=headers, body=body, now=now)
     if adapted.challenge is not None:
         return Receipt(challenge=adapted.challenge)
     if adapted.ignored:
@@ -61,3 +83,11 @@ def read_delivery(*, source: Source, headers: Mapping[str, str], body: bytes) ->
         return Receipt(ignored=adapted.ignored)
     events = to_events(adapted.raws, source_id=source.id, received_at=utcnow(), locs=adapted.locs)
     return Delivery(events, adapted.ignored)
+
+
+async def enrich(*, source: Source, delivery: Delivery) -> Delivery:
+    """The delivery with its events completed from the platform's API, where ingest does that."""
+    enricher = ENRICHERS.get(source.platform)
+    if enricher is None:
+        return delivery
+    return Delivery(await enricher(delivery.events, source=source), delivery.ignored)

@@ -30,6 +30,7 @@ from services.platforms.feishu.outbound import FeishuClient
 from services.platforms.onebot.outbound import OneBotClient
 from services.platforms.slack.outbound import SlackClient
 from services.platforms.telegram.outbound import TelegramClient
+from services.platforms.wecom.outbound import WeComClient
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -48,11 +49,14 @@ __all__ = [
     "missing_credentials",
 ]
 
-CLIENTS: dict[str, type[TelegramClient | SlackClient | FeishuClient | OneBotClient]] = {
+CLIENTS: dict[
+    str, type[TelegramClient | SlackClient | FeishuClient | OneBotClient | WeComClient]
+] = {
     "telegram": TelegramClient,
     "slack": SlackClient,
     "feishu": FeishuClient,
     "onebot": OneBotClient,
+    "wecom": WeComClient,
 }
 REQUIRED_CREDENTIALS: dict[str, tuple[str, ...]] = {name: c.needs for name, c in CLIENTS.items()}
 

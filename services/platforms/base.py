@@ -96,6 +96,7 @@ class OutboundCredentials:
     api_url: str | None = None
     access_token: str | None = field(default=None, repr=False)
     api_base: str | None = None
+    sender: str | None = None  # wecom: the staff userid that sends group posts
 
     def secrets(self) -> list[str]:
         """Return every secret value held here (for log redaction)."""

@@ -54,6 +54,14 @@ class Adapter(Protocol):
     ) -> Adapted: ...
 
 
+class QueryAdapter(Protocol):
+    """An adapter of a platform that signs the query string, not a header (WeCom)."""
+
+    def __call__(
+        self, *, source: Source, query: Mapping[str, str], body: bytes, now: float
+    ) -> Adapted: ...
+
+
 def invalid(loc: Loc, msg: str, kind: str = "value_error") -> InvalidPayload:
     """Build the error for one bad field."""
     return InvalidPayload([{"loc": ["body", *loc], "msg": msg, "type": kind}])

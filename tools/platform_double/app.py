@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from tools.platform_double import feishu, onebot, slack, telegram
+from tools.platform_double import feishu, onebot, slack, telegram, wecom
 from tools.platform_double.state import DoubleState, Fault
 
 FAULT_FIELDS = {f.name for f in fields(Fault)}
@@ -145,8 +145,8 @@ def post_line(post: dict[str, Any]) -> str:
 
 
 def build_app(state: DoubleState) -> Starlette:
-    """The double: Telegram, Slack, Feishu and OneBot APIs side by side on one server."""
+    """The double: Telegram, Slack, Feishu, OneBot and WeCom APIs side by side on one server."""
     routes = admin_routes(state)
-    for platform in (telegram, slack, feishu, onebot):
+    for platform in (telegram, slack, feishu, onebot, wecom):
         routes += platform.routes(state)
     return Starlette(routes=routes)

@@ -35,6 +35,9 @@ class DoubleConfig:
     feishu_app_secret: str = "feishu-secret"
     feishu_token_ttl: float = 7200.0
     onebot_token: str = "onebot-token"
+    wecom_corp_id: str = "ww_test_corp"
+    wecom_secret: str = "wecom-secret"
+    wecom_token_ttl: float = 7200.0
     strict: bool = False
 
 
@@ -65,6 +68,8 @@ class Group:
     banned: set[str] = field(default_factory=set)
     removed: list[str] = field(default_factory=list)
     join_requests: dict[str, str] = field(default_factory=dict)  # user → pending/approved/…
+    owner: str | None = None  # wecom: the customer group's owner (staff userid)
+    details: dict[str, dict[str, Any]] = field(default_factory=dict)  # wecom: member entries
 
     def posts(self) -> list[Message]:
         """What the bot posted, in order."""
@@ -131,6 +136,7 @@ class DoubleState:
         self.faults: list[Fault] = []
         self.flags: dict[str, tuple[str, str]] = {}  # onebot flag → (group, user)
         self.tokens: dict[str, float] = {}  # feishu tenant_access_token → expiry (epoch)
+        self.wecom_tokens: dict[str, float] = {}  # wecom access_token → expiry (epoch)
         self.counter = 1000
 
     def group(self, platform: str, chat: str) -> Group:
@@ -204,6 +210,7 @@ class DoubleState:
             self.faults.clear()
             self.flags.clear()
             self.tokens.clear()
+            self.wecom_tokens.clear()
 
     async def serve(
         self,
