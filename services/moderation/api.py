@@ -22,8 +22,8 @@ from services.common.deps import (
     SettingsDep,
     WriteGroup,
 )
+from services.moderation import blocklists, manual, reports, rulesets
 from services.moderation import cases as case_store
-from services.moderation import manual, reports, rulesets
 from services.moderation.deps import ModerationState, ModerationStateDep
 from services.moderation.enforcement import present
 from services.moderation.examples import (
@@ -210,8 +210,13 @@ def put_policy(
 
     A `warn` adds a strike; when a member's strikes within `strike_window_days` reach a
     ladder step, that step's action is applied too. `exempt_members` (admins) are never
-    actioned. Two steps with the same `strikes` are a 422.
+    actioned. Two steps with the same `strikes` are a 422, and so is a blocklist in
+    `blocklists` or `share_bans_to` that does not exist.
     """
+    try:
+        blocklists.check_subscriptions(session=session, policy_in=policy_in)
+    except InvalidParams as exc:
+        raise RequestValidationError(exc.errors) from exc
     policy = rulesets.put_policy(session=session, group_id=group_id, policy_in=policy_in)
     _commit_change(session, state, client, group_id)
     return policy

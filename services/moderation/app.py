@@ -11,13 +11,14 @@ from services.common.app import create_service_app
 from services.common.kafka.consumer import ConsumerRunner
 from services.common.resources import Resources, run_after_migrations
 from services.common.settings import Settings, get_settings
-from services.moderation import api
+from services.moderation import api, membership_api
 from services.moderation.consumer import handle_batch
 from services.moderation.deps import ModerationState
 from services.moderation.enforcement import handle_receipts
 from services.moderation.outbox import action_relay
 from services.moderation.rulebook_cache import RulebookCache
 from services.moderation.sources import SourceTracker
+from services.moderation.timers import MembershipTimers
 from services.moderation.tracking import Tracker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -52,12 +53,15 @@ async def startup(resources: Resources) -> AsyncIterator[ModerationState]:
         producer=resources.producer,
     )
     relay = action_relay(db=resources.engine, producer=resources.producer)
+    timers = MembershipTimers(
+        engine=resources.engine, settings=settings, producer=resources.producer
+    )
 
     await run_after_migrations(
         resources,
         migrations_dir=MIGRATIONS,
         version_table=VERSION_TABLE,
-        loops=[runner, receipts, relay],
+        loops=[runner, receipts, relay, timers],
     )
     yield ModerationState(rulebooks=rulebooks, relay=relay)
 
@@ -68,7 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         service="moderation",
         title="qunyun moderation",
         description="Group rules, strike ladder, cases and moderation actions.",
-        routers=[api.router],
+        routers=[api.router, membership_api.router, membership_api.blocklist_router],
         settings=settings or get_settings(),
         with_redis=True,
         with_database=True,

@@ -8,6 +8,8 @@ A redelivered batch finds its cases and adds nothing; what a crash left queued, 
 outbox relay publishes. The same transaction keeps each group's latest source where it
 changed (sources.py) and counts the batch's member reports (reports.py: the reported
 messages' authors are read from Redis in one more round trip, only when there are any).
+It also hands every event to gatekeeping.py (the member roster, join requests,
+blocklisted joiners, newcomer verification), so each poll writes the roster once.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from sqlmodel import Session
 from services.common.kafka.consumer import ConsumedEvent
 from services.common.kafka.producer import ProducerHandle
 from services.common.settings import Settings
+from services.moderation import gatekeeping
 from services.moderation.cases import Decision, record_decisions
 from services.moderation.models import Case
 from services.moderation.outbox import publish_actions
@@ -75,8 +78,6 @@ def handle_batch(
     decisions = judge(events, by_group=by_group, tracker=tracker)
     reports = _counted_reports(events, by_group=by_group, tracker=tracker)
     changed = sources.changed(e.event for e in events)
-    if not decisions and not changed and not reports:
-        return
     with Session(db, expire_on_commit=False) as session:
         sources.write(session, changed)
         created = record_decisions(
@@ -85,10 +86,16 @@ def handle_batch(
         reported = record_reports(
             session=session, reports=reports, topic=settings.topic_moderation_actions
         )
+        # Every event: the roster, join requests, blocklisted joiners, verification.
+        gated = gatekeeping.apply(
+            session=session,
+            events=[e.event for e in events],
+            topic=settings.topic_moderation_actions,
+        )
         session.commit()
     sources.remember(changed)
     _count(decisions, created)
-    if reported or any(not case.shadow for case in created):
+    if gated or reported or any(not case.shadow for case in created):
         publish_actions(db=db, producer=producer)
 
 

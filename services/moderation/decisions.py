@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from services.common.db import utcnow
 from services.common.outbox import Outgoing, enqueue
+from services.moderation.blocklists import share_bans
 from services.moderation.ladder import count_strikes, escalation
 from services.moderation.models import Case, CaseAction, ModerationOutbox
 from services.moderation.notices import NoticeFacts, notice_for, template_for
@@ -114,6 +115,7 @@ def is_companion_delete(action_id: str, case_id: str) -> bool:
 def queue_actions(session: Session, actions: Sequence[CaseAction], topic: str) -> None:
     """Keep the actions with their case and queue their records for the topic."""
     session.add_all(actions)
+    share_bans(session, actions)
     enqueue(
         session,
         ModerationOutbox,

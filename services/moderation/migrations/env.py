@@ -3,6 +3,6 @@
 from sqlmodel import SQLModel
 
 from services.common.db import run_migrations
-from services.moderation import models  # noqa: F401 - registers the tables
+from services.moderation import membership_models, models  # noqa: F401 - registers the tables
 
 run_migrations(SQLModel.metadata)
