@@ -1,6 +1,7 @@
 """The campaigns consumer groups: `campaigns` (participation from community.events.v1,
-grants via the outbox) and `campaigns-receipts` (delivery outcomes of the notifications
-from delivery.receipts.v1)."""
+grants via the outbox), `campaigns-receipts` (delivery outcomes of the notifications
+from delivery.receipts.v1) and `campaigns-actions` (moderation's mutes, kicks and bans
+from moderation.actions.v1: eligibility exclusions)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from services.campaigns import telemetry
+from services.campaigns import autoreply, eligibility, telemetry, welcome
 from services.campaigns.effects import Effects, Topics, publish
 from services.campaigns.participation import apply_events
 from services.campaigns.posted import apply_receipts
+from services.common.contracts.actions import ModerationAction
 from services.common.contracts.receipts import DeliveryReceipt
 from services.common.db import utcnow
 from services.common.kafka.consumer import ConsumedEvent, Record
@@ -43,6 +45,7 @@ def handle_batch(
         before_sleep=lambda _: log.info("campaigns batch raced another consumer; retrying"),
         reraise=True,
     )
+    batch = [e.event for e in events]
     for attempt in retrying:
         with attempt:
             effects = Effects(topics)
@@ -54,9 +57,12 @@ def handle_batch(
                     now=utcnow(),
                     effects=effects,
                 )
+                welcome.record_joins(session=session, events=batch)
+                autoreply.answer(session=session, events=batch, now=utcnow(), effects=effects)
                 session.commit()
     effects.record()
-    if effects.grants:  # anything else left in the outbox goes with the scheduler's next tick
+    # Grants and replies go out at once; anything else with the scheduler's next tick.
+    if effects.grants or effects.notified:
         publish(engine=engine, producer=producer, topics=topics)
 
 
@@ -74,3 +80,17 @@ def handle_receipts(records: list[Record], *, engine: Engine, settings: Settings
         session.commit()
     for receipt in taken:
         telemetry.RECEIPTS.labels(receipt.outcome).inc()
+
+
+def handle_actions(records: list[Record], *, engine: Engine) -> None:
+    """Record the exclusions moderation's actions make, from one poll, in one transaction.
+
+    Idempotent: a replay in topic order leaves the same exclusions. A record that is not an
+    action raises, and the consumer loop dead-letters it alone.
+    """
+    actions = [ModerationAction.model_validate_json(r.value or b"") for r in records]
+    with Session(engine) as session:
+        added = eligibility.apply_actions(session=session, actions=actions)
+        session.commit()
+    if added:
+        telemetry.EXCLUSIONS.labels("moderation").inc(added)

@@ -105,8 +105,3 @@ def names_of(*, session: Session, group_id: str, member_ids: Iterable[str]) -> d
         )
     ).all()
     return dict(found)
-
-
-def label(member_id: str, names: dict[str, str]) -> str:
-    """How a post names a member: `@<display name>`, or `@<member id>` when none is known."""
-    return "@" + (names.get(member_id) or member_id)

@@ -49,9 +49,11 @@ class Effects:
     grants: Counter[str] = field(default_factory=Counter)
     points: Counter[str] = field(default_factory=Counter)
     participations: Counter[str] = field(default_factory=Counter)
+    notified: int = 0
 
     def notify(self, session: Session, notification: CampaignNotification) -> None:
         """Queue a notification in the session's transaction."""
+        self.notified += 1
         enqueue(
             session,
             Outbox,

@@ -17,12 +17,18 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from services.campaigns.params import (
+    AutoreplyParams,
+    BroadcastParams,
     ChallengeParams,
     CheckinParams,
     EventParams,
+    FeedbackParams,
+    InviteParams,
     LotteryParams,
     Moment,
+    PollParams,
     Reminder,
+    WelcomeParams,
     add_example,
 )
 
@@ -88,8 +94,65 @@ class EventCampaign(NewCampaign):
     params: EventParams = Field(default_factory=EventParams)
 
 
+class WelcomeCampaign(NewCampaign):
+    """A welcome: a wave of joins greeted in one post mentioning each newcomer."""
+
+    EXAMPLE = _example("welcome", "新人欢迎", WelcomeParams)
+    kind: Literal["welcome"]
+    params: WelcomeParams = Field(default_factory=WelcomeParams)
+
+
+class AutoreplyCampaign(NewCampaign):
+    """Keyword auto-replies: the questions every newcomer asks, answered as replies."""
+
+    EXAMPLE = _example("autoreply", "常见问题自动回复", AutoreplyParams)
+    kind: Literal["autoreply"]
+    params: AutoreplyParams
+
+
+class BroadcastCampaign(NewCampaign):
+    """Scheduled posts (群SOP): each message posted once at its time."""
+
+    EXAMPLE = {**_example("broadcast", "每日早安", BroadcastParams), "reminders": []}
+    kind: Literal["broadcast"]
+    params: BroadcastParams
+
+
+class PollCampaign(NewCampaign):
+    """A poll: members vote by keyword and option number; the results are posted at the end."""
+
+    EXAMPLE = _example("poll", "主题投票", PollParams)
+    kind: Literal["poll"]
+    params: PollParams
+
+
+class FeedbackCampaign(NewCampaign):
+    """A feedback channel: tagged messages become items; accepted ones earn points."""
+
+    EXAMPLE = _example("feedback", "产品反馈", FeedbackParams)
+    kind: Literal["feedback"]
+    params: FeedbackParams = Field(default_factory=FeedbackParams)
+
+
+class InviteCampaign(NewCampaign):
+    """Invite rewards: inviters earn points for invitees who stay `retain_days`."""
+
+    EXAMPLE = _example("invite", "老带新", InviteParams)
+    kind: Literal["invite"]
+    params: InviteParams = Field(default_factory=InviteParams)
+
+
 AnyCampaign = Annotated[
-    CheckinCampaign | LotteryCampaign | ChallengeCampaign | EventCampaign,
+    CheckinCampaign
+    | LotteryCampaign
+    | ChallengeCampaign
+    | EventCampaign
+    | WelcomeCampaign
+    | AutoreplyCampaign
+    | BroadcastCampaign
+    | PollCampaign
+    | FeedbackCampaign
+    | InviteCampaign,
     Field(discriminator="kind"),
 ]
 """Adding a kind: its params model, its NewCampaign subclass, and its name here."""

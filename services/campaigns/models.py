@@ -47,6 +47,7 @@ class Campaign(SQLModel, table=True):
     seed: str | None = Field(default=None, max_length=64)
     seed_sha256: str | None = Field(default=None, max_length=64)
     next_due_at: datetime | None = utc_column(nullable=True)
+    broadcasts_sent: int = 0
 
 
 class Participant(SQLModel, table=True):
@@ -125,6 +126,38 @@ class Notification(SQLModel, table=True):
     delivery_updated_at: datetime | None = utc_column(nullable=True)
 
 
+class WelcomeJoin(SQLModel, table=True):
+    """A join a welcome campaign greets: pending until the scheduler posts its batch at
+    `due_at` (`joined_at` + the campaign's `batch_seconds`) and sets `batch_id` (the welcome
+    notification's id, or the batch's id when everyone in it had left: `left_at`)."""
+
+    __tablename__ = "campaigns_welcome_join"
+    __table_args__ = (
+        sa.Index("ix_campaigns_welcome_join_pending", "batch_id", "due_at"),
+        sa.Index("ix_campaigns_welcome_join_member", "group_id", "member_id"),
+    )
+
+    campaign_id: str = Field(primary_key=True, max_length=32)
+    member_id: str = Field(primary_key=True, max_length=MAX_ID)
+    joined_at: datetime = Field(sa_column=Column(UTCDateTime(), primary_key=True))
+    group_id: str = Field(max_length=MAX_ID)
+    due_at: datetime = utc_column()
+    left_at: datetime | None = utc_column(nullable=True)
+    batch_id: str | None = Field(default=None, max_length=200)
+
+
+class ReplyCooldown(SQLModel, table=True):
+    """An auto-reply trigger's last answer in its campaign's group: the next message holding
+    the trigger is answered only when its `occurred_at` reaches `next_at`."""
+
+    __tablename__ = "campaigns_reply_cooldown"
+
+    campaign_id: str = Field(primary_key=True, max_length=32)
+    trigger: int = Field(primary_key=True)
+    replied_at: datetime = utc_column()
+    next_at: datetime = utc_column()
+
+
 class ProcessedEvent(SQLModel, table=True):
     """An event whose effects are committed; written in the same transaction as the effects."""
 
@@ -175,6 +208,76 @@ class Winner(SQLModel, table=True):
     round: int = 0
     rank: int = 0
     status: str = Field(default="won", max_length=16)
+    created_at: datetime = utc_column()
+
+
+class Vote(SQLModel, table=True):
+    """A member's vote in a poll. `slot` is 0 in a single-choice poll (one row per member,
+    the newest vote by `voted_at` wins) and the option number in a multiple-choice one."""
+
+    __tablename__ = "campaigns_vote"
+
+    campaign_id: str = Field(primary_key=True, max_length=32)
+    member_id: str = Field(primary_key=True, max_length=MAX_ID)
+    slot: int = Field(primary_key=True)
+    option: int
+    voted_at: datetime = utc_column()
+    message_id: str = Field(max_length=MAX_ID)
+
+
+class FeedbackItem(SQLModel, table=True):
+    """A tagged message collected by a feedback campaign, with its triage status."""
+
+    __tablename__ = "campaigns_feedback"
+    __table_args__ = (
+        sa.UniqueConstraint("campaign_id", "message_id", name="uq_campaigns_feedback_message"),
+        sa.Index("ix_campaigns_feedback_status", "campaign_id", "status", "id"),
+    )
+
+    id: str = Field(primary_key=True, max_length=32)
+    campaign_id: str = Field(max_length=32)
+    group_id: str = Field(max_length=MAX_ID)
+    member_id: str = Field(max_length=MAX_ID)
+    message_id: str = Field(max_length=MAX_ID)
+    text: str = Field(sa_column=Column(sa.Text, nullable=False))
+    category: str | None = Field(default=None, max_length=32)
+    status: str = Field(default="new", max_length=16)
+    created_at: datetime = utc_column()
+    updated_at: datetime = utc_column()
+
+
+class Invitee(SQLModel, table=True):
+    """A member an invite campaign counts (their first invited join in its window), settled by
+    the scheduler at `due_at`: `outcome` granted, left or cancelled."""
+
+    __tablename__ = "campaigns_invitee"
+    __table_args__ = (sa.Index("ix_campaigns_invitee_due", "settled_at", "due_at"),)
+
+    campaign_id: str = Field(primary_key=True, max_length=32)
+    member_id: str = Field(primary_key=True, max_length=MAX_ID)
+    group_id: str = Field(max_length=MAX_ID, index=True)
+    inviter_id: str = Field(max_length=MAX_ID)
+    joined_at: datetime = utc_column()
+    due_at: datetime = utc_column()
+    left_at: datetime | None = utc_column(nullable=True)
+    outcome: str | None = Field(default=None, max_length=16)
+    settled_at: datetime | None = utc_column(nullable=True)
+
+
+class Exclusion(SQLModel, table=True):
+    """Why a member may not win a lottery or vote in a poll: a moderation `mute`, `kick` or
+    `ban` during the campaign, or `manual` (an operator). One row per cause."""
+
+    __tablename__ = "campaigns_exclusion"
+    __table_args__ = (sa.Index("ix_campaigns_exclusion_member", "group_id", "member_id"),)
+
+    campaign_id: str = Field(primary_key=True, max_length=32)
+    member_id: str = Field(primary_key=True, max_length=MAX_ID)
+    cause: str = Field(primary_key=True, max_length=16)
+    id: str = Field(max_length=32, unique=True)
+    group_id: str = Field(max_length=MAX_ID)
+    reason: str = Field(default="", max_length=1000)
+    by: str = Field(default="", max_length=MAX_ID)
     created_at: datetime = utc_column()
 
 

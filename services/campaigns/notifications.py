@@ -9,18 +9,37 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
-from services.campaigns.directory import label, names_of, source_of
+from services.campaigns.directory import names_of, source_of
 from services.campaigns.effects import Effects
 from services.campaigns.models import Campaign, Notification
 from services.campaigns.schemas import iso_duration
+from services.campaigns.texts import (
+    KIND_NAMES,
+    Named,
+    Post,
+    chinese_duration,
+    details,
+    local_time,
+    render,
+    template_for,
+)
 from services.common.contracts.notifications import CampaignNotification
 from services.common.db import new_id
 
-KIND_NAMES = {"checkin": "打卡", "lottery": "抽奖", "challenge": "挑战", "event": "活动"}
+
+def _values(campaign: Campaign, tz: ZoneInfo) -> dict[str, object]:
+    """The placeholders every schedule notice may use."""
+    return {
+        "title": campaign.title,
+        "kind": KIND_NAMES.get(campaign.kind, "活动"),
+        "starts_at": local_time(campaign.starts_at, tz),
+        "ends_at": local_time(campaign.ends_at, tz),
+        "details": details(campaign.kind, campaign.params),
+    }
 
 
-def _local(value: datetime, tz: ZoneInfo) -> str:
-    return value.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+def _template(campaign: Campaign, notification: str) -> str:
+    return template_for(campaign.kind, notification, campaign.params.get("texts"))
 
 
 def notify(
@@ -63,19 +82,50 @@ def notify(
     effects.notify(session, notification)
 
 
+def post(
+    *,
+    session: Session,
+    campaign: Campaign,
+    kind: str,
+    suffix: str,
+    rendered: Post | None,
+    data: dict[str, Any],
+    now: datetime,
+    effects: Effects,
+    reply_to: str | None = None,
+) -> bool:
+    """Keep and queue a rendered post (nothing when its template is empty); tell whether
+    it went out. Its mentions' names go into `data.mention_names` too."""
+    if rendered is None:
+        return False
+    if rendered.mention_names:
+        data = {**data, "mention_names": rendered.mention_names}
+    notify(
+        session=session,
+        campaign=campaign,
+        kind=kind,
+        suffix=suffix,
+        text=rendered.text,
+        data=data,
+        now=now,
+        effects=effects,
+        mentions=rendered.mentions,
+        mention_names=rendered.mention_names,
+        reply_to=reply_to,
+    )
+    return True
+
+
 def announce(
     *, session: Session, campaign: Campaign, tz: ZoneInfo, now: datetime, effects: Effects
 ) -> None:
     """Queue the announcement of an upcoming campaign."""
-    notify(
+    post(
         session=session,
         campaign=campaign,
         kind="announce",
         suffix="",
-        text=(
-            f"【{KIND_NAMES[campaign.kind]}预告】{campaign.title}："
-            f"{_local(campaign.starts_at, tz)} 开始，{_local(campaign.ends_at, tz)} 结束"
-        ),
+        rendered=render(_template(campaign, "announce"), _values(campaign, tz), {}),
         data={
             "starts_at": campaign.starts_at.isoformat(),
             "ends_at": campaign.ends_at.isoformat(),
@@ -97,12 +147,13 @@ def remind(
     effects: Effects,
 ) -> None:
     """Queue reminder number `index` (`before` seconds ahead of the start)."""
-    notify(
+    values = {**_values(campaign, tz), "before": chinese_duration(before)}
+    post(
         session=session,
         campaign=campaign,
         kind="reminder",
         suffix=str(index),
-        text=f"【提醒】{campaign.title} 将于 {_local(campaign.starts_at, tz)} 开始",
+        rendered=render(_template(campaign, "reminder"), values, {}),
         data={
             "starts_at": campaign.starts_at.isoformat(),
             "before": iso_duration(timedelta(seconds=before)),
@@ -114,20 +165,31 @@ def remind(
 
 
 def started(
-    *, session: Session, campaign: Campaign, tz: ZoneInfo, now: datetime, effects: Effects
+    *,
+    session: Session,
+    campaign: Campaign,
+    tz: ZoneInfo,
+    now: datetime,
+    effects: Effects,
+    announced: bool = False,
 ) -> None:
-    """Queue the start notice (a lottery's carries the SHA-256 of its seed)."""
+    """Queue the start notice (a lottery's carries the SHA-256 of its seed). `announced`:
+    the announcement was due at the start and this notice stands for it (one post)."""
     data: dict[str, Any] = {"ends_at": campaign.ends_at.isoformat()}
     if campaign.seed_sha256:
         data["seed_sha256"] = campaign.seed_sha256
-    keyword = campaign.params.get("keyword") or campaign.params.get("entry_keyword")
-    hint = f"，发送“{keyword}”参与" if keyword else ""
-    notify(
+    if announced:
+        data.update(announced=True, starts_at=campaign.starts_at.isoformat())
+        data["params"] = campaign.params
+    template = _template(campaign, "started")
+    if announced and not template:  # a quiet kind still makes its announcement
+        template = _template(campaign, "announce")
+    post(
         session=session,
         campaign=campaign,
         kind="started",
         suffix="",
-        text=f"【开始】{campaign.title} 已开始{hint}，{_local(campaign.ends_at, tz)} 结束",
+        rendered=render(template, _values(campaign, tz), {}),
         data=data,
         now=now,
         effects=effects,
@@ -135,15 +197,22 @@ def started(
 
 
 def ended(
-    *, session: Session, campaign: Campaign, participants: int, now: datetime, effects: Effects
+    *,
+    session: Session,
+    campaign: Campaign,
+    participants: int,
+    tz: ZoneInfo,
+    now: datetime,
+    effects: Effects,
 ) -> None:
     """Queue the end notice."""
-    notify(
+    values = {**_values(campaign, tz), "participants": participants}
+    post(
         session=session,
         campaign=campaign,
         kind="ended",
         suffix="",
-        text=f"【结束】{campaign.title} 已结束，共 {participants} 人参与",
+        rendered=render(_template(campaign, "ended"), values, {}),
         data={"participants": participants},
         now=now,
         effects=effects,
@@ -161,16 +230,24 @@ def winners(
     effects: Effects,
 ) -> None:
     """Queue a draw's (or reroll's) result with the seed that proves it; the winners are
-    named `@<display name>` (`@<member id>` when unknown) and mentioned."""
+    named `@<display name>` and mentioned."""
     ids = [w["member_id"] for w in winners]
     known = names_of(session=session, group_id=campaign.group_id, member_ids=ids)
-    names = "、".join(f"{label(w['member_id'], known)}（{w['prize']}）" for w in winners)
-    notify(
+
+    def listed(named: Named) -> str:
+        return "、".join(f"{named.label(w['member_id'])}（{w['prize']}）" for w in winners) or (
+            "无人中奖"
+        )
+
+    rendered = render(
+        _template(campaign, "winners"), {"title": campaign.title, "winners": listed}, known
+    )
+    post(
         session=session,
         campaign=campaign,
         kind="winners",
         suffix="" if round == 0 else str(round),
-        text=f"【开奖】{campaign.title}：{names or '无人中奖'}",
+        rendered=rendered,
         data={
             "round": round,
             "seed": campaign.seed,
@@ -182,6 +259,4 @@ def winners(
         },
         now=now,
         effects=effects,
-        mentions=list(dict.fromkeys(ids)),
-        mention_names=known,
     )

@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from sqlmodel import Session, col, select
 
+from services.campaigns.broadcast import window_errors
 from services.campaigns.models import Campaign, Participant, PrizeStock
 from services.campaigns.scheduler import next_due, skip_past_reminders
 from services.campaigns.schemas import (
@@ -66,6 +67,9 @@ def check_campaign(
     for i, r in enumerate(reminders):
         if r <= timedelta(0):
             errors.append(_error(["reminders", i], "reminders must be positive durations"))
+    if kind == "broadcast" and params:
+        found = window_errors(params["messages"], starts_at=starts_at, ends_at=ends_at, now=now)
+        errors += [_error(["params", "messages", i, "at"], why) for i, why in found]
     if errors:
         raise RequestValidationError(errors)
     return params
@@ -208,7 +212,11 @@ def list_participants(
 ) -> ParticipantList:
     """Return a page of a group's campaign's participants ordered by member id."""
     find_campaign(session=session, group_id=group_id, campaign_id=campaign_id)
-    query = select(Participant).where(col(Participant.campaign_id) == campaign_id)
+    # Only members who took part: a lottery counts everyone's messages (min_messages) but
+    # lists those who entered, a poll those who voted.
+    query = select(Participant).where(
+        col(Participant.campaign_id) == campaign_id, col(Participant.entered).is_(True)
+    )
     rows, next_cursor = keyset_page(
         session, query, Participant.member_id, limit=limit, cursor=cursor
     )

@@ -18,10 +18,10 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlmodel import Session, col, func, select
 
-from services.campaigns import lottery, notifications, telemetry
+from services.campaigns import broadcast, invites, lottery, notifications, polls, telemetry, welcome
 from services.campaigns.effects import Effects, Topics, publish
 from services.campaigns.models import Campaign, Outbox, Participant, ProcessedEvent
-from services.campaigns.store import is_postgres
+from services.campaigns.running import claim_campaign
 from services.common.db import utcnow
 from services.common.kafka.producer import ProducerHandle
 from services.common.settings import Settings
@@ -47,9 +47,12 @@ def next_due(campaign: Campaign) -> datetime | None:
             times.append(reminder_due(campaign, campaign.reminders_sent))
         return min(times)
     if campaign.status == "active":
-        return campaign.ends_at
+        return min(t for t in (campaign.ends_at, broadcast.next_at(campaign)) if t is not None)
     if campaign.status == "ended" and campaign.kind == "lottery" and campaign.drawn_at is None:
         delay = int(campaign.params.get("draw_delay_seconds", 0))
+        return campaign.ends_at + timedelta(seconds=delay)
+    if campaign.status == "ended" and campaign.kind == "poll" and campaign.drawn_at is None:
+        delay = int(campaign.params.get("results_delay_seconds", 0))
         return campaign.ends_at + timedelta(seconds=delay)
     return None
 
@@ -73,8 +76,12 @@ def _run_due_steps(
     lags: list[float] = []
     while (due := next_due(campaign)) is not None and due <= now:
         lags.append((now - due).total_seconds())
-        if campaign.status == "ended":
+        if campaign.status == "ended" and campaign.kind == "poll":
+            polls.post_results(session=session, campaign=campaign, now=now, effects=effects)
+        elif campaign.status == "ended":
             lottery.draw(session=session, campaign=campaign, now=now, effects=effects)
+        elif campaign.status == "active" and broadcast.next_at(campaign) == due:
+            broadcast.post_next(session=session, campaign=campaign, now=now, effects=effects)
         elif campaign.status == "active":
             campaign.status = "ended"
             campaign.ended_at = now
@@ -82,14 +89,16 @@ def _run_due_steps(
                 session=session,
                 campaign=campaign,
                 participants=_participants(session, campaign),
+                tz=tz,
                 now=now,
                 effects=effects,
             )
         elif campaign.announce_at == due and campaign.announced_at is None:
             campaign.announced_at = now
-            notifications.announce(
-                session=session, campaign=campaign, tz=tz, now=now, effects=effects
-            )
+            if due < campaign.starts_at:  # one due at the start is merged into the start notice
+                notifications.announce(
+                    session=session, campaign=campaign, tz=tz, now=now, effects=effects
+                )
         elif (
             campaign.reminders_sent < len(campaign.reminders)
             and reminder_due(campaign, campaign.reminders_sent) == due
@@ -110,7 +119,12 @@ def _run_due_steps(
             if campaign.kind == "lottery" and campaign.seed is None:
                 campaign.seed, campaign.seed_sha256 = lottery.new_seed()
             notifications.started(
-                session=session, campaign=campaign, tz=tz, now=now, effects=effects
+                session=session,
+                campaign=campaign,
+                tz=tz,
+                now=now,
+                effects=effects,
+                announced=campaign.announce_at == campaign.starts_at,
             )
     return lags
 
@@ -124,20 +138,9 @@ def advance(
         col(Campaign.status).in_(OPEN),
         col(Campaign.next_due_at) <= now,
     )
-    if is_postgres(session):
-        query = query.with_for_update(skip_locked=True)
-    campaign = session.exec(query).first()
+    campaign = claim_campaign(session=session, query=query)
     if campaign is None:
         return None
-    claimed = session.exec(
-        sa.update(Campaign)
-        .where(col(Campaign.id) == campaign.id, col(Campaign.version) == campaign.version)
-        .values(version=campaign.version + 1)
-        .execution_options(synchronize_session=False)
-    )
-    if claimed.rowcount != 1:
-        return None  # another process claimed it: the caller's transaction changed nothing
-    campaign.version += 1
     lags = _run_due_steps(session=session, campaign=campaign, now=now, tz=tz, effects=effects)
     campaign.next_due_at = next_due(campaign)
     campaign.updated_at = now
@@ -171,7 +174,45 @@ def tick(*, engine: Engine, settings: Settings, now: datetime | None = None) -> 
         for lag in lags:
             telemetry.SCHEDULER_LAG.observe(max(lag, 0.0))
         advanced += 1
+    settle_invitees(engine=engine, topics=topics, now=now)
+    advanced += greet_welcomes(engine=engine, topics=topics, now=now)
     return advanced
+
+
+def greet_welcomes(*, engine: Engine, topics: Topics, now: datetime) -> int:
+    """Post the welcome batches due by `now`, one transaction per campaign; return how many
+    campaigns were greeted for."""
+    with Session(engine) as session:
+        due = welcome.due_campaigns(session=session, now=now)
+    greeted = 0
+    for campaign_id in due:
+        effects = Effects(topics)
+        with Session(engine) as session:
+            posted = welcome.greet_due(
+                session=session, campaign_id=campaign_id, now=now, effects=effects
+            )
+            if posted is None:
+                continue
+            session.commit()
+        effects.record()
+        greeted += 1
+    return greeted
+
+
+def settle_invitees(*, engine: Engine, topics: Topics, now: datetime) -> int:
+    """Settle the invite campaigns' due invitees, a batch per transaction; return how many."""
+    settled = 0
+    while True:
+        effects = Effects(topics)
+        with Session(engine) as session:
+            outcomes = invites.settle_due(session=session, now=now, effects=effects)
+            session.commit()
+        effects.record()
+        for outcome, n in outcomes.items():
+            telemetry.INVITEES.labels(outcome).inc(n)
+        settled += outcomes.total()
+        if outcomes.total() < invites.SETTLE_BATCH:
+            return settled
 
 
 PROCESSED_KEEP = timedelta(days=30)

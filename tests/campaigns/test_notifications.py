@@ -69,14 +69,17 @@ def test_notifications_carry_the_latest_source_and_name_the_winners(
     assert notes["ended"]["source"] == notes["winners"]["source"] == "tg-b"
     winners = notes["winners"]
     assert sorted(winners["mentions"]) == ["ann", "bob", "cat"]
-    assert all(f"@{name}（周边）" in winners["text"] for name in ["安妮", "bob", "小猫"])
+    # bob's name is unknown: named as a group member, never by his id.
+    assert all(f"@{name}（周边）" in winners["text"] for name in ["安妮", "群友", "小猫"])
+    assert "bob" not in winners["text"]
     # Kept in `data` on the listed row; the published record has it top level too.
-    assert winners["data"]["mention_names"] == {"ann": "安妮", "cat": "小猫"}
+    names = {"ann": "安妮", "bob": "群友", "cat": "小猫"}
+    assert winners["data"]["mention_names"] == names
     published = read_group(
         kafka_bootstrap, settings.topic_campaign_notifications, group, expect=3, timeout=30
     )
     [record] = [n for n in published if n["kind"] == "winners"]
-    assert record["mention_names"] == {"ann": "安妮", "cat": "小猫"}
+    assert record["mention_names"] == names
     assert record["data"]["mention_names"] == record["mention_names"]
     assert all(n["mention_names"] == {} for n in published if n["kind"] != "winners")
     assert all(n["delivery"] is None and n["reply_to"] is None for n in notes.values())

@@ -14,7 +14,11 @@ from services.campaigns.app import create_app
 from services.campaigns.kinds import KIND_MODELS, PARAMS_MODELS, CampaignCreate
 from services.common.settings import Settings
 
-KINDS = {"checkin", "lottery", "challenge", "event"}
+KINDS = {
+    *("checkin", "lottery", "challenge", "event"),
+    *("welcome", "autoreply", "broadcast"),
+    *("poll", "feedback", "invite"),
+}
 CREATE = "/v1/groups/{group_id}/campaigns"
 
 
@@ -124,5 +128,6 @@ def test_errors_name_the_field_as_a_single_model_would() -> None:
     with pytest.raises(ValidationError) as caught:
         CampaignCreate.model_validate({**window, "kind": "quiz"})
     assert caught.value.errors()[0]["msg"] == (
-        "Input should be 'checkin', 'lottery', 'challenge' or 'event'"
+        "Input should be 'checkin', 'lottery', 'challenge', 'event', 'welcome', 'autoreply', "
+        "'broadcast', 'poll', 'feedback' or 'invite'"
     )

@@ -14,7 +14,6 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from services.campaigns.app import MIGRATIONS, VERSION_TABLE, migrate_campaigns
-from services.campaigns.directory import label
 from services.campaigns.models import Notification
 from services.campaigns.posted import apply_receipts
 from services.common.contracts.notifications import NOTIFICATIONS_TOPIC
@@ -101,11 +100,6 @@ def test_the_newest_receipt_wins_in_a_batch_and_across_batches(engine: Engine) -
     assert outcomes(engine)["c1:announce"] == ("delivered", 3, later)
     apply(engine, [receipt("c1:announce", "delivered", later, attempts=3)])  # replayed
     assert outcomes(engine)["c1:announce"] == ("delivered", 3, later)
-
-
-def test_label_prefers_the_display_name() -> None:
-    assert label("tg:1", {"tg:1": "小明"}) == "@小明"
-    assert label("tg:2", {"tg:1": "小明"}) == "@tg:2"
 
 
 def test_migration_0003_copies_the_outbox_notifications(tmp_path: Path) -> None:
