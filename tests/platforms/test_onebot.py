@@ -7,6 +7,7 @@ import time
 import pytest
 
 from services.platforms import Mention, OperationRequest
+from tools.platform_double import Fault
 
 pytestmark = pytest.mark.anyio
 
@@ -87,3 +88,45 @@ async def test_missing_or_wrong_access_token_is_forbidden(make_client):
 async def test_api_base_replaces_only_scheme_and_host(double, make_client):
     await make_client("onebot").carry_out(op("kick", member_id="qq:1"))
     assert double.state.calls_of("onebot", "set_group_kick")
+
+
+async def test_approval_adds_the_member_once_and_the_call_is_napcats(double, make_client, http):
+    flag = (
+        await http.post(
+            f"{double.base_url}/_double/groups/onebot/{GROUP_NO}/join_requests",
+            json={"member": "20002", "flag": "1742714780404951"},
+        )
+    ).json()["flag"]
+    client = make_client("onebot")
+    first = await client.carry_out(op("approve_join", request_ref=flag))
+    assert first.outcome == "delivered"
+    group = double.state.group("onebot", GROUP_NO)
+    assert "20002" in group.members and group.join_requests["20002"] == "approved"
+    [call] = double.state.calls_of("onebot", "set_group_add_request")
+    assert call.body == {"flag": flag, "sub_type": "add", "type": "add", "approve": True}
+    again = await client.carry_out(op("decline_join", request_ref=flag))
+    assert again.outcome == "failed" and "retcode 100" in again.detail
+    assert group.join_requests["20002"] == "approved"
+
+
+async def test_double_checks_add_requests_as_napcat_does(double, http):
+    double.state.flags["f1"] = (GROUP_NO, "1")
+    double.state.group("onebot", GROUP_NO).join_requests["1"] = "pending"
+    url = f"{double.onebot_url}/set_group_add_request"
+    auth = {"Authorization": f"Bearer {double.state.config.onebot_token}"}
+    for body in ({"flag": 1}, {"flag": "f1", "approve": 1}, {"flag": "f1", "sub_type": "kick"}):
+        answer = (await http.post(url, json=body, headers=auth)).json()
+        assert (answer["status"], answer["retcode"]) == ("failed", 1400), body
+    declined = await http.post(url, json={"flag": "f1", "approve": "false"}, headers=auth)
+    assert declined.json()["status"] == "ok"
+    assert double.state.group("onebot", GROUP_NO).join_requests["1"] == "declined"
+    assert "1" not in double.state.group("onebot", GROUP_NO).members
+
+
+async def test_failed_retcodes_map_to_failed_or_forbidden(double, make_client):
+    result = await make_client("onebot").carry_out(op("approve_join", request_ref="unknown"))
+    assert result.outcome == "failed" and not result.retryable
+    assert "set_group_add_request: retcode 100" in result.detail
+    double.state.add_fault(Fault("onebot", "forbidden", method="set_group_ban"))
+    muted = await make_client("onebot").carry_out(op("mute", member_id="qq:1", duration_seconds=60))
+    assert muted.outcome == "forbidden" and "权限" in muted.detail

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.platforms import Mention, OperationRequest
+from services.platforms import InvalidTarget, Mention, OperationRequest
 
 pytestmark = pytest.mark.anyio
 
@@ -122,3 +122,18 @@ async def test_wrong_token_is_forbidden(make_client):
         op("ban", member_id="telegram:42")
     )
     assert result.outcome == "forbidden" and not result.retryable
+
+
+async def test_a_decided_join_request_is_gone_and_a_bad_user_is_refused(double, make_client):
+    group = double.state.group("telegram", CHAT)
+    group.join_requests["7"] = "pending"
+    client = make_client("telegram")
+    approve = op("approve_join", request_ref=f"{CHAT}:7")
+    assert (await client.carry_out(approve)).outcome == "delivered"
+    call = double.state.calls_of("telegram", "approveChatJoinRequest")[0]
+    assert call.body == {"chat_id": int(CHAT), "user_id": 7}
+    again = await client.carry_out(op("decline_join", request_ref=f"{CHAT}:7"))
+    assert again.outcome == "delivered" and "HIDE_REQUESTER_MISSING" in again.detail
+    assert group.join_requests["7"] == "approved" and "7" in group.members
+    with pytest.raises(InvalidTarget):
+        await client.carry_out(op("approve_join", request_ref="7"))
