@@ -57,6 +57,9 @@ def credentials(platform: str, double: DoubleHandle) -> OutboundCredentials:
             access_token=config.onebot_token,
             api_base=base,
         ),
+        "wecom": OutboundCredentials(
+            app_id=config.wecom_corp_id, app_secret=config.wecom_secret, api_base=base
+        ),
     }[platform]
 
 
