@@ -36,6 +36,11 @@ Events API callbacks, Telegram `Update`s, Feishu event v2) verified the platform
 `slack:TEAM:CHANNEL`, `telegram:CHAT_ID`, `feishu:CHAT_ID` (groups) and `slack:TEAM:USER`,
 `telegram:USER_ID`, `feishu:OPEN_ID` (members).
 
+**OneBot v11** sources (QQ groups through NapCat or Lagrange.OneBot) receive the bot's HTTP
+POST events, verified by `X-Signature: sha1=<hex HMAC-SHA1(secret, raw body)>` (hex in
+either case) and `X-Self-ID`; group ids `qq:GROUP_ID`, members `qq:USER_ID`. OneBot sends
+no timestamp: a replayed POST is caught as a duplicate by the event's stable id.
+
 The answer comes after Kafka acknowledged every new event: 202 counts them; a redelivery
 of the same `(source, id)` within 24 h is counted in `duplicates` and not produced again.
 """
@@ -113,7 +118,8 @@ REQUEST_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "description": "A generic source's event or batch; other platforms' sources take the "
-        "platform's own payload (Slack Events API, Telegram Update, Feishu event v2).",
+        "platform's own payload (Slack Events API, Telegram Update, Feishu event v2, "
+        "OneBot v11 event).",
         "content": {
             "application/json": {
                 "schema": {"$ref": REF.format(model="WebhookBody")},
@@ -267,7 +273,8 @@ def body_schemas() -> dict[str, Schema]:
     }
     schemas["PlatformPayload"] = {
         "title": "PlatformPayload",
-        "description": "A Slack Events API callback, a Telegram Update or a Feishu event v2, "
+        "description": "A Slack Events API callback, a Telegram Update, a Feishu event v2 or a "
+        "OneBot v11 event, "
         "posted by the platform to a source of that platform and verified its way",
         "type": "object",
     }
