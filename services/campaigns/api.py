@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Query, status
 from sqlmodel import Session
 
-from services.campaigns import lottery, planning, posted, rewards
+from services.campaigns import eligibility, feedback, lottery, planning, polls, posted, rewards
 from services.campaigns.effects import Effects, Topics, publish
 from services.campaigns.kinds import KIND_MODELS
 from services.campaigns.models import Campaign
@@ -20,18 +20,33 @@ from services.campaigns.schemas import (
     CampaignList,
     CampaignPublic,
     CampaignUpdate,
+    ExclusionCreate,
+    ExclusionList,
+    ExclusionPublic,
+    FeedbackItemPublic,
+    FeedbackList,
+    FeedbackStatus,
+    FeedbackUpdate,
     Kind,
     MemberRewards,
     NotificationList,
     ParticipantList,
     PointsLeaderboard,
+    PollResults,
     RerollRequest,
     Status,
     WinnerPublic,
     WinnersPublic,
 )
 from services.common.db import utcnow
-from services.common.deps import ProducerDep, ReadGroup, SessionDep, SettingsDep, WriteGroup
+from services.common.deps import (
+    PrincipalDep,
+    ProducerDep,
+    ReadGroup,
+    SessionDep,
+    SettingsDep,
+    WriteGroup,
+)
 
 router = APIRouter(prefix="/v1/groups/{group_id}", tags=["campaigns"])
 
@@ -319,3 +334,176 @@ def points_leaderboard(
     return rewards.points_leaderboard(
         session=session, group_id=group_id, limit=limit, campaign_id=campaign_id
     )
+
+
+# ---- polls, feedback, exclusions -----------------------------------------------------------
+
+NOT_A_POLL: Responses = {
+    409: _error("The campaign is not a poll", "a lottery campaign has no poll results")
+}
+NOT_FEEDBACK: Responses = {
+    409: _error(
+        "The campaign is not a feedback campaign, or (PATCH) it was cancelled",
+        "a poll campaign collects no feedback",
+    )
+}
+NO_ELIGIBILITY: Responses = {
+    409: _error(
+        "Only lotteries and polls have eligibility; or (POST) the winners or results are out",
+        "a checkin campaign has no eligibility: only lotteries and polls",
+    )
+}
+ItemId = Annotated[str, Path(min_length=1, max_length=32)]
+
+
+@router.get(
+    "/campaigns/{campaign_id}/results",
+    response_model=PollResults,
+    responses={**NOT_FOUND, **NOT_A_POLL},
+    summary="A poll's results: votes per option and voters",
+)
+def poll_results(group_id: ReadGroup, campaign_id: CampaignId, session: SessionDep) -> PollResults:
+    """Votes per option (numbered from 1) and the number of voters, counting only eligible
+    members (the `eligibility` params; not muted, kicked or banned by moderation during the
+    poll, not excluded by an operator). Live while the poll runs; once the results are
+    posted (`results_delay_seconds` after the end) the posted results, which later events
+    no longer change. Other kinds answer 409."""
+    return polls.results(session=session, group_id=group_id, campaign_id=campaign_id)
+
+
+@router.get(
+    "/campaigns/{campaign_id}/feedback",
+    response_model=FeedbackList,
+    responses={**NOT_FOUND, **NOT_FEEDBACK},
+    summary="A feedback campaign's items, newest first",
+)
+def list_feedback(
+    group_id: ReadGroup,
+    campaign_id: CampaignId,
+    session: SessionDep,
+    status_: Annotated[FeedbackStatus | None, Query(alias="status")] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> FeedbackList:
+    """The items collected from messages holding the campaign's `tag`, newest first,
+    optionally of one `status` (new, accepted, rejected, done); each with the category
+    detected after the tag or set later. Paged by `cursor`."""
+    return feedback.list_feedback(
+        session=session,
+        group_id=group_id,
+        campaign_id=campaign_id,
+        status=status_,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+@router.patch(
+    "/campaigns/{campaign_id}/feedback/{item_id}",
+    response_model=FeedbackItemPublic,
+    responses={
+        404: _error("No such campaign, or no such item in it", "feedback item not found"),
+        **NOT_FEEDBACK,
+    },
+    summary="Triage a feedback item: status and category (accepted earns points once)",
+)
+def update_feedback(
+    group_id: WriteGroup,
+    campaign_id: CampaignId,
+    item_id: ItemId,
+    body: FeedbackUpdate,
+    session: SessionDep,
+    settings: SettingsDep,
+    producer: ProducerDep,
+) -> FeedbackItemPublic:
+    """Set an item's `status` and/or `category` (one of the campaign's `categories`, else
+    422; null clears it). Setting `accepted` grants the author the campaign's
+    `points_accepted` once per item, however often or concurrently it is set."""
+    effects = Effects(Topics.of(settings))
+    item = feedback.update_item(
+        session=session,
+        group_id=group_id,
+        campaign_id=campaign_id,
+        item_id=item_id,
+        body=body,
+        now=utcnow(),
+        effects=effects,
+    )
+    session.commit()
+    effects.record()
+    if effects.grants:
+        publish(engine=session.get_bind(), producer=producer, topics=effects.topics)  # type: ignore[arg-type]
+    return FeedbackItemPublic.model_validate(item, from_attributes=True)
+
+
+@router.get(
+    "/campaigns/{campaign_id}/exclusions",
+    response_model=ExclusionList,
+    responses=NOT_FOUND,
+    summary="Members left out of a lottery or poll, and why",
+)
+def list_exclusions(
+    group_id: ReadGroup,
+    campaign_id: CampaignId,
+    session: SessionDep,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> ExclusionList:
+    """Who may not win or vote, oldest first: `mute`, `kick` or `ban` (moderation acted on
+    them during the campaign; `by` is the case id) or `manual` (an operator; `by` is the
+    token's name). A member appears once per cause."""
+    return eligibility.list_exclusions(
+        session=session, group_id=group_id, campaign_id=campaign_id, limit=limit, cursor=cursor
+    )
+
+
+@router.post(
+    "/campaigns/{campaign_id}/exclusions",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ExclusionPublic,
+    responses={**NOT_FOUND, **NO_ELIGIBILITY},
+    summary="Exclude a member from a lottery or poll by hand",
+)
+def exclude_member(
+    group_id: WriteGroup,
+    campaign_id: CampaignId,
+    body: ExclusionCreate,
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> ExclusionPublic:
+    """The member is not drawn (lottery) and their votes are not counted (poll), until the
+    exclusion is deleted. Allowed until the winners or results are out (409 afterwards);
+    excluding again keeps the first reason."""
+    excluded = eligibility.exclude(
+        session=session,
+        group_id=group_id,
+        campaign_id=campaign_id,
+        member_id=body.member_id,
+        reason=body.reason,
+        by=principal.name,
+        now=utcnow(),
+    )
+    session.commit()
+    return ExclusionPublic.of(excluded)
+
+
+@router.delete(
+    "/campaigns/{campaign_id}/exclusions/{member_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={
+        404: _error(
+            "No campaign by this id, or no manual exclusion of the member",
+            "no manual exclusion of this member",
+        ),
+        **NO_ELIGIBILITY,
+    },
+    summary="Lift a member's manual exclusion",
+)
+def readmit_member(
+    group_id: WriteGroup, campaign_id: CampaignId, member_id: MemberId, session: SessionDep
+) -> None:
+    """Lift the operator's exclusion of a member (exclusions by moderation stay)."""
+    eligibility.readmit(
+        session=session, group_id=group_id, campaign_id=campaign_id, member_id=member_id
+    )
+    session.commit()

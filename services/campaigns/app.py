@@ -8,7 +8,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.campaigns import api
-from services.campaigns.consumer import handle_batch, handle_receipts
+from services.campaigns.consumer import handle_actions, handle_batch, handle_receipts
 from services.campaigns.scheduler import Scheduler
 from services.common.app import create_service_app
 from services.common.db import migrate
@@ -48,13 +48,21 @@ async def startup(resources: Resources) -> AsyncIterator[None]:
         topics=[settings.topic_delivery_receipts],
         producer=resources.producer,
     )
+    # Moderation's mutes, kicks and bans make members ineligible: a group of its own too.
+    actions = ConsumerRunner(
+        settings=settings,
+        group_id=resources.consumer_group("campaigns-actions"),
+        record_handler=partial(handle_actions, engine=resources.engine),
+        topics=[settings.topic_moderation_actions],
+        producer=resources.producer,
+    )
     scheduler = Scheduler(engine=resources.engine, settings=settings, producer=resources.producer)
 
     await run_after_migrations(
         resources,
         migrations_dir=MIGRATIONS,
         version_table=VERSION_TABLE,
-        loops=[runner, receipts, scheduler],
+        loops=[runner, receipts, actions, scheduler],
     )
     yield
 

@@ -20,7 +20,8 @@ from sqlmodel import Session, col, select
 
 from services.campaigns import notifications
 from services.campaigns.effects import Effects
-from services.campaigns.models import Campaign, Member, Participant, PrizeStock, Winner
+from services.campaigns.eligibility import eligible_members
+from services.campaigns.models import Campaign, Participant, PrizeStock, Winner
 from services.campaigns.rewards import grant, take_prize
 from services.campaigns.schemas import WinnerPublic, WinnersPublic
 from services.campaigns.store import find_campaign, lock_campaign
@@ -45,24 +46,12 @@ def rank(seed_hex: str, member_ids: list[str]) -> list[str]:
 def eligible_entrants(*, session: Session, campaign: Campaign) -> list[str]:
     """Return the sorted ids of the entrants who may win now (earlier winners excluded)."""
     rules = campaign.params.get("eligibility") or {}
-    query = select(Participant.member_id).where(
-        col(Participant.campaign_id) == campaign.id,
-        col(Participant.entered).is_(True),
-        col(Participant.count) >= int(rules.get("min_messages") or 0),
+    query = eligible_members(campaign).where(
         ~sa.exists().where(
             col(Winner.campaign_id) == campaign.id,
             col(Winner.member_id) == Participant.member_id,
         ),
     )
-    if rules.get("joined_before"):
-        cutoff = datetime.fromisoformat(rules["joined_before"])
-        query = query.where(
-            ~sa.exists().where(
-                col(Member.group_id) == campaign.group_id,
-                col(Member.member_id) == Participant.member_id,
-                col(Member.joined_at) >= cutoff,
-            )
-        )
     if rules.get("exclude_previous_winners"):
         query = query.where(
             ~sa.exists().where(

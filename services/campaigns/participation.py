@@ -2,12 +2,12 @@
 
 Each message counts once per campaign whose window holds its `occurred_at`: the
 event's (source, id) is recorded in the same transaction as its effects, so a
-redelivered event finds itself processed and changes nothing.
+redelivered event finds itself processed and changes nothing. Joins and leaves feed
+invite campaigns, whose rows are keyed by campaign and invitee (idempotent by themselves).
 """
 
 from __future__ import annotations
 
-import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -16,23 +16,25 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from services.campaigns import feedback, invites, polls
 from services.campaigns.directory import record_directory
 from services.campaigns.effects import Effects
+from services.campaigns.matching import keyword_matches, mentions_keyword
 from services.campaigns.models import Campaign, CheckinDay, Participant, ProcessedEvent
-from services.campaigns.params import ChallengeParams, CheckinParams, EventParams, LotteryParams
+from services.campaigns.params import (
+    ChallengeParams,
+    CheckinParams,
+    EventParams,
+    LotteryParams,
+    PollParams,
+)
 from services.campaigns.rewards import Award, grant_many
 from services.campaigns.store import dialect_insert
-from services.common.contracts.events import Event, MessageCreated
+from services.common.contracts.events import Event, MemberJoined, MemberLeft, MessageCreated
 
+__all__ = ["Tally", "apply_events", "mentions_keyword", "streak_through"]
 
-def normalise(text: str) -> str:
-    """Fold width, case and compatibility forms so ＃打卡 and 打卡 match alike."""
-    return unicodedata.normalize("NFKC", text).casefold()
-
-
-def mentions_keyword(keyword: str, text: str) -> bool:
-    """Tell whether a message's text contains the keyword."""
-    return normalise(keyword) in normalise(text)
+DRAWN_KINDS = ("lottery", "poll")  # closed to messages once drawn / results posted
 
 
 @dataclass
@@ -77,6 +79,9 @@ class BatchPlan:
         self.tallies: dict[Pair, Tally] = defaultdict(Tally)
         self.checkins: dict[tuple[str, str, date], MessageCreated] = {}
         self.awards: list[Award] = []
+        self.ballots: list[polls.Ballot] = []
+        self.multiple: dict[str, bool] = {}
+        self.feedback: dict[str, list[MessageCreated]] = {}
         self._checkin_params: dict[str, CheckinParams] = {}
 
     def checkin_params(self, campaign_id: str) -> CheckinParams:
@@ -91,12 +96,20 @@ class BatchPlan:
         self.campaigns[campaign.id] = campaign
         self.effects.participations[campaign.kind] += len(messages)
         if campaign.kind == "checkin":
-            keyword = self.checkin_params(campaign.id).keyword
+            params = self.checkin_params(campaign.id)
             for m in messages:
-                if mentions_keyword(keyword, m.data.text):
+                if keyword_matches(params.keyword, m.data.text, params.match):
                     day = m.occurred_at.astimezone(self.tz).date()
                     self.checkins.setdefault((campaign.id, m.member_id, day), m)
             return
+        if campaign.kind == "poll":
+            self._count_votes(campaign, messages)
+            return
+        if campaign.kind == "feedback":
+            self.feedback[campaign.id] = messages
+            return
+        if campaign.kind not in ("lottery", "challenge", "event"):
+            return  # kinds that read no messages here (invite counts joins)
         entry: str | None = None
         if campaign.kind == "lottery":
             entry = LotteryParams.model_validate(campaign.params).entry_keyword
@@ -109,6 +122,29 @@ class BatchPlan:
             entered = entry is None or mentions_keyword(entry, m.data.text)
             self.tallies[(campaign.id, m.member_id)].add(m.occurred_at, entered=entered)
 
+    def _count_votes(self, campaign: Campaign, messages: list[MessageCreated]) -> None:
+        """Every message counts (min_messages); a valid vote enters the member."""
+        params = PollParams.model_validate(campaign.params)
+        self.multiple[campaign.id] = params.multiple
+        for m in messages:
+            ballot = polls.read_ballot(
+                params,
+                campaign_id=campaign.id,
+                member_id=m.member_id,
+                text=m.data.text,
+                at=m.occurred_at,
+                message_id=m.data.message_id,
+            )
+            if ballot is not None:
+                self.ballots.append(ballot)
+            self.tallies[(campaign.id, m.member_id)].add(m.occurred_at, entered=ballot is not None)
+
+    def count_invitees(self, counted: list[invites.Counted]) -> None:
+        """Count each newly counted invitee for their inviter."""
+        for c in counted:
+            self.campaigns[c.campaign.id] = c.campaign
+            self.tallies[(c.campaign.id, c.inviter_id)].add(c.joined_at, entered=True)
+
     def write(self) -> None:
         """Write check-ins, participations, streaks and grants."""
         new_checkins = self._insert_checkins()
@@ -119,6 +155,17 @@ class BatchPlan:
             self.awards.append(
                 Award(self.campaigns[campaign_id], member_id, f"checkin:{day}", params.points)
             )
+        for campaign_id, messages in sorted(self.feedback.items()):
+            stored = feedback.collect(
+                session=self.session,
+                campaign=self.campaigns[campaign_id],
+                messages=messages,
+                now=self.now,
+            )
+            for m in stored:
+                self.tallies[(campaign_id, m.member_id)].add(m.occurred_at, entered=True)
+        if self.ballots:
+            polls.record_votes(session=self.session, ballots=self.ballots, multiple=self.multiple)
         totals = self._bump_participants()
         self._award_goals(totals)
         if new_checkins:
@@ -238,7 +285,7 @@ def open_campaigns(*, session: Session, messages: list[MessageCreated]) -> list[
                 col(Campaign.status) != "cancelled",
                 col(Campaign.starts_at) <= hi,
                 col(Campaign.ends_at) > lo,
-                sa.or_(col(Campaign.kind) != "lottery", col(Campaign.drawn_at).is_(None)),
+                sa.or_(col(Campaign.kind).notin_(DRAWN_KINDS), col(Campaign.drawn_at).is_(None)),
             )
         ).all()
     )
@@ -270,9 +317,21 @@ def apply_events(
 ) -> None:
     """Apply a batch of events to the campaigns in one transaction (the caller commits)."""
     record_directory(session=session, events=events)
+    plan = BatchPlan(session=session, tz=tz, now=now, effects=effects)
+    joins = [e for e in events if isinstance(e, MemberJoined)]
+    if joins:
+        plan.count_invitees(invites.record_joins(session=session, joins=joins))
+    invites.record_leaves(session=session, leaves=[e for e in events if isinstance(e, MemberLeft)])
     messages = [e for e in events if isinstance(e, MessageCreated)]
-    if not messages:
-        return
+    if messages:
+        _count_messages(session=session, plan=plan, messages=messages, now=now)
+    plan.write()
+
+
+def _count_messages(
+    *, session: Session, plan: BatchPlan, messages: list[MessageCreated], now: datetime
+) -> None:
+    """Claim the messages that fall in an open campaign's window and count them."""
     campaigns = open_campaigns(session=session, messages=messages)
     if not campaigns:
         return
@@ -287,7 +346,6 @@ def apply_events(
     if not relevant:
         return
     fresh = claim_unprocessed(session=session, messages=relevant, now=now)
-    plan = BatchPlan(session=session, tz=tz, now=now, effects=effects)
     fresh_by_group: dict[str, list[MessageCreated]] = defaultdict(list)
     for m in fresh:
         fresh_by_group[m.group_id].append(m)
@@ -296,4 +354,3 @@ def apply_events(
         mine = [m for m in fresh_by_group[c.group_id] if start <= m.occurred_at < end]
         if mine:
             plan.count(c, mine)
-    plan.write()

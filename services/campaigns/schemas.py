@@ -11,7 +11,7 @@ from pydantic import Field as PydField
 from sqlmodel import Field, SQLModel
 
 from services.campaigns.kinds import PARAMS_MODELS, CampaignCreate, Kind
-from services.campaigns.models import MAX_ID, Campaign, Notification, Winner
+from services.campaigns.models import MAX_ID, Campaign, Exclusion, Notification, Winner
 from services.campaigns.params import CheckinParams, Moment, Reminder, add_example
 
 __all__ = ["PARAMS_MODELS", "CampaignCreate", "Kind"]
@@ -264,4 +264,105 @@ class NotificationList(_Shown):
     }
 
     notifications: list[NotificationPublic]
+    next_cursor: str | None
+
+
+# ---- polls, feedback, exclusions -----------------------------------------------------------
+
+
+class PollOptionResult(BaseModel):
+    option: int = PydField(description="The option's number, from 1")
+    text: str
+    votes: int
+
+
+class PollResults(_Shown):
+    EXAMPLE = {
+        "question": "下次分享会选哪个主题？",
+        "options": [
+            {"option": 1, "text": "护肤入门", "votes": 3},
+            {"option": 2, "text": "彩妆技巧", "votes": 2},
+        ],
+        "voters": 5,
+    }
+
+    question: str
+    options: list[PollOptionResult]
+    voters: int = PydField(description="Eligible members with a counted vote")
+
+
+FeedbackStatus = Literal["new", "accepted", "rejected", "done"]
+
+
+class FeedbackItemPublic(_Shown):
+    EXAMPLE = {
+        "id": "f019a8f3c2b10e4d2a9f61b7",
+        "member_id": "tg:42",
+        "text": "#反馈 bug 登录后头像不显示",
+        "category": "bug",
+        "status": "new",
+        "created_at": AT,
+    }
+
+    id: str
+    member_id: str
+    text: str
+    category: str | None
+    status: FeedbackStatus
+    created_at: datetime = PydField(description="When the message was sent")
+
+
+class FeedbackList(_Shown):
+    EXAMPLE = {"feedback": [FeedbackItemPublic.EXAMPLE], "next_cursor": "f019a8f3c2b10e4d2a9f61b7"}
+
+    feedback: list[FeedbackItemPublic]
+    next_cursor: str | None
+
+
+class FeedbackUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: FeedbackStatus | None = PydField(
+        default=None, description="accepted grants the campaign's points_accepted once per item"
+    )
+    category: str | None = PydField(
+        default=None,
+        max_length=32,
+        description="One of the campaign's categories; null clears it",
+    )
+
+
+class ExclusionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    member_id: str = PydField(min_length=1, max_length=MAX_ID)
+    reason: str = PydField(default="", max_length=1000)
+
+
+class ExclusionPublic(_Shown):
+    EXAMPLE = {
+        "member_id": "tg:42",
+        "cause": "manual",
+        "reason": "刷屏拉票",
+        "by": "ops-dashboard",
+        "created_at": AT,
+    }
+
+    member_id: str
+    cause: Literal["mute", "kick", "ban", "manual"] = PydField(
+        description="A moderation action during the campaign, or an operator (manual)"
+    )
+    reason: str
+    by: str = PydField(description="The moderation case id, or the operator's token name")
+    created_at: datetime
+
+    @classmethod
+    def of(cls, e: Exclusion) -> ExclusionPublic:
+        return cls.model_validate(e, from_attributes=True)
+
+
+class ExclusionList(_Shown):
+    EXAMPLE = {"exclusions": [ExclusionPublic.EXAMPLE], "next_cursor": "x019a8f3c2b10e4d2a9f61b7"}
+
+    exclusions: list[ExclusionPublic]
     next_cursor: str | None

@@ -33,3 +33,14 @@ SCHEDULER_LAG = Histogram(
     "How late a due transition or notification fired (now - due time).",
     buckets=(0.05, 0.1, 0.25, 0.5, 0.75, 1, 2, 5, 10, 30, 60, 300, 3600),
 )
+EXCLUSIONS = Counter(
+    "qunyun_campaigns_exclusions_total",
+    "Members made ineligible for a lottery or poll (one per campaign, member and cause), "
+    "by origin (moderation, manual).",
+    ["origin"],
+)
+INVITEES = Counter(
+    "qunyun_campaigns_invitees_settled_total",
+    "Invitees settled by the scheduler, by outcome (retained, left, cancelled).",
+    ["outcome"],
+)

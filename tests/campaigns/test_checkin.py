@@ -38,8 +38,8 @@ def test_checkin_once_a_day_streaks_in_local_time_and_redelivery(
     # 23:30 and 00:30 Shanghai fall on the same UTC day: only local days make this a streak.
     alice = [
         message(group, "alice", "打卡", local(base, 23, 30)),
-        message(group, "alice", "我来打卡了", local(base + timedelta(1), 0, 30)),
-        message(group, "alice", "打卡 again", local(base + timedelta(1), 20)),
+        message(group, "alice", "打卡！", local(base + timedelta(1), 0, 30)),
+        message(group, "alice", "＃打卡 🎉", local(base + timedelta(1), 20)),
         message(group, "alice", "打卡", local(base + timedelta(2), 9)),
     ]
     # bob checks in twice a day, then misses two days: his streak breaks.

@@ -46,11 +46,14 @@ def test_lottery_draw_is_eligible_distinct_and_reproducible(
         cid = r.json()["id"]
         base = f"/v1/groups/{group}/campaigns/{cid}"
         produce_events(producer, settings.topic_events, events)
-        assert wait_until(
-            lambda: (
-                len(client.get(f"{base}/participants", headers=admin).json()["participants"]) == 8
-            )
-        )
+
+        def entrants() -> list[str]:
+            listed = client.get(f"{base}/participants", headers=admin).json()["participants"]
+            return [p["member_id"] for p in listed]
+
+        # Those who sent the entry keyword, and only them: old6 chatted but never entered.
+        assert wait_until(lambda: len(entrants()) == 7)
+        assert entrants() == sorted([*eligible, "new1", "old5"])
         assert client.get(f"{base}/winners", headers=admin).json()["seed"] is None
 
         notes = read_group(

@@ -148,7 +148,7 @@ def test_prometheus_sees_the_make_run_stack(
                 "title": "每日打卡",
                 "starts_at": (now + timedelta(seconds=1)).isoformat(),
                 "ends_at": (now + timedelta(hours=1)).isoformat(),
-                "params": {"keyword": "打卡", "points": 10},
+                "params": {"keyword": "打卡", "match": "contains", "points": 10},
             },
         )
         expect(campaign.status_code == 201, f"campaigns POST: {campaign.status_code}")

@@ -148,6 +148,7 @@ def set_up_operations(
                 "ends_at": ends_at.isoformat(),
                 "params": {
                     "keyword": CHECKIN_KEYWORD,
+                    "match": "contains",  # the truth counts every message holding it
                     "points": CHECKIN_POINTS,
                     "streak_rewards": [
                         {"days": STREAK_DAYS, "points": STREAK_POINTS, "badge": STREAK_BADGE}
