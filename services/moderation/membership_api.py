@@ -240,7 +240,8 @@ def start_cleanup(
 def cancel_cleanup(
     group_id: WriteGroup, cleanup_id: Annotated[str, Path(max_length=40)], session: SessionDep
 ) -> Any:
-    """No further kicks (those made stay)."""
+    """No further kicks: the members kicked so far stay out, the others stay listed as
+    they were; a clean-up done or cancelled already is a 409."""
     cleanup = cleanups.cancel(session=session, group_id=group_id, cleanup_id=cleanup_id)
     session.commit()
     return cleanups.present(session, cleanup)
@@ -276,7 +277,7 @@ class EntryAdded(EntryPublic):
 def list_blocklists(
     principal: ReadAll, session: SessionDep, limit: Limit = 100, cursor: Cursor = None
 ) -> Any:
-    """Every blocklist by name."""
+    """Every blocklist by name, a page at a time (`next_cursor` is null on the last)."""
     found, next_cursor = blocklists.list_lists(session=session, limit=limit, cursor=cursor)
     return BlocklistsPublic(
         blocklists=[BlocklistPublic.model_validate(b, from_attributes=True) for b in found],
@@ -311,7 +312,8 @@ def list_entries(
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> Any:
-    """The listed members by member id."""
+    """The list's members by member id, with why and by whom they were listed (a ban shared
+    by `share_bans_to` shows `share:<group>`); 404 for an unknown list."""
     found, next_cursor = blocklists.list_entries(
         session=session, name=name, limit=limit, cursor=cursor
     )

@@ -8,9 +8,11 @@ from typing import Any
 
 import orjson
 import pytest
+from sqlmodel import Session
 
 from services.common.contracts.events import Event, parse_event
-from services.common.db import migrate
+from services.common.db import make_engine, migrate
+from services.moderation import roster
 from services.moderation.app import MIGRATIONS, VERSION_TABLE
 from tests.support import auth, read_topic, wait_until
 from tests.unit.moderation.images import qr_png
@@ -76,3 +78,13 @@ def migrated(database_url: str) -> str:
     """The session database with the moderation tables."""
     migrate(migrations_dir=MIGRATIONS, version_table=VERSION_TABLE, database_url=database_url)
     return database_url
+
+
+def roster_knows(settings: Any, group: str, member: str) -> bool:
+    """Tell whether moderation's roster has the member in the group (the consumer read it)."""
+    engine = make_engine(settings.database_url)
+    try:
+        with Session(engine) as session:
+            return roster.is_member(session, group, member)
+    finally:
+        engine.dispose()

@@ -120,6 +120,11 @@ def test_policy_defaults_validation_and_replacement(settings, run_app, tokens, u
             "ladder": [],
             "exempt_members": [],
             "notices": dict.fromkeys(["warn", "mute", "kick", "ban", "verify"]),
+            "reports": None,
+            "join_requests": None,
+            "verification": None,
+            "blocklists": [],
+            "share_bans_to": None,
         }
         policy = {
             "strike_window_days": 7,
@@ -244,7 +249,8 @@ def test_every_route_refuses_missing_foreign_and_read_only_tokens(settings, run_
             if not path.startswith("/v1/groups/{group_id}"):
                 continue
             url = path.replace("{group_id}", "test:other").replace("{rule_id}", "x")
-            url = url.replace("{case_id}", "x")
+            url = url.replace("{case_id}", "x").replace("{request_id}", "x")
+            url = url.replace("{cleanup_id}", "x")
             for method in operations:
                 assert client.request(method, url, json={}).status_code == 401, (method, path)
                 foreign = client.request(method, url, json={}, headers=auth(tokens.limited))
@@ -253,7 +259,7 @@ def test_every_route_refuses_missing_foreign_and_read_only_tokens(settings, run_
                     reader = client.request(method, url, json={}, headers=auth(tokens.reader))
                     assert reader.status_code == 403, (method, path)
                 checked += 1
-        assert checked == 12
+        assert checked == 20  # 13 of rules, cases and reports; 7 of join requests, cleanups
 
 
 def test_the_outbox_relay_is_watched_by_readyz(settings, run_app):

@@ -9,14 +9,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlmodel import Session
-
 from services.common.contracts.events import parse_event
-from services.common.db import make_engine
-from services.moderation import roster
 from services.moderation.app import create_app
 from tests.conftest import LIMITED_GROUP, auth, produce_events
-from tests.moderation.conftest import actions, member_event, wait_until
+from tests.moderation.conftest import actions, member_event, roster_knows, wait_until
 
 
 def join_request(group: str, member: str, answer: str = "", ref: str | None = None):
@@ -122,7 +118,7 @@ def test_listed_members_are_banned_where_they_are_when_they_join_and_ask(
             )
 
         # The roster knows the joins once the consumer read them.
-        assert wait_until(lambda: _roster_has(settings, subscribed, "shared"), timeout=30)
+        assert wait_until(lambda: roster_knows(settings, subscribed, "shared"), timeout=30)
         added = entry("spammer")
         assert added.status_code == 201, added.text
         assert added.json()["banned_in"] == [subscribed]
@@ -184,12 +180,3 @@ def test_listed_members_are_banned_where_they_are_when_they_join_and_ask(
             ]
             == "newcomer"
         )
-
-
-def _roster_has(settings, group: str, member: str) -> bool:
-    engine = make_engine(settings.database_url)
-    try:
-        with Session(engine) as session:
-            return roster.is_member(session, group, member)
-    finally:
-        engine.dispose()
