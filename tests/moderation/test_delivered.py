@@ -53,6 +53,7 @@ def test_a_mute_is_carried_out_at_the_double_and_the_case_shows_it_delivered(
     assert done and done["outcome"] == "delivered", done
     fake = h.group("telegram", chat)
     assert fake.muted("42")
+    assert fake.messages["4711"].deleted  # the rule deleted the ad it judged (delete_message)
     [post] = fake.posts()
     # The action names the member's display name (`mention_names`): the `@小明` already in
     # the notice becomes the one text_mention entity, and nothing is appended.

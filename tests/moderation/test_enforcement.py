@@ -59,10 +59,14 @@ def test_actions_carry_the_event_source_notices_and_reversals_the_latest_source(
         first = message(group, "m", "加微信", at=now, display_name="小明")
         second = message(group, "m", "加 微 信", at=now + timedelta(seconds=1))
         produce_events(producer, settings.topic_events, [first, second])
-        got = actions(kafka_bootstrap, settings.topic_moderation_actions, expect=3, timeout=40)
+        got = actions(kafka_bootstrap, settings.topic_moderation_actions, expect=5, timeout=40)
+        # Each ad is deleted first (no notice), then warned; the second warn climbs to a mute.
         assert [(a["action"], a["source"]) for a in got] == [
-            ("warn", "test"), ("warn", "test"), ("mute", "test")
+            ("delete", "test"), ("warn", "test"), ("delete", "test"), ("warn", "test"),
+            ("mute", "test"),
         ]  # fmt: skip
+        assert got[0]["text"] is None and got[0]["message_id"] == first.data.message_id
+        got = got[1:2] + got[3:]
         assert got[0]["text"] == "@小明 违反群规：广告（第 1 次）"
         assert got[0]["mentions"] == ["m"] and got[0]["mention_names"] == {"m": "小明"}
         assert got[0]["message_at"] == first.occurred_at.isoformat()
@@ -80,7 +84,7 @@ def test_actions_carry_the_event_source_notices_and_reversals_the_latest_source(
             f"/v1/groups/{group}/cases/{muted['id']}/reverse", headers=h, json={"reason": "ok"}
         )
         assert reversed_.status_code == 200, reversed_.text
-        lift = actions(kafka_bootstrap, settings.topic_moderation_actions, expect=4)[3]
+        lift = actions(kafka_bootstrap, settings.topic_moderation_actions, expect=6)[5]
         assert lift["action"] == "unmute" and lift["source"] == "tg-2"
         assert lift["text"] is None and lift["mentions"] == [] and lift["mention_names"] == {}
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import base64
 from datetime import UTC, datetime, timedelta
 
-import redis
 from sqlmodel import Session
 
 from services.common.contracts.events import encode_event
 from services.common.db import make_engine
 from services.common.kafka.consumer import ConsumedEvent, Record
 from services.common.kafka.producer import ProducerHandle
+from services.common.redis_client import make_redis
 from services.moderation import rulesets
 from services.moderation.app import create_app
 from services.moderation.consumer import handle_batch
@@ -41,6 +41,7 @@ def test_ladder_escalates_and_reverse_lifts_the_mute(
             kind="keywords",
             params={"keywords": ["加微信"]},
             action="warn",
+            delete_message=False,  # the ladder alone (rules that delete: test_meaning.py)
         )
         client.put(
             f"/v1/groups/{group}/policy",
@@ -186,7 +187,7 @@ def test_handler_replay_after_a_crash_adds_nothing(
     """The same batch handled twice (crash before the offset commit) adds no case or action."""
     group = unique("grp:replay")
     db = make_engine(migrated)
-    client = redis.Redis.from_url(redis_url)
+    client = make_redis(settings.redis_url, cluster=settings.redis_cluster)
     producer = ProducerHandle(settings)
     with Session(db) as session:
         rulesets.create_rule(
@@ -216,9 +217,14 @@ def test_handler_replay_after_a_crash_adds_nothing(
         handle_batch(batch, **handler_kwargs)
         handle_batch(batch, **handler_kwargs)
         got = actions(
-            kafka_bootstrap, settings.topic_moderation_actions, expect=2, timeout=10, settle=1.0
+            kafka_bootstrap, settings.topic_moderation_actions, expect=3, timeout=10, settle=1.0
         )
-        assert [a["event_id"] for a in got] == [batch[1].event.id, batch[2].event.id]
+        # The second message is deleted and mutes; the third, same burst, is only deleted.
+        assert [(a["event_id"], a["action"]) for a in got] == [
+            (batch[1].event.id, "delete"),
+            (batch[1].event.id, "mute"),
+            (batch[2].event.id, "delete"),
+        ]
     finally:
         producer.close()
         db.dispose()
@@ -328,7 +334,9 @@ def test_stateful_rules_and_rule_changes_from_another_replica(
                 ),
             )
             session.commit()
-        announce_change(client=redis.Redis.from_url(redis_url), group_id=group)
+        announce_change(
+            client=make_redis(settings.redis_url, cluster=settings.redis_cluster), group_id=group
+        )
         db.dispose()
         produce_events(
             producer,
@@ -379,8 +387,12 @@ def test_actions_left_pending_by_a_crash_are_published_once(
         assert len(created) == 1
         assert publish_actions(db=db, producer=producer) >= 1
         assert publish_actions(db=db, producer=producer) == 0
-        got = actions(kafka_bootstrap, topic, expect=1, timeout=10, settle=0.5)
-        assert [(a["id"], a["action"]) for a in got] == [(created[0].id, "kick")]
+        got = actions(kafka_bootstrap, topic, expect=2, timeout=10, settle=0.5)
+        case_id = created[0].id
+        assert [(a["id"], a["action"]) for a in got] == [
+            (f"{case_id}-delete", "delete"),
+            (case_id, "kick"),
+        ]
     finally:
         producer.close()
         db.dispose()

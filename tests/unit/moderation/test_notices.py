@@ -10,6 +10,7 @@ from services.moderation.notices import (
     NoticeFacts,
     Notices,
     chinese_duration,
+    notice_for,
     render,
     template_for,
 )
@@ -81,3 +82,13 @@ def test_stray_braces_are_refused_and_doubled_braces_kept() -> None:
         Notices(mute="{member")
     notices = Notices(kick="{{群规}} {member}")
     assert render(notices.kick, FACTS).text == "{群规} @小明"  # type: ignore[union-attr]
+
+
+def test_notice_for_renders_the_policy_template_and_the_verify_default_with_its_code() -> None:
+    facts = NoticeFacts("telegram:42", "小明", "入群验证", 0, 300, code="4711")
+    verify = notice_for({}, "verify", facts)
+    assert verify is not None and "4711" in verify.text and "@小明" in verify.text
+    assert verify.text == DEFAULT_VERIFY.format(member="@小明", code="4711")
+    own = notice_for({"verify": "{member} 请在 {duration} 内发送 {code}"}, "verify", facts)
+    assert own is not None and own.text == "@小明 请在 5 分钟 内发送 4711"
+    assert notice_for({"mute": "{member} 被禁言 {duration}"}, "kick", facts) is None
