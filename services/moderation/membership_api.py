@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
-from pydantic import BaseModel
 from sqlmodel import Field
 
 from services.common.auth import Principal
@@ -23,6 +22,7 @@ from services.common.deps import (
 )
 from services.common.settings import Scope
 from services.moderation import blocklists, cleanups, join_requests, rulesets
+from services.moderation.api import Cursor, Limit, _error
 from services.moderation.deps import ModerationStateDep
 from services.moderation.gatekeeping import propagate
 from services.moderation.membership_models import (
@@ -40,25 +40,15 @@ from services.moderation.membership_models import (
     ListName,
 )
 
-
-class ErrorBody(BaseModel):
-    """An error answer: `detail` is a message, or FastAPI's list of bad fields for 422."""
-
-    detail: Any
-
-
-def _error(description: str) -> dict[str, Any]:
-    return {"model": ErrorBody, "description": description}
-
-
 COMMON: dict[int | str, dict[str, Any]] = {
     401: _error("Missing or unknown bearer token"),
     403: _error("The token lacks the scope or the group"),
     503: _error("Redis, the database or Kafka is unavailable; see Retry-After"),
 }
-Limit = Annotated[int, Query(ge=1, le=500, description="Page size")]
-Cursor = Annotated[str | None, Query(max_length=300, description="next_cursor of the last page")]
 
+MemberCursor = Annotated[
+    str | None, Query(max_length=256, description="next_cursor of the previous page")
+]
 router = APIRouter(prefix="/v1/groups/{group_id}", tags=["membership"], responses=COMMON)
 blocklist_router = APIRouter(prefix="/v1/blocklists", tags=["blocklists"], responses=COMMON)
 
@@ -310,7 +300,7 @@ def list_entries(
     name: ListPath,
     session: SessionDep,
     limit: Limit = 100,
-    cursor: Cursor = None,
+    cursor: MemberCursor = None,
 ) -> Any:
     """The list's members by member id, with why and by whom they were listed (a ban shared
     by `share_bans_to` shows `share:<group>`); 404 for an unknown list."""

@@ -19,7 +19,10 @@ from services.common.db import UTCDateTime, new_id, utc_column
 ListName = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^/\x00-\x1f\x7f]+$")
 ]
-MemberId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+# Member ids are REST path segments (DELETE …/entries/{member_id}), as in the events.
+MemberId = Annotated[
+    str, StringConstraints(min_length=1, max_length=256, pattern=r"^[^/\x00-\x1f\x7f]+$")
+]
 Keyword = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 
 MAX_INACTIVE_DAYS = 400  # as far back as metrics' dormant list looks
