@@ -95,7 +95,8 @@ def handle_batch(
         session.commit()
     sources.remember(changed)
     _count(decisions, created)
-    if gated or reported or any(not case.shadow for case in created):
+    # Enforced verdicts queue actions even without a new case (a burst's deletions).
+    if gated or reported or any(d.verdict.matched for d in decisions):
         publish_actions(db=db, producer=producer)
 
 

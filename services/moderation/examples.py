@@ -27,6 +27,10 @@ CREATE_EXAMPLES: Examples = {
 UPDATE_EXAMPLES: Examples = {
     "shadow": {"summary": "Try the rule in shadow mode", "value": {"mode": "shadow"}},
     "disable": {"summary": "Pause the rule", "value": {"enabled": False}},
+    "keep": {
+        "summary": "Keep the messages it judges (strikes only)",
+        "value": {"delete_message": False},
+    },
     "params": {
         "summary": "Replace the params (they must fit the stored kind)",
         "value": {"params": PARAMS["keywords"].EXAMPLE},
@@ -45,6 +49,13 @@ UPDATE_EXAMPLES: Examples = {
 POLICY_EXAMPLES: Examples = {
     "ladder": {"summary": "Mute at 2 strikes, kick at 3", "value": POLICY_EXAMPLE},
     "none": {"summary": "No escalation", "value": {"strike_window_days": 30, "ladder": []}},
+    "reports": {
+        "summary": "Three members' reports (举报) delete a message",
+        "value": {
+            "exempt_members": ["telegram:10001"],
+            "reports": {"keywords": ["举报", "/report"], "threshold": 3, "action": "delete"},
+        },
+    },
 }
 
 SAMPLE_EXAMPLES: Examples = {
