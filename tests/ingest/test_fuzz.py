@@ -9,7 +9,13 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.ingest.helpers import feishu_body, generic_headers, slack_headers, telegram_headers
+from tests.ingest.helpers import (
+    feishu_body,
+    generic_headers,
+    onebot_headers,
+    slack_headers,
+    telegram_headers,
+)
 
 KEYS = st.sampled_from(
     [
@@ -20,6 +26,8 @@ KEYS = st.sampled_from(
         "event", "channel", "ts", "files", "subtype", "schema", "header", "token",
         "event_type", "chat_type", "chat_id", "content", "sender", "sender_id", "open_id",
         "create_time", "users", "user_id", "operator_id", "mentions", "key", "name",
+        "post_type", "notice_type", "request_type", "sub_type", "self_id", "time", "flag",
+        "comment", "card", "card_new", "nickname", "raw_message", "qq", "url", "file",
     ]
 )  # fmt: skip
 SCALARS = (
@@ -55,6 +63,12 @@ def envelope(platform: str, obj: object) -> object:
         kind = random.choice(["im.message.receive_v1", "im.chat.member.user.added_v1"])
         header = {"event_id": uuid.uuid4().hex, "create_time": "1700000000000", "event_type": kind}
         return {"schema": "2.0", "header": header, "event": obj}
+    if platform == "onebot":
+        kind = random.choice(["message", "notice", "request"])
+        event = {"time": 1700000000, "self_id": 10001000, "post_type": kind, "group_id": 5}
+        event |= {"user_id": 7, "message_id": n, "message_type": "group", "request_type": "group"}
+        event |= {"notice_type": random.choice(["group_increase", "group_decrease", "group_card"])}
+        return {**event, "sub_type": random.choice(["add", "invite", "kick"]), **_dict(obj)}
     return {"events": [obj]} if random.random() < 0.5 else obj
 
 
@@ -68,12 +82,16 @@ def request(platform: str, obj: object) -> tuple[str, bytes, dict]:
         return "/v1/webhooks/slack-test", body, slack_headers(body)
     if platform == "telegram":
         return "/v1/webhooks/telegram-test", body, telegram_headers()
+    if platform == "onebot":
+        return "/v1/webhooks/onebot-test", body, onebot_headers(body)
     return "/v1/webhooks/generic-test", body, generic_headers(body)
 
 
 def test_signed_garbage_is_never_a_server_error(ingest):
     @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(JSON, st.sampled_from(["generic", "slack", "telegram", "feishu"]), st.booleans())
+    @given(
+        JSON, st.sampled_from(["generic", "slack", "telegram", "feishu", "onebot"]), st.booleans()
+    )
     def check(obj, platform, wrap):
         url, body, headers = request(platform, envelope(platform, obj) if wrap else obj)
         response = ingest.client.post(url, content=body, headers=headers)

@@ -157,7 +157,7 @@ class _Content:
         qq, name = _text(data.get("qq")), _text(data.get("name"))
         if qq == "all":
             self.texts.append("@全体成员")
-        elif qq.isdigit():
+        elif _is_number(qq):
             self.mentions.append(ids.member_id(int(qq)))
             self.texts.append("@" + (name or qq))
 
@@ -180,11 +180,16 @@ class _Content:
         return "link" if _URL.search(text) else "text"
 
 
+def _is_number(text: str) -> bool:
+    """ASCII digits only (`str.isdigit` also takes `²`, which `int` refuses)."""
+    return text.isascii() and text.isdigit()
+
+
 def _qq(obj: dict[str, Any], *path: str) -> int:
     """A QQ or group number (NapCat may send it as a digit string)."""
     value = require(obj, *path, kind=(int, str))
     if isinstance(value, str):
-        if not value.isdigit():
+        if not _is_number(value):
             raise invalid(path, "must be a QQ number", "int_parsing")
         return int(value)
     return value
@@ -243,7 +248,7 @@ def _message(event: dict[str, Any], self_id: int | None, adapted: Adapted) -> No
 
 def _notice(event: dict[str, Any], adapted: Adapted) -> None:
     notice = event.get("notice_type")
-    if notice not in _MEMBER_NOTICES:
+    if not isinstance(notice, str) or notice not in _MEMBER_NOTICES:
         adapted.ignored += 1  # recalls, uploads, pokes, admin changes…: no member activity
         return
     group, user = _qq(event, "group_id"), _qq(event, "user_id")
@@ -312,7 +317,7 @@ def adapt(*, source: Source, headers: Mapping[str, str], body: bytes, now: float
     post_type = require(event, "post_type")
     adapted = Adapted()
     if post_type == "message":
-        _message(event, int(self_header) if self_header.isdigit() else None, adapted)
+        _message(event, int(self_header) if _is_number(self_header) else None, adapted)
     elif post_type == "notice":
         _notice(event, adapted)
     elif post_type == "request":

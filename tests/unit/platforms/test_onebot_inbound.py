@@ -267,6 +267,7 @@ def test_notice_ids_are_stable_whatever_the_key_order():
         {**load("onebot_group_message_array"), "user_id": 10001000},  # the bot's own words
         {**load("onebot_group_message_array"), "sub_type": "notice"},
         {"time": 1, "self_id": 10001000, "post_type": "notice", "notice_type": "brand_new"},
+        {"time": 1, "self_id": 10001000, "post_type": "notice", "notice_type": []},
         {"time": 1, "self_id": 10001000, "post_type": "something_else"},
     ],
 )
@@ -280,6 +281,7 @@ def test_malformed_events_name_the_field():
     assert refused({"time": 1}) == ["body", "post_type"]
     message = load("onebot_group_message_array")
     assert refused({**message, "group_id": "群"}) == ["body", "group_id"]
+    assert refused({**message, "group_id": "²"}) == ["body", "group_id"]  # a digit to isdigit
     assert refused({**message, "group_id": None}) == ["body", "group_id"]
     assert refused({**message, "message": ["text"]}) == ["body", "message", 0]
     assert refused({**message, "time": "today"}) == ["body", "time"]
