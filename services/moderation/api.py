@@ -211,7 +211,10 @@ def put_policy(
     A `warn` adds a strike; when a member's strikes within `strike_window_days` reach a
     ladder step, that step's action is applied too. `exempt_members` (admins) are never
     actioned. Two steps with the same `strikes` are a 422, and so is a blocklist in
-    `blocklists` or `share_bans_to` that does not exist.
+    `blocklists` or `share_bans_to` that does not exist. `reports` turns member reports
+    (举报) on: a reply starting with one of its `keywords` reports the replied-to message,
+    and at `threshold` distinct reporters (≥ 1) its `action` hits the author (see
+    GET …/reports).
     """
     try:
         blocklists.check_subscriptions(session=session, policy_in=policy_in)
