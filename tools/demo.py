@@ -4,8 +4,10 @@ Prints example API calls afterwards, each with the figure it returns right now. 
 shows delivery: it starts the platform double (:8090, or reuses one already there), adds
 the Telegram source `demo-telegram` pointing at it to the dev config (the services reload
 it), sends Telegram webhook updates with ads into two demo groups that have an ad rule, an
-event and a lottery, waits until delivery has carried everything out, prints what the
-fake groups look like, and keeps the double (and its page) up until Ctrl-C.
+event and a lottery, and in the first group a welcome (three newcomers greeted in one
+post), a keyword auto-reply (a newcomer asks about the rules) and two scheduled posts,
+waits until delivery has carried everything out, prints what the fake groups look like,
+and keeps the double (and its page) up until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -408,6 +410,9 @@ CHAT = [
     (XIAOHONG, "周末一起去看展吗？"),
 ]
 ENTRIES = [(XIAOHONG, "签到 参加抽奖"), (AJIE, "签到，参加抽奖！"), (LILI, "来啦 参加抽奖")]
+NEWCOMERS = [Member(5100001, "小雨"), Member(5100002, "Mia"), Member(5100003, "晓峰")]
+QUESTION = (NEWCOMERS[0], "请问群规是什么？")
+RULES_REPLY = "{member} 群规：不发广告、不刷屏，详见置顶～"
 
 
 @dataclass
@@ -422,6 +427,8 @@ class DeliveryDemo:
     sent: int = 0
     ads: dict[int, list[str]] = field(default_factory=dict)  # chat → ad message ids
     campaigns: dict[int, dict[str, Any]] = field(default_factory=dict)  # chat → campaign
+    # The first group's welcome, auto-reply and broadcast, with the posts each must make.
+    tools: list[tuple[dict[str, Any], tuple[str, ...]]] = field(default_factory=list)
 
     def admin(self, method: str, path: str, **kwargs: Any) -> Any:
         """Call the double's admin API."""
@@ -443,6 +450,21 @@ class DeliveryDemo:
                 "chat": {"id": group.chat, "type": "supergroup", "title": group.title},
                 "from": {"id": member.id, "is_bot": False, "first_name": member.name},
                 "text": text,
+            },
+        }
+
+    def joins(self, group: DemoGroup, members: list[Member]) -> dict[str, Any]:
+        """A Bot API `Update` of members joining together (one join wave)."""
+        self.sent += 1
+        users = [{"id": m.id, "is_bot": False, "first_name": m.name} for m in members]
+        return {
+            "update_id": self.stamp * 100 + self.sent,
+            "message": {
+                "message_id": self.stamp * 100 + self.sent,
+                "date": int(time.time()),
+                "chat": {"id": group.chat, "type": "supergroup", "title": group.title},
+                "from": users[0],
+                "new_chat_members": users,
             },
         }
 
@@ -531,6 +553,31 @@ def _campaign(group: DemoGroup, timing: Timing, now: datetime) -> dict[str, Any]
     return body | {"kind": "lottery", "title": f"周末抽奖 {now:%H:%M}", "params": params}
 
 
+def _tool_campaigns(timing: Timing, now: datetime) -> list[tuple[dict[str, Any], tuple[str, ...]]]:
+    """A welcome, an auto-reply and two scheduled posts for the first group, each with the
+    notification kinds it must post."""
+    window = {
+        "starts_at": (now - timedelta(seconds=10)).isoformat(),
+        "ends_at": (now + timedelta(seconds=timing.starts_in + timing.lasts + 60)).isoformat(),
+    }
+    # From the clock as it is now: `now` may have passed while the other campaigns were made.
+    base = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+    first, second = (base + timedelta(seconds=s) for s in (timing.starts_in // 2, timing.starts_in))
+    return [
+        (window | {"kind": "welcome", "title": "新人欢迎",
+                   "params": {"text": "欢迎 {members} 加入！请先看置顶的群规～",
+                              "batch_seconds": 3}}, ("welcome",)),
+        (window | {"kind": "autoreply", "title": "常见问题",
+                   "params": {"triggers": [{"keywords": ["群规"], "reply": RULES_REPLY}],
+                              "cooldown_seconds": 60}}, ("reply",)),
+        (window | {"kind": "broadcast", "title": "护肤 SOP",
+                   "params": {"messages": [
+                       {"at": first.isoformat(), "text": "早安！今天的话题：冬季护肤"},
+                       {"at": second.isoformat(), "text": "分享会开始啦，欢迎大家提问～"}]}},
+         ("broadcast",)),
+    ]  # fmt: skip
+
+
 def _cases_enforced(demo: DeliveryDemo) -> bool:
     for group in GROUPS:
         path = f"/v1/groups/{group.group_id}/cases"
@@ -553,6 +600,11 @@ def _notifications_delivered(demo: DeliveryDemo) -> bool:
         done = {n["kind"] for n in found if n.get("delivery")}
         wanted = EVENT_KINDS if group.campaign == "event" else LOTTERY_KINDS
         if not set(wanted) <= done:
+            return False
+    for campaign, kinds in demo.tools:
+        path = f"/v1/groups/{campaign['group_id']}/campaigns/{campaign['id']}/notifications"
+        found = (demo.api.call("GET", "campaigns", path) or {}).get("notifications", [])
+        if not set(kinds) <= {n["kind"] for n in found if n.get("delivery")}:
             return False
     return True
 
@@ -589,6 +641,15 @@ def run_delivery_demo(
         made = api.call("POST", "campaigns", path, json=_campaign(group, demo.timing, now))
         if made:
             demo.campaigns[group.chat] = made
+    welcoming = GROUPS[0]
+    for body, kinds in _tool_campaigns(demo.timing, now):
+        path = f"/v1/groups/{welcoming.group_id}/campaigns"
+        if made := api.call("POST", "campaigns", path, json=body):
+            demo.tools.append((made, kinds))
+    # Three newcomers join together (one welcome post greets them), one asks about the rules.
+    demo.webhook(demo.joins(welcoming, NEWCOMERS)).raise_for_status()
+    demo.say(welcoming, [QUESTION])
+    out(f"{welcoming.title}: 3 newcomers joined, one asked 群规; 2 scheduled posts are due")
     t = demo.timing
     out(f"an event and a lottery start in {t.starts_in} s and last {t.lasts} s; waiting…")
     starts = now + timedelta(seconds=t.starts_in)

@@ -70,6 +70,10 @@ def test_the_demo_deletes_the_ads_mutes_the_advertiser_and_posts_the_campaigns(
         title = "线上护肤分享会" if group.campaign == "event" else "周末抽奖"
         assert sum(title in p for p in posts) >= 4, posts  # announce, reminder, start, end
         assert f"{double.base_url}/" in printed
+    welcoming = [m.text for m in double.state.group("telegram", str(GROUPS[0].chat)).posts()]
+    assert "欢迎 @小雨 @Mia @晓峰 加入！请先看置顶的群规～" in welcoming, welcoming
+    assert "@小雨 群规：不发广告、不刷屏，详见置顶～" in welcoming
+    assert {"早安！今天的话题：冬季护肤", "分享会开始啦，欢迎大家提问～"} <= set(welcoming)
     assert "ads deleted: 1 of 2" in printed
     page = httpx.get(double.base_url + "/", timeout=10).text
     assert f"<del>{html.escape(spam[0])}</del>" in page
