@@ -109,12 +109,14 @@ def create_campaign(
     body: Annotated[CampaignCreate, NEW_CAMPAIGN],
     session: SessionDep,
 ) -> CampaignPublic:
-    """Schedule a campaign of one kind: `kind` decides the shape of `params` (checkin,
-    lottery, challenge or event; see the examples). The campaign is `scheduled` until
-    `starts_at`, `active` until `ends_at`, then `ended`; the announcement, reminders
-    (ISO-8601 durations before the start), start, end and a lottery's draw are posted by the
-    scheduler exactly once. Unknown params are rejected and defaults are filled in; a 422
-    names the bad fields (`loc`)."""
+    """Schedule a campaign of one kind: `kind` decides the shape of `params` (see the
+    examples for each). The campaign is `scheduled` until `starts_at`, `active` until
+    `ends_at`, then `ended`; the announcement, reminders (ISO-8601 durations before the
+    start), start, end and a lottery's draw are posted by the scheduler exactly once, as are
+    a welcome's batches and a broadcast's messages (each `at` within the window). Every
+    kind's posts can be reworded in `params.texts` (an unknown placeholder is a 422).
+    Unknown params are rejected and defaults are filled in; a 422 names the bad fields
+    (`loc`)."""
     campaign = planning.create_campaign(session=session, group_id=group_id, body=body, now=utcnow())
     return _committed(session, campaign)
 

@@ -60,7 +60,7 @@ class CampaignPublic(_Shown):
 
     id: str
     group_id: str
-    kind: str = PydField(description="checkin, lottery, challenge or event")
+    kind: str = PydField(description="The campaign's kind (see the create body's kinds)")
     title: str
     status: Status
     starts_at: datetime
