@@ -1,6 +1,6 @@
 """Posts fit for a real group, with no server: templates and their placeholders, members
 named and mentioned, times in the group's timezone with the zone shown, welcome batches,
-auto-reply triggers."""
+auto-reply triggers; migration 0004 up and down on a throwaway SQLite database."""
 
 from __future__ import annotations
 
@@ -8,8 +8,12 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
 from pydantic import ValidationError
 
+from services.campaigns.app import MIGRATIONS, VERSION_TABLE
 from services.campaigns.autoreply import triggered
 from services.campaigns.kinds import CampaignCreate
 from services.campaigns.texts import (
@@ -22,6 +26,7 @@ from services.campaigns.texts import (
     template_for,
 )
 from services.campaigns.welcome import Join, batch_id, due_batches
+from services.common.db import make_engine
 from services.common.text import fold
 
 T0 = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)  # 09:00 in Beijing
@@ -172,3 +177,27 @@ def test_triggers_match_like_moderation_keywords():
     assert triggered(keywords, "怎么 参加？群规？") == [0, 1]
     assert triggered(keywords, "ＡＢＣ 你好") == []
     assert triggered([[fold("FAQ")]], "where is the faq") == [0]
+
+
+def test_migration_0004_adds_and_drops_its_tables_and_column(tmp_path):
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["database_url"] = url
+    cfg.attributes["version_table"] = VERSION_TABLE
+    engine = make_engine(url)
+
+    def shape() -> tuple[set[str], set[str]]:
+        inspector = sa.inspect(engine)
+        columns = {c["name"] for c in inspector.get_columns("campaigns_campaign")}
+        return set(inspector.get_table_names()), columns
+
+    command.upgrade(cfg, "0004")
+    tables, columns = shape()
+    assert {"campaigns_welcome_join", "campaigns_reply_cooldown"} <= tables
+    assert "broadcasts_sent" in columns
+    command.downgrade(cfg, "0003")
+    tables, columns = shape()
+    assert not {"campaigns_welcome_join", "campaigns_reply_cooldown"} & tables
+    assert "broadcasts_sent" not in columns
+    engine.dispose()
