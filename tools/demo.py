@@ -673,7 +673,7 @@ def _print_double(demo: DeliveryDemo, out: Any) -> None:
         muted = [m for m in state["muted"] if m == str(SPAMMER.id)]
         out(f"\n  {group.title} ({group.group_id})")
         out(f"    ads deleted: {len(set(ads) & set(gone))} of {len(ads)} "
-            f"(rule 广告链接 deletes, rule 广告词 mutes); other messages deleted: "
+            f"(rule 广告链接 deletes; rule 广告词 deletes and mutes); other messages deleted: "
             f"{len(set(gone) - set(ads))}")  # fmt: skip
         out(f"    muted: {', '.join(f'{SPAMMER.name} ({m})' for m in muted) or 'nobody'}")
         out(f"    the bot posted {len(state['posts'])} messages:")

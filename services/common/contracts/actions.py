@@ -1,7 +1,9 @@
 """The action contract of topic moderation.actions.v1: what moderation decided to do.
 
 One record per action, keyed by group id. `id` is unique per action (a case's own
-action has the case id, its ladder step `<case>-ladder`, a lift `<action>-lift`) and
+action has the case id, its ladder step `<case>-ladder`, a lift `<action>-lift`, the
+deletion of the judged message `<case>-delete`, of a burst's later messages
+`<case>-delete-<n>`) and
 stays the same when a record is published again, so consumers deduplicate on it.
 
 `source` is the webhook source the group's events arrive through (delivery acts through
