@@ -15,6 +15,7 @@ from services.campaigns.texts import (
     EndedTemplate,
     ReminderTemplate,
     ReplyTemplate,
+    ResultsTemplate,
     StartedTemplate,
     WelcomeTemplate,
     WinnersTemplate,
@@ -87,6 +88,12 @@ class LotteryTexts(Texts):
     """A lottery's templates: those of every kind and its draw's `winners`."""
 
     winners: WinnersTemplate | None = None
+
+
+class PollTexts(Texts):
+    """A poll's templates: those of every kind and its `results` post."""
+
+    results: ResultsTemplate | None = None
 
 
 TEXTS_DOC = "Templates replacing the default posts (null keeps the default, empty posts nothing)"
@@ -330,6 +337,7 @@ class PollParams(_Params):
         le=3600,
         description="Wait after the end so votes still in the consumer's lag are counted",
     )
+    texts: PollTexts = PydField(default_factory=PollTexts, description=TEXTS_DOC)
 
     @field_validator("options")
     @classmethod
@@ -352,6 +360,7 @@ class FeedbackParams(_Params):
     points_accepted: Points = PydField(
         default=0, description="Granted once per item when it is set to accepted"
     )
+    texts: Texts = PydField(default_factory=Texts, description=TEXTS_DOC)
 
     @field_validator("categories")
     @classmethod
@@ -372,3 +381,4 @@ class InviteParams(_Params):
         le=365,
         description="Days (fractions allowed) the invitee must stay after joining",
     )
+    texts: Texts = PydField(default_factory=Texts, description=TEXTS_DOC)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
@@ -26,6 +25,7 @@ from services.campaigns.models import Campaign, Notification, Vote
 from services.campaigns.params import PollParams
 from services.campaigns.schemas import PollOptionResult, PollResults
 from services.campaigns.store import dialect_insert, find_campaign
+from services.campaigns.texts import render, template_for
 from services.common.errors import Conflict
 
 RESULTS = "results"
@@ -143,25 +143,25 @@ def results(*, session: Session, group_id: str, campaign_id: str) -> PollResults
     return count_results(session=session, campaign=campaign)
 
 
-def _text(campaign: Campaign, counted: PollResults) -> str:
-    lines = [f"【投票结果】{campaign.title}：{counted.question}"]
-    lines += [f"{o.option}. {o.text} — {o.votes} 票" for o in counted.options]
-    lines.append(f"共 {counted.voters} 人投票")
-    return "\n".join(lines)
-
-
 def post_results(*, session: Session, campaign: Campaign, now: datetime, effects: Effects) -> None:
     """Count the poll once and queue the `results` notification (`data` = the results)."""
     counted = count_results(session=session, campaign=campaign)
     campaign.drawn_at = now
-    data: dict[str, Any] = counted.model_dump(mode="json")
-    notifications.notify(
+    lines = [f"{o.option}. {o.text} — {o.votes} 票" for o in counted.options]
+    values = {
+        "title": campaign.title,
+        "question": counted.question,
+        "results": "\n".join(lines),
+        "voters": counted.voters,
+    }
+    template = template_for(campaign.kind, RESULTS, campaign.params.get("texts"))
+    notifications.post(
         session=session,
         campaign=campaign,
         kind=RESULTS,
         suffix="",
-        text=_text(campaign, counted),
-        data=data,
+        rendered=render(template, values, {}),
+        data=counted.model_dump(mode="json"),
         now=now,
         effects=effects,
     )

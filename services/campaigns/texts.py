@@ -21,7 +21,15 @@ from pydantic import AfterValidator
 from pydantic import Field as PydField
 
 UNKNOWN_NAME = "群友"
-KIND_NAMES = {"checkin": "打卡", "lottery": "抽奖", "challenge": "挑战", "event": "活动"}
+KIND_NAMES = {
+    "checkin": "打卡",
+    "lottery": "抽奖",
+    "challenge": "挑战",
+    "event": "活动",
+    "poll": "投票",
+    "feedback": "反馈",
+    "invite": "邀请",
+}
 
 SCHEDULE = ("title", "kind", "starts_at", "ends_at", "details")
 PLACEHOLDERS: dict[str, tuple[str, ...]] = {
@@ -32,6 +40,7 @@ PLACEHOLDERS: dict[str, tuple[str, ...]] = {
     "winners": ("title", "winners"),
     "welcome": ("title", "members", "count"),
     "reply": ("title", "member"),
+    "results": ("title", "question", "results", "voters"),
 }
 """The placeholders each notification's template may use."""
 
@@ -42,6 +51,7 @@ DEFAULTS: dict[str, str] = {
     "ended": "【结束】{title} 已结束，共 {participants} 人参与",
     "winners": "【开奖】{title}：{winners}",
     "welcome": "欢迎 {members} 加入！",
+    "results": "【投票结果】{title}：{question}\n{results}\n共 {voters} 人投票",
 }
 """Default templates; a kind posts a notification whose template is empty not at all."""
 
@@ -112,6 +122,9 @@ WelcomeTemplate = Annotated[
     PydField(min_length=1, max_length=2000, description=_doc("welcome")),
     AfterValidator(checker("welcome")),
 ]
+ResultsTemplate = Annotated[
+    str, PydField(max_length=2000, description=_doc("results")), AfterValidator(checker("results"))
+]
 ReplyTemplate = Annotated[
     str,
     PydField(min_length=1, max_length=4000, description=_doc("reply")),
@@ -173,7 +186,40 @@ def details(kind: str, params: Mapping[str, object]) -> str:
     elif kind == "lottery":
         keyword = params.get("entry_keyword")
         lines.append(f"参与：发送“{keyword}”" if keyword else "参与：活动期间在群里发言即可")
+    elif kind == "poll":
+        lines += _poll_lines(params)
+    elif kind == "feedback" and params.get("tag"):
+        example = f"{params['tag']} 内容"
+        raw = params.get("categories")
+        categories = [str(c) for c in raw] if isinstance(raw, list) else []
+        if categories:
+            example = f"{params['tag']} {categories[0]} 内容"
+            lines.append("分类：" + " / ".join(categories))
+        lines.append(f"参与：发送“{example}”")
+    elif kind == "invite":
+        points, days = params.get("points_per_invitee"), params.get("retain_days")
+        lines.append(f"规则：邀请好友入群，好友留满 {_days(days)}，邀请人得 {points} 积分")
     return "".join("\n" + line for line in lines)
+
+
+def _poll_lines(params: Mapping[str, object]) -> list[str]:
+    """A poll's question, numbered options and how to vote."""
+    raw = params.get("options")
+    options = [str(o) for o in raw] if isinstance(raw, list) else []
+    keyword = params.get("vote_keyword") or "投票"
+    lines = [f"问题：{params.get('question')}"]
+    lines += [f"{i}. {text}" for i, text in enumerate(options, start=1)]
+    how = f"投票：发送“{keyword} 编号”，如“{keyword} 1”"
+    lines.append(how + ("（可多选）" if params.get("multiple") else "（以最后一次为准）"))
+    return lines
+
+
+def _days(value: object) -> str:
+    """`7` → `7 天`; a fraction of a day in hours, minutes or seconds."""
+    days = float(value) if isinstance(value, int | float) else 0.0
+    if days == int(days):
+        return f"{int(days)} 天"
+    return chinese_duration(round(days * 86400))
 
 
 @dataclass(frozen=True)

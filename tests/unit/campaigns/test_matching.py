@@ -20,6 +20,7 @@ from services.campaigns.matching import (
 )
 from services.campaigns.params import PollParams
 from services.campaigns.polls import read_ballot
+from services.campaigns.texts import details
 
 
 @pytest.mark.parametrize(
@@ -158,6 +159,22 @@ def test_params_422s_name_the_field():
 
 def test_defaults_fill_in():
     body = CampaignCreate.model_validate({"kind": "invite", "title": "t", **WINDOW}).root
-    assert body.params.model_dump() == {"points_per_invitee": 10, "retain_days": 7}
+    assert body.params.model_dump(exclude={"texts"}) == {"points_per_invitee": 10, "retain_days": 7}
     body = CampaignCreate.model_validate({"kind": "checkin", "title": "t", **WINDOW}).root
     assert body.params.model_dump()["match"] == "exact"
+
+
+def test_start_notices_tell_members_how_to_take_part():
+    poll = PollParams(question="选哪个？", options=["A", "B"]).model_dump()
+    assert details("poll", poll) == (
+        "\n问题：选哪个？\n1. A\n2. B\n投票：发送“投票 编号”，如“投票 1”（以最后一次为准）"
+    )
+    assert details("poll", {**poll, "multiple": True}).endswith("（可多选）")
+    feedback = {"tag": "#反馈", "categories": ["bug", "idea"]}
+    assert details("feedback", feedback) == "\n分类：bug / idea\n参与：发送“#反馈 bug 内容”"
+    assert details("invite", {"points_per_invitee": 10, "retain_days": 7}) == (
+        "\n规则：邀请好友入群，好友留满 7 天，邀请人得 10 积分"
+    )
+    assert "留满 1 小时 30 分钟" in details(
+        "invite", {"points_per_invitee": 1, "retain_days": 1.5 / 24}
+    )
