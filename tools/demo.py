@@ -28,6 +28,7 @@ import httpx
 from services.common.settings import Source, load_config, write_config
 from tools.localstack import port_open
 from tools.platform_double import DoubleConfig, DoubleHandle, start_double
+from tools.platform_double.telegram_updates import member_joined
 from tools.simulate import generate, send_webhook_batches
 
 PORTS = {"ingest": 8001, "metrics": 8002, "moderation": 8003, "campaigns": 8004, "delivery": 8005}
@@ -453,20 +454,17 @@ class DeliveryDemo:
             },
         }
 
-    def joins(self, group: DemoGroup, members: list[Member]) -> dict[str, Any]:
-        """A Bot API `Update` of members joining together (one join wave)."""
-        self.sent += 1
-        users = [{"id": m.id, "is_bot": False, "first_name": m.name} for m in members]
-        return {
-            "update_id": self.stamp * 100 + self.sent,
-            "message": {
-                "message_id": self.stamp * 100 + self.sent,
-                "date": int(time.time()),
-                "chat": {"id": group.chat, "type": "supergroup", "title": group.title},
-                "from": users[0],
-                "new_chat_members": users,
-            },
-        }
+    def joins(self, group: DemoGroup, members: list[Member]) -> list[dict[str, Any]]:
+        """The Bot API `chat_member` updates of members joining together (one join wave)."""
+        updates = []
+        for member in members:
+            self.sent += 1
+            user = {"id": member.id, "is_bot": False, "first_name": member.name}
+            update_id, date = self.stamp * 100 + self.sent, int(time.time())
+            updates.append(
+                member_joined(update_id=update_id, chat=group.chat, user=user, date=date)
+            )
+        return updates
 
     def webhook(self, update: dict[str, Any]) -> httpx.Response:
         """POST one update to ingest the way Telegram does."""
@@ -647,7 +645,8 @@ def run_delivery_demo(
         if made := api.call("POST", "campaigns", path, json=body):
             demo.tools.append((made, kinds))
     # Three newcomers join together (one welcome post greets them), one asks about the rules.
-    demo.webhook(demo.joins(welcoming, NEWCOMERS)).raise_for_status()
+    for join in demo.joins(welcoming, NEWCOMERS):
+        demo.webhook(join).raise_for_status()
     demo.say(welcoming, [QUESTION])
     out(f"{welcoming.title}: 3 newcomers joined, one asked 群规; 2 scheduled posts are due")
     t = demo.timing

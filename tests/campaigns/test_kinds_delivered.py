@@ -27,6 +27,7 @@ from tests.delivery.conftest import (  # noqa: F401 - the delivery harness's fix
     delivery_config,
     double,
 )
+from tools.platform_double.telegram_updates import member_joined, member_left
 
 SOURCE, SECRET = "tg", "s-tg"  # the delivery harness's Telegram source on the double
 _updates = itertools.count(int(time.time() * 1000) % 10**9 * 1000)
@@ -47,13 +48,14 @@ def said(chat: int, user: tuple[int, str], text: str, at: datetime) -> dict[str,
     return _update(chat, at, **{"from": _user(*user), "text": text})
 
 
-def joined(chat: int, users: list[tuple[int, str]], at: datetime) -> dict[str, Any]:
-    members = [_user(*u) for u in users]
-    return _update(chat, at, **{"from": members[0], "new_chat_members": members})
+def joined(chat: int, user: tuple[int, str], at: datetime) -> dict[str, Any]:
+    date = int(at.timestamp())
+    return member_joined(update_id=next(_updates), chat=chat, user=_user(*user), date=date)
 
 
 def left(chat: int, user: tuple[int, str], at: datetime) -> dict[str, Any]:
-    return _update(chat, at, **{"from": _user(*user), "left_chat_member": _user(*user)})
+    date = int(at.timestamp())
+    return member_left(update_id=next(_updates), chat=chat, user=_user(*user), date=date)
 
 
 def test_welcome_autoreply_and_broadcast_posts_reach_the_group(
@@ -121,11 +123,12 @@ def test_welcome_autoreply_and_broadcast_posts_reach_the_group(
             send(said(chat, (5000001, "小红"), "大家好", t0))
             assert wait_until(lambda: source() == SOURCE, timeout=30)
 
-            # A join wave: 50 newcomers in 5 updates; 3 of them leave again at once. The
-            # batch is posted 5 s after the first join (Telegram dates are whole seconds).
+            # A join wave: 50 newcomers (a chat_member update each); 3 of them leave again at
+            # once. The batch is posted 5 s after the first join (Telegram dates are whole
+            # seconds).
             t1 = datetime.now(UTC).replace(microsecond=0)
             newcomers = [(7000 + i, f"新人{i + 1:02d}") for i in range(50)]
-            send(*(joined(chat, newcomers[i : i + 10], t1) for i in range(0, 50, 10)))
+            send(*(joined(chat, u, t1) for u in newcomers))
             leavers = [newcomers[4], newcomers[17], newcomers[42]]
             send(*(left(chat, u, t1 + timedelta(seconds=1)) for u in leavers))
 

@@ -37,6 +37,7 @@ from tests.delivery.conftest import (  # noqa: F401 - the delivery harness's fix
     delivery_config,
     double,
 )
+from tools.platform_double.telegram_updates import member_joined, member_left
 
 SOURCE, SECRET = "tg", "s-tg"  # the delivery harness's Telegram source on the double
 _updates = itertools.count(int(time.time() * 1000) % 10**9 * 1000 + 500)
@@ -74,13 +75,15 @@ def said(chat: int, user: tuple[int, str], text: str, at: datetime) -> dict[str,
 
 
 def invited(
-    chat: int, inviter: tuple[int, str], users: list[tuple[int, str]], at: datetime
+    chat: int, inviter: tuple[int, str], user: tuple[int, str], at: datetime
 ) -> dict[str, Any]:
-    return _update(chat, at, inviter, new_chat_members=[_user(u) for u in users])
+    date, by = int(at.timestamp()), _user(inviter)  # inviter == user: joined by link
+    return member_joined(update_id=next(_updates), chat=chat, user=_user(user), date=date, by=by)
 
 
 def left(chat: int, user: tuple[int, str], at: datetime) -> dict[str, Any]:
-    return _update(chat, at, user, left_chat_member=_user(user))
+    date = int(at.timestamp())
+    return member_left(update_id=next(_updates), chat=chat, user=_user(user), date=date)
 
 
 def member(user: tuple[int, str]) -> str:
@@ -167,13 +170,14 @@ def test_poll_feedback_and_invite_from_webhooks_to_the_double(
                 said(feedback_chat, BOB, "＃反馈 idea：加个夜间模式", t0),
                 said(feedback_chat, CAROL, "#反馈 页面有点慢", t0),
                 said(feedback_chat, DAVE, "今天的分享很棒", t0),
-                invited(invite_chat, X, [U1, U2], t0),
+                invited(invite_chat, X, U1, t0),
+                invited(invite_chat, X, U2, t0),
                 left(invite_chat, U1, t0),
                 said(invite_chat, U3, "我自己进来的", t0),
-                invited(invite_chat, U3, [U3], t0),  # by link: no inviter
-                invited(invite_chat, Y, [U4], t0),
+                invited(invite_chat, U3, U3, t0),  # by link: no inviter
+                invited(invite_chat, Y, U4, t0),
                 left(invite_chat, U4, t0 + timedelta(seconds=5)),  # after 4 s: still counted
-                invited(invite_chat, X, [U4], t0 + timedelta(seconds=6)),  # a re-join: nothing
+                invited(invite_chat, X, U4, t0 + timedelta(seconds=6)),  # a re-join: nothing
             )
             # Moderation mutes dave during the poll (what moderation publishes).
             mute = action(
