@@ -114,7 +114,7 @@ def code_of(action: dict[str, Any]) -> str:
     return found.group(1)
 
 
-def test_verification_right_wrong_late_code_and_leaving(
+def test_verification_right_wrong_late_code_leaving_and_a_restart_before_the_deadline(
     settings, run_app, tokens, unique, producer, kafka_bootstrap
 ):
     group = unique("grp:verify")
@@ -128,12 +128,12 @@ def test_verification_right_wrong_late_code_and_leaving(
     with run_app(create_app(settings)) as client:
         assert client.put(f"/v1/groups/{group}/policy", json=policy, headers=admin).is_success
         # The consumer is reading once the exempt admin's join (no verification) is in.
-        produce_events(
-            producer, settings.topic_events, [member_event("member.joined", group, "admin")]
-        )
+        admin_joins = [member_event("member.joined", group, "admin")]
+        produce_events(producer, settings.topic_events, admin_joins)
         assert wait_until(lambda: roster_knows(settings, group, "admin"), timeout=30)
         now = datetime.now(UTC)
-        joined = now - timedelta(seconds=WITHIN - 8)  # deadline in 8 s
+        joined = now - timedelta(seconds=WITHIN - 10)
+        deadline = joined + timedelta(seconds=WITHIN)
         late = now - timedelta(seconds=WITHIN + 1)  # deadline passed already
         produce_events(
             producer,
@@ -145,10 +145,14 @@ def test_verification_right_wrong_late_code_and_leaving(
                 member_event("member.joined", group, "leaver", at=joined),
             ],
         )
-        mutes = {a["member_id"]: a for a in actions(kafka_bootstrap, topic, expect=4)}
-        assert {m: a["action"] for m, a in mutes.items()} == dict.fromkeys(
-            ("right", "wrong", "late", "leaver"), "mute"
-        )
+
+        def all_muted() -> dict[str, dict[str, Any]] | None:
+            got = actions(kafka_bootstrap, topic, expect=4, timeout=5)
+            found = {a["member_id"]: a for a in got if a["action"] == "mute"}
+            return found if set(found) == {"right", "wrong", "late", "leaver"} else None
+
+        mutes = wait_until(all_muted, timeout=30)
+        assert mutes
         assert mutes["right"]["text"].startswith("@小红 请在 20 秒 内发送 ")
         assert mutes["right"]["mentions"] == ["right"]
         codes = {m: code_of(a) for m, a in mutes.items()}
@@ -164,32 +168,15 @@ def test_verification_right_wrong_late_code_and_leaving(
                 member_event("member.left", group, "leaver"),
             ],
         )
-        got = actions(kafka_bootstrap, topic, expect=7, timeout=30, settle=4)
-        after = sorted((a["member_id"], a["action"]) for a in got[4:] if a["action"] != "mute")
-        assert after == [("late", "kick"), ("right", "unmute"), ("wrong", "kick")]
+        assert wait_until(lambda: not roster_knows(settings, group, "leaver"), timeout=20)
+    # The process stops before the deadline; another finds it in the database.
+    assert datetime.now(UTC) < deadline
+    with run_app(create_app(settings)) as client:
+        got = actions(kafka_bootstrap, topic, expect=7, timeout=30, settle=2)
         cases = client.get(f"/v1/groups/{group}/cases?member_id=wrong", headers=admin).json()
-        assert [c["action"] for c in cases["cases"]] == ["kick", "mute"]
+    after = sorted((a["member_id"], a["action"]) for a in got if a["action"] != "mute")
+    assert after == [("late", "kick"), ("right", "unmute"), ("wrong", "kick")]
+    assert [c["action"] for c in cases["cases"]] == ["kick", "mute"]
 
 
 FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
-
-
-def test_a_deadline_survives_a_restart_and_fires_once(
-    settings, run_app, tokens, unique, producer, kafka_bootstrap
-):
-    group = unique("grp:restart")
-    admin = auth(tokens.admin)
-    topic = settings.topic_moderation_actions
-    policy = {"verification": {"within_seconds": WITHIN, "on_fail": "ban"}}
-    with run_app(create_app(settings)) as client:
-        assert client.put(f"/v1/groups/{group}/policy", json=policy, headers=admin).is_success
-        joined = datetime.now(UTC) - timedelta(seconds=WITHIN - 12)
-        produce_events(
-            producer, settings.topic_events, [member_event("member.joined", group, "m", at=joined)]
-        )
-        [mute] = actions(kafka_bootstrap, topic, expect=1, timeout=30)
-        assert mute["action"] == "mute"
-    # Down for a while; another process starts and finds the deadline in the database.
-    with run_app(create_app(settings)):
-        got = actions(kafka_bootstrap, topic, expect=2, timeout=40, settle=3)
-    assert [(a["member_id"], a["action"]) for a in got] == [("m", "mute"), ("m", "ban")]
