@@ -1,4 +1,4 @@
-"""Telegram Bot API updates: secret token, group messages, joins, leaves, chat_member."""
+"""Telegram Bot API updates: secret token, group messages, joins and leaves (chat_member)."""
 
 from __future__ import annotations
 
@@ -37,28 +37,25 @@ def test_group_message_lands_and_redelivery_is_a_duplicate(ingest):
     assert event["data"]["display_name"] == "Test Firstname Test Lastname"
 
 
-def test_photos_joins_leaves_and_chat_member_updates(ingest):
-    photo, joins, left, member = (
+def test_photos_joins_and_leaves_from_chat_member_updates(ingest):
+    photo, added, left, member = (
         update(n)
         for n in (
             "telegram_photo",
-            "telegram_new_chat_members",
-            "telegram_left_chat_member",
+            "telegram_chat_member_added",
+            "telegram_chat_member_left",
             "telegram_chat_member",
         )
     )
-    assert post(ingest.client, photo).json()["accepted"] == 1
-    assert post(ingest.client, joins).json()["accepted"] == 2  # one member.joined per member
-    assert post(ingest.client, left).json()["accepted"] == 1
-    assert post(ingest.client, member).json()["accepted"] == 1
-    events = {e["id"]: e for e in events_on(ingest.bootstrap, ingest.topic, expect=5)}
+    for payload in (photo, added, left, member):
+        assert post(ingest.client, payload).json()["accepted"] == 1
+    events = {e["id"]: e for e in events_on(ingest.bootstrap, ingest.topic, expect=4)}
     pic = events[str(photo["update_id"])]
     assert pic["data"]["kind"] == "image"
     assert pic["data"]["text"] == "Look at this"
     assert pic["data"]["reply_to"] == "1365"
-    alice = events[f"{joins['update_id']}:2222222"]
-    bob = events[f"{joins['update_id']}:3333333"]
-    assert alice["type"] == bob["type"] == "member.joined"
+    bob = events[f"{added['update_id']}:3333333"]
+    assert bob["type"] == "member.joined"
     assert bob["member_id"] == "telegram:3333333"
     assert bob["data"] == {
         "display_name": "Bob Li",
@@ -72,6 +69,19 @@ def test_photos_joins_leaves_and_chat_member_updates(ingest):
     carol = events[f"{member['update_id']}:4444444"]
     assert carol["type"] == "member.joined"
     assert carol["data"]["method"] == "link"
+
+
+def test_a_join_told_twice_lands_once(ingest):
+    # Telegram posts one join as a new_chat_members service message and as a chat_member
+    # update (other update ids): only the chat_member update becomes an event.
+    joins = update("telegram_new_chat_members")
+    leave = update("telegram_left_chat_member")
+    added = update("telegram_chat_member_added")
+    for service in (joins, leave):
+        assert post(ingest.client, service).json() == {"accepted": 0, "duplicates": 0, "ignored": 1}
+    assert post(ingest.client, added).json()["accepted"] == 1
+    [event] = events_on(ingest.bootstrap, ingest.topic, expect=1, settle=1.0)
+    assert (event["type"], event["id"]) == ("member.joined", f"{added['update_id']}:3333333")
 
 
 def test_edits_private_chats_and_service_messages_are_ignored(ingest):

@@ -1,5 +1,10 @@
-"""Telegram Bot API webhook updates: group messages, joins and leaves, chat_member changes,
+"""Telegram Bot API webhook updates: group messages, chat_member changes (joins and leaves),
 join requests.
+
+A join or leave reaches a bot twice, as a `new_chat_members`/`left_chat_member` service
+message and as a `chat_member` update, under different update ids. Only `chat_member` is
+mapped: it names the invite link and approvals, and is sent even where join messages are
+hidden; the service messages are acknowledged and ignored, so a join counts once.
 
 Formats: https://core.telegram.org/bots/api#update, #message, #chatmemberupdated,
 #chatjoinrequest, #chatinvitelink, #setwebhook
@@ -37,6 +42,8 @@ _CONTENT_KINDS = (
 )
 _OTHER_CONTENT = ("contact", "location", "venue", "poll", "dice", "game", "story")
 _MEMBER_STATUSES = {"creator", "administrator", "member"}
+# Service messages announcing what a chat_member update also says (mapped from that one).
+_MEMBERSHIP_SERVICE_FIELDS = ("new_chat_members", "left_chat_member")
 
 
 def verify_telegram(*, secret: str, headers: Mapping[str, str]) -> None:
@@ -60,6 +67,10 @@ def _attachment(kind: str, value: Any) -> dict[str, Any]:
 
 def _message(update: dict[str, Any], update_id: int, loc: Loc) -> dict[str, Any] | None:
     message = update["message"]
+    if optional(update, *loc, "chat", "type") not in _GROUP_CHATS:
+        return None  # a private chat
+    if any(field in message for field in _MEMBERSHIP_SERVICE_FIELDS):
+        return None  # the join or leave is mapped from its chat_member update
     chat_id = require(update, *loc, "chat", "id", kind=int)
     user_id = require(update, *loc, "from", "id", kind=int)
     date = require(update, *loc, "date", kind=int)
@@ -104,59 +115,6 @@ def _message(update: dict[str, Any], update_id: int, loc: Loc) -> dict[str, Any]
     }
 
 
-def _joins_and_leaves(update: dict[str, Any], update_id: int, adapted: Adapted) -> bool:
-    message = update["message"]
-    loc: Loc = ("message",)
-    if "new_chat_members" not in message and "left_chat_member" not in message:
-        return False
-    chat_id = require(update, *loc, "chat", "id", kind=int)
-    actor = require(update, *loc, "from", "id", kind=int)
-    occurred = from_unix(require(update, *loc, "date", kind=int), (*loc, "date"))
-    group = ids.group_id(chat_id)
-    for index, _ in enumerate(
-        require(update, *loc, "new_chat_members", kind=list)
-        if "new_chat_members" in message
-        else []
-    ):
-        user_loc = (*loc, "new_chat_members", index)
-        user_id = require(update, *user_loc, "id", kind=int)
-        if optional(update, *user_loc, "is_bot") is True:
-            adapted.ignored += 1
-            continue
-        invited = actor != user_id
-        adapted.add(
-            {
-                "id": f"{update_id}:{user_id}",
-                "type": "member.joined",
-                "group_id": group,
-                "member_id": ids.member_id(user_id),
-                "occurred_at": occurred,
-                "data": {
-                    "display_name": _name(message["new_chat_members"][index]),
-                    "invited_by": ids.member_id(actor) if invited else None,
-                    "method": "invite" if invited else "link",
-                },
-            }
-        )
-    if "left_chat_member" in message:
-        user_id = require(update, *loc, "left_chat_member", "id", kind=int)
-        removed = actor != user_id
-        adapted.add(
-            {
-                "id": f"{update_id}:{user_id}",
-                "type": "member.left",
-                "group_id": group,
-                "member_id": ids.member_id(user_id),
-                "occurred_at": occurred,
-                "data": {
-                    "reason": "removed" if removed else "left",
-                    "by": ids.member_id(actor) if removed else None,
-                },
-            }
-        )
-    return True
-
-
 def _is_member(member: Any) -> bool:
     if not isinstance(member, dict):
         return False
@@ -170,6 +128,16 @@ def _channel(change: dict[str, Any]) -> str | None:
     """The name the admins gave the invite link the member came through, if any."""
     name = optional(change, "invite_link", "name")
     return name if isinstance(name, str) and name else None
+
+
+def _join_method(change: dict[str, Any], *, actor: int, user_id: int) -> str:
+    """How the member came in: approved, added by someone else, or by a link themselves."""
+    # A link that creates join requests lets nobody in unapproved; via_join_request covers
+    # requests sent without a link.
+    approval_link = optional(change, "invite_link", "creates_join_request") is True
+    if approval_link or change.get("via_join_request") is True:
+        return "approval"
+    return "invite" if actor != user_id else "link"
 
 
 def _chat_member(update: dict[str, Any], update_id: int, adapted: Adapted) -> None:
@@ -189,16 +157,13 @@ def _chat_member(update: dict[str, Any], update_id: int, adapted: Adapted) -> No
         "member_id": ids.member_id(user_id),
         "occurred_at": occurred,
     }
-    if not was and now_member:
-        if change.get("via_join_request"):
-            method = "approval"
-        elif actor != user_id:
-            method = "invite"
-        else:
-            method = "link"
+    if optional(change, "new_chat_member", "user", "is_bot") is True:
+        adapted.ignored += 1  # other bots coming and going are no members to count
+    elif not was and now_member:
+        method = _join_method(change, actor=actor, user_id=user_id)
         data = {
             "display_name": _name(change["new_chat_member"]["user"]),
-            "invited_by": ids.member_id(actor) if actor != user_id else None,
+            "invited_by": ids.member_id(actor) if method == "invite" else None,
             "method": method,
             "channel": _channel(change),
         }
@@ -211,7 +176,7 @@ def _chat_member(update: dict[str, Any], update_id: int, adapted: Adapted) -> No
         }
         adapted.add({**base, "type": "member.left", "data": data})
     else:
-        adapted.ignored += 1
+        adapted.ignored += 1  # promoted, muted, banned while away…: no join or leave
 
 
 def _join_request(update: dict[str, Any], update_id: int, adapted: Adapted) -> None:
@@ -244,15 +209,11 @@ def adapt(*, source: Source, headers: Mapping[str, str], body: bytes, now: float
     update_id = require(update, "update_id", kind=int)
     adapted = Adapted()
     if isinstance(update.get("message"), dict):
-        chat_type = optional(update, "message", "chat", "type")
-        if chat_type not in _GROUP_CHATS:
+        raw = _message(update, update_id, ("message",))
+        if raw is None:
             adapted.ignored = 1
-        elif not _joins_and_leaves(update, update_id, adapted):
-            raw = _message(update, update_id, ("message",))
-            if raw is None:
-                adapted.ignored = 1
-            else:
-                adapted.add(raw)
+        else:
+            adapted.add(raw)
     elif isinstance(update.get("chat_member"), dict):
         if optional(update, "chat_member", "chat", "type") in _GROUP_CHATS:
             _chat_member(update, update_id, adapted)

@@ -146,14 +146,15 @@ def test_telegram_message_photo_joins_and_leaves():
     assert message["data"]["display_name"] == "Test Firstname Test Lastname"
     [photo] = via_telegram(load("telegram_photo")).raws
     assert (photo["data"]["kind"], photo["data"]["reply_to"]) == ("image", "1365")
-    alice, bob = via_telegram(load("telegram_new_chat_members")).raws
-    assert alice["id"] == "10002:2222222" and bob["member_id"] == "telegram:3333333"
+    [bob] = via_telegram(load("telegram_chat_member_added")).raws
+    assert (bob["id"], bob["member_id"]) == ("10008:3333333", "telegram:3333333")
     assert bob["data"] == {
         "display_name": "Bob Li",
         "invited_by": "telegram:1111111",
         "method": "invite",
+        "channel": None,
     }
-    [gone] = via_telegram(load("telegram_left_chat_member")).raws
+    [gone] = via_telegram(load("telegram_chat_member_left")).raws
     assert (gone["type"], gone["data"]) == ("member.left", {"reason": "left", "by": None})
     [carol] = via_telegram(load("telegram_chat_member")).raws
     assert (carol["type"], carol["data"]["method"]) == ("member.joined", "link")

@@ -67,3 +67,82 @@ def test_chat_member_join_takes_its_channel_from_the_invite_link_name():
     }
     [unnamed] = via_telegram(load("telegram_chat_member")).raws  # a link without a name
     assert unnamed["data"]["channel"] is None
+
+
+def test_join_and_leave_service_messages_are_ignored_the_chat_member_update_counts():
+    # Telegram sends both for one join or leave; counting both would count it twice.
+    for name in ("telegram_new_chat_members", "telegram_left_chat_member"):
+        adapted = via_telegram(load(name))
+        assert (adapted.raws, adapted.ignored) == ([], 1)
+
+
+def _change(old: dict[str, Any], new: dict[str, Any], *, by: int = 3333333) -> dict[str, Any]:
+    payload = load("telegram_chat_member_added")
+    change = payload["chat_member"]
+    change["from"]["id"] = by
+    change["old_chat_member"].update(old)
+    change["new_chat_member"].update(new)
+    return payload
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "by", "expected"),
+    [
+        # Removed and banned by an admin: a removal, by them.
+        (
+            {"status": "member"},
+            {"status": "kicked", "until_date": 0},
+            1111111,
+            ("member.left", {"reason": "removed", "by": "telegram:1111111"}),
+        ),
+        # A muted member (restricted, still in the chat) leaving.
+        (
+            {"status": "restricted", "is_member": True},
+            {"status": "left"},
+            3333333,
+            ("member.left", {"reason": "left", "by": None}),
+        ),
+        # Joining a group whose defaults restrict newcomers: in the chat, so a join.
+        (
+            {"status": "left"},
+            {"status": "restricted", "is_member": True},
+            3333333,
+            ("member.joined", {"method": "link", "invited_by": None}),
+        ),
+    ],
+)
+def test_status_changes_in_and_out_of_the_chat_are_joins_and_leaves(old, new, by, expected):
+    [raw] = via_telegram(_change(old, new, by=by)).raws
+    kind, data = expected
+    assert raw["type"] == kind
+    assert {key: raw["data"][key] for key in data} == data
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ({"status": "member"}, {"status": "administrator"}),  # promoted
+        ({"status": "member"}, {"status": "restricted", "is_member": True}),  # muted
+        ({"status": "left"}, {"status": "kicked", "until_date": 0}),  # banned while away
+        ({"status": "left"}, {"status": "restricted", "is_member": False}),  # restricted away
+    ],
+)
+def test_status_changes_that_keep_the_member_in_or_out_are_ignored(old, new):
+    adapted = via_telegram(_change(old, new))
+    assert (adapted.raws, adapted.ignored) == ([], 1)
+
+
+def test_approved_joins_are_approvals_with_no_inviter_and_bots_are_not_members():
+    direct = _change({"status": "left"}, {"status": "member"}, by=1111111)
+    direct["chat_member"]["via_join_request"] = True
+    through_link = load("telegram_chat_member_invite_link")
+    through_link["chat_member"]["from"]["id"] = 1111111  # the admin who approved
+    through_link["chat_member"]["invite_link"]["creates_join_request"] = True
+    for payload in (direct, through_link):
+        [raw] = via_telegram(payload).raws
+        assert (raw["data"]["method"], raw["data"]["invited_by"]) == ("approval", None)
+    assert raw["data"]["channel"] == "公众号-推文"
+    bot = _change({"status": "left"}, {"status": "member"}, by=1111111)
+    bot["chat_member"]["new_chat_member"]["user"]["is_bot"] = True
+    adapted = via_telegram(bot)
+    assert (adapted.raws, adapted.ignored) == ([], 1)
