@@ -53,6 +53,17 @@ def hash_tag(value: str) -> str:
     return f"{{{escaped}}}"
 
 
+def _info_problem(info: dict[str, Any]) -> str | None:
+    """What CLUSTER INFO says is wrong: slots without a node, or a failing state."""
+    assigned = int(info.get("cluster_slots_assigned", 0))
+    if assigned < CLUSTER_SLOTS:
+        return f"cluster has {CLUSTER_SLOTS - assigned} of {CLUSTER_SLOTS} slots unassigned"
+    if info.get("cluster_state") != "ok":
+        failing = int(info.get("cluster_slots_pfail", 0)) + int(info.get("cluster_slots_fail", 0))
+        return f"cluster state {info.get('cluster_state')} ({failing} slots failing)"
+    return None
+
+
 class LazyRedisCluster:
     """A redis-py RedisCluster that connects on first use rather than when built.
 
@@ -74,9 +85,29 @@ class LazyRedisCluster:
             if self._client is None:
                 try:
                     self._client = RedisCluster.from_url(self._url, **_cluster_options())
-                except RedisClusterException as exc:
-                    raise redis.ConnectionError(f"Redis Cluster: {exc}") from exc
+                except (RedisClusterException, IndexError) as exc:
+                    # IndexError: redis-py's answer to a cluster that has no slot at all.
+                    raise redis.ConnectionError(f"Redis Cluster: {exc!r}") from exc
             return self._client
+
+    def problem(self) -> str | None:
+        """Why the cluster cannot serve every slot now (None: it can), or raise a RedisError."""
+        try:
+            cluster = self.cluster
+        except redis.ConnectionError:
+            # Ask the node REDIS_URL names: nodes not joined yet are "slots unassigned".
+            with redis.Redis.from_url(self._url, **_TIMEOUTS) as node:  # type: ignore[arg-type]
+                if problem := _info_problem(cast(dict[str, Any], node.cluster("INFO"))):
+                    return problem
+            raise
+        # Every primary answers, and none sees a slot without a node or a failing state.
+        views = cast(
+            dict[str, dict[str, Any]], cluster.cluster_info(target_nodes=RedisCluster.PRIMARIES)
+        )
+        for name, info in sorted(views.items()):
+            if problem := _info_problem(info):
+                return f"{problem} (node {name})"
+        return None
 
     def register_script(self, script: str) -> Script:
         """Register a Lua script without connecting (its SHA is computed locally)."""
@@ -115,23 +146,11 @@ def make_async_redis(url: str, *, cluster: bool = False) -> redis.asyncio.Redis:
     return redis.asyncio.Redis.from_url(url, retry_on_timeout=False, **_TIMEOUTS)  # type: ignore[arg-type]
 
 
-def _cluster_problem(client: RedisCluster) -> str | None:
-    info = client.cluster_info()
-    assigned = int(info.get("cluster_slots_assigned", 0))
-    if assigned < CLUSTER_SLOTS:
-        return f"cluster has {CLUSTER_SLOTS - assigned} of {CLUSTER_SLOTS} slots unassigned"
-    if info.get("cluster_state") != "ok":
-        failing = int(info.get("cluster_slots_pfail", 0)) + int(info.get("cluster_slots_fail", 0))
-        return f"cluster state {info.get('cluster_state')} ({failing} slots failing)"
-    client.ping(target_nodes=RedisCluster.PRIMARIES)  # every primary answers
-    return None
-
-
 def redis_problem(client: redis.Redis) -> str | None:
     """Return None when Redis answers PING (a cluster: ok, every slot assigned), else why not."""
     try:
         if isinstance(client, LazyRedisCluster):
-            return _cluster_problem(client.cluster)
+            return client.problem()
         client.ping()
         return None
     except (redis.RedisError, RedisClusterException) as exc:

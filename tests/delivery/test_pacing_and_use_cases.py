@@ -5,17 +5,17 @@ from __future__ import annotations
 import uuid
 
 import pytest
-import redis
 from sqlmodel import Session
 
 from services.common.errors import Conflict
+from services.common.redis_client import make_redis
 from services.delivery.deliveries import NoSource, list_deliveries, post_message, retry_delivery
 from services.delivery.pacing import Pacer, Rates, group_keys
 from tests.delivery.conftest import action, chat_number
 
 
-def test_buckets_space_posts_and_pauses_hold_everyone(redis_url):
-    pacer = Pacer(redis.Redis.from_url(redis_url))
+def test_buckets_space_posts_and_pauses_hold_everyone(redis_url, redis_cluster):
+    pacer = Pacer(make_redis(redis_url, cluster=redis_cluster))
     source, group = uuid.uuid4().hex, "telegram:-1"
     rates = Rates(per_second=100.0, per_group_per_minute=60.0)
     assert pacer.acquire(source=source, group_id=group, rates=rates, post=True) == 0
@@ -26,8 +26,8 @@ def test_buckets_space_posts_and_pauses_hold_everyone(redis_url):
     assert 4 < pacer.acquire(source=source, group_id="telegram:-2", rates=rates, post=False) <= 5
 
 
-def test_an_empty_source_bucket_refunds_the_group_token(redis_url):
-    client = redis.Redis.from_url(redis_url)
+def test_an_empty_source_bucket_refunds_the_group_token(redis_url, redis_cluster):
+    client = make_redis(redis_url, cluster=redis_cluster)
     pacer = Pacer(client)
     source = uuid.uuid4().hex
     rates = Rates(per_second=1.0, per_group_per_minute=60.0)

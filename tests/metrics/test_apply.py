@@ -16,8 +16,8 @@ from tests.metrics.helpers import SHANGHAI, event, local
 
 
 @pytest.fixture
-def client(redis_url):
-    redis = make_redis(redis_url)
+def client(redis_url, redis_cluster):
+    redis = make_redis(redis_url, cluster=redis_cluster)
     yield redis
     redis.close()
 

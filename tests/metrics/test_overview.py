@@ -15,7 +15,8 @@ from services.metrics.apply import Applier
 from tests.metrics.helpers import SHANGHAI, event
 from tests.support import auth
 
-# The overview lists every group of the index, so this test has a Redis database of its own.
+# The overview lists every group of the index, so this test has a Redis database of its own
+# (on a Redis Cluster, which has one database, the cluster is emptied: tests/cluster).
 OWN_DB = 11
 GROUPS = [f"ov:{n:02d}" for n in range(50)]
 
@@ -35,7 +36,7 @@ def fill(applier: Applier, now: datetime) -> None:
 
 
 @pytest.fixture
-def overview(make_settings, run_app, redis_url, tmp_path):
+def overview(make_settings, run_app, redis_url, redis_cluster, tmp_path):
     tokens = {name: f"qy_ov_{name}_{uuid.uuid4().hex}" for name in ("all", "two", "one")}
     config = QunyunConfig(
         tokens=[
@@ -44,9 +45,9 @@ def overview(make_settings, run_app, redis_url, tmp_path):
             token_entry("one", tokens["one"], ["ov:17"], ["read"]),
         ]
     )
-    url = redis_url.rsplit("/", 1)[0] + f"/{OWN_DB}"
-    client = make_redis(url)
-    client.flushdb()
+    url = redis_url if redis_cluster else redis_url.rsplit("/", 1)[0] + f"/{OWN_DB}"
+    client = make_redis(url, cluster=redis_cluster)
+    client.flushdb()  # on a cluster: every primary
     settings = make_settings(
         redis_url=url,
         qunyun_config=str(write_config(tmp_path / "qunyun.toml", config)),
