@@ -56,6 +56,15 @@ POLICY_EXAMPLES: Examples = {
             "reports": {"keywords": ["举报", "/report"], "threshold": 3, "action": "delete"},
         },
     },
+    "gates": {
+        "summary": "Join requests by keyword, newcomers verified by a code (入群验证)",
+        "value": {
+            "exempt_members": ["telegram:10001"],
+            "join_requests": {"mode": "auto", "answer_keywords": ["运营", "暗号"]},
+            "verification": {"enabled": True, "within_seconds": 300, "on_fail": "kick"},
+            "notices": {"verify": "{member} 请在 {duration} 内发送验证码 {code}"},
+        },
+    },
 }
 
 SAMPLE_EXAMPLES: Examples = {
