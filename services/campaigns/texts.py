@@ -20,6 +20,8 @@ from zoneinfo import ZoneInfo
 from pydantic import AfterValidator
 from pydantic import Field as PydField
 
+from services.common.text import chinese_duration
+
 UNKNOWN_NAME = "群友"
 KIND_NAMES = {
     "checkin": "打卡",
@@ -58,8 +60,6 @@ DEFAULTS: dict[str, str] = {
 QUIET_KINDS = frozenset({"welcome", "autoreply", "broadcast"})
 """Kinds that are tools rather than activities: no start or end notice unless a template
 is given in `params.texts` (their announcement and reminders still go out when asked for)."""
-
-_UNITS = ((86400, "天"), (3600, "小时"), (60, "分钟"), (1, "秒"))
 
 
 def placeholders(template: str, known: Iterable[str]) -> list[str]:
@@ -157,17 +157,6 @@ def zone_label(value: datetime, tz: ZoneInfo) -> str:
 def local_time(value: datetime, tz: ZoneInfo) -> str:
     """A time in the group's timezone with the zone shown: `2026-12-01 09:00 (UTC)`."""
     return f"{value.astimezone(tz):%Y-%m-%d %H:%M} ({zone_label(value, tz)})"
-
-
-def chinese_duration(seconds: int) -> str:
-    """`3600` → `1 小时`, `5400` → `1 小时 30 分钟`, `0` → `0 秒`."""
-    parts: list[str] = []
-    left = max(0, seconds)
-    for size, unit in _UNITS:
-        count, left = divmod(left, size)
-        if count:
-            parts.append(f"{count} {unit}")
-    return " ".join(parts) or "0 秒"
 
 
 def details(kind: str, params: Mapping[str, object]) -> str:

@@ -153,3 +153,19 @@ class Text:
         if end > len(positions):  # casefolding made a mark that is not a letter (rare)
             return 0, len(self.clean)
         return positions[start], positions[end - 1] + 1
+
+
+_DURATION_UNITS = ((86400, "天"), (3600, "小时"), (60, "分钟"), (1, "秒"))
+
+
+def chinese_duration(seconds: int | None) -> str:
+    """Human-readable Chinese: 600 → `10 分钟`, 5400 → `1 小时 30 分钟`; None → `永久`."""
+    if seconds is None:
+        return "永久"
+    parts: list[str] = []
+    left = max(0, seconds)
+    for size, unit in _DURATION_UNITS:
+        count, left = divmod(left, size)
+        if count:
+            parts.append(f"{count} {unit}")
+    return " ".join(parts) or "0 秒"

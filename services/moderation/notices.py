@@ -19,12 +19,12 @@ from typing import Any
 from pydantic import field_validator
 from sqlmodel import Field, SQLModel
 
+from services.common.text import chinese_duration
+
 PLACEHOLDERS = ("member", "reason", "strikes", "duration", "code")
 NOTICE_ACTIONS = ("warn", "mute", "kick", "ban", "verify")
 DEFAULT_VERIFY = "欢迎 {member}！请在群里发送验证码 {code} 完成入群验证，验证前暂时禁言。"
 TEMPLATE_DOC = "Posted with the action; placeholders {member} {reason} {strikes} {duration} {code}"
-
-_UNITS = ((86400, "天"), (3600, "小时"), (60, "分钟"), (1, "秒"))
 
 
 def placeholders(template: str) -> list[str]:
@@ -76,19 +76,6 @@ def template_for(notices: dict[str, Any], action: str) -> str | None:
     if action == "verify" and template is None:
         return DEFAULT_VERIFY
     return template
-
-
-def chinese_duration(seconds: int | None) -> str:
-    """Human-readable Chinese: 600 → `10 分钟`, 5400 → `1 小时 30 分钟`; None → `永久`."""
-    if seconds is None:
-        return "永久"
-    parts: list[str] = []
-    left = max(0, seconds)
-    for size, unit in _UNITS:
-        count, left = divmod(left, size)
-        if count:
-            parts.append(f"{count} {unit}")
-    return " ".join(parts) or "0 秒"
 
 
 @dataclass(frozen=True, slots=True)
