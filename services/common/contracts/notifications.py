@@ -27,8 +27,8 @@ class CampaignNotification(_Record):
     latest event when the notification was made (null before the group's first event):
     delivery posts through its credentials. `reply_to` is a message id to answer, or
     null. `mentions` are the member ids named in `text` as `@<display name>` (or
-    `@<member id>` when no name is known); `mention_names` maps a member id to the
-    display name used (absent: named by id), so delivery finds the `@name` in `text`.
+    `@群友` when no name is known: internal ids never show); `mention_names` maps a
+    member id to the name used, so delivery finds the `@name` in `text`.
     A winners post keeps the same map in `data.mention_names` too (older consumers).
     """
 
