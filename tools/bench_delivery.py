@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 import tempfile
 import time
 import uuid
@@ -32,7 +33,9 @@ from kafka import KafkaProducer
 from services.common.settings import QunyunConfig, write_config
 from services.delivery.dispatcher import Dispatcher
 from tools.bench_e2e import (
+    PIDS,
     TopicWatcher,
+    cpu_seconds,
     double_calls,
     double_source,
     private_settings,
@@ -76,10 +79,12 @@ def _actions(targets: list[Target], run: str) -> list[tuple[str, bytes, bytes]]:
 
 def _delivery_rate(
     *, producer: KafkaProducer, topic: str, watcher: TopicWatcher, targets: list[Target]
-) -> float:
-    """Produce a delete action per target; records/s from the first send to the last receipt."""
+) -> tuple[float, float]:
+    """Produce a delete action per target; records/s from the first send to the last receipt,
+    and the delivery process's CPU milliseconds per record."""
     records = _actions(targets, f"dl-{uuid.uuid4().hex[:8]}")
     ids = {record_id for record_id, _, _ in records}
+    cpu = cpu_seconds(PIDS["delivery"])
     started = time.perf_counter()
     for _, key, value in records:
         producer.send(topic, key=key, value=value)
@@ -90,7 +95,8 @@ def _delivery_rate(
     outcomes = {watcher.records[i].get("outcome") for i in ids}
     if outcomes != {"delivered"}:
         raise RuntimeError(f"delivery receipts were {sorted(map(str, outcomes))}, not delivered")
-    return len(ids) / (max(watcher.arrived[i] for i in ids) - started)
+    cpu_ms = (cpu_seconds(PIDS["delivery"]) - cpu) * 1000 / len(ids)
+    return len(ids) / (max(watcher.arrived[i] for i in ids) - started), cpu_ms
 
 
 async def _bare_calls(url: str, targets: list[Target], concurrency: int) -> float:
@@ -121,7 +127,7 @@ def run(
     count, groups = (100, 10) if smoke else (5000, 200)
     repeats = 1 if smoke else repeats
     settings = private_settings(bootstrap=bootstrap, redis_url=redis_url, name="delivery")
-    delivered, bare = [], []
+    delivered, bare, cpu = [], [], []
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-dl-")))
         double = stack.enter_context(serve_double(workdir))
@@ -145,9 +151,11 @@ def run(
         bare_rate(double=double, targets=_targets(count=len(warm), groups=groups, seed=100))
         for k in range(repeats):
             targets = _targets(count=count, groups=groups, seed=k + 1)
-            delivered.append(
-                _delivery_rate(producer=producer, topic=topic, watcher=watcher, targets=targets)
+            rate, cpu_ms = _delivery_rate(
+                producer=producer, topic=topic, watcher=watcher, targets=targets
             )
+            delivered.append(rate)
+            cpu.append(cpu_ms)
             bare.append(bare_rate(double=double, targets=_targets(count=count, groups=groups,
                                                                    seed=k + 101)))  # fmt: skip
         calls = len(double_calls(double, "deleteMessage"))
@@ -157,7 +165,9 @@ def run(
         f"{count} delete actions over {groups} Telegram groups per run, pacing off, one delivery "
         f"process ({CONCURRENCY} in flight), first record produced → last delivered receipt; "
         f"bare: {CONCURRENCY} concurrent calls; median of {repeats} after a warm-up; "
-        f"{calls} deleteMessage calls at the double; ratio = value / raw"
+        f"{calls} deleteMessage calls at the double; ratio = value / raw; delivery's CPU "
+        f"{median(cpu):.2f} ms per record; load average {os.getloadavg()[0]:.1f} on "
+        f"{os.cpu_count()} CPUs"
     )
     return [
         row(name="delivery: records carried out per second (telegram delete, double)",

@@ -12,9 +12,12 @@ Each cycle claims due group heads (store.py); in one executor hop for the whole 
 routes each (no source or credentials → `no_route`), plans it (nothing to call →
 `recorded`) and takes its pacing tokens (denied: give the claim back, due when the bucket
 refills); then it starts a task per claim and waits until a task ends, a consumer commit
-wakes it, or `poll` seconds pass. A task calls, decides (policy.py) and hands the result
-to the settler (settler.py), which writes the results of every call that ended meanwhile,
-each with its receipt and guarded by its claim token, in one transaction (settle.py).
+wakes it, a row it gave back or requeued becomes due (a timer set for that moment, so a
+paced group flows at its rate, not at the polling rate), or `poll` seconds pass (rows
+another replica left behind, leases that expired). A task calls, decides (policy.py) and
+hands the result to the settler (settler.py), which writes the results of every call that
+ended meanwhile, each with its receipt and guarded by its claim token, in one transaction
+(settle.py).
 The row was marked in flight, with the attempt counted, before the call; after a crash
 its lease expires and the call is made again as an unknown outcome (delete, mute, kick
 and ban are idempotent; Feishu posts carry a `uuid`), counted in
@@ -231,6 +234,7 @@ class Dispatcher(BackgroundLoop):
                 await asyncio.to_thread(release, self._engine, claim, wait=1.0)
         elif ready.route is None or ready.op is None:
             await asyncio.to_thread(release, self._engine, claim, wait=ready.wait)
+            self._wake_in(ready.wait)
         else:
             await self._call(claim, ready.route, ready.op, last_step=ready.last_step)
 
@@ -289,5 +293,15 @@ class Dispatcher(BackgroundLoop):
                 message_id=result.platform_message_id,
             )
         )
-        if finished is None and decision.final and self._woken is not None:
-            self._woken.set()
+        if finished is None:  # due again: the next step at once, a retry after its delay
+            self._wake_in(decision.delay if not decision.final else 0.0)
+
+    def _wake_in(self, seconds: float) -> None:
+        """Look for due work again when a row given back or requeued becomes due."""
+        loop, woken = self._aloop, self._woken
+        if loop is None or woken is None:
+            return
+        if seconds <= 0:
+            woken.set()
+        else:
+            loop.call_later(seconds, woken.set)

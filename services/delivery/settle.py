@@ -14,9 +14,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from services.common.contracts.receipts import DeliveryReceipt
 from services.common.db import new_id, utcnow
@@ -103,29 +105,56 @@ def _apply(row: Delivery, item: Settlement, topic: str) -> Outgoing | None:
     return None
 
 
+# What settling reads of a claimed row (never the payload) and what it writes back.
+READ = ("seq", "claim_token", "ref_id", "ref_topic", "group_id", "source", "platform",
+        "operation", "attempts", "step", "failures", "detail", "platform_message_id",
+        "next_attempt_at")  # fmt: skip
+WRITTEN = ("state", "outcome", "detail", "step", "failures", "platform_message_id",
+           "claim_token", "lease_until", "next_attempt_at", "updated_at")  # fmt: skip
+TABLE: sa.Table = Delivery.__table__  # type: ignore[attr-defined]
+
+
+def _changes() -> sa.Update:
+    t = TABLE.c
+    return (
+        sa.update(TABLE)
+        .where(t.seq == sa.bindparam("b_seq"))
+        .values({name: sa.bindparam(f"b_{name}") for name in WRITTEN})
+    )
+
+
 def settle_all(engine: Engine, items: Sequence[Settlement], *, topic: str) -> list[Delivery | None]:
     """Apply every result in one transaction; per item, the row when now finished, else None.
 
     An item whose claim is no longer this process's (its token changed) is skipped (None).
+    Core statements: the claimed rows' small columns read under a row lock (PostgreSQL),
+    every change written by one executemany UPDATE, the receipts by one INSERT.
     """
     if not items:
         return []
     with Session(engine, expire_on_commit=False) as session:
-        rows = session.exec(
-            select(Delivery).where(col(Delivery.seq).in_([item.seq for item in items]))
-        ).all()
-        by_seq = {row.seq: row for row in rows}
+        found = session.execute(
+            sa.select(*(TABLE.c[name] for name in READ))
+            .where(TABLE.c.seq.in_([item.seq for item in items]))
+            .with_for_update()
+        ).mappings()
+        by_seq = {r["seq"]: Delivery(**r) for r in found}
         receipts: list[Outgoing] = []
         finished: list[Delivery | None] = []
+        changed: list[dict[str, Any]] = []
         for item in items:
             row = by_seq.get(item.seq)
             receipt = None
             if row is not None and row.claim_token == item.token:
                 receipt = _apply(row, item, topic)
-                session.add(row)
+                changed.append(
+                    {"b_seq": row.seq, **{f"b_{name}": getattr(row, name) for name in WRITTEN}}
+                )
             if receipt is not None:
                 receipts.append(receipt)
             finished.append(row if receipt is not None else None)
+        if changed:
+            session.execute(_changes(), changed)
         enqueue(session, DeliveryOutbox, receipts)
         session.commit()
     return finished

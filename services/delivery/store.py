@@ -1,8 +1,9 @@
 """The queue in the database: insert records once, claim due group heads, give claims back.
 
-Claims follow the kernel outbox (services/common/outbox.py): on PostgreSQL the due rows
-are locked with FOR UPDATE SKIP LOCKED and marked in that transaction; SQLite has no row
-locks, so each candidate is taken by a conditional UPDATE that only one process can win.
+Claims follow the kernel outbox (services/common/outbox.py): on PostgreSQL one statement
+locks the due rows with FOR UPDATE SKIP LOCKED, marks them and returns them (a CTE under
+an UPDATE … RETURNING: one round trip, no ORM load); SQLite has no row locks, so each
+candidate is taken by a conditional UPDATE that only one process can win.
 Only a group's oldest unfinished row is a candidate, so a group has at most one record in
 flight across every replica and its records run in order. A claim counts the attempt and
 sets a lease; a row still `in_flight` after its lease is a crash's unknown outcome and
@@ -44,8 +45,12 @@ def insert_new(session: Session, rows: Sequence[dict[str, Any]]) -> int:
         return 0
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(TABLE).values(list(rows)).on_conflict_do_nothing(index_elements=["ref_id"])
-    return int(session.execute(statement).rowcount or 0)  # type: ignore[attr-defined]
+    # One statement for any number of rows (its compiled form is cached; SQLAlchemy batches
+    # the parameter sets into multi-row VALUES), the new rows counted by what it returns.
+    statement = (
+        insert(TABLE).on_conflict_do_nothing(index_elements=["ref_id"]).returning(TABLE.c.seq)
+    )
+    return len(session.execute(statement, list(rows)).all())
 
 
 def _due(now: Any) -> sa.ColumnElement[bool]:
@@ -69,12 +74,11 @@ def _candidates(now: Any, busy: Collection[str], limit: int) -> sa.Select[Any]:
     return query.order_by(t.next_attempt_at, t.seq).limit(limit)
 
 
-def _mark(
-    session: Session, seqs: list[int], token: str, now: Any, *, check: bool, lease: timedelta
-) -> int:
+def _take(session: Session, seq: int, token: str, now: Any, lease: timedelta) -> bool:
+    """Mark one row claimed if it is still due (SQLite: only one process can win)."""
     statement = (
         sa.update(TABLE)
-        .where(TABLE.c.seq.in_(seqs))
+        .where(TABLE.c.seq == seq, _due(now))
         .values(
             state=IN_FLIGHT,
             attempts=TABLE.c.attempts + 1,
@@ -83,9 +87,49 @@ def _mark(
             updated_at=now,
         )
     )
-    if check:
-        statement = statement.where(_due(now))
-    return int(session.execute(statement).rowcount or 0)  # type: ignore[attr-defined]
+    return int(session.execute(statement).rowcount or 0) == 1  # type: ignore[attr-defined]
+
+
+def _claim_locked(
+    session: Session, token: str, now: Any, lease: timedelta, busy: Collection[str], limit: int
+) -> list[tuple[Delivery, bool]]:
+    """PostgreSQL: lock, mark and return the due heads in one statement."""
+    found = _candidates(now, busy, limit).with_for_update(skip_locked=True, of=TABLE).cte("found")
+    statement = (
+        sa.update(TABLE)
+        .where(TABLE.c.seq == found.c.seq)
+        .values(
+            state=IN_FLIGHT,
+            attempts=TABLE.c.attempts + 1,
+            claim_token=token,
+            lease_until=now + lease,
+            updated_at=now,
+        )
+        .returning(*TABLE.c, found.c.state.label("was"))
+    )
+    claimed = [
+        (Delivery(**{c.name: r[c.name] for c in TABLE.c}), r.was == IN_FLIGHT)
+        for r in session.execute(statement).mappings()
+    ]
+    return sorted(claimed, key=lambda claim: claim[0].seq or 0)
+
+
+def _claim_one_by_one(
+    session: Session, token: str, now: Any, lease: timedelta, busy: Collection[str], limit: int
+) -> list[tuple[Delivery, bool]]:
+    """SQLite: take each candidate with a conditional UPDATE, then read the rows taken."""
+    found = [
+        r
+        for r in session.execute(_candidates(now, busy, limit)).all()
+        if _take(session, r.seq, token, now, lease)
+    ]
+    if not found:
+        return []
+    recovered = {r.seq for r in found if r.state == IN_FLIGHT}
+    rows = session.exec(
+        select(Delivery).where(col(Delivery.claim_token) == token).order_by(col(Delivery.seq))
+    ).all()
+    return [(row, row.seq in recovered) for row in rows]
 
 
 def claim_due(
@@ -93,27 +137,11 @@ def claim_due(
 ) -> list[Claim]:
     """Claim up to `limit` due group heads (skipping groups in `busy`), attempts counted."""
     token, now = uuid.uuid4().hex, utcnow()
-    recovered: set[int] = set()
+    claim = _claim_locked if engine.dialect.name == "postgresql" else _claim_one_by_one
     with Session(engine, expire_on_commit=False) as session:
-        query = _candidates(now, busy, limit)
-        if engine.dialect.name == "postgresql":
-            found = session.execute(query.with_for_update(skip_locked=True, of=TABLE)).all()
-            if found:
-                _mark(session, [r.seq for r in found], token, now, check=False, lease=lease)
-        else:
-            found = [
-                r
-                for r in session.execute(query).all()
-                if _mark(session, [r.seq], token, now, check=True, lease=lease) == 1
-            ]
-        recovered = {r.seq for r in found if r.state == IN_FLIGHT}
+        claimed = claim(session, token, now, lease, busy, limit)
         session.commit()
-        if not found:
-            return []
-        rows = session.exec(
-            select(Delivery).where(col(Delivery.claim_token) == token).order_by(col(Delivery.seq))
-        ).all()
-    return [Claim(row, token, row.seq in recovered) for row in rows]
+    return [Claim(row, token, recovered) for row, recovered in claimed]
 
 
 def release(engine: Engine, claim: Claim, *, wait: float) -> None:
