@@ -16,13 +16,7 @@ from services.ingest.deps import runtime_of
 from services.ingest.openapi import DESCRIPTION, REQUEST_BODY, RESPONSES, SUMMARY
 from services.ingest.publish import publish
 from services.ingest.telemetry import body_bytes, count_rejected
-from services.ingest.webhooks import (
-    PLAIN_ANSWERS,
-    URL_CHECKS,
-    Delivery,
-    enrich,
-    read_delivery,
-)
+from services.ingest.webhooks import ANSWERS, URL_CHECKS, Delivery, enrich, read_delivery
 from services.platforms.inbound import InvalidPayload, Unauthenticated
 
 router = APIRouter(prefix="/v1", tags=["webhooks"])
@@ -93,8 +87,8 @@ async def receive_webhook(
         receipt = read
     if receipt.challenge is not None:
         return JSONResponse(receipt.challenge, status_code=status.HTTP_200_OK)
-    if (plain := PLAIN_ANSWERS.get(source.platform)) is not None:
-        return PlainTextResponse(plain)  # WeCom retries anything but 200 `success`
+    if (answer := ANSWERS.get(source.platform)) is not None:
+        return answer()
     # The receipt is built here, so FastAPI's response-model validation is skipped.
     return Response(
         orjson.dumps(

@@ -41,8 +41,15 @@ POST events, verified by `X-Signature: sha1=<hex HMAC-SHA1(secret, raw body)>` (
 either case) and `X-Self-ID`; group ids `qq:GROUP_ID`, members `qq:USER_ID`. OneBot sends
 no timestamp: a replayed POST is caught as a duplicate by the event's stable id.
 
+**WeCom** sources (企业微信 customer groups) receive WeCom's encrypted XML callbacks, verified
+by the query's `msg_signature` and decrypted with the source's EncodingAESKey; group ids
+`wecom:CHAT_ID`, members `wecom:USERID` or `wecom:EXTERNAL_USERID`.
+
 The answer comes after Kafka acknowledged every new event: 202 counts them; a redelivery
 of the same `(source, id)` within 24 h is counted in `duplicates` and not produced again.
+OneBot sources are answered 204 without a body instead (NapCat and Lagrange read a JSON
+answer as a "quick operation"), WeCom sources `success` as text/plain; their errors are
+the same as everyone's.
 """
 
 _ENVELOPE_NOTES = {
@@ -188,13 +195,16 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
             }
         },
     },
+    204: {"description": "A OneBot source's events, every new one acknowledged by Kafka"},
     200: {
-        "description": "A Slack or Feishu URL challenge, answered",
+        "description": "A Slack or Feishu URL challenge, answered; or a WeCom source's events, "
+        "every new one acknowledged by Kafka (`success`)",
         "content": {
             "application/json": {
                 "schema": {"type": "object", "properties": {"challenge": {"type": "string"}}},
                 "example": {"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"},
-            }
+            },
+            "text/plain": {"schema": {"type": "string"}, "example": "success"},
         },
     },
     401: _answer(

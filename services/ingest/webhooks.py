@@ -7,6 +7,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.responses import PlainTextResponse, Response
+
 from services.common.contracts.events import Event, utcnow
 from services.common.settings import Source
 from services.ingest.payload import to_events
@@ -29,12 +31,17 @@ ADAPTERS: dict[str, Adapter] = {
     "onebot": onebot.adapt,
 }
 # Platforms that sign the query string instead of a header (WeCom: msg_signature, timestamp,
-# nonce); their GET URL check answers the decrypted echostr; their POSTs are answered with
-# this text instead of the JSON receipt; joins are enriched with the platform's API (awaited,
-# bounded) between mapping and producing.
+# nonce); their GET URL check answers the decrypted echostr; joins are enriched with the
+# platform's API (awaited, bounded) between mapping and producing.
 QUERY_ADAPTERS: dict[str, QueryAdapter] = {"wecom": wecom.adapt}
 URL_CHECKS: dict[str, Callable[..., str]] = {"wecom": wecom.verify_url}
-PLAIN_ANSWERS: dict[str, str] = {"wecom": "success"}
+# Platforms answered their own way instead of with the JSON receipt, once Kafka acknowledged
+# (errors stay JSON): WeCom retries anything but 200 `success`; a OneBot implementation
+# reads a JSON answer as a "quick operation", so it gets 204 and nothing to act on.
+ANSWERS: dict[str, Callable[[], Response]] = {
+    "wecom": lambda: PlainTextResponse("success"),
+    "onebot": lambda: Response(status_code=204),
+}
 ENRICHERS: dict[str, Callable[..., Awaitable[list[Event]]]] = {"wecom": wecom_enrich.enrich_joins}
 PLATFORMS = frozenset(ADAPTERS) | frozenset(QUERY_ADAPTERS)
 

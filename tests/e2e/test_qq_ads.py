@@ -85,7 +85,7 @@ def test_a_qq_ad_is_recalled_and_its_author_muted_at_the_double(
                      params={"keywords": ["加微信"]}, action="mute", mute_seconds=600)  # fmt: skip
             ad = group_message(n, 20001, ad_id, "高价代购 加微信")
             answer = napcat_post(ingest, ad, qq.secret)
-            assert answer.json()["accepted"] == 1, answer.text
+            assert answer.status_code == 204, answer.text  # in Kafka; no quick operation
 
             def enforced() -> dict | None:
                 cases = moderation.get(f"/v1/groups/{group}/cases", headers=admin).json()["cases"]

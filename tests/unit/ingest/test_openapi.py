@@ -127,6 +127,8 @@ def test_every_answer_is_documented_with_an_example():
                 {"accepted", "duplicates", "ignored"} if code == "202" else {"detail"}
             ), code
     assert "Retry-After" in responses["503"]["headers"]
+    assert "content" not in responses["204"] and "OneBot" in responses["204"]["description"]
+    assert responses["200"]["content"]["text/plain"]["example"] == "success"  # WeCom
     assert deref(responses["202"]["content"]["application/json"]["schema"])["title"] == (
         "WebhookReceipt"
     )
