@@ -2,6 +2,8 @@
 
 Everything lives in var/: the SQLite database, Redis's data (its own redis-server), the
 config, the dev token and the logs (var/log/<name>.log, the previous run's as .log.1).
+A service that exits is restarted by a supervisor (tools/stack.py `Supervisor`) with
+backoff while the others keep serving; a crash loop is reported and left down.
 The embedded broker keeps nothing across restarts, so a stop drains it first: ingest
 stops, the consumers (then delivery) catch up, they stop, and only then the broker.
 """
@@ -38,8 +40,11 @@ from tools.localstack import (
 from tools.stack import (
     CONSUMERS,
     SERVICES,
+    RestartPolicy,
+    Supervisor,
     consumer_lag,
     error_lines,
+    is_ready,
     start_service,
     stop_all,
     wait_ready,
@@ -188,6 +193,8 @@ class DevStack:
     redis: subprocess.Popen[bytes] | None = None
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
+    restart_policy: RestartPolicy = field(default_factory=RestartPolicy)
+    supervisor: Supervisor | None = None
 
     @property
     def log_dir(self) -> Path:
@@ -268,7 +275,28 @@ class DevStack:
             self.processes[name] = start_service(
                 name, port, self.env, self._log(name), own_session=True
             )
+        self.supervisor = Supervisor(
+            self.processes,
+            self._restart,
+            out=self.out,
+            ready=lambda name: is_ready(self.ports[name], timeout=1.0),
+            log_of=lambda name: self.log_dir / f"{name}.log",
+            policy=self.restart_policy,
+        )
+        self.supervisor.start()
         return wait_ready(self.ports, READY_SECONDS, should_stop=should_stop)
+
+    def _restart(self, name: str) -> subprocess.Popen[bytes]:
+        """Start a service again on its port, appending to this run's log."""
+        log = self.log_dir / f"{name}.log"
+        return start_service(name, self.ports[name], self.env, log, own_session=True)
+
+    def dependency_down(self) -> str | None:
+        """Name the embedded broker or Redis if it exited (nothing restarts those), else None."""
+        for what, proc in (("broker", self.broker), ("redis", self.redis)):
+            if proc is not None and proc.poll() is not None:
+                return f"the embedded {what} exited (code {proc.returncode})"
+        return None
 
     def generic_source(self) -> tuple[str, str] | None:
         """(id, secret) of the config's first generic source, for the signed example."""
@@ -296,7 +324,11 @@ class DevStack:
         hurry: Callable[[], bool] = lambda: False,
         on_drained: Callable[[], None] | None = None,
     ) -> StopReport:
-        """Stop in order, losing nothing (tools/devstop.py); return what the stop saw."""
+        """Stop in order, losing nothing; return what the stop saw. The supervisor stops
+        first, so nothing is restarted while the stop runs."""
+        if self.supervisor is not None:
+            self.supervisor.stop()
+            self.supervisor = None
         report = stop_in_order(
             self, drain_seconds=drain_seconds, hurry=hurry, on_drained=on_drained
         )
@@ -401,6 +433,11 @@ def _report_errors(stack: DevStack, report: StopReport) -> None:
         stack.out(f"  {len(lines)} error line(s) in {where}, first: {lines[0][:200]}")
 
 
+def _backoff_text(policy: RestartPolicy) -> str:
+    delays = [f"{policy.delay(n):g}" for n in range(1, 4)]
+    return f"{', '.join(delays)}… s (at most {policy.max_delay:g} s)"
+
+
 def banner(stack: DevStack) -> list[str]:
     """The lines `make run` prints once the stack is ready."""
     lines = [""]
@@ -426,6 +463,10 @@ def banner(stack: DevStack) -> list[str]:
         "",
         "Or fill the stack with three days of simulated traffic: make demo",
         "",
+        f"A service that exits is restarted after {_backoff_text(stack.restart_policy)} "
+        "and said so here;",
+        f"{stack.restart_policy.crash_loop} exits within {stack.restart_policy.window:.0f} s "
+        "are a crash loop: that service is left down (see its log).",
         "Ctrl-C stops in order: ingest, then (once they have caught up) the consumers, "
         "then the broker.",
     ]
@@ -454,10 +495,10 @@ def main() -> int:
             for line in banner(stack):
                 stack.out(line)
         while not state["stopping"]:
-            for name, proc in stack.processes.items():
-                if proc.poll() is not None:
-                    stack.out(f"{name} exited (code {proc.returncode}); stopping")
-                    state["stopping"] = True
+            # The supervisor restarts services; the broker (in memory) and Redis it leaves.
+            if down := stack.dependency_down():
+                stack.out(f"{down}; stopping")
+                state["stopping"] = True
             time.sleep(0.5)
     finally:
         stack.out("\nstopping (Ctrl-C again skips the wait for the consumers)…")

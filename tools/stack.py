@@ -2,16 +2,20 @@
 
 Shared by `make run` (tools/devstack.py), the Prometheus test and the fault tests:
 each service runs alone in its own process exactly as in production, with PORT and the
-settings passed as environment variables. Also: how far each consumer group lags behind
-the broker (for a stop that loses nothing) and the error lines of a service log.
+settings passed as environment variables; `metrics@2` names a second process of metrics
+(replicas share the consumer group). `Supervisor` restarts a process that exits, with
+backoff, and leaves a crash loop down (`make run`). Also: how far each consumer group lags
+behind the broker (for a stop that loses nothing) and the error lines of a service log.
 """
 
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -22,6 +26,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient
 
 from services.common.settings import Settings
+from services.common.worker import BackgroundLoop
 from tools.localstack import free_port, stop
 
 # Every service `make run` starts, with its port there.
@@ -44,6 +49,16 @@ CONSUMERS: dict[str, tuple[str, ...]] = {
 }
 
 
+def replicas(service: str, count: int) -> list[str]:
+    """Name `count` processes of one service: `metrics`, `metrics@2`, … (one consumer group)."""
+    return [service if i == 1 else f"{service}@{i}" for i in range(1, count + 1)]
+
+
+def service_of(name: str) -> str:
+    """The service a process name runs: `metrics@2` → `metrics`."""
+    return name.partition("@")[0]
+
+
 def settings_env(settings: Settings) -> dict[str, str]:
     """Return the environment variables that make a service process build these settings."""
     env: dict[str, str] = {}
@@ -59,13 +74,14 @@ def start_service(
 ) -> subprocess.Popen[bytes]:
     """Start `python -m services.<name>` on 127.0.0.1:port (or HOST), logging to log_path.
 
-    own_session: out of the terminal's process group, so a Ctrl-C reaches only the parent,
-    which then stops the services in its own order.
+    name may name a replica (`metrics@2` runs services.metrics). own_session: out of the
+    terminal's process group, so a Ctrl-C reaches only the parent, which then stops the
+    services in its own order.
     """
     log = open(log_path, "ab")  # noqa: SIM115 - the child process owns it
     try:
         return subprocess.Popen(
-            [sys.executable, "-m", f"services.{name}"],
+            [sys.executable, "-m", f"services.{service_of(name)}"],
             env={**env, "PORT": str(port)},
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -87,14 +103,121 @@ def wait_ready(
     pending = dict(ports)
     while pending and time.monotonic() < deadline and not should_stop():
         for name, port in list(pending.items()):
-            try:
-                if httpx.get(f"http://{host}:{port}/readyz", timeout=2).status_code == 200:
-                    del pending[name]
-            except httpx.HTTPError:
-                pass
+            if is_ready(port, host=host):
+                del pending[name]
         if pending:
             time.sleep(0.3)
     return list(pending)
+
+
+def is_ready(port: int, *, host: str = "127.0.0.1", timeout: float = 2.0) -> bool:
+    """Tell whether the service on host:port answers /readyz with 200."""
+    try:
+        return httpx.get(f"http://{host}:{port}/readyz", timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def exit_reason(returncode: int) -> str:
+    """Say how a process ended: `SIGKILL` for a signal, `code 1` for an exit status."""
+    if returncode < 0:
+        with suppress(ValueError):
+            return signal.Signals(-returncode).name
+        return f"signal {-returncode}"
+    return f"code {returncode}"
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """How `Supervisor` restarts: the delay doubles with each exit inside `window` seconds
+    (first_delay, 2×, 4×… up to max_delay); `crash_loop` exits inside it leave the process
+    down. A process that stays up for `window` seconds starts again from first_delay."""
+
+    first_delay: float = 1.0
+    max_delay: float = 30.0
+    crash_loop: int = 5
+    window: float = 60.0
+
+    def delay(self, recent_exits: int) -> float:
+        """The pause before restarting a process that exited `recent_exits` times lately."""
+        return min(self.first_delay * 2 ** max(recent_exits - 1, 0), self.max_delay)
+
+
+class Supervisor(BackgroundLoop):
+    """A process manager for `make run`: watches the processes in `processes` (name → Popen),
+    restarts one that exits after the policy's backoff and says so in a line through `out`,
+    reports it ready again (`ready(name)`), and leaves a crash loop down, reported once.
+
+    It replaces restarted entries in `processes` in place, so whoever stops the processes
+    later stops the current ones; stop the supervisor first, or it restarts what you stop.
+    """
+
+    def __init__(
+        self,
+        processes: dict[str, subprocess.Popen[bytes]],
+        start: Callable[[str], subprocess.Popen[bytes]],
+        *,
+        out: Callable[[str], None],
+        ready: Callable[[str], bool] | None = None,
+        log_of: Callable[[str], Path] | None = None,
+        policy: RestartPolicy | None = None,
+        interval: float = 0.2,
+    ) -> None:
+        super().__init__("supervisor", interval=interval)
+        self.processes = processes
+        self.policy = policy or RestartPolicy()
+        self.restarts: Counter[str] = Counter()
+        self.given_up: set[str] = set()
+        self._start, self._out, self._ready, self._log_of = start, out, ready, log_of
+        self._exits: dict[str, deque[float]] = {}
+        self._due: dict[str, float] = {}  # name -> when to start it again
+        self._coming_back: dict[str, float] = {}  # restarted, not ready yet -> when it exited
+
+    def step(self) -> None:
+        """Notice exits, start what is due, report what came back."""
+        now = time.monotonic()
+        for name, proc in list(self.processes.items()):
+            if name in self.given_up:
+                continue
+            if name in self._due:
+                if now >= self._due[name]:
+                    self.processes[name] = self._start(name)
+                    del self._due[name]
+                continue
+            if proc.poll() is not None:
+                self._exited(name, proc.returncode, now)
+        for name, exited_at in list(self._coming_back.items()):
+            if name in self._due or self.processes[name].poll() is not None:
+                continue  # not started yet, or died again (the next step sees it)
+            if self._ready is None:
+                del self._coming_back[name]
+            elif self._ready(name):
+                del self._coming_back[name]
+                seconds = time.monotonic() - exited_at
+                self._out(f"{name} ready again ({seconds:.1f} s after it exited)")
+
+    def _exited(self, name: str, returncode: int, now: float) -> None:
+        exits = self._exits.setdefault(name, deque())
+        exits.append(now)
+        while exits and exits[0] < now - self.policy.window:
+            exits.popleft()
+        how = exit_reason(returncode)
+        if len(exits) >= self.policy.crash_loop:
+            self.given_up.add(name)
+            self._coming_back.pop(name, None)
+            where = f" (see {self._log_of(name)})" if self._log_of is not None else ""
+            self._out(
+                f"{name} exited ({how}): {len(exits)} exits within {self.policy.window:.0f} s, "
+                f"a crash loop; left down{where}"
+            )
+            return
+        delay = self.policy.delay(len(exits))
+        self.restarts[name] += 1
+        self._due[name] = now + delay
+        self._coming_back[name] = now
+        self._out(
+            f"{name} exited ({how}); restarting in {delay:g} s (restart {self.restarts[name]})"
+        )
 
 
 @dataclass
