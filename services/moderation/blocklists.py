@@ -165,7 +165,7 @@ def share_bans(session: Session, actions: Sequence[CaseAction]) -> None:
         session.flush()  # a second ban of the member in this batch finds the entry
 
 
-def claim_entry(session: Session, name: str, member_id: str) -> bool:
+def claim_entry(*, session: Session, name: str, member_id: str) -> bool:
     """Mark the entry propagated; False when another process did (or it is gone)."""
     result = session.execute(
         sa.update(BlocklistEntry)

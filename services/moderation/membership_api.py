@@ -332,7 +332,7 @@ def add_entry(
     where they are a member now, their pending join requests there are declined, and joins
     or join requests of theirs in those groups are answered with a ban or a decline."""
     entry = blocklists.add_entry(session=session, name=name, entry_in=body, by=principal.name)
-    blocklists.claim_entry(session, name, body.member_id)
+    blocklists.claim_entry(session=session, name=name, member_id=body.member_id)
     banned = propagate(session, entry, topic=settings.topic_moderation_actions, by=principal.name)
     session.commit()
     state.relay.wake()

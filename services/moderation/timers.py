@@ -64,7 +64,7 @@ def _propagate_entries(engine: Engine, topic: str) -> int:
     opened = 0
     for name, member_id in waiting:
         with Session(engine) as session:
-            if not blocklists.claim_entry(session, name, member_id):
+            if not blocklists.claim_entry(session=session, name=name, member_id=member_id):
                 continue
             entry = session.get(BlocklistEntry, (name, member_id))
             if entry is None:
