@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-fast lint fmt typecheck check bench demo faults token clean
+.PHONY: help install run test test-fast lint fmt typecheck check bench demo faults token vendor clean
 
 help: ## List every target
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml scripts/bootstrap.sh
 
 install: $(STAMP) ## Create .venv and install qunyun with its dev tools
 
-run: $(STAMP) ## Start broker, Redis, SQLite and the five services on :8001-8005 (Ctrl-C stops in order)
+run: $(STAMP) ## Start broker, Redis, SQLite, the five services on :8001-8005 and the console on :8006 (Ctrl-C stops in order)
 	@$(BIN)/python -m tools.devstack
 
 # Two workers, whole files each: most of a test's time is waiting on brokers, consumer
@@ -53,6 +53,9 @@ faults: $(STAMP) ## Larger fault and fuzz runs than `make test` does
 
 token: $(STAMP) ## Print a new API token and its config entry (NAME=, GROUPS=, SCOPES=)
 	@$(BIN)/python -m services.cli token --name "$${NAME:-ops}" --groups "$${GROUPS:-*}" --scopes "$${SCOPES:-read}"
+
+vendor: $(STAMP) ## Re-fetch the console's pinned JavaScript libraries from npm, checked against their sums (needs npm)
+	@$(BIN)/python -m tools.console_vendor
 
 clean: ## Remove the virtualenv, caches and local data (var/: database, Redis data, config, logs)
 	rm -rf $(VENV) var bench-results .pytest_cache .mypy_cache .ruff_cache

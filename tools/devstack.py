@@ -38,6 +38,7 @@ from tools.localstack import (
     stop,
 )
 from tools.stack import (
+    CONSOLE_PORT,
     CONSUMERS,
     SERVICES,
     RestartPolicy,
@@ -182,7 +183,7 @@ class DevStack:
     """The processes of one `make run`: broker, Redis and the services, with their settings."""
 
     var: Path = VAR
-    ports: dict[str, int] = field(default_factory=lambda: dict(SERVICES))
+    ports: dict[str, int] = field(default_factory=lambda: {**SERVICES, "console": CONSOLE_PORT})
     broker_port: int = BROKER_PORT
     redis_port: int = REDIS_PORT
     base_env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
@@ -256,6 +257,22 @@ class DevStack:
         if self.token is None:
             self.notes["token"] = "(none: see above)"
 
+    def _console_env(self) -> None:
+        """Let the browser on the console's page call the APIs (CORS) and find them."""
+        if "console" not in self.ports:
+            return
+        port = self.ports["console"]
+        origins = [o for o in self.env.get("QUNYUN_CORS_ORIGINS", "").split(",") if o.strip()]
+        for origin in (f"http://127.0.0.1:{port}", f"http://localhost:{port}"):
+            if origin not in origins:
+                origins.append(origin)
+        self.env["QUNYUN_CORS_ORIGINS"] = ",".join(origins)
+        for name, service_port in self.ports.items():
+            if name != "console":
+                self.env.setdefault(
+                    f"CONSOLE_{name.upper()}_URL", f"http://127.0.0.1:{service_port}"
+                )
+
     def start(self, should_stop: Callable[[], bool] = lambda: False) -> list[str]:
         """Start everything; return the services not ready in time (empty: all ready)."""
         self.var.mkdir(parents=True, exist_ok=True)
@@ -269,6 +286,7 @@ class DevStack:
         self._start_redis()
         self.env.setdefault("DATABASE_URL", f"sqlite:///{(self.var / 'qunyun.db').resolve()}")
         self._config()
+        self._console_env()
         self.env.pop("PORT", None)
         ensure_topics(self.settings())
         for name, port in self.ports.items():
@@ -442,7 +460,13 @@ def banner(stack: DevStack) -> list[str]:
     """The lines `make run` prints once the stack is ready."""
     lines = [""]
     for name, port in stack.ports.items():
-        lines.append(f"  {name:<11} http://127.0.0.1:{port}   docs: http://127.0.0.1:{port}/docs")
+        if name != "console":
+            lines.append(
+                f"  {name:<11} http://127.0.0.1:{port}   docs: http://127.0.0.1:{port}/docs"
+            )
+    if "console" in stack.ports:
+        url = f"http://127.0.0.1:{stack.ports['console']}"
+        lines.append(f"  {'console':<11} {url}   open {url} in a browser, log in with the token")
     lines += [
         "",
         f"  broker      {stack.notes.get('broker', '')}",

@@ -37,6 +37,9 @@ SERVICES: dict[str, int] = {
     "campaigns": 8004,
     "delivery": 8005,
 }
+# The operators' web console (services/console): started by `make run` beside the services;
+# it consumes nothing and needs no Kafka, Redis or database.
+CONSOLE_PORT = 8006
 # What `service_stack` starts unless told otherwise (the tests built on it predate delivery).
 CORE_SERVICES = ("ingest", "metrics", "moderation", "campaigns")
 # Each consuming service's consumer group (before CONSUMER_GROUP_PREFIX) and the Settings

@@ -107,6 +107,7 @@ def create_service_app(
     settings: Settings,
     with_redis: bool = True,
     with_database: bool = False,
+    with_kafka: bool = True,
     startup: Startup = _no_startup,
     own_body_limits: tuple[str, ...] = (),
 ) -> FastAPI:
@@ -114,13 +115,18 @@ def create_service_app(
 
     Request bodies are limited to 1 MiB (413) except under `own_body_limits` path prefixes,
     whose routes read their bodies with a limit of their own. /docs and /redoc load their
-    scripts from the service itself (fastapi-offline), never from a CDN.
+    scripts from the service itself (fastapi-offline), never from a CDN. `with_kafka=False`:
+    the service never talks to Kafka, so /readyz does not ask for it.
     """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         resources = build_resources(
-            service, settings, with_redis=with_redis, with_database=with_database
+            service,
+            settings,
+            with_redis=with_redis,
+            with_database=with_database,
+            with_kafka=with_kafka,
         )
         configure_logging(
             service=service, level=settings.log_level, secrets=resources.config.secrets()

@@ -36,6 +36,7 @@ class Resources:
     producer: ProducerHandle
     redis: redis.Redis | None = None
     engine: Engine | None = None
+    with_kafka: bool = True  # False: a service that never talks to Kafka (the console)
     loops: list[BackgroundLoop] = field(default_factory=list)
     state: Any = None
     config_listeners: list[Callable[[QunyunConfig], None]] = field(default_factory=list)
@@ -60,7 +61,7 @@ class Resources:
     def problems(self) -> dict[str, str]:
         """Name each dependency or background loop that is not working, and why."""
         found: dict[str, str] = {}
-        if problem := kafka_reachable(self.settings):
+        if self.with_kafka and (problem := kafka_reachable(self.settings)):
             found["kafka"] = problem
         if self.redis is not None and (problem := redis_problem(self.redis)):
             found["redis"] = problem
@@ -73,7 +74,12 @@ class Resources:
 
 
 def build_resources(
-    service: str, settings: Settings, *, with_redis: bool, with_database: bool
+    service: str,
+    settings: Settings,
+    *,
+    with_redis: bool,
+    with_database: bool,
+    with_kafka: bool = True,
 ) -> Resources:
     """Build (without connecting) the clients a service needs."""
     config = settings.load_config()
@@ -87,6 +93,7 @@ def build_resources(
             make_redis(settings.redis_url, cluster=settings.redis_cluster) if with_redis else None
         ),
         engine=make_engine(settings.database_url) if with_database else None,
+        with_kafka=with_kafka,
     )
 
 

@@ -193,6 +193,15 @@ class Settings(BaseSettings):
     # How long a claimed delivery may stay in flight before another process takes it as a
     # crash's unknown outcome: above the 10 s platform call timeout.
     delivery_lease_seconds: float = Field(default=30.0, ge=12.0, le=3600.0)
+    # The console (services/console): the base URLs the operator's browser calls each REST
+    # API at (empty: the console page's own host with the service's default port), and the
+    # language it opens in.
+    console_ingest_url: str = ""
+    console_metrics_url: str = ""
+    console_moderation_url: str = ""
+    console_campaigns_url: str = ""
+    console_delivery_url: str = ""
+    console_locale: Literal["zh-CN", "en"] = "zh-CN"
 
     @field_validator("qunyun_timezone")
     @classmethod
