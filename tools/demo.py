@@ -90,6 +90,7 @@ def _campaigns(*, start: datetime) -> list[dict[str, Any]]:
             "ends_at": ends.isoformat(),
             "params": {
                 "keyword": "打卡",
+                "match": "prefix",  # `打卡 第3天` checks in; `我忘记打卡了` does not
                 "points": 10,
                 "streak_rewards": [{"days": 3, "points": 30, "badge": "三日打卡"}],
                 "grace_days": 0,
@@ -102,7 +103,37 @@ def _campaigns(*, start: datetime) -> list[dict[str, Any]]:
             "ends_at": ends.isoformat(),
             "params": {"goal_messages": 10, "points": 100, "badge": "活跃之星"},
         },
+        {
+            "kind": "poll",
+            "title": "下期分享主题投票",
+            "starts_at": start.isoformat(),
+            "ends_at": ends.isoformat(),
+            "params": {"question": "下次分享选哪个？", "options": ["护肤入门", "彩妆技巧", "穿搭"]},
+        },
+        {
+            "kind": "feedback",
+            "title": "群友反馈",
+            "starts_at": start.isoformat(),
+            "ends_at": ends.isoformat(),
+            "params": {"tag": "#反馈", "categories": ["bug", "idea"], "points_accepted": 20},
+        },
+        {
+            "kind": "invite",
+            "title": "老带新：好友留满 1 天得 10 分",
+            "starts_at": start.isoformat(),
+            "ends_at": ends.isoformat(),
+            "params": {"points_per_invitee": 10, "retain_days": 1},
+        },
     ]
+
+
+# What `_print_examples` shows of each kind's own list, besides its participants.
+KIND_EXAMPLES: dict[str, tuple[str, str, Any]] = {
+    "poll": ("results", "votes per option",
+             lambda a: [(o.get("text"), o.get("votes")) for o in a.get("options", [])]),
+    "feedback": ("feedback?limit=3", "feedback inbox (first 3)",
+                 lambda a: [(f.get("category"), f.get("text")) for f in a.get("feedback", [])]),
+}  # fmt: skip
 
 
 class Api:
@@ -329,6 +360,10 @@ def _print_examples(
              f"{campaign.get('title')} participants (first 5)",
              lambda a: [(p.get("member_id"), p.get("count")) for p in a.get("participants", [])])
         )  # fmt: skip
+        if (own := KIND_EXAMPLES.get(str(campaign.get("kind")))) is not None:
+            tail, label, show = own
+            path = f"/v1/groups/{g}/campaigns/{cid}/{tail}"
+            examples.append(("campaigns", path, f"{campaign.get('title')} {label}", show))
     print("\ntry these (answers as of now):\n")
     for service, path, label, show in examples:
         answer = api.call("GET", service, path)
@@ -414,6 +449,11 @@ ENTRIES = [(XIAOHONG, "签到 参加抽奖"), (AJIE, "签到，参加抽奖！")
 NEWCOMERS = [Member(5100001, "小雨"), Member(5100002, "Mia"), Member(5100003, "晓峰")]
 QUESTION = (NEWCOMERS[0], "请问群规是什么？")
 RULES_REPLY = "{member} 群规：不发广告、不刷屏，详见置顶～"
+# The reading group's poll (小红 changes her mind: her 3 replaces her 1), feedback, invitees.
+VOTES = [(XIAOHONG, "投票 1"), (AJIE, "投票２"), (LILI, "投票 2"), (XIAOHONG, "投票 3")]
+FEEDBACK = [(LILI, "#反馈 bug 签到后积分没到账"), (AJIE, "#反馈 idea 希望每周整理一次书单")]
+INVITED = [Member(5200001, "阿星"), Member(5200002, "Coco")]  # 阿杰 adds them
+BOOKS = ("《百年孤独》", "《三体》", "《活着》")
 
 
 @dataclass
@@ -428,7 +468,8 @@ class DeliveryDemo:
     sent: int = 0
     ads: dict[int, list[str]] = field(default_factory=dict)  # chat → ad message ids
     campaigns: dict[int, dict[str, Any]] = field(default_factory=dict)  # chat → campaign
-    # The first group's welcome, auto-reply and broadcast, with the posts each must make.
+    # The first group's welcome, auto-reply and broadcast, the second's poll, feedback and
+    # invite campaigns, with the posts each must make.
     tools: list[tuple[dict[str, Any], tuple[str, ...]]] = field(default_factory=list)
 
     def admin(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -454,15 +495,21 @@ class DeliveryDemo:
             },
         }
 
-    def joins(self, group: DemoGroup, members: list[Member]) -> list[dict[str, Any]]:
-        """The Bot API `chat_member` updates of members joining together (one join wave)."""
+    def joins(
+        self, group: DemoGroup, members: list[Member], by: Member | None = None
+    ) -> list[dict[str, Any]]:
+        """The Bot API `chat_member` updates of members joining together (one join wave),
+        added by `by` (an inviter) or by themselves."""
         updates = []
         for member in members:
             self.sent += 1
             user = {"id": member.id, "is_bot": False, "first_name": member.name}
             update_id, date = self.stamp * 100 + self.sent, int(time.time())
+            inviter = {"id": by.id, "is_bot": False, "first_name": by.name} if by else None
             updates.append(
-                member_joined(update_id=update_id, chat=group.chat, user=user, date=date)
+                member_joined(
+                    update_id=update_id, chat=group.chat, user=user, date=date, by=inviter
+                )
             )
         return updates
 
@@ -576,6 +623,39 @@ def _tool_campaigns(timing: Timing, now: datetime) -> list[tuple[dict[str, Any],
     ]  # fmt: skip
 
 
+def _reading_campaigns(
+    timing: Timing, now: datetime
+) -> list[tuple[dict[str, Any], tuple[str, ...]]]:
+    """A poll (ending 15 s after the lottery: its votes, sent at once, have time to be
+    counted on a busy laptop), a feedback channel and an invite campaign (invitees retained
+    `timing.lasts` seconds) for the second group, each with the posts it must make."""
+    ends = now + timedelta(seconds=timing.starts_in + timing.lasts + 15)
+    window = {
+        "starts_at": (now - timedelta(seconds=10)).isoformat(),
+        "ends_at": (now + timedelta(seconds=timing.starts_in + timing.lasts + 60)).isoformat(),
+    }
+    return [
+        ({"kind": "poll", "title": f"下期共读投票 {now:%H:%M}",
+          "starts_at": window["starts_at"], "ends_at": ends.isoformat(),
+          "params": {"question": "下个月读哪本？", "options": list(BOOKS),
+                     "results_delay_seconds": timing.draw_delay}},
+         ("started", "ended", "results")),
+        (window | {"kind": "feedback", "title": "读书会反馈",
+                   "params": {"tag": "#反馈", "categories": ["bug", "idea"],
+                              "points_accepted": 20}}, ("started",)),
+        (window | {"kind": "invite", "title": "老带新",
+                   "params": {"points_per_invitee": 10, "retain_days": timing.lasts / 86400}},
+         ("started",)),
+    ]  # fmt: skip
+
+
+def _inviter_rewarded(demo: DeliveryDemo) -> bool:
+    """Whether 阿杰 earned his points for the two members he added (both stayed)."""
+    path = f"/v1/groups/{GROUPS[1].group_id}/members/telegram:{AJIE.id}/rewards"
+    rewards = demo.api.call("GET", "campaigns", path) or {}
+    return len([e for e in rewards.get("ledger", []) if e["reason"].startswith("invitee:")]) == 2
+
+
 def _cases_enforced(demo: DeliveryDemo) -> bool:
     for group in GROUPS:
         path = f"/v1/groups/{group.group_id}/cases"
@@ -649,6 +729,15 @@ def run_delivery_demo(
         demo.webhook(join).raise_for_status()
     demo.say(welcoming, [QUESTION])
     out(f"{welcoming.title}: 3 newcomers joined, one asked 群规; 2 scheduled posts are due")
+    reading = GROUPS[1]
+    for body, kinds in _reading_campaigns(demo.timing, now):
+        path = f"/v1/groups/{reading.group_id}/campaigns"
+        if made := api.call("POST", "campaigns", path, json=body):
+            demo.tools.append((made, kinds))
+    for join in demo.joins(reading, INVITED, by=AJIE):
+        demo.webhook(join).raise_for_status()
+    demo.say(reading, VOTES + FEEDBACK)
+    out(f"{reading.title}: {AJIE.name} added 2 members (an invite campaign rewards staying ones)")
     t = demo.timing
     out(f"an event and a lottery start in {t.starts_in} s and last {t.lasts} s; waiting…")
     starts = now + timedelta(seconds=t.starts_in)
@@ -656,11 +745,32 @@ def run_delivery_demo(
     for group in GROUPS:
         demo.say(group, ENTRIES)
     budget = t.lasts + t.draw_delay + 60
-    done = _wait(lambda: _cases_enforced(demo) and _notifications_delivered(demo), budget, 1)
+    done = _wait(
+        lambda: (
+            _cases_enforced(demo) and _notifications_delivered(demo) and _inviter_rewarded(demo)
+        ),
+        budget,
+        1,
+    )
     if not done:
         out("delivery had not carried out everything in time; the summary shows what it did")
     _print_double(demo, out)
+    _print_reading(demo, out)
     return bool(done)
+
+
+def _print_reading(demo: DeliveryDemo, out: Any) -> None:
+    """The reading group's feedback inbox and the inviter's points, from the campaigns API."""
+    for campaign, _ in demo.tools:
+        base = f"/v1/groups/{campaign['group_id']}/campaigns/{campaign['id']}"
+        if campaign["kind"] == "feedback":
+            items = (demo.api.call("GET", "campaigns", f"{base}/feedback") or {}).get("feedback")
+            shown = [f"[{i['category'] or '-'}] {i['text']}" for i in items or []]
+            out(f"\n  feedback inbox of {campaign['title']}: {shown}")
+            out(f"    {demo.api.curl('campaigns', base + '/feedback?status=new')}")
+    path = f"/v1/groups/{GROUPS[1].group_id}/members/telegram:{AJIE.id}/rewards"
+    rewards = demo.api.call("GET", "campaigns", path) or {}
+    out(f"  {AJIE.name}'s points for inviting: {rewards.get('points')}")
 
 
 def _print_double(demo: DeliveryDemo, out: Any) -> None:

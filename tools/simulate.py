@@ -263,6 +263,13 @@ def _day_events(
             at = _moment(rng, lo=window(m)[0], hi=window(m)[1], day_start=day_start)
             if at is not None:
                 out.append(build.renamed(group, m, at))
+    # The demo's poll and feedback campaigns: some talkers vote, a few send feedback.
+    for m in talkers:
+        for chance, write in ((0.04, textgen.vote), (0.01, textgen.feedback)):
+            if rng.random() < chance:
+                at = _moment(rng, lo=window(m)[0], hi=window(m)[1], day_start=day_start)
+                if at is not None:
+                    out.append(build.message(group, m, at, write(rng)))
     if talkers and rng.random() < 0.3:
         flooder = rng.choice(talkers)
         lo, hi = window(flooder)

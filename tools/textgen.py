@@ -170,6 +170,15 @@ CHECKIN_TEMPLATES = (
     "#打卡# {phrase}",
 )
 
+VOTE_TEMPLATES = ("投票 {n}", "投票{n}", "投票 {wide}", "投票：{n} 我选这个", "投票 {n}，支持！")
+FEEDBACK_ITEMS = (
+    ("bug", "签到后积分没到账"),
+    ("bug", "群公告里的链接打不开"),
+    ("idea", "希望每周整理一次精华帖"),
+    ("idea", "能不能办一次线下见面会"),
+    (None, "最近广告有点多，管理辛苦了"),
+)
+
 MINIPROGRAM_TITLES = ("拼多多砍一刀", "帮我助力一下", "点击领取优惠券", "每日签到领红包")
 
 NICKNAMES = (
@@ -248,3 +257,15 @@ def checkin(rng: random.Random, *, topic: str, day: int) -> str:
 def miniprogram_title(rng: random.Random) -> str:
     """Return the title of a mini-program card."""
     return rng.choice(MINIPROGRAM_TITLES)
+
+
+def vote(rng: random.Random, *, options: int = 3) -> str:
+    """Return a poll vote (`投票 2`, full-width `投票 ２` too) for one of `options` options."""
+    n = rng.randint(1, options)
+    return rng.choice(VOTE_TEMPLATES).format(n=n, wide=chr(0xFF10 + n))
+
+
+def feedback(rng: random.Random) -> str:
+    """Return a feedback message: the tag #反馈, often a category (bug, idea), the text."""
+    category, text = rng.choice(FEEDBACK_ITEMS)
+    return f"#反馈 {category} {text}" if category else f"#反馈 {text}"

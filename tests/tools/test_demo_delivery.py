@@ -74,6 +74,13 @@ def test_the_demo_deletes_the_ads_mutes_the_advertiser_and_posts_the_campaigns(
     assert "欢迎 @小雨 @Mia @晓峰 加入！请先看置顶的群规～" in welcoming, welcoming
     assert "@小雨 群规：不发广告、不刷屏，详见置顶～" in welcoming
     assert {"早安！今天的话题：冬季护肤", "分享会开始啦，欢迎大家提问～"} <= set(welcoming)
+    reading = [m.text for m in double.state.group("telegram", str(GROUPS[1].chat)).posts()]
+    [results] = [p for p in reading if p.startswith("【投票结果】下期共读投票")]
+    # 小红 voted 1 then 3 (the later vote counts), 阿杰 ２ (full-width), 莉莉 2.
+    votes = "\n1. 《百年孤独》 — 0 票\n2. 《三体》 — 2 票\n3. 《活着》 — 1 票\n共 3 人投票"
+    assert results.endswith("：下个月读哪本？" + votes), printed
+    assert "阿杰's points for inviting: 20" in printed  # both members he added stayed
+    assert "[bug] #反馈 bug 签到后积分没到账" in printed
     assert "ads deleted: 2 of 2" in printed
     page = httpx.get(double.base_url + "/", timeout=10).text
     assert f"<del>{html.escape(spam[0])}</del>" in page
