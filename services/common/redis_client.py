@@ -35,6 +35,9 @@ _TIMEOUTS = {
     "health_check_interval": 30,
 }
 CLUSTER_SLOTS = 16384
+# What a Redis call can raise when Redis is down: a cluster adds errors that are not
+# RedisErrors (a slot without a node: SlotNotCoveredError).
+REDIS_ERRORS = (redis.RedisError, RedisClusterException)
 
 
 def _cluster_options() -> dict[str, Any]:
@@ -153,7 +156,7 @@ def redis_problem(client: redis.Redis) -> str | None:
             return client.problem()
         client.ping()
         return None
-    except (redis.RedisError, RedisClusterException) as exc:
+    except REDIS_ERRORS as exc:
         return f"unreachable ({type(exc).__name__})"
 
 

@@ -12,11 +12,10 @@ import logging
 import time
 from collections.abc import Sequence
 
-import redis
-
 from services.common.contracts.events import Event, encode_event
 from services.common.kafka.errors import BrokerUnavailable
 from services.common.kafka.producer import OutgoingRecord
+from services.common.redis_client import REDIS_ERRORS
 from services.common.settings import Source
 from services.ingest.dedup import Claim, Dedup, dedup_key
 from services.ingest.deps import Runtime
@@ -62,7 +61,7 @@ async def publish(*, source: Source, delivery: Delivery, runtime: Runtime) -> Re
         raise
     try:
         await dedup.mark_seen(source.id, keys=[dedup_key(source.id, i) for i in mine])
-    except redis.RedisError as exc:
+    except REDIS_ERRORS as exc:
         # The events are in Kafka, so the answer stays 202; a redelivery within the claim's
         # life is still absorbed, later ones reach the idempotent consumers.
         DEDUP_COMMIT_FAILURES.inc()
@@ -111,6 +110,6 @@ async def _claim(
 async def _release(dedup: Dedup, source_id: str, event_ids: list[str], token: str) -> None:
     try:
         await dedup.release(keys=[dedup_key(source_id, i) for i in event_ids], token=token)
-    except redis.RedisError as exc:
+    except REDIS_ERRORS as exc:
         # The claims expire on their own shortly; the original error is what matters.
         log.warning("could not release claims: %s", type(exc).__name__)
