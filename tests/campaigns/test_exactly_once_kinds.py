@@ -226,16 +226,22 @@ RETAIN_SECONDS = 8
 
 
 def _stream(
-    producer: Any, settings: Settings, poll_group: str, invite_group: str, seconds: float
+    producer: Any,
+    settings: Settings,
+    poll_group: str,
+    invite_group: str,
+    t0: datetime,
+    seconds: float,
 ) -> list[Event]:
     """Votes (half of them changed a second later) and invited joins (every fifth invitee
-    leaving a second after joining), paced over `seconds`, then a fifth replayed."""
+    leaving a second after joining), sent over `seconds`, then a fifth replayed. Their
+    `occurred_at` runs from t0 in 20 ms steps, whatever the machine's load."""
     rng = random.Random(7)
     sent: list[Event] = []
     steps, chunks = VOTERS + INVITEES, 10
     batch: list[Event] = []
     for step in range(steps):
-        at = now()
+        at = t0 + timedelta(milliseconds=20 * step)
         if step < VOTERS:
             i = step
             batch.append(message(poll_group, f"v{i}", f"投票 {i % 3 + 1}", at))
@@ -260,12 +266,12 @@ def _stream(
 def _start_campaigns(
     url: str, headers: dict[str, str], poll_group: str, invite_group: str
 ) -> tuple[str, str]:
-    """A poll ending in 10 s (results 4 s later) and an invite retaining for 8 s."""
+    """A poll ending in 10 s (results 6 s later) and an invite retaining for 8 s."""
     poll_body = campaign_body(
         "poll",
         start_in=-5,
         end_in=10,
-        params={"question": "选哪个？", "options": ["A", "B", "C"], "results_delay_seconds": 4},
+        params={"question": "选哪个？", "options": ["A", "B", "C"], "results_delay_seconds": 6},
     )
     invite_body = campaign_body(
         "invite",
@@ -298,15 +304,15 @@ def test_poll_results_and_invite_grants_once_with_two_replicas_and_sigkill(
             t0 = now()
             poll, invite = _start_campaigns(stack.url("campaigns"), admin, poll_group, invite_group)
             thread = threading.Thread(
-                target=_stream, args=(producer, settings, poll_group, invite_group, 4.0)
+                target=_stream, args=(producer, settings, poll_group, invite_group, t0, 4.0)
             )
             thread.start()
             time.sleep(2)
             services.kill("campaigns")  # mid-stream: its batches come again to someone
             services.restart("campaigns")
             thread.join(60)
-            # Again just before the results are due and while invitees are being settled.
-            time.sleep(max(0.0, (t0 + timedelta(seconds=13.5) - now()).total_seconds()))
+            # Again just before the results are due (the invitees are settled meanwhile).
+            time.sleep(max(0.0, (t0 + timedelta(seconds=15.5) - now()).total_seconds()))
             services.kill("campaigns")
             services.restart("campaigns")  # the replica in this process carries on meanwhile
 
