@@ -203,8 +203,9 @@ def list_participants(
     cursor: Cursor = None,
 ) -> ParticipantList:
     """The members who took part, ordered by member id, with `count`: their check-in days
-    (checkin), messages in the window (challenge, lottery) or attendance-keyword messages
-    (event)."""
+    (checkin), messages in the window (challenge; lottery and poll, whose lists hold only
+    the members who entered or voted), attendance-keyword messages (event), feedback items
+    (feedback) or counted invitees (invite: the inviters)."""
     return planning.list_participants(
         session=session, group_id=group_id, campaign_id=campaign_id, limit=limit, cursor=cursor
     )
