@@ -31,7 +31,7 @@ import { href } from "../routes.js";
 
 export const KINDS = ["checkin", "lottery", "challenge", "event", "welcome", "autoreply", "broadcast", "poll", "feedback", "invite"];
 const STATUSES = ["scheduled", "active", "ended", "cancelled"];
-const WITH_PARTICIPANTS = ["checkin", "lottery", "challenge", "event", "poll", "invite"];
+const WITH_PARTICIPANTS = ["checkin", "lottery", "challenge", "event", "invite"];
 
 // Each kind's params as the form holds them: lists as text (one a line), times as local wall time.
 const DEFAULTS = {
@@ -223,7 +223,7 @@ function CampaignForm({ group, zone, campaign, onSaved, onCancel }) {
       error=${err(`params.${key}.joined_before`)} onInput=${(v) => param(key, { ...p[key], joined_before: v })} />
     <${NumberInput} label=${t("param.min_messages")} value=${p[key].min_messages} min="0"
       error=${err(`params.${key}.min_messages`)} onInput=${(v) => param(key, { ...p[key], min_messages: v })} />`;
-  return html`<form class="editor card" onSubmit=${submit} aria-labelledby="campaign-form-title" novalidate>
+  return html`<form class="editor card" id="campaign-form" onSubmit=${submit} aria-labelledby="campaign-form-title" novalidate>
     <h2 id="campaign-form-title">${campaign ? t("campaign.edit_named", { title: campaign.title }) : t("campaign.new")}</h2>
     <p class="hint">${t("campaign.times_in", { zone })}</p>
     <div class="form-grid">

@@ -81,7 +81,7 @@ function ActivityChart({ days }) {
     const series = (key, type, extra = {}) => ({ name: t(`metric.${key}`), type, data: days.map((d) => d[key]), ...extra });
     return {
       tooltip: { trigger: "axis" },
-      legend: { top: 0 },
+      legend: { top: 0, type: "scroll" },
       grid: { left: 48, right: 48, top: 36, bottom: 28 },
       xAxis: { type: "category", data: dates },
       yAxis: [{ type: "value", name: t("metric.messages") }, { type: "value", name: t("metric.members") }],
@@ -157,7 +157,7 @@ function Lifecycle({ group, to }) {
     });
     return {
       tooltip: { trigger: "axis" },
-      legend: { top: 0 },
+      legend: { top: 0, type: "scroll" },
       grid: { left: 48, right: 16, top: 36, bottom: 28 },
       xAxis: { type: "category", data: l.periods.map((p) => p.period) },
       yAxis: { type: "value" },

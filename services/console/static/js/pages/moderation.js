@@ -189,7 +189,7 @@ function RuleEditor({ group, initial, onDone, onCancel }) {
     }
   };
   const p = draft.params;
-  return html`<form class="editor" onSubmit=${submit} aria-labelledby="rule-editor-title" novalidate>
+  return html`<form class="editor" id="rule-editor" onSubmit=${submit} aria-labelledby="rule-editor-title" novalidate>
     <h3 id="rule-editor-title">${creating ? t("rules.new") : t("rules.edit_named", { name: initial.name })}</h3>
     <div class="form-grid">
       <${TextInput} label=${t("col.name")} value=${draft.name} required onInput=${(v) => set({ name: v })} error=${err("name")} />
@@ -520,7 +520,7 @@ function Reverse({ group, item, onDone, onCancel }) {
       setError(failure);
     }
   };
-  return html`<form class="editor" onSubmit=${submit} aria-labelledby="reverse-title">
+  return html`<form class="editor" id="reverse-form" onSubmit=${submit} aria-labelledby="reverse-title">
     <h3 id="reverse-title">${t("cases.reverse_title", { action: item.action ? t(`action.${item.action}`) : "—", member: item.member_id })}</h3>
     <${TextInput} label=${t("cases.reason")} value=${reason} wide onInput=${setReason} />
     ${error && html`<${ErrorBox} error=${error} />`}
@@ -554,7 +554,7 @@ function ManualAction({ group, onDone }) {
       setErrors(fieldErrors(error));
     }
   };
-  return html`<form class="editor" onSubmit=${submit} aria-labelledby="manual-title" novalidate>
+  return html`<form class="editor" id="manual-form" onSubmit=${submit} aria-labelledby="manual-title" novalidate>
     <h3 id="manual-title">${t("cases.manual")}</h3>
     <div class="form-grid">
       <${TextInput} label=${t("col.member")} value=${d.member_id} required error=${err("member_id")} onInput=${(v) => setD({ ...d, member_id: v })} />
