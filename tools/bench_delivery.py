@@ -8,8 +8,9 @@ actions for many Telegram groups and times from the first record produced to the
 `deleteMessage` → receipt through the outbox.
 
 The raw limit, measured in the same run against the same double: a bare
-`httpx.AsyncClient` making the same `deleteMessage` calls with the dispatcher's
-concurrency (`max_in_flight`), from the first call to the last answer.
+`httpx.AsyncClient` with the dispatcher's pool limits (`HTTP_LIMITS`) making the same
+`deleteMessage` calls with its concurrency (`max_in_flight`), from the first call to the
+last answer.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import orjson
 from kafka import KafkaProducer
 
 from services.common.settings import QunyunConfig, write_config
-from services.delivery.dispatcher import Dispatcher
+from services.delivery.dispatcher import HTTP_LIMITS, Dispatcher
 from tools.bench_e2e import (
     PIDS,
     TopicWatcher,
@@ -101,7 +102,7 @@ def _delivery_rate(
 
 async def _bare_calls(url: str, targets: list[Target], concurrency: int) -> float:
     pending = iter(targets)
-    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=200)) as http:
+    async with httpx.AsyncClient(limits=HTTP_LIMITS) as http:
 
         async def worker() -> None:
             for chat, message_id in pending:

@@ -123,7 +123,7 @@ def record(session: Session, events: Iterable[Event]) -> int:
         return 0
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(MemberRecord).values(rows)
+    statement = insert(MemberRecord)  # rows as parameters: compiled once, not per batch
     table, new = MemberRecord.__table__.c, statement.excluded  # type: ignore[attr-defined]
     renamed = sa.and_(
         new.named_at.is_not(None), sa.or_(table.named_at.is_(None), new.named_at >= table.named_at)
@@ -139,7 +139,8 @@ def record(session: Session, events: Iterable[Event]) -> int:
                 "display_name": sa.case((renamed, new.display_name), else_=table.display_name),
                 "named_at": sa.case((renamed, new.named_at), else_=table.named_at),
             },
-        )
+        ),
+        rows,
     )
     return len(rows)
 
