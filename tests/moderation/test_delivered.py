@@ -60,3 +60,40 @@ def test_a_mute_is_carried_out_at_the_double_and_the_case_shows_it_delivered(
     assert post.text == "@小明 因 广告 被禁言 10 分钟"
     assert post.mentions == ["42"]
     assert post.text.count("@") == 1 and "telegram:42" not in post.text
+
+
+def test_a_delete_of_a_message_older_than_48_hours_is_expired_without_a_call(
+    delivery,  # noqa: F811
+    make_settings,
+    run_app,
+    tokens,
+    producer,
+):
+    admin = auth(tokens.admin)
+    chat = f"-{chat_number()}"
+    group = f"telegram:{chat}"
+    with delivery() as h:
+        settings = make_settings(
+            share_with=h.settings, topic_delivery_receipts=h.settings.topic_delivery_receipts
+        )
+        with run_app(create_app(settings)) as client:
+            add_rule(client, tokens.admin, group, name="广告", kind="keywords",
+                     params={"keywords": ["加微信"]}, action="delete")  # fmt: skip
+            # A message ingest saw two days ago, judged now (a late webhook, a backfill):
+            # Telegram bots cannot delete it any more, so delivery makes no call.
+            at = datetime.now(UTC) - timedelta(hours=49)
+            ad = message(group, "telegram:42", "加微信", message_id="4712", at=at)
+            produce_events(
+                producer, settings.topic_events, [ad.model_copy(update={"source": "tg"})]
+            )
+
+            def enforcement() -> dict | None:
+                cases = client.get(f"/v1/groups/{group}/cases", headers=admin).json()["cases"]
+                return cases[0]["enforcement"] if cases else None
+
+            done = wait_until(enforcement, timeout=40)
+            [case] = client.get(f"/v1/groups/{group}/cases", headers=admin).json()["cases"]
+    assert case["action"] == "delete" and case["message_id"] == "4712"
+    assert done and done["outcome"] == "expired", done
+    assert "48 h" in done["detail"]
+    assert h.double.state.calls_of("telegram", chat=chat) == []
