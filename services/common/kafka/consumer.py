@@ -44,6 +44,11 @@ FETCH_WAIT_FLOWING_MS = 5
 FETCH_WAIT_IDLE_MS = 500
 
 
+def next_fetch_wait(current_ms: int, *, flowing: bool) -> int:
+    """The fetch wait after a poll: short while records flow, doubling to the default after."""
+    return FETCH_WAIT_FLOWING_MS if flowing else min(current_ms * 2, FETCH_WAIT_IDLE_MS)
+
+
 @dataclass(frozen=True)
 class Record:
     """A record as it came from Kafka."""
@@ -202,7 +207,7 @@ class ConsumerRunner(BackgroundLoop):
         """Short fetch waits while records flow, back to the default as the topic goes quiet."""
         if "fetch_max_wait_ms" in self._overrides:
             return
-        wait = FETCH_WAIT_FLOWING_MS if flowing else min(self._fetch_wait * 2, FETCH_WAIT_IDLE_MS)
+        wait = next_fetch_wait(self._fetch_wait, flowing=flowing)
         if wait == self._fetch_wait:
             return
         self._fetch_wait = wait
