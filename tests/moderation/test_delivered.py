@@ -1,7 +1,8 @@
 """End to end with the delivery service and the platform double: a rule's mute is carried
 out in the fake Telegram group (with its notice posted, the member mentioned once, on the
 `@<display name>` the notice names them by) through the source of the group's events,
-and the case's `enforcement` becomes `delivered` (from delivery.receipts.v1)."""
+and the case's `enforcement` becomes `delivered` (from delivery.receipts.v1); a delete of a
+message past Telegram's 48-hour window ends `expired` with no call."""
 
 from __future__ import annotations
 
