@@ -50,6 +50,8 @@ PERMISSIONS = (
     "can_invite_users",
     "can_pin_messages",
     "can_manage_topics",
+    "can_react_to_messages",
+    "can_edit_tag",
 )
 RIGHTS_ERRORS = (
     "not enough rights",
