@@ -33,6 +33,8 @@ from tests.support import auth, wait_until
 from tools.platform_double import DoubleHandle, Fault, start_double
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
+# The machine is shared (2 cores, many processes): give a page longer than the default 5 s.
+expect.set_options(timeout=15_000)
 ZONE = ZoneInfo("Asia/Shanghai")
 G0, G1, G2 = GROUPS
 
@@ -341,6 +343,46 @@ def test_a_poll_made_in_the_console_shows_its_results_after_votes(
     expect(results.locator("tbody tr").nth(1).locator("td").nth(2)).to_have_text("2")
     assert chart_total(page, "投票结果") == 3
     console.shot("campaign-poll")
+    console.assert_clean()
+
+
+def test_a_campaign_is_edited_in_its_own_form_after_opening_another(
+    console: Console, stack: ConsoleStack
+) -> None:
+    """Going from one campaign to another never edits the second with the first's form."""
+    page = console.page
+    start = datetime.now(UTC) + timedelta(hours=1)
+    window = {"starts_at": start.isoformat(), "ends_at": (start + timedelta(days=3)).isoformat()}
+    made = {}
+    for kind, params in (
+        ("lottery", {"prizes": [{"name": "周边", "quantity": 2}]}),
+        ("checkin", {"keyword": "打卡", "points": 5}),
+    ):
+        answer = httpx.post(
+            f"{stack.url('campaigns')}/v1/groups/{G1}/campaigns",
+            headers=auth(stack.admin),
+            json={"kind": kind, "title": f"{kind} 原标题", "params": params, **window},
+            timeout=10,
+        )
+        answer.raise_for_status()
+        made[kind] = answer.json()
+    console.login(stack.admin)
+    console.open(f"#/g/{G1.replace(':', '%3A')}/campaigns/{made['lottery']['id']}")
+    expect(page.locator("#winners")).to_contain_text("还没有开奖")
+    console.open(f"#/g/{G1.replace(':', '%3A')}/campaigns/{made['checkin']['id']}")
+    expect(page.get_by_role("heading", name="checkin 原标题")).to_be_visible()
+    page.get_by_role("button", name="编辑").click()
+    form = page.locator("#campaign-form")
+    expect(form.get_by_label("打卡关键词")).to_have_value("打卡")
+    form.get_by_label("标题", exact=True).fill("每日打卡 第二季")
+    form.get_by_role("button", name="保存").click()
+    expect(page.get_by_role("heading", name="每日打卡 第二季")).to_be_visible()
+    after = api(stack, "campaigns", f"/v1/groups/{G1}/campaigns/{made['checkin']['id']}")
+    assert after["params"] == made["checkin"]["params"]
+    assert (after["starts_at"], after["ends_at"]) == (
+        made["checkin"]["starts_at"],
+        made["checkin"]["ends_at"],
+    )
     console.assert_clean()
 
 

@@ -53,11 +53,12 @@ function GroupShell({ route }) {
   const allowed = access(route.group);
   let body;
   if (!allowed) body = html`<div class="state error" role="alert"><p>${t("error.no_group_access", { group: route.group })}</p></div>`;
-  else if (route.tab === "moderation") body = html`<${ModerationPage} group=${route.group} />`;
-  else if (route.tab === "campaigns" && route.id) body = html`<${CampaignPage} group=${route.group} id=${route.id} />`;
-  else if (route.tab === "campaigns") body = html`<${CampaignsPage} group=${route.group} />`;
-  else if (route.tab === "deliveries") body = html`<${DeliveriesPage} group=${route.group} />`;
-  else body = html`<${GroupPage} group=${route.group} />`;
+  // Keyed by group (and campaign): another group's page starts with fresh state.
+  else if (route.tab === "moderation") body = html`<${ModerationPage} key=${route.group} group=${route.group} />`;
+  else if (route.tab === "campaigns" && route.id) body = html`<${CampaignPage} key=${`${route.group}/${route.id}`} group=${route.group} id=${route.id} />`;
+  else if (route.tab === "campaigns") body = html`<${CampaignsPage} key=${route.group} group=${route.group} />`;
+  else if (route.tab === "deliveries") body = html`<${DeliveriesPage} key=${route.group} group=${route.group} />`;
+  else body = html`<${GroupPage} key=${route.group} group=${route.group} />`;
   return html`<div class="group-shell">
     <div class="group-title">
       <a href=${href.overview()}>${t("nav.overview")}</a> <span aria-hidden="true">›</span>

@@ -4,13 +4,14 @@ import { html, useEffect, useRef, useState, useCallback } from "./lib.js";
 import { t, locale } from "./i18n.js";
 import { getConfig } from "./api.js";
 
-/** Load data with fn(); returns {loading, error, data, reload}. Reloads when deps change. */
+/** Load data with fn(); returns {loading, error, data, reload}. New deps start afresh
+ * (no stale data from the previous group or campaign); reload() keeps what is shown. */
 export function useLoad(fn, deps) {
   const [state, setState] = useState({ loading: true, error: null, data: null });
   const serial = useRef(0);
-  const run = useCallback(async () => {
+  const run = useCallback(async (fresh) => {
     const mine = ++serial.current;
-    setState((old) => ({ ...old, loading: true, error: null }));
+    setState((old) => (fresh ? { loading: true, error: null, data: null } : { ...old, loading: true, error: null }));
     try {
       const data = await fn();
       if (mine === serial.current) setState({ loading: false, error: null, data });
@@ -19,9 +20,10 @@ export function useLoad(fn, deps) {
     }
   }, deps);
   useEffect(() => {
-    run();
+    run(true);
   }, [run]);
-  return { ...state, reload: run };
+  const reload = useCallback(() => run(false), [run]);
+  return { ...state, reload };
 }
 
 /** The sentence an operator reads for a failed call. */

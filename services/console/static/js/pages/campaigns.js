@@ -49,16 +49,23 @@ const DEFAULTS = {
 
 const blank = (v) => (v === "" || v == null ? null : v);
 
+/** The instant for a wall-time field: the original one when the operator left it as shown
+ * (a datetime-local field has no seconds), else the new wall time in the group's zone. */
+function instant(local, original, zone) {
+  if (!local) return null;
+  return original && zonedLocal(original, zone) === local ? original : zonedIso(local, zone);
+}
+
 function toForm(campaign, zone) {
   const p = { ...DEFAULTS[campaign.kind], ...structuredClone(campaign.params || {}) };
-  const eligibility = (e) => ({ joined_before: zonedLocal(e?.joined_before, zone), min_messages: e?.min_messages ?? 0, ...(e?.exclude_previous_winners != null ? { exclude_previous_winners: e.exclude_previous_winners } : {}) });
+  const eligibility = (e) => ({ ...e, joined_before: zonedLocal(e?.joined_before, zone), joined_before_iso: e?.joined_before ?? null, min_messages: e?.min_messages ?? 0 });
   if (campaign.kind === "lottery") p.eligibility = eligibility(p.eligibility);
   if (campaign.kind === "poll") {
     p.options = lineList(p.options);
     p.eligibility = eligibility(p.eligibility);
   }
   if (campaign.kind === "autoreply") p.triggers = p.triggers.map((x) => ({ ...x, keywords: lineList(x.keywords) }));
-  if (campaign.kind === "broadcast") p.messages = p.messages.map((m) => ({ ...m, at: zonedLocal(m.at, zone) }));
+  if (campaign.kind === "broadcast") p.messages = p.messages.map((m) => ({ ...m, at: zonedLocal(m.at, zone), at_iso: m.at }));
   if (campaign.kind === "feedback") p.categories = lineList(p.categories);
   for (const key of ["entry_keyword", "badge", "location", "url", "attendance_keyword"]) if (p[key] === null) p[key] = "";
   return {
@@ -74,7 +81,7 @@ function toForm(campaign, zone) {
 
 function toParams(kind, p, zone) {
   const out = structuredClone(p);
-  const eligibility = (e) => ({ ...e, joined_before: e.joined_before ? zonedIso(e.joined_before, zone) : null, min_messages: e.min_messages ?? 0 });
+  const eligibility = ({ joined_before_iso, ...e }) => ({ ...e, joined_before: instant(e.joined_before, joined_before_iso, zone), min_messages: e.min_messages ?? 0 });
   if (kind === "lottery") {
     out.entry_keyword = blank(p.entry_keyword);
     out.eligibility = eligibility(p.eligibility);
@@ -83,7 +90,7 @@ function toParams(kind, p, zone) {
   if (kind === "event") for (const key of ["location", "url", "attendance_keyword"]) out[key] = blank(p[key]);
   if (kind === "checkin") out.streak_rewards = p.streak_rewards.map((s) => ({ ...s, badge: blank(s.badge) }));
   if (kind === "autoreply") out.triggers = p.triggers.map((x) => ({ ...x, keywords: lines(x.keywords) }));
-  if (kind === "broadcast") out.messages = p.messages.map((m) => ({ ...m, at: zonedIso(m.at, zone) }));
+  if (kind === "broadcast") out.messages = p.messages.map(({ at_iso, ...m }) => ({ ...m, at: instant(m.at, at_iso, zone) }));
   if (kind === "poll") {
     out.options = lines(p.options);
     out.eligibility = eligibility(p.eligibility);
@@ -198,9 +205,9 @@ function CampaignForm({ group, zone, campaign, onSaved, onCancel }) {
     }
     const body = {
       title: f.title.trim(),
-      starts_at: zonedIso(f.starts_at, zone),
-      ends_at: zonedIso(f.ends_at, zone),
-      announce_at: f.announce_at ? zonedIso(f.announce_at, zone) : null,
+      starts_at: instant(f.starts_at, campaign?.starts_at, zone),
+      ends_at: instant(f.ends_at, campaign?.ends_at, zone),
+      announce_at: instant(f.announce_at, campaign?.announce_at, zone),
       reminders: lines(f.reminders),
       params: toParams(f.kind, p, zone),
     };
