@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from services.common.db import utcnow
+from services.common.db import keyset_page, utcnow
 from services.common.errors import Conflict, NotFound
 from services.moderation import roster
 from services.moderation.membership_cases import QUIET, Step, open_case
@@ -92,6 +92,16 @@ def get_cleanup(*, session: Session, group_id: str, cleanup_id: str) -> Cleanup:
     if cleanup is None or cleanup.group_id != group_id:
         raise NotFound("cleanup not found")
     return cleanup
+
+
+def list_cleanups(
+    *, session: Session, group_id: str, status: str | None, limit: int, cursor: str | None
+) -> tuple[list[Cleanup], str | None]:
+    """A page of the group's clean-ups, newest first, optionally of one status."""
+    query = select(Cleanup).where(col(Cleanup.group_id) == group_id)
+    if status is not None:
+        query = query.where(col(Cleanup.status) == status)
+    return keyset_page(session, query, Cleanup.id, limit=limit, cursor=cursor, descending=True)
 
 
 def present(session: Session, cleanup: Cleanup) -> CleanupPublic:

@@ -31,6 +31,9 @@ from services.moderation.membership_models import (
     BlocklistsPublic,
     CleanupCreate,
     CleanupPublic,
+    CleanupsPublic,
+    CleanupStatus,
+    CleanupSummaryPublic,
     EntriesPublic,
     EntryCreate,
     EntryPublic,
@@ -183,6 +186,26 @@ def create_cleanup(
     )
     session.commit()
     return cleanups.present(session, cleanup)
+
+
+@router.get("/cleanups", response_model=CleanupsPublic, summary="The group's clean-ups")
+def list_cleanups(
+    group_id: ReadGroup,
+    session: SessionDep,
+    status_: Annotated[CleanupStatus | None, Query(alias="status")] = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> Any:
+    """Clean-ups, newest first; `status` narrows them to `preview`, `running`, `done` or
+    `cancelled`. Items leave out `members` (a preview lists up to 10,000): read one
+    clean-up with `GET …/cleanups/{id}` for its members."""
+    found, next_cursor = cleanups.list_cleanups(
+        session=session, group_id=group_id, status=status_, limit=limit, cursor=cursor
+    )
+    return CleanupsPublic(
+        cleanups=[CleanupSummaryPublic.model_validate(c, from_attributes=True) for c in found],
+        next_cursor=next_cursor,
+    )
 
 
 @router.get(

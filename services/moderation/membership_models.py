@@ -324,7 +324,9 @@ class LurkerPublic(SQLModel):
     last_active_at: datetime | None = Field(description="Latest message (null: never spoke)")
 
 
-class CleanupPublic(SQLModel):
+class CleanupSummaryPublic(SQLModel):
+    """A clean-up without its listed members (as lists show it)."""
+
     id: str
     group_id: str
     status: CleanupStatus
@@ -334,7 +336,15 @@ class CleanupPublic(SQLModel):
     count: int
     kicked: int
     skipped: int = Field(description="Listed members not kicked: they left, or became exempt")
-    members: list[LurkerPublic]
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+
+
+class CleanupPublic(CleanupSummaryPublic):
+    members: list[LurkerPublic] = Field(description="The listed members, in kick order")
+
+
+class CleanupsPublic(SQLModel):
+    cleanups: list[CleanupSummaryPublic]
+    next_cursor: str | None

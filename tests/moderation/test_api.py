@@ -259,7 +259,7 @@ def test_every_route_refuses_missing_foreign_and_read_only_tokens(settings, run_
                     reader = client.request(method, url, json={}, headers=auth(tokens.reader))
                     assert reader.status_code == 403, (method, path)
                 checked += 1
-        assert checked == 20  # 13 of rules, cases and reports; 7 of join requests, cleanups
+        assert checked == 21  # 13 of rules, cases and reports; 8 of join requests, cleanups
 
 
 def test_the_outbox_relay_is_watched_by_readyz(settings, run_app):

@@ -95,3 +95,43 @@ def _same(mine: Any, theirs: Any) -> bool:
     if mine is None or theirs is None or not isinstance(mine, str) or "T" not in mine:
         return bool(mine == theirs)
     return datetime.fromisoformat(mine) == datetime.fromisoformat(theirs)
+
+
+def test_the_groups_cleanups_are_listed_newest_first_without_their_members(
+    settings, run_app, tokens, unique
+):
+    group = unique("grp:cleanup-list")
+    admin, reader = auth(tokens.admin), auth(tokens.reader)
+    base = f"/v1/groups/{group}/cleanups"
+    with run_app(create_app(settings)) as moderation:
+        made = []
+        for days in (10, 20, 30):  # nobody is in the group: each preview lists no one
+            created = moderation.post(base, json={"inactive_days": days}, headers=admin)
+            assert created.status_code == 201, created.text
+            made.append(created.json()["id"])
+        kept, started, cancelled = made
+        assert moderation.post(f"{base}/{started}/start", headers=admin).json()["status"] == "done"
+        moderation.post(f"{base}/{cancelled}/cancel", headers=admin).raise_for_status()
+
+        listed = moderation.get(base, headers=reader).json()
+        assert [c["id"] for c in listed["cleanups"]] == [cancelled, started, kept]
+        assert [c["status"] for c in listed["cleanups"]] == ["cancelled", "done", "preview"]
+        assert [c["inactive_days"] for c in listed["cleanups"]] == [30, 20, 10]
+        assert all("members" not in c for c in listed["cleanups"])
+        assert listed["next_cursor"] is None
+
+        first = moderation.get(base, params={"limit": 2}, headers=reader).json()
+        assert [c["id"] for c in first["cleanups"]] == [cancelled, started]
+        rest = moderation.get(
+            base, params={"limit": 2, "cursor": first["next_cursor"]}, headers=reader
+        ).json()
+        assert rest == {"cleanups": [listed["cleanups"][2]], "next_cursor": None}
+
+        done = moderation.get(base, params={"status": "done"}, headers=reader).json()
+        assert [c["id"] for c in done["cleanups"]] == [started]
+        running = moderation.get(base, params={"status": "running"}, headers=reader).json()
+        assert running == {"cleanups": [], "next_cursor": None}
+        bad = moderation.get(base, params={"status": "finished"}, headers=reader)
+        assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "status"]
+        other = moderation.get(f"/v1/groups/{unique('grp:none')}/cleanups", headers=reader)
+        assert other.json() == {"cleanups": [], "next_cursor": None}
