@@ -121,6 +121,15 @@ def is_ready(port: int, *, host: str = "127.0.0.1", timeout: float = 2.0) -> boo
         return False
 
 
+def readiness(port: int, *, host: str = "127.0.0.1") -> str:
+    """What /readyz answers on host:port, in one line (its body names what is down)."""
+    try:
+        answer = httpx.get(f"http://{host}:{port}/readyz", timeout=5)
+    except httpx.HTTPError as exc:
+        return f"/readyz: {type(exc).__name__}"
+    return f"/readyz {answer.status_code}: {answer.text[:300]}"
+
+
 def exit_reason(returncode: int) -> str:
     """Say how a process ended: `SIGKILL` for a signal, `code 1` for an exit status."""
     if returncode < 0:
@@ -277,7 +286,10 @@ def service_stack(
         )
         dead = [n for n, p in stack.processes.items() if p.poll() is not None]
         if pending or dead:
-            tails = "\n".join(f"--- {n}.log\n{stack.log_tail(n)}" for n in pending or dead)
+            tails = "\n".join(
+                f"--- {n}.log ({readiness(stack.ports[n])})\n{stack.log_tail(n)}"
+                for n in pending or dead
+            )
             raise RuntimeError(f"not ready: {', '.join(pending)}; exited: {dead}\n{tails}")
         yield stack
     finally:
