@@ -228,6 +228,16 @@ def test_a_cleanup_is_previewed_started_and_shows_progress(
         cleanup.locator("[data-cleanup-status=running], [data-cleanup-status=done]")
     ).to_be_visible()
     expect(cleanup).to_contain_text(re.compile(rf"已移出 [1-9]\d* / {count}"), timeout=20000)
+    # Another tab (its own sessionStorage) finds the clean-up in moderation's list.
+    other = Console(page.context.new_page(), stack.console_url)
+    other.page.on("pageerror", lambda e: console.errors.append(f"pageerror: {e}"))
+    other.login(stack.admin)
+    other.group(G2)
+    found = other.page.locator(".cleanup")
+    expect(found.locator(".cleanup-state")).to_contain_text(
+        re.compile(rf"已移出 [1-9]\d* / {count}")
+    )
+    expect(found.get_by_role("region", name="最近的清理")).to_contain_text(str(count))
     cleanup.get_by_role("button", name="停止清理").or_(
         cleanup.get_by_role("button", name="关闭")
     ).first.click()

@@ -15,6 +15,7 @@ import {
   Table,
   addDays,
   errorFor,
+  errorText,
   fieldErrors,
   fmtTime,
   number,
@@ -239,33 +240,50 @@ function Dormant({ group, zone }) {
   <//>`;
 }
 
-const cleanupKey = (group) => `qunyun.cleanup.${group}`;
+const RECENT_CLEANUPS = 5;
+
+// The clean-up in view is the group's running one, else its latest (moderation lists them
+// newest first). List items leave out the members, so a preview is read whole for its list.
+async function latestCleanups(base) {
+  const [recent, running] = await Promise.all([
+    api("moderation", base, { query: { limit: RECENT_CLEANUPS } }),
+    api("moderation", base, { query: { status: "running", limit: 1 } }),
+  ]);
+  const current = running.cleanups[0] || recent.cleanups[0] || null;
+  return {
+    recent: recent.cleanups,
+    current: current && current.status === "preview" ? await api("moderation", `${base}/${encodeURIComponent(current.id)}`) : current,
+  };
+}
 
 function Cleanup({ group, zone, days }) {
   const [form, setForm] = useState({ inactive_days: days || 30, never_spoke_only: false, per_minute: 10 });
   const [cleanup, setCleanup] = useState(null);
+  const [recent, setRecent] = useState([]);
   const [errors, setErrors] = useState(null);
   const [busy, setBusy] = useState(false);
   const base = `${groupPath(group)}/cleanups`;
-  const remember = (value) => {
-    setCleanup(value);
-    if (value) sessionStorage.setItem(cleanupKey(group), value.id);
-    else sessionStorage.removeItem(cleanupKey(group));
+  const refresh = async () => {
+    const latest = await latestCleanups(base);
+    setRecent(latest.recent);
+    setCleanup(latest.current);
   };
   useEffect(() => {
-    const id = sessionStorage.getItem(cleanupKey(group));
-    if (id) api("moderation", `${base}/${encodeURIComponent(id)}`).then(setCleanup, () => remember(null));
+    let gone = false;
+    setCleanup(null);
+    setRecent([]);
+    latestCleanups(base).then(
+      (latest) => gone || (setRecent(latest.recent), setCleanup(latest.current)),
+      (error) => gone || setErrors({ "": errorText(error) }),
+    );
+    return () => {
+      gone = true;
+    };
   }, [group]);
   const running = cleanup && cleanup.status === "running";
   useEffect(() => {
     if (!running) return undefined;
-    const timer = setInterval(async () => {
-      try {
-        setCleanup(await api("moderation", `${base}/${encodeURIComponent(cleanup.id)}`));
-      } catch (error) {
-        setErrors({ "": String(error.message) });
-      }
-    }, 2000);
+    const timer = setInterval(() => refresh().catch((error) => setErrors({ "": errorText(error) })), 2000);
     return () => clearInterval(timer);
   }, [running, cleanup && cleanup.id]);
   const act = async (fn) => {
@@ -279,12 +297,17 @@ function Cleanup({ group, zone, days }) {
       setBusy(false);
     }
   };
+  // Show what the call answered, then the list again (the answer holds a preview's members).
+  const show = async (answer) => {
+    setCleanup(answer);
+    setRecent((await api("moderation", base, { query: { limit: RECENT_CLEANUPS } })).cleanups);
+  };
   const preview = (e) => {
     e.preventDefault();
-    act(async () => remember(await api("moderation", base, { method: "POST", body: form })));
+    act(async () => show(await api("moderation", base, { method: "POST", body: form })));
   };
-  const start = () => act(async () => remember(await api("moderation", `${base}/${encodeURIComponent(cleanup.id)}/start`, { method: "POST" })));
-  const cancel = () => act(async () => remember(await api("moderation", `${base}/${encodeURIComponent(cleanup.id)}/cancel`, { method: "POST" })));
+  const start = () => act(async () => show(await api("moderation", `${base}/${encodeURIComponent(cleanup.id)}/start`, { method: "POST" })));
+  const cancel = () => act(async () => show(await api("moderation", `${base}/${encodeURIComponent(cleanup.id)}/cancel`, { method: "POST" })));
   const done = cleanup && (cleanup.status === "done" || cleanup.status === "cancelled");
   return html`<div class="cleanup" aria-labelledby="cleanup-title">
     <h3 id="cleanup-title">${t("cleanup.title")}</h3>
@@ -316,8 +339,16 @@ function Cleanup({ group, zone, days }) {
         ${cleanup.status === "preview" && cleanup.count > 0 && html`<button type="button" class="danger" data-edit disabled=${busy}
           onClick=${() => confirm(t("cleanup.confirm", { count: cleanup.count })) && start()}>${t("cleanup.start", { count: cleanup.count })}</button>`}
         ${!done && html`<button type="button" data-edit disabled=${busy} onClick=${cancel}>${t("cleanup.cancel")}</button>`}
-        ${done && html`<button type="button" disabled=${busy} onClick=${() => remember(null)}>${t("cleanup.dismiss")}</button>`}
+        ${done && html`<button type="button" disabled=${busy} onClick=${() => setCleanup(null)}>${t("cleanup.dismiss")}</button>`}
       </div>
     </div>`}
+    ${recent.length > 0 && html`<h4>${t("cleanup.recent")}</h4>
+      <${Table} caption=${t("cleanup.recent")} rows=${recent} rowKey=${(r) => r.id}
+      columns=${[
+        { key: "created_at", label: t("col.time"), render: (r) => fmtTime(r.created_at, zone) },
+        { key: "status", label: t("col.status"), render: (r) => t(`cleanup.status_${r.status}`) },
+        { key: "kicked", label: t("col.kicked"), num: true },
+        { key: "count", label: t("col.listed"), num: true },
+      ]} />`}
   </div>`;
 }
