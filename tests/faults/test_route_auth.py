@@ -15,6 +15,8 @@ PUBLIC = {"/healthz", "/readyz", "/metrics", "/v1/webhooks/{source_id}"}
 # Routes over every group the token may read (each answer filtered by the token's groups;
 # tests/metrics checks the filtering with three tokens).
 TOKEN_SCOPED = {"/v1/overview"}
+# Routes over every group at once (shared blocklists): only tokens whose groups are ["*"].
+ALL_GROUPS_ONLY = "/v1/blocklists"
 
 
 def routes(app) -> list[tuple[str, str]]:
@@ -38,7 +40,7 @@ def service_client(request, settings, run_app):
         yield app, client
 
 
-def test_every_v1_route_is_public_by_design_or_group_scoped(service_client):
+def test_every_v1_route_is_public_by_design_or_group_scoped(service_client, tokens):
     app, app_client = service_client
     for method, path in routes(app):
         if path in PUBLIC or path.startswith(("/docs", "/openapi", "/redoc")):
@@ -48,6 +50,13 @@ def test_every_v1_route_is_public_by_design_or_group_scoped(service_client):
             assert r.status_code == 401, f"{method} {path} without token: {r.status_code}"
             r = app_client.request(method, path, headers=auth("qy_not_a_token"))
             assert r.status_code == 401, f"{method} {path} unknown token: {r.status_code}"
+            continue
+        if path.startswith(ALL_GROUPS_ONLY):
+            url = concrete(path, "x1")
+            r = app_client.request(method, url, json={})
+            assert r.status_code == 401, f"{method} {path} without token: {r.status_code}"
+            r = app_client.request(method, url, json={}, headers=auth(tokens.limited))
+            assert r.status_code == 403, f"{method} {path} one group's token: {r.status_code}"
             continue
         assert path.startswith("/v1/groups/{group_id}"), f"{method} {path} has no group scope"
 
