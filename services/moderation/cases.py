@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import String, cast, or_, update
+from sqlalchemy import String, and_, cast, or_, update
 from sqlmodel import Session, col, select
 
 from services.common.contracts.events import Event, MessageCreated
@@ -114,28 +114,40 @@ class Bursts:
                 member, at = (d.event.group_id, d.event.member_id), d.event.occurred_at
                 first, last = spans.get(member, (at, at))
                 spans[member] = (min(first, at), max(last, at))
-        for member, (first, last) in spans.items():
-            self._load(member, first - timedelta(seconds=BURST_SECONDS), last)
+        if spans:
+            self._load(spans)
 
-    def _load(self, member: MemberKey, since: datetime, until: datetime) -> None:
-        group_id, member_id = member
+    def _load(self, spans: dict[MemberKey, tuple[datetime, datetime]]) -> None:
+        """One query for every member of the batch (a query per member cost a fifth of the
+        consumer's time under a flood); each member's five latest cases are looked at."""
+        windows = [
+            and_(
+                col(Case.group_id) == group_id,
+                col(Case.member_id) == member_id,
+                col(Case.occurred_at) <= last,
+                col(Case.occurred_at) > first - timedelta(seconds=BURST_SECONDS),
+            )
+            for (group_id, member_id), (first, last) in spans.items()
+        ]
         query = (
             select(Case)
             .where(
-                Case.group_id == group_id,
-                Case.member_id == member_id,
                 col(Case.shadow).is_(False),
                 col(Case.reversed).is_(False),
                 or_(col(Case.action).in_(RESTRICTING), col(Case.escalation).is_not(None)),
-                col(Case.occurred_at) <= until,
-                col(Case.occurred_at) > since,
+                or_(*windows),
             )
             .order_by(col(Case.occurred_at).desc())
-            .limit(5)
         )
+        looked: dict[MemberKey, int] = {}
+        settled: set[MemberKey] = set()
         for case in self._session.exec(query):
+            member = (case.group_id, case.member_id)
+            if member in settled or looked.get(member, 0) >= 5:
+                continue
+            looked[member] = looked.get(member, 0) + 1
             if self.note(case):
-                return
+                settled.add(member)
 
     def note(self, case: Case) -> bool:
         """Keep the case's restriction when it is the member's latest; tell whether it held one."""
