@@ -9,8 +9,10 @@ invite campaigns, whose rows are keyed by campaign and invitee (idempotent by th
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -29,7 +31,7 @@ from services.campaigns.params import (
     PollParams,
 )
 from services.campaigns.rewards import Award, grant_many
-from services.campaigns.store import dialect_insert
+from services.campaigns.store import incoming_rows, is_postgres, rows_insert, rows_param
 from services.common.contracts.events import Event, MemberJoined, MemberLeft, MessageCreated
 
 __all__ = ["Tally", "apply_events", "mentions_keyword", "streak_through"]
@@ -176,30 +178,17 @@ class BatchPlan:
         if not self.checkins:
             return []
         table = CheckinDay.__table__  # type: ignore[attr-defined]
-        stmt = (
-            dialect_insert(self.session, CheckinDay)
-            .on_conflict_do_nothing()
-            .returning(table.c.campaign_id, table.c.member_id, table.c.day)
-        )
         rows = [{"campaign_id": c, "member_id": m, "day": d} for c, m, d in sorted(self.checkins)]
-        return [(c, m, d) for c, m, d in self.session.exec(stmt, params=rows).all()]
+        insert, params = rows_insert(self.session, CheckinDay, rows)
+        stmt = insert.on_conflict_do_nothing().returning(
+            table.c.campaign_id, table.c.member_id, table.c.day
+        )
+        return [(c, m, d) for c, m, d in self.session.exec(stmt, params=params).all()]
 
     def _bump_participants(self) -> dict[Pair, int]:
         if not self.tallies:
             return {}
         table = Participant.__table__  # type: ignore[attr-defined]
-        stmt = dialect_insert(self.session, Participant)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["campaign_id", "member_id"],
-            set_={
-                "count": table.c["count"] + stmt.excluded["count"],
-                "entered": sa.or_(table.c.entered, stmt.excluded.entered),
-                "joined_at": sa.case(
-                    (stmt.excluded.joined_at < table.c.joined_at, stmt.excluded.joined_at),
-                    else_=table.c.joined_at,
-                ),
-            },
-        ).returning(table.c.campaign_id, table.c.member_id, table.c["count"])
         rows = [
             {
                 "campaign_id": c,
@@ -211,7 +200,19 @@ class BatchPlan:
             }
             for (c, m), t in sorted(self.tallies.items())
         ]
-        return {(c, m): int(n) for c, m, n in self.session.exec(stmt, params=rows).all()}
+        stmt, params = rows_insert(self.session, Participant, rows)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["campaign_id", "member_id"],
+            set_={
+                "count": table.c["count"] + stmt.excluded["count"],
+                "entered": sa.or_(table.c.entered, stmt.excluded.entered),
+                "joined_at": sa.case(
+                    (stmt.excluded.joined_at < table.c.joined_at, stmt.excluded.joined_at),
+                    else_=table.c.joined_at,
+                ),
+            },
+        ).returning(table.c.campaign_id, table.c.member_id, table.c["count"])
+        return {(c, m): int(n) for c, m, n in self.session.exec(stmt, params=params).all()}
 
     def _award_goals(self, totals: dict[Pair, int]) -> None:
         goals = {
@@ -237,12 +238,7 @@ class BatchPlan:
     def _award_streaks(self, new_checkins: list[tuple[str, str, date]]) -> None:
         pairs = sorted({(c, m) for c, m, _ in new_checkins})
         history: dict[Pair, list[date]] = defaultdict(list)
-        found = self.session.exec(
-            select(
-                col(CheckinDay.campaign_id), col(CheckinDay.member_id), col(CheckinDay.day)
-            ).where(sa.tuple_(col(CheckinDay.campaign_id), col(CheckinDay.member_id)).in_(pairs))
-        ).all()
-        for campaign_id, member_id, day in found:
+        for campaign_id, member_id, day in self._checkin_history(pairs):
             history[(campaign_id, member_id)].append(day)
         for campaign_id, member_id, day in new_checkins:
             campaign = self.campaigns[campaign_id]
@@ -253,23 +249,61 @@ class BatchPlan:
                 for r in params.streak_rewards
                 if length >= r.days
             ]
+        streaks = [
+            {
+                "campaign_id": c,
+                "member_id": m,
+                "streak": streak_through(
+                    history[(c, m)], max(history[(c, m)]), self.checkin_params(c).grace_days
+                ),
+            }
+            for c, m in pairs
+        ]
+        self._set_streaks(streaks)
+
+    def _checkin_history(self, pairs: list[Pair]) -> Sequence[tuple[str, str, date]]:
+        """Every check-in day of the given (campaign, member) pairs: one statement."""
+        table = CheckinDay.__table__  # type: ignore[attr-defined]
+        columns = (table.c.campaign_id, table.c.member_id, table.c.day)
+        if not is_postgres(self.session):
+            pair = sa.tuple_(table.c.campaign_id, table.c.member_id)
+            return self.session.exec(select(*columns).where(pair.in_(pairs))).all()
+        rows = [{"campaign_id": c, "member_id": m} for c, m in pairs]
+        incoming = incoming_rows(CheckinDay, ["campaign_id", "member_id"])
+        query = select(*columns).join(
+            incoming,
+            sa.and_(
+                table.c.campaign_id == incoming.c.campaign_id,
+                table.c.member_id == incoming.c.member_id,
+            ),
+        )
+        return self.session.exec(query, params=rows_param(rows)).all()
+
+    def _set_streaks(self, streaks: list[dict[str, Any]]) -> None:
+        """Set the participants' streaks: one UPDATE … FROM the rows on PostgreSQL."""
         table = Participant.__table__  # type: ignore[attr-defined]
+        if not is_postgres(self.session):
+            self.session.exec(
+                sa.update(table)
+                .where(
+                    table.c.campaign_id == sa.bindparam("c"),
+                    table.c.member_id == sa.bindparam("m"),
+                )
+                .values(streak=sa.bindparam("s")),
+                params=[
+                    {"c": r["campaign_id"], "m": r["member_id"], "s": r["streak"]} for r in streaks
+                ],
+            )
+            return
+        incoming = incoming_rows(Participant, ["campaign_id", "member_id", "streak"])
         self.session.exec(
             sa.update(table)
-            .where(table.c.campaign_id == sa.bindparam("c"), table.c.member_id == sa.bindparam("m"))
-            .values(streak=sa.bindparam("s")),
-            params=[
-                {
-                    "c": c,
-                    "m": m,
-                    "s": streak_through(
-                        history[(c, m)],
-                        max(history[(c, m)]),
-                        self.checkin_params(c).grace_days,
-                    ),
-                }
-                for c, m in pairs
-            ],
+            .where(
+                table.c.campaign_id == incoming.c.campaign_id,
+                table.c.member_id == incoming.c.member_id,
+            )
+            .values(streak=incoming.c.streak),
+            params=rows_param(streaks),
         )
 
 
@@ -301,14 +335,11 @@ def claim_unprocessed(
     for m in messages:
         fresh.setdefault((m.source, m.id), m)
     table = ProcessedEvent.__table__  # type: ignore[attr-defined]
-    stmt = (
-        dialect_insert(session, ProcessedEvent)
-        .on_conflict_do_nothing()
-        .returning(table.c.source, table.c.event_id)
-    )
     # Sorted so that racing transactions lock rows in the same order (no deadlock).
     rows = [{"source": s, "event_id": e, "processed_at": now} for s, e in sorted(fresh)]
-    claimed = {(s, e) for s, e in session.exec(stmt, params=rows).all()}
+    insert, params = rows_insert(session, ProcessedEvent, rows)
+    stmt = insert.on_conflict_do_nothing().returning(table.c.source, table.c.event_id)
+    claimed = {(s, e) for s, e in session.exec(stmt, params=params).all()}
     return [m for key, m in fresh.items() if key in claimed]
 
 

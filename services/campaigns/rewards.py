@@ -11,7 +11,7 @@ from sqlmodel import Session, col, func, select
 from services.campaigns.effects import Effects
 from services.campaigns.models import Campaign, Grant, PrizeStock, Winner
 from services.campaigns.schemas import LedgerEntry, MemberRewards, PointsLeaderboard, PointsRow
-from services.campaigns.store import dialect_insert
+from services.campaigns.store import dialect_insert, rows_insert
 from services.common.contracts.notifications import RewardGranted
 from services.common.db import keyset_page, new_id
 
@@ -40,11 +40,6 @@ def grant_many(
         return []
     ids = {a.key: new_id("g") for a in unique}
     table = Grant.__table__  # type: ignore[attr-defined]
-    stmt = (
-        dialect_insert(session, Grant)
-        .on_conflict_do_nothing(index_elements=["campaign_id", "member_id", "reason"])
-        .returning(table.c.campaign_id, table.c.member_id, table.c.reason)
-    )
     rows = [
         {
             "id": ids[a.key],
@@ -59,7 +54,11 @@ def grant_many(
         }
         for a in unique
     ]
-    inserted = {(c, m, r) for c, m, r in session.exec(stmt, params=rows).all()}
+    insert, params = rows_insert(session, Grant, rows)
+    stmt = insert.on_conflict_do_nothing(
+        index_elements=["campaign_id", "member_id", "reason"]
+    ).returning(table.c.campaign_id, table.c.member_id, table.c.reason)
+    inserted = {(c, m, r) for c, m, r in session.exec(stmt, params=params).all()}
     granted = [a for a in unique if a.key in inserted]
     effects.granted(
         session,
