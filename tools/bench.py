@@ -28,7 +28,7 @@ import orjson
 from tools.bench_raw import row
 from tools.localstack import free_port, start_redis, start_tansu, stop
 
-PARTS = ("raw", "ingest", "metrics", "moderation", "campaigns", "delivery", "e2e")
+PARTS = ("raw", "ingest", "metrics", "moderation", "campaigns", "delivery", "e2e", "scale")
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
