@@ -67,6 +67,20 @@ def joined(
     )
 
 
+TG_SOURCE, TG_SECRET = "tg", "s-tg"  # the delivery harness's Telegram source on the double
+
+
+def post_updates(ingest: Any, *updates: dict[str, Any]) -> None:
+    """Post Telegram updates to ingest's webhook of the harness's source; each must be accepted."""
+    for u in updates:
+        r = ingest.post(
+            f"/v1/webhooks/{TG_SOURCE}",
+            json=u,
+            headers={"X-Telegram-Bot-Api-Secret-Token": TG_SECRET},
+        )
+        assert r.status_code == 202, r.text
+
+
 def values(records: list[Any]) -> list[dict[str, Any]]:
     return [orjson.loads(r.value) for r in records]
 

@@ -18,7 +18,8 @@ from services.campaigns.directory import source_of
 from services.campaigns.effects import Effects, Topics
 from services.campaigns.scheduler import advance
 from services.ingest.app import create_app as create_ingest
-from tests.campaigns.helpers import wait_until
+from tests.campaigns.helpers import TG_SOURCE as SOURCE
+from tests.campaigns.helpers import post_updates, wait_until
 from tests.conftest import auth
 from tests.delivery.conftest import (  # noqa: F401 - the delivery harness's fixtures
     chat_number,
@@ -29,7 +30,6 @@ from tests.delivery.conftest import (  # noqa: F401 - the delivery harness's fix
 )
 from tools.platform_double.telegram_updates import member_joined, member_left
 
-SOURCE, SECRET = "tg", "s-tg"  # the delivery harness's Telegram source on the double
 _updates = itertools.count(int(time.time() * 1000) % 10**9 * 1000)
 
 
@@ -79,13 +79,7 @@ def test_welcome_autoreply_and_broadcast_posts_reach_the_group(
         with run_app(create_ingest(settings)) as ingest, run_app(create_app(settings)) as client:
 
             def send(*updates: dict[str, Any]) -> None:
-                for u in updates:
-                    r = ingest.post(
-                        f"/v1/webhooks/{SOURCE}",
-                        json=u,
-                        headers={"X-Telegram-Bot-Api-Secret-Token": SECRET},
-                    )
-                    assert r.status_code == 202, r.text
+                post_updates(ingest, *updates)
 
             def create(body: dict[str, Any]) -> str:
                 r = client.post(base, json=body, headers=admin)

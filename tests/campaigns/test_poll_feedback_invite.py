@@ -27,7 +27,8 @@ from sqlmodel import Session
 from services.campaigns.app import create_app
 from services.campaigns.directory import source_of
 from services.ingest.app import create_app as create_ingest
-from tests.campaigns.helpers import read_group, wait_until
+from tests.campaigns.helpers import TG_SOURCE as SOURCE
+from tests.campaigns.helpers import post_updates, read_group, wait_until
 from tests.conftest import auth
 from tests.delivery.conftest import (  # noqa: F401 - the delivery harness's fixtures
     action,
@@ -39,7 +40,6 @@ from tests.delivery.conftest import (  # noqa: F401 - the delivery harness's fix
 )
 from tools.platform_double.telegram_updates import member_joined, member_left
 
-SOURCE, SECRET = "tg", "s-tg"  # the delivery harness's Telegram source on the double
 _updates = itertools.count(int(time.time() * 1000) % 10**9 * 1000 + 500)
 
 ALICE, BOB, CAROL, DAVE, ERIN = (
@@ -112,13 +112,7 @@ def test_poll_feedback_and_invite_from_webhooks_to_the_double(
         with run_app(create_ingest(settings)) as ingest, run_app(create_app(settings)) as client:
 
             def send(*updates: dict[str, Any]) -> None:
-                for u in updates:
-                    r = ingest.post(
-                        f"/v1/webhooks/{SOURCE}",
-                        json=u,
-                        headers={"X-Telegram-Bot-Api-Secret-Token": SECRET},
-                    )
-                    assert r.status_code == 202, r.text
+                post_updates(ingest, *updates)
 
             def create(group: str, body: dict[str, Any]) -> str:
                 r = client.post(f"/v1/groups/{group}/campaigns", json=body, headers=admin)
