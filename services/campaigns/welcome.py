@@ -24,6 +24,7 @@ from services.campaigns import notifications
 from services.campaigns.directory import names_of
 from services.campaigns.effects import Effects
 from services.campaigns.models import Campaign, WelcomeJoin
+from services.campaigns.params import WelcomeParams
 from services.campaigns.running import claim_campaign, running_campaigns
 from services.campaigns.store import dialect_insert
 from services.campaigns.texts import Named, render
@@ -83,7 +84,7 @@ def record_joins(*, session: Session, events: Sequence[Event]) -> None:
     if joins:
         rows = {}
         for c in running_campaigns(session=session, kind="welcome", events=joins):
-            wait = timedelta(seconds=int(c.params.get("batch_seconds", 60)))
+            wait = timedelta(seconds=WelcomeParams.model_validate(c.params).batch_seconds)
             for j in joins:
                 if j.group_id == c.group_id and c.starts_at <= j.occurred_at < c.ends_at:
                     rows[(c.id, j.member_id, j.occurred_at)] = {
@@ -145,7 +146,7 @@ def greet_due(
     ).all()
     by_key = {(r.member_id, r.joined_at): r for r in rows}
     pending = [Join(r.member_id, r.joined_at, r.left_at) for r in rows]
-    wait = timedelta(seconds=int(campaign.params.get("batch_seconds", 60)))
+    wait = timedelta(seconds=WelcomeParams.model_validate(campaign.params).batch_seconds)
     posted: list[str] = []
     for batch in due_batches(pending, wait, now):
         suffix = batch_id(campaign.id, batch.joins[0])
