@@ -23,7 +23,6 @@ from tests.delivery.conftest import (  # noqa: F401 - the delivery harness's fix
 
 def test_announcement_is_posted_at_the_double_and_listed_delivered(
     delivery,  # noqa: F811
-    make_settings,
     engine,
     run_app,
     tokens,
@@ -33,9 +32,7 @@ def test_announcement_is_posted_at_the_double_and_listed_delivered(
     chat = f"-{chat_number()}"
     group = f"telegram:{chat}"
     with delivery() as h:
-        settings = make_settings(
-            share_with=h.settings, topic_delivery_receipts=h.settings.topic_delivery_receipts
-        )
+        settings = h.sharing_settings()
         with run_app(create_app(settings)) as client:
             first = joined(group, "telegram:42", now() - timedelta(minutes=1), source="tg")
             produce_events(producer, settings.topic_events, [first])

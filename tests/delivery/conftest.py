@@ -81,6 +81,14 @@ class Harness:
     client: TestClient
     producer: KafkaProducer
     double: DoubleHandle
+    make_settings: Callable[..., Settings]
+
+    def sharing_settings(self, **overrides: Any) -> Settings:
+        """Settings for another service in the same flow: this run's topics, receipts included."""
+        receipts = self.settings.topic_delivery_receipts
+        return self.make_settings(
+            share_with=self.settings, topic_delivery_receipts=receipts, **overrides
+        )
 
     def send(self, topic: str, records: list[dict[str, Any]]) -> None:
         """Put records on a topic keyed by group, and wait for the acks."""
@@ -137,7 +145,7 @@ def delivery(
         )
         with run_app(create_app(settings)) as client:
             assert wait_until(lambda: client.get("/readyz").status_code == 200, timeout=30)
-            yield Harness(settings, client, producer, double)
+            yield Harness(settings, client, producer, double, make_settings)
 
     yield start
 

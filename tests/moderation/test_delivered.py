@@ -22,7 +22,6 @@ from tests.moderation.conftest import add_rule, message, wait_until
 
 def test_a_mute_is_carried_out_at_the_double_and_the_case_shows_it_delivered(
     delivery,  # noqa: F811
-    make_settings,
     run_app,
     tokens,
     producer,
@@ -31,9 +30,7 @@ def test_a_mute_is_carried_out_at_the_double_and_the_case_shows_it_delivered(
     chat = f"-{chat_number()}"
     group = f"telegram:{chat}"
     with delivery() as h:
-        settings = make_settings(
-            share_with=h.settings, topic_delivery_receipts=h.settings.topic_delivery_receipts
-        )
+        settings = h.sharing_settings()
         with run_app(create_app(settings)) as client:
             add_rule(client, tokens.admin, group, name="广告", kind="keywords",
                      params={"keywords": ["加微信"]}, action="mute", mute_seconds=600)  # fmt: skip
@@ -65,7 +62,6 @@ def test_a_mute_is_carried_out_at_the_double_and_the_case_shows_it_delivered(
 
 def test_a_delete_of_a_message_older_than_48_hours_is_expired_without_a_call(
     delivery,  # noqa: F811
-    make_settings,
     run_app,
     tokens,
     producer,
@@ -74,9 +70,7 @@ def test_a_delete_of_a_message_older_than_48_hours_is_expired_without_a_call(
     chat = f"-{chat_number()}"
     group = f"telegram:{chat}"
     with delivery() as h:
-        settings = make_settings(
-            share_with=h.settings, topic_delivery_receipts=h.settings.topic_delivery_receipts
-        )
+        settings = h.sharing_settings()
         with run_app(create_app(settings)) as client:
             add_rule(client, tokens.admin, group, name="广告", kind="keywords",
                      params={"keywords": ["加微信"]}, action="delete")  # fmt: skip
