@@ -81,6 +81,13 @@ async def test_enforcement_is_unsupported_pointing_to_wecoms_own_rules(
     assert double.state.calls_of("wecom") == []
 
 
+@pytest.mark.parametrize("operation", ["approve_join", "decline_join"])
+async def test_join_decisions_are_unsupported_without_a_call(double, make_client, operation):
+    result = await make_client("wecom").carry_out(op(operation, request_ref="flag-1"))
+    assert result.outcome == "unsupported" and "no join requests" in result.detail
+    assert double.state.calls_of("wecom") == []
+
+
 async def test_token_is_cached_and_fetched_again_when_wecom_forgets_it(double, make_client):
     seed_group(double.state, CHAT, owner="zhangsan")
     wecom = make_client("wecom", sender="zhangsan")
