@@ -130,3 +130,12 @@ async def test_failed_retcodes_map_to_failed_or_forbidden(double, make_client):
     double.state.add_fault(Fault("onebot", "forbidden", method="set_group_ban"))
     muted = await make_client("onebot").carry_out(op("mute", member_id="qq:1", duration_seconds=60))
     assert muted.outcome == "forbidden" and "权限" in muted.detail
+
+
+async def test_a_rate_limit_is_retried_after_the_hint_and_nothing_changes(double, make_client):
+    double.state.add_fault(Fault("onebot", "rate_limit", method="set_group_ban", retry_after=7))
+    result = await make_client("onebot").carry_out(
+        op("mute", member_id="qq:10001", duration_seconds=60)
+    )
+    assert result.outcome == "failed" and result.retry_after == 7.0 and "429" in result.detail
+    assert not double.state.group("onebot", GROUP_NO).muted("10001")
