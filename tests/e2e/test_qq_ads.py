@@ -61,7 +61,6 @@ def test_a_qq_ad_is_recalled_and_its_author_muted_at_the_double(
     delivery,  # noqa: F811
     double,  # noqa: F811
     delivery_config,  # noqa: F811
-    make_settings,
     run_app,
     tokens,
 ):
@@ -72,11 +71,7 @@ def test_a_qq_ad_is_recalled_and_its_author_muted_at_the_double(
     fake = double.state
     fake.seed_message("onebot", str(n), "20001", "高价代购 加微信", id=str(ad_id))  # as QQ has it
     with delivery() as h:
-        settings = make_settings(
-            share_with=h.settings,
-            topic_delivery_receipts=h.settings.topic_delivery_receipts,
-            qunyun_config=str(delivery_config),
-        )
+        settings = h.sharing_settings(qunyun_config=str(delivery_config))
         with (
             run_app(create_moderation(settings)) as moderation,
             run_app(create_ingest(settings)) as ingest,
