@@ -25,6 +25,7 @@ from services.campaigns.effects import Effects
 from services.campaigns.models import Campaign, Invitee
 from services.campaigns.params import InviteParams
 from services.campaigns.rewards import Award, grant_many
+from services.campaigns.running import running_campaigns
 from services.campaigns.store import dialect_insert, is_postgres
 from services.common.contracts.events import MemberJoined, MemberLeft
 from services.common.db import UTCDateTime
@@ -49,23 +50,6 @@ def reason_for(member_id: str) -> str:
     return "invitee:sha256:" + hashlib.sha256(member_id.encode()).hexdigest()
 
 
-def _open_invites(session: Session, joins: list[MemberJoined]) -> list[Campaign]:
-    groups = sorted({j.group_id for j in joins})
-    lo = min(j.occurred_at for j in joins)
-    hi = max(j.occurred_at for j in joins)
-    return list(
-        session.exec(
-            select(Campaign).where(
-                col(Campaign.group_id).in_(groups),
-                col(Campaign.kind) == "invite",
-                col(Campaign.status) != "cancelled",
-                col(Campaign.starts_at) <= hi,
-                col(Campaign.ends_at) > lo,
-            )
-        ).all()
-    )
-
-
 def record_joins(*, session: Session, joins: list[MemberJoined]) -> list[Counted]:
     """Count the invited joins of a batch (each invitee once per campaign); return the new."""
     invited = [
@@ -75,7 +59,7 @@ def record_joins(*, session: Session, joins: list[MemberJoined]) -> list[Counted
         return []
     rows: dict[tuple[str, str], dict[str, object]] = {}
     campaigns: dict[str, Campaign] = {}
-    for c in _open_invites(session, invited):
+    for c in running_campaigns(session=session, kind="invite", events=invited, include_ended=True):
         campaigns[c.id] = c
         retain = timedelta(days=InviteParams.model_validate(c.params).retain_days)
         for j in sorted(invited, key=lambda j: j.occurred_at):

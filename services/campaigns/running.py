@@ -14,20 +14,24 @@ from services.campaigns.store import is_postgres
 from services.common.contracts.events import Event
 
 
-def running_campaigns(*, session: Session, kind: str, events: Sequence[Event]) -> list[Campaign]:
-    """The campaigns of `kind`, not cancelled, in the events' groups whose windows overlap the
+def running_campaigns(
+    *, session: Session, kind: str, events: Sequence[Event], include_ended: bool = False
+) -> list[Campaign]:
+    """The campaigns of `kind`, scheduled or active (or ended too, for kinds that still count
+    events the consumer reads after the end), in the events' groups whose windows overlap the
     events' times (each event still has to be checked against its campaign's window)."""
     if not events:
         return []
     groups = sorted({e.group_id for e in events})
     lo = min(e.occurred_at for e in events)
     hi = max(e.occurred_at for e in events)
+    statuses = ("scheduled", "active", "ended") if include_ended else ("scheduled", "active")
     return list(
         session.exec(
             select(Campaign).where(
                 col(Campaign.kind) == kind,
                 col(Campaign.group_id).in_(groups),
-                col(Campaign.status).in_(("scheduled", "active")),
+                col(Campaign.status).in_(statuses),
                 col(Campaign.starts_at) <= hi,
                 col(Campaign.ends_at) > lo,
             )
