@@ -181,6 +181,9 @@ class Settings(BaseSettings):
     consumer_group_prefix: str = ""
 
     kafka_partitions: int = Field(default=6, ge=1, le=1024)
+    # Replicas of each topic `qunyun topics` / `make run` creates: 1 suits one broker (the
+    # embedded Tansu, a dev Kafka); a cluster wants 3 (at most its broker count).
+    kafka_replication_factor: int = Field(default=1, ge=1, le=32)
     kafka_session_timeout_ms: int = Field(default=6000, ge=1000)
     kafka_produce_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     kafka_max_poll_records: int = Field(default=500, ge=1, le=10000)

@@ -41,7 +41,8 @@ def kafka_reachable(settings: Settings, timeout: float = 1.0) -> str | None:
 
 
 def ensure_topics(settings: Settings, topics: Iterable[str] | None = None) -> None:
-    """Create the contract's topics if they do not exist yet."""
+    """Create the contract's topics if they do not exist yet, with `KAFKA_PARTITIONS`
+    partitions and `KAFKA_REPLICATION_FACTOR` replicas (a topic that exists is left as it is)."""
     admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, request_timeout_ms=10000)
     try:
         existing = set(admin.list_topics())
@@ -51,7 +52,9 @@ def ensure_topics(settings: Settings, topics: Iterable[str] | None = None) -> No
                 admin.create_topics(
                     [
                         NewTopic(
-                            topic, num_partitions=settings.kafka_partitions, replication_factor=1
+                            topic,
+                            num_partitions=settings.kafka_partitions,
+                            replication_factor=settings.kafka_replication_factor,
                         )
                     ]
                 )
