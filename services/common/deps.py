@@ -92,13 +92,35 @@ GroupIdPath = Annotated[
 ]
 
 
+EVERY_GROUP = "*"
+"""The group a route spanning groups is checked against: only `["*"]` tokens reach it."""
+
+
+def _check_access(principal: Principal, scope: Scope, group_id: str) -> None:
+    """403 unless the token has `scope` on `group_id` (`EVERY_GROUP`: on every group)."""
+    if scope not in principal.scopes:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"token lacks the {scope!r} scope")
+    if not principal.can(scope, group_id):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            'this needs a token whose groups are ["*"]'
+            if group_id == EVERY_GROUP
+            else "token has no access to this group",
+        )
+
+
 def _group_access(scope: Scope):  # type: ignore[no-untyped-def]
     def check(group_id: GroupIdPath, principal: PrincipalDep) -> str:
-        if scope not in principal.scopes:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"token lacks the {scope!r} scope")
-        if not principal.can(scope, group_id):
-            raise HTTPException(status.HTTP_403_FORBIDDEN, "token has no access to this group")
+        _check_access(principal, scope, group_id)
         return group_id
+
+    return check
+
+
+def _every_group_access(scope: Scope):  # type: ignore[no-untyped-def]
+    def check(principal: PrincipalDep) -> Principal:
+        _check_access(principal, scope, EVERY_GROUP)
+        return principal
 
     return check
 
@@ -107,3 +129,7 @@ ReadGroup = Annotated[str, Depends(_group_access("read"))]
 """The path's group id, after checking the token may read it."""
 WriteGroup = Annotated[str, Depends(_group_access("write"))]
 """The path's group id, after checking the token may change it."""
+ReadEveryGroup = Annotated[Principal, Depends(_every_group_access("read"))]
+"""The caller, after checking the token may read every group (what spans groups)."""
+WriteEveryGroup = Annotated[Principal, Depends(_every_group_access("write"))]
+"""The caller, after checking the token may change every group (what spans groups)."""

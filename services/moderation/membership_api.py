@@ -8,19 +8,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 from sqlmodel import Field
 
 from services.common.auth import Principal
 from services.common.db import utcnow
 from services.common.deps import (
     PrincipalDep,
+    ReadEveryGroup,
     ReadGroup,
     SessionDep,
     SettingsDep,
+    WriteEveryGroup,
     WriteGroup,
 )
-from services.common.settings import Scope
 from services.moderation import blocklists, cleanups, join_requests, rulesets
 from services.moderation.api import Cursor, Limit, _error
 from services.moderation.deps import ModerationStateDep
@@ -263,21 +264,6 @@ def cancel_cleanup(
 # --- blocklists ---------------------------------------------------------------------
 
 
-def _every_group(scope: Scope):  # type: ignore[no-untyped-def]
-    def check(principal: PrincipalDep) -> Principal:
-        if scope not in principal.scopes:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"token lacks the {scope!r} scope")
-        if "*" not in principal.groups:
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN, 'blocklists need a token whose groups are ["*"]'
-            )
-        return principal
-
-    return check
-
-
-ReadAll = Annotated[Principal, Depends(_every_group("read"))]
-WriteAll = Annotated[Principal, Depends(_every_group("write"))]
 ListPath = Annotated[ListName, Path(description="The blocklist's name")]
 LIST_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: _error("No blocklist of this name")}
 
@@ -288,7 +274,7 @@ class EntryAdded(EntryPublic):
 
 @blocklist_router.get("", response_model=BlocklistsPublic, summary="The blocklists")
 def list_blocklists(
-    principal: ReadAll, session: SessionDep, limit: Limit = 100, cursor: Cursor = None
+    principal: ReadEveryGroup, session: SessionDep, limit: Limit = 100, cursor: Cursor = None
 ) -> Any:
     """Every blocklist by name, a page at a time (`next_cursor` is null on the last)."""
     found, next_cursor = blocklists.list_lists(session=session, limit=limit, cursor=cursor)
@@ -305,7 +291,7 @@ def list_blocklists(
     summary="Create a blocklist",
     responses={409: _error("A blocklist of this name exists")},
 )
-def create_blocklist(principal: WriteAll, body: BlocklistCreate, session: SessionDep) -> Any:
+def create_blocklist(principal: WriteEveryGroup, body: BlocklistCreate, session: SessionDep) -> Any:
     """An empty list; groups subscribe with policy `blocklists: [name]`."""
     created = blocklists.create_list(session=session, name=body.name, by=principal.name)
     session.commit()
@@ -319,7 +305,7 @@ def create_blocklist(principal: WriteAll, body: BlocklistCreate, session: Sessio
     responses=LIST_NOT_FOUND,
 )
 def list_entries(
-    principal: ReadAll,
+    principal: ReadEveryGroup,
     name: ListPath,
     session: SessionDep,
     limit: Limit = 100,
@@ -344,7 +330,7 @@ def list_entries(
     responses={**LIST_NOT_FOUND, 409: _error("The member is on the list already")},
 )
 def add_entry(
-    principal: WriteAll,
+    principal: WriteEveryGroup,
     name: ListPath,
     body: EntryCreate,
     session: SessionDep,
@@ -369,7 +355,7 @@ def add_entry(
     responses={404: _error("No blocklist of this name, or the member is not on it")},
 )
 def remove_entry(
-    principal: WriteAll,
+    principal: WriteEveryGroup,
     name: ListPath,
     member_id: Annotated[str, Path(min_length=1, max_length=256)],
     session: SessionDep,
