@@ -207,6 +207,36 @@ def test_the_group_page_draws_its_charts_and_tables(console: Console, stack: Con
     console.assert_clean()
 
 
+def test_the_pages_keep_to_the_content_security_policy(
+    console: Console, stack: ConsoleStack
+) -> None:
+    """The console is served with its strict policy and nothing on it breaks the policy: the
+    import map, the modules, the calls to the five APIs, charts and their tooltips."""
+    page = console.page
+    page.add_init_script(
+        "window.__violations = [];"
+        "document.addEventListener('securitypolicyviolation', e =>"
+        " window.__violations.push(e.violatedDirective + ' ' + e.blockedURI));"
+    )
+    document = page.goto(stack.console_url + "/#/login")
+    assert document is not None
+    policy = document.headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "script-src 'self' 'sha256-" in policy
+    assert document.headers["referrer-policy"] == "no-referrer"
+    console.login(stack.admin)
+    console.group(G0)
+    chart = page.get_by_role("img", name="每日活跃")
+    expect(chart.locator("canvas").first).to_be_visible()
+    box = chart.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    expect(chart.locator("div").filter(has_text=re.compile(r"\d")).last).to_be_visible()
+    console.group(G0, "moderation")
+    expect(page.get_by_role("heading").first).to_be_visible()
+    assert page.evaluate("window.__violations") == []
+    console.assert_clean()
+
+
 def test_a_cleanup_is_previewed_started_and_shows_progress(
     console: Console, stack: ConsoleStack
 ) -> None:

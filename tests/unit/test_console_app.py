@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from services.common.auth import token_entry
 from services.common.settings import QunyunConfig, Settings, write_config
-from services.console.app import create_app
+from services.console.app import STATIC, content_security_policy, create_app
 from tools.localstack import free_port
 
 TOKEN = "qy_console_unit_token"
@@ -78,3 +81,41 @@ def test_the_web_app_is_served_with_script_types_and_no_caching(settings: Settin
             assert answer.headers["content-type"].startswith("text/javascript"), path
         assert client.get("/i18n/zh-CN.json").json()["app.console"] == "控制台"
         assert client.get("/nothing-here.js").status_code == 404
+
+
+def policy_of(answer: Any) -> dict[str, list[str]]:
+    """The Content-Security-Policy header as directive → sources."""
+    directives = [d.split() for d in answer.headers["content-security-policy"].split(";")]
+    return {d[0]: d[1:] for d in directives if d}
+
+
+def test_the_web_app_has_a_strict_content_security_policy(settings: Settings) -> None:
+    page_text = (STATIC / "index.html").read_text("utf-8")
+    import_map = page_text.split('<script type="importmap">', 1)[1].split("</script>", 1)[0]
+    digest = base64.b64encode(hashlib.sha256(import_map.encode()).digest()).decode()
+    with TestClient(create_app(settings), base_url="http://ops.example:8006") as client:
+        page = client.get("/")
+        policy = policy_of(page)
+        assert page.headers["x-content-type-options"] == "nosniff"
+        assert page.headers["referrer-policy"] == "no-referrer"
+        assert policy_of(client.get("/js/main.js")) == policy
+    assert policy["default-src"] == ["'none'"]
+    # Scripts: the console's own files and the import map by its hash, nothing inline else.
+    assert policy["script-src"] == ["'self'", f"'sha256-{digest}'"]
+    assert policy["style-src"] == ["'self'"]
+    assert policy["style-src-attr"] == ["'unsafe-inline'"]  # ECharts' tooltips
+    assert policy["connect-src"] == ["'self'"] + [f"http://ops.example:800{n}" for n in range(1, 6)]
+    assert policy["frame-ancestors"] == ["'none'"] and policy["base-uri"] == ["'none'"]
+    assert not any("unsafe-eval" in s or s == "*" for sources in policy.values() for s in sources)
+
+
+def test_the_policy_names_configured_api_origins_and_nothing_a_host_header_smuggles(
+    settings: Settings,
+) -> None:
+    configured = settings.model_copy(update={"console_metrics_url": "https://api.example/metrics/"})
+    with TestClient(create_app(configured)) as client:
+        assert "https://api.example" in policy_of(client.get("/"))["connect-src"]
+    # The default origins come from the request's Host: one that is no origin is left out.
+    smuggled = content_security_policy([], ["http://evil;script-src *:8001", "http://[::1]:8002"])
+    assert "evil" not in smuggled and "script-src *" not in smuggled
+    assert "connect-src 'self' http://[::1]:8002;" in smuggled
