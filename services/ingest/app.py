@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.middleware import Middleware
 
 from services.common.app import create_service_app
 from services.common.redis_client import make_async_redis
@@ -13,6 +14,7 @@ from services.common.settings import Settings, get_settings
 from services.ingest import api
 from services.ingest.dedup import Dedup
 from services.ingest.deps import Runtime, sources_of
+from services.ingest.lane import WebhookLane
 from services.ingest.openapi import document_webhook_body
 from services.ingest.producer import ProduceThread
 from services.ingest.publish import claim_ms
@@ -82,5 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # each rejection against the source, so the shared limit leaves it alone.
         own_body_limits=("/v1/webhooks/",),
     )
+    # Innermost of the app's middleware: the request metrics and CORS still wrap webhooks.
+    app.user_middleware.append(Middleware(WebhookLane))
     document_webhook_body(app)
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fastapi import Request
+from starlette.applications import Starlette
 
 from services.common.deps import get_resources, service_state
 from services.common.settings import QunyunConfig, Source
@@ -56,3 +57,8 @@ def runtime_of(request: Request) -> Runtime:
     `service_state`'s would also hop to a worker thread on every request.
     """
     return _runtime_of(get_resources(request))
+
+
+def runtime_in(app: Starlette) -> Runtime:
+    """Return the app's Runtime where there is no Request (the webhook lane, lane.py)."""
+    return _runtime_of(app.state.resources)

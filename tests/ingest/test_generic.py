@@ -146,3 +146,39 @@ def test_oversized_body_is_413_by_length_and_by_stream(ingest, message):
     exactly = b" " * (1024 * 1024 - 2) + b"{}"
     response = ingest.client.post(URL, content=exactly, headers=generic_headers(exactly))
     assert response.status_code == 422  # at the limit: read, then found invalid
+
+
+def _webhook_requests(client, status: int) -> float:
+    """qunyun_http_requests_total of ingest's webhook POSTs answered with `status`."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(client.get("/metrics").text):
+        for sample in family.samples:
+            labels = sample.labels
+            if (
+                sample.name == "qunyun_http_requests_total"
+                and labels["service"] == "ingest"
+                and labels["method"] == "POST"
+                and labels["route"] == "/v1/webhooks/{source_id}"
+                and labels["status"] == str(status)
+            ):
+                return sample.value
+    return 0.0
+
+
+def test_webhooks_skip_fastapi_routing_but_answer_and_count_like_the_route(ingest, message):
+    """WebhookLane (services/ingest/lane.py) serves the POSTs: same answers, same metrics."""
+    accepted, missing = _webhook_requests(ingest.client, 202), _webhook_requests(ingest.client, 404)
+    assert post(ingest.client, message(1)).status_code == 202
+    body = orjson.dumps(message(2))
+    unknown = ingest.client.post("/v1/webhooks/" + "n" * 64, content=body, headers={})
+    assert (unknown.status_code, unknown.json()) == (404, {"detail": "unknown source"})
+    assert _webhook_requests(ingest.client, 202) == accepted + 1
+    assert _webhook_requests(ingest.client, 404) == missing + 1
+    # An id the route's path parameter refuses is left to FastAPI, which names it.
+    too_long = ingest.client.post("/v1/webhooks/" + "n" * 65, content=body, headers={})
+    assert too_long.status_code == 422
+    assert too_long.json()["detail"][0]["loc"] == ["path", "source_id"]
+    # Other methods and paths are FastAPI's too.
+    assert ingest.client.put(URL, content=body).status_code == 405
+    assert ingest.client.post(URL + "/more", content=body).status_code == 404
