@@ -7,7 +7,7 @@ import time
 import pytest
 
 from services.platforms import Mention, OperationRequest
-from tools.platform_double import Fault
+from tools.platform_double import DoubleConfig, Fault
 
 pytestmark = pytest.mark.anyio
 
@@ -139,3 +139,51 @@ async def test_a_rate_limit_is_retried_after_the_hint_and_nothing_changes(double
     )
     assert result.outcome == "failed" and result.retry_after == 7.0 and "429" in result.detail
     assert not double.state.group("onebot", GROUP_NO).muted("10001")
+
+
+FLAVOURS = ["spec", "go-cqhttp", "lagrange", "napcat"]
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+async def test_an_action_the_implementation_lacks_is_unsupported(double, make_client, flavour):
+    """HTTP 404 (the spec), retcode 404 (go-cqhttp, Lagrange), `不支持的Api` (NapCat)."""
+    double.state.config = DoubleConfig(
+        strict=True, onebot_flavour=flavour, onebot_missing=frozenset({"set_group_add_request"})
+    )
+    double.state.flags["f7"] = (GROUP_NO, "7")
+    double.state.group("onebot", GROUP_NO).join_requests["7"] = "pending"
+    result = await make_client("onebot").carry_out(op("approve_join", request_ref="f7"))
+    assert result.outcome == "unsupported", (flavour, result)
+    assert "no action set_group_add_request" in result.detail and not result.retryable
+    assert double.state.group("onebot", GROUP_NO).join_requests["7"] == "pending"
+    [call] = double.state.calls_of("onebot", "set_group_add_request")
+    assert call.status == (404 if flavour == "spec" else 200)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+async def test_token_refusals_are_forbidden_however_the_implementation_says_them(
+    double, make_client, flavour
+):
+    double.state.config = DoubleConfig(strict=True, onebot_flavour=flavour)
+    for token, spec_status in ((None, 401), ("wrong", 403)):
+        result = await make_client("onebot", access_token=token).carry_out(
+            op("kick", member_id="qq:1")
+        )
+        assert result.outcome == "forbidden", (flavour, token, result)
+        status = double.state.calls_of("onebot", "set_group_kick")[-1].status
+        assert status == (403 if flavour == "napcat" else spec_status)
+    assert double.state.group("onebot", GROUP_NO).removed == []
+
+
+@pytest.mark.parametrize(
+    ("retcode", "words"), [(None, "机器人权限不足"), (1401, "retcode 1401"), (1403, "retcode 1403")]
+)
+async def test_rights_refusals_are_forbidden_and_change_nothing(
+    double, make_client, retcode, words
+):
+    """go-cqhttp's retcode 100 `机器人权限不足`, and the spec's 1401/1403 a gateway relays."""
+    double.state.add_fault(Fault("onebot", "forbidden", method="set_group_kick", retcode=retcode))
+    result = await make_client("onebot").carry_out(op("ban", member_id="qq:10001"))
+    assert result.outcome == "forbidden" and words in result.detail, result
+    assert not result.retryable
+    assert "10001" not in double.state.group("onebot", GROUP_NO).banned

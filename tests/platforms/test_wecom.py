@@ -178,3 +178,22 @@ async def test_a_slow_or_refusing_wecom_leaves_the_joins_as_they_came(double):
     assert await enrich_joins(events, source=source) == events
     no_secret = ws.source(api_base=double.base_url)
     assert await enrich_joins(events, source=no_secret) == events
+
+
+async def test_a_sender_outside_the_apps_visible_range_is_forbidden(double, make_client):
+    """WeCom's 60011 (no privilege): the app may not act for staff outside its 可见范围."""
+    double.state.config = DoubleConfig(strict=True, wecom_visible=frozenset({"zhangsan"}))
+    seed_group(double.state, CHAT, owner="zhangsan")
+    result = await make_client("wecom", sender="lisi").carry_out(op("post", text="hi"))
+    assert result.outcome == "forbidden" and "60011" in result.detail, result
+    assert "visible range" in result.detail and not result.retryable
+    assert double.state.group("wecom", CHAT).posts() == []
+
+
+async def test_an_owner_outside_the_visible_range_is_forbidden_before_any_send(double, make_client):
+    double.state.config = DoubleConfig(strict=True, wecom_visible=frozenset({"zhangsan"}))
+    seed_group(double.state, CHAT, owner="wangwu")
+    result = await make_client("wecom").carry_out(op("post", text="hi"))
+    assert result.outcome == "forbidden" and "60011" in result.detail, result
+    assert double.state.calls_of("wecom", "groupchat/get")
+    assert double.state.calls_of("wecom", "add_msg_template") == []

@@ -1,4 +1,23 @@
-"""The OneBot v11 HTTP API subset delivery calls: `POST /{action}` with a Bearer access token."""
+"""The OneBot v11 HTTP API subset delivery calls: `POST /{action}` with a Bearer access token.
+
+What the implementation refuses is answered as the configured one's HTTP server answers
+it (`DoubleConfig.onebot_flavour`):
+
+- `spec` (OneBot v11 communication/http.md): no token HTTP 401, a wrong one 403, an
+  action it lacks (`onebot_missing`, or one the double does not know) HTTP 404.
+- `go-cqhttp` (server/http.go): 401 / 403; a missing action HTTP 200 `failed`, retcode
+  404, `API_NOT_FOUND` / `API不存在`.
+- `lagrange` (Lagrange.OneBot HttpService): 401 / 403; a missing action HTTP 200
+  `failed`, retcode 404, no message.
+- `napcat` (src/onebot/network/http-server.ts): any token refusal HTTP 403
+  `{"message": "token verify failed!"}`; a missing action HTTP 200 `failed`, retcode
+  200, `不支持的Api <action>`.
+
+A `forbidden` fault is the bot lacking the group's admin rights, answered as go-cqhttp
+does (retcode 100, `机器人权限不足`), or with the fault's `retcode`: 1401/1403 are the
+spec's WebSocket forms of 401/403 (communication/ws.md), which a gateway relaying an
+implementation's WebSocket API answers over HTTP.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tools.platform_double.state import DoubleState, Fault, Message
+from tools.platform_double.state import DoubleState, Fault, Message, OneBotFlavour
 
 PLATFORM = "onebot"
 CQ = re.compile(r"\[CQ:(\w+)((?:,[^\]]*)?)\]")
@@ -33,9 +52,50 @@ def fault_answer(fault: Fault) -> Response:
     """Each fault as a OneBot implementation shows it (429 is the double's own, not OneBot's)."""
     if fault.kind == "rate_limit":
         return Response(status_code=429, headers={"Retry-After": str(int(fault.retry_after))})
+    if fault.kind == "forbidden" and fault.retcode is not None:
+        body = {"status": "failed", "retcode": fault.retcode, "data": None, "echo": None}
+        return JSONResponse(body)
     if fault.kind == "forbidden":
-        return failed(100, "权限不足: the bot is not an admin of the group")
+        return JSONResponse(
+            {
+                "data": None,
+                "retcode": 100,
+                "msg": "NOT_MANAGEABLE",
+                "wording": "机器人权限不足",
+                "message": "机器人权限不足",
+                "status": "failed",
+            }
+        )
     return Response(status_code=fault.status)
+
+
+def refused_token(flavour: OneBotFlavour, token: str | None) -> Response:
+    """A missing or wrong access token, as the implementation answers it."""
+    if flavour == "napcat":
+        return Response('{"message":"token verify failed!"}', status_code=403)
+    return Response(status_code=401 if not token else 403)
+
+
+def no_such_action(flavour: OneBotFlavour, action: str) -> Response:
+    """An action the implementation lacks, as its HTTP server answers it."""
+    if flavour == "go-cqhttp":
+        return JSONResponse(
+            {
+                "data": None,
+                "retcode": 404,
+                "msg": "API_NOT_FOUND",
+                "wording": "API不存在",
+                "message": "API不存在",
+                "status": "failed",
+            }
+        )
+    if flavour == "lagrange":
+        return JSONResponse({"status": "failed", "retcode": 404, "data": None, "echo": None})
+    if flavour == "napcat":
+        words = f"不支持的Api {action}"
+        body = {"status": "failed", "retcode": 200, "data": None, "message": words}
+        return JSONResponse({**body, "wording": words, "echo": None})
+    return Response(status_code=404)
 
 
 def parse_message(message: Any) -> tuple[str, str | None, list[str]]:
@@ -149,12 +209,11 @@ def routes(state: DoubleState) -> list[Route]:
         token = auth.removeprefix("Bearer ") if auth else request.query_params.get("access_token")
 
         def effect() -> Response:
-            if not token:
-                return Response(status_code=401)
-            if token != state.config.onebot_token:
-                return Response(status_code=403)
-            if action not in ACTIONS:
-                return Response(status_code=404)
+            config = state.config
+            if token != config.onebot_token:
+                return refused_token(config.onebot_flavour, token)
+            if action not in ACTIONS or action in config.onebot_missing:
+                return no_such_action(config.onebot_flavour, action)
             required, handler = ACTIONS[action]
             missing = [name for name in required if body.get(name) in (None, "")]
             if missing:

@@ -16,6 +16,8 @@ from typing import Any, Literal
 from starlette.responses import Response
 
 FaultKind = Literal["rate_limit", "error", "timeout", "forbidden"]
+# How the OneBot implementation behind the double answers what it refuses (onebot.py).
+OneBotFlavour = Literal["spec", "napcat", "go-cqhttp", "lagrange"]
 
 
 @dataclass(frozen=True)
@@ -35,9 +37,14 @@ class DoubleConfig:
     feishu_app_secret: str = "feishu-secret"
     feishu_token_ttl: float = 7200.0
     onebot_token: str = "onebot-token"
+    onebot_flavour: OneBotFlavour = "spec"
+    onebot_missing: frozenset[str] = frozenset()  # actions this implementation lacks
     wecom_corp_id: str = "ww_test_corp"
     wecom_secret: str = "wecom-secret"
     wecom_token_ttl: float = 7200.0
+    # The staff the app may act for (its 可见范围); None: everyone. A group owner or sender
+    # outside it gets 60011, as WeCom answers.
+    wecom_visible: frozenset[str] | None = None
     strict: bool = False
 
 
@@ -110,6 +117,7 @@ class Fault:
     status: int = 500
     sleep: float = 5.0
     apply: bool = True  # timeout: carry the call out before stalling (an unknown outcome)
+    retcode: int | None = None  # onebot forbidden: this retcode instead of a rights wording
 
 
 @dataclass

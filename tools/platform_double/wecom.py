@@ -5,6 +5,8 @@ Checked as WeCom checks them: the corp id and secret, a live `access_token` on e
 customer group has an owner and member entries (`join_scene`, `invitor`, `state`,
 `join_time`) that tests seed with `seed_group` or `POST /_double/wecom/groups/{chat}`.
 A group-send task shows as a bot post in the group (the owner's confirmation is implied).
+A group owner (groupchat/get) or sender (add_msg_template) outside the app's visible range
+(`DoubleConfig.wecom_visible`, 可见范围) gets errcode 60011, as WeCom answers it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,15 @@ PLATFORM = "wecom"
 def answer(errcode: int = 0, errmsg: str = "ok", **fields: Any) -> JSONResponse:
     """A WeCom answer: HTTP 200 with `{"errcode", "errmsg", …}`."""
     return JSONResponse({"errcode": errcode, "errmsg": errmsg, **fields})
+
+
+def no_privilege() -> JSONResponse:
+    """60011: the staff member is outside the app's visible range (WeCom's own errmsg)."""
+    return answer(
+        60011,
+        "no privilege to access/modify contact/party/agent , hint: [double], "
+        "more info at https://open.work.weixin.qq.com/devtool/query?e=60011",
+    )
 
 
 def fault_answer(fault: Fault) -> Response:
@@ -78,6 +89,11 @@ class Api:
         self.state.wecom_tokens[token] = now + config.wecom_token_ttl
         return answer(access_token=token, expires_in=config.wecom_token_ttl)
 
+    def visible(self, userid: str) -> bool:
+        """Whether the app may act for this staff member (its visible range)."""
+        allowed = self.state.config.wecom_visible
+        return allowed is None or userid in allowed
+
     def token_error(self, request: Request) -> Response | None:
         """An error answer unless the query carries a live access_token."""
         token = request.query_params.get("access_token")
@@ -122,6 +138,8 @@ class Api:
             if not known and self.state.config.strict:
                 return answer(40050, "chatid not found")
             group = self.state.group(PLATFORM, chat)
+            if not self.visible(group.owner or "owner"):
+                return no_privilege()
             need_name = body.get("need_name") == 1
             members = []
             for userid in sorted(group.members):
@@ -153,6 +171,8 @@ class Api:
             sender = body.get("sender")
             if not isinstance(sender, str) or not sender:
                 return answer(40003, "invalid userid: sender is required for chat_type group")
+            if not self.visible(sender):
+                return no_privilege()
             text = body.get("text") if isinstance(body.get("text"), dict) else {}
             content = text.get("content") if text else None
             if not content and not body.get("attachments"):

@@ -3,7 +3,10 @@
 https://github.com/botuniverse/onebot-11 (api/public.md, communication/http.md) — every
 action is `POST {api_url}/{action}` with a JSON body and `Authorization: Bearer
 {access_token}`; answers `{"status": "ok"|"async"|"failed", "retcode", "data"}`; HTTP 401
-(no token), 403 (wrong token), 404 (no such action).
+(no token), 403 (wrong token), 404 (no such action). The implementations differ on the last
+two: NapCat answers any token refusal 403; an action an implementation lacks is HTTP 200
+`failed` with retcode 404 from go-cqhttp and Lagrange.OneBot, with retcode 200 and
+`不支持的Api <action>` from NapCat — all `unsupported`, like the spec's 404.
 """
 
 from __future__ import annotations
@@ -33,7 +36,12 @@ from services.platforms.onebot.ids import group_of, user_of
 
 PLATFORM = "onebot"
 MAX_MUTE_SECONDS = 30 * 24 * 3600  # QQ's longest mute; a mute without a duration gets it
-FORBIDDEN_RETCODES = frozenset({1401, 1403})  # go-cqhttp's Unauthorized / Forbidden
+# The spec's WebSocket forms of HTTP 401 / 403 (communication/ws.md), which a gateway relaying
+# a WebSocket API answers over HTTP.
+FORBIDDEN_RETCODES = frozenset({1401, 1403})
+# No such action: go-cqhttp's and Lagrange.OneBot's retcode over HTTP; the spec's WebSocket form.
+MISSING_ACTION_RETCODES = frozenset({404, 1404})
+MISSING_ACTION_WORDS = "不支持的Api"  # NapCat's (retcode 200, like any error it caught)
 RIGHTS_WORDS = ("权限", "管理员", "permission", "not admin", "no access")
 
 
@@ -69,6 +77,8 @@ def classify(response: httpx.Response, action: str) -> CallResult:
     retcode = body.get("retcode")
     words = str(body.get("wording") or body.get("message") or body.get("msg") or "")
     detail = f"{action}: retcode {retcode}" + (f" ({words})" if words else "")
+    if retcode in MISSING_ACTION_RETCODES or words.startswith(MISSING_ACTION_WORDS):
+        return unsupported(f"this OneBot implementation has no action {action} ({detail})")
     if retcode in FORBIDDEN_RETCODES or any(w in words.lower() for w in RIGHTS_WORDS):
         return forbidden(detail)
     return failed(detail)
