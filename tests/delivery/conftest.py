@@ -27,6 +27,7 @@ from tests.support import read_topic, wait_until
 from tools.platform_double import DoubleConfig, DoubleHandle, Group, start_double
 
 FAST = {"rate_per_second": 1000.0, "rate_per_group_per_minute": 60000.0}
+WECOM_AES_KEY = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"  # WeCom's sample EncodingAESKey
 
 
 @pytest.fixture(scope="session")
@@ -55,6 +56,8 @@ def sources(double: DoubleHandle) -> list[Source]:
                app_secret=c.feishu_app_secret, api_base=base, **FAST),
         Source(id="qq", platform="onebot", secret="s-qq", api_url=double.onebot_url,
                access_token=c.onebot_token, **FAST),
+        Source(id="wc", platform="wecom", secret="s-wc", encrypt_key=WECOM_AES_KEY,
+               app_id=c.wecom_corp_id, app_secret=c.wecom_secret, api_base=base, **FAST),
         Source(id="tg-slow", platform="telegram", secret="s-tg2", bot_token=c.telegram_token,
                api_base=base, rate_per_second=1000.0, rate_per_group_per_minute=30.0),
         Source(id="tg-bare", platform="telegram", secret="s-tg3"),

@@ -14,6 +14,7 @@ def targets() -> dict[str, tuple[str, str, str, str, str]]:
         "slack": ("sl", f"slack:T01:C{n}", f"C{n}", "slack:T01:U03", "U03"),
         "feishu": ("fs", f"feishu:oc_{n}", f"oc_{n}", "feishu:ou_1", "ou_1"),
         "onebot": ("qq", f"qq:{n}", str(n), "qq:10001", "10001"),
+        "wecom": ("wc", f"wecom:wr{n}", f"wr{n}", "wecom:wmA{n}", f"wmA{n}"),
     }
 
 
@@ -30,6 +31,11 @@ EXPECTED = {
     "onebot": {"delete": "delivered", "mute": "delivered", "unmute": "delivered",
                "kick": "delivered", "ban": "delivered", "unban": "unsupported",
                "approve_join": "delivered", "decline_join": "delivered"},
+    # WeCom customer groups: no API enforces anything (the group's own 防骚扰 rules do) and
+    # there are no join requests; posts are group-send tasks (below).
+    "wecom": {op: "unsupported" for op in
+              ("delete", "mute", "unmute", "kick", "ban", "unban", "approve_join",
+               "decline_join")},
 }  # fmt: skip
 
 
@@ -57,7 +63,9 @@ def records_for(h, platform: str, source: str, group_id: str, chat: str, member:
 def test_every_operation_on_every_platform(delivery):
     with delivery() as h:
         sent: dict[str, tuple[str, str]] = {}
+        chats: dict[str, str] = {}
         for platform, (source, group_id, chat, member, user) in targets().items():
+            chats[platform] = chat
             records = records_for(h, platform, source, group_id, chat, member, user)
             post = notification(group_id, "明天 8 点讲座", source=source)
             h.actions(*records.values())
@@ -71,6 +79,18 @@ def test_every_operation_on_every_platform(delivery):
             want = "delivered" if op == "post" else EXPECTED[platform][op]
             assert (receipt["operation"], receipt["outcome"]) == (op, want), (platform, receipt)
             assert receipt["platform"] == platform and receipt["attempts"] == 1
+        # The calls made: none for an unsupported operation; WeCom's post is one group-send
+        # task (after the owner's lookup), shown at the double as the group's post.
+        state = h.double.state
+        wecom_chat = chats["wecom"]
+        assert {c.method for c in state.calls_of("wecom") if c.method != "gettoken"} == {
+            "groupchat/get",
+            "add_msg_template",
+        }
+        assert [c.body["chat_id_list"] for c in state.calls_of("wecom", "add_msg_template")] == [
+            [wecom_chat]
+        ]
+        assert [p.text for p in state.group("wecom", wecom_chat).posts()] == ["明天 8 点讲座"]
 
 
 def test_effects_reach_the_groups(delivery):
