@@ -67,7 +67,7 @@ async def startup(resources: Resources) -> AsyncIterator[DeliveryState]:
             engine=resources.engine,
             settings=settings,
             config=lambda: resources.config,
-            on_committed=dispatcher.wake,
+            dispatcher=dispatcher,
         ),
         topics=[settings.topic_moderation_actions, settings.topic_campaign_notifications],
         producer=resources.producer,

@@ -10,14 +10,18 @@ and Redis calls run in the loop's default executor.
 
 Each cycle claims due group heads (store.py); in one executor hop for the whole round it
 routes each (no source or credentials → `no_route`), plans it (nothing to call →
-`recorded`) and takes its pacing tokens (denied: give the claim back, due when the bucket
-refills); then it starts a task per claim and waits until a task ends, a consumer commit
-wakes it, a row it gave back or requeued becomes due (a timer set for that moment, so a
-paced group flows at its rate, not at the polling rate), or `poll` seconds pass (rows
-another replica left behind, leases that expired). A task calls, decides (policy.py) and
-hands the result to the settler (settler.py), which writes the results of every call that
-ended meanwhile, each with its receipt and guarded by its claim token, in one transaction
-(settle.py).
+`recorded`) and takes the round's pacing tokens in one Redis pipeline (denied: give the
+claim back, due when the bucket refills); then it starts a task per claim and waits until
+a task ends, a consumer commit wakes it, a row it gave back or requeued becomes due (a
+timer set for that moment, so a paced group flows at its rate, not at the polling rate),
+or `poll` seconds pass (rows another replica left behind, leases that expired). Rows the
+consumer inserted already claimed (a group with nothing queued, store.insert_claiming)
+arrive through `hand`: the consumer's thread routes, plans and paces them after its
+commit and the loop starts their tasks at once, so a lone record costs no claim round
+trip and no wake-up; `reserve` keeps them within `max_in_flight`. A task calls, decides
+(policy.py) and hands the result to the settler (settler.py), which writes the results
+of every call that ended meanwhile, each with its receipt and guarded by its claim token,
+in one transaction (settle.py).
 The row was marked in flight, with the attempt counted, before the call; after a crash
 its lease expires and the call is made again as an unknown outcome (delete, mute, kick
 and ban are idempotent; Feishu posts carry a `uuid`), counted in
@@ -29,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,12 +46,11 @@ from sqlalchemy import Engine
 from services.common.settings import QunyunConfig, Settings
 from services.common.worker import BackgroundLoop
 from services.delivery import telemetry
-from services.delivery.models import Delivery
-from services.delivery.pacing import Pacer
+from services.delivery.pacing import Ask, Pacer
 from services.delivery.plan import plan
 from services.delivery.policy import Decision, decide
 from services.delivery.routing import Route, route_for
-from services.delivery.settle import Settlement, without_call
+from services.delivery.settle import Row, Settlement, without_call
 from services.delivery.settler import Settler
 from services.delivery.store import Claim, claim_due, queue_depth, release
 from services.platforms import (
@@ -57,14 +61,12 @@ from services.platforms import (
     PlatformClient,
     client_for,
 )
+from services.platforms.http import HTTP_LIMITS, pooled_client
 
 log = logging.getLogger(__name__)
 
 DEPTH_EVERY = 5.0
-# httpcore looks at every pooled connection (a readability check on each idle socket) for
-# every request, so a pool grown to a burst's size costs CPU on each later call: keep at
-# most 16 idle (≈ 1.9× less CPU per call at 64 in flight, docs/bench.md).
-HTTP_LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=16)
+__all__ = ["HTTP_LIMITS", "Dispatcher", "Ready"]
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,8 @@ class Dispatcher(BackgroundLoop):
         self._settler: Settler | None = None
         self._clients: dict[str, PlatformClient] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._reserved = 0  # slots the consumer reserved for rows it inserts claimed
+        self._reserving = threading.Lock()
         self._depth_at = 0.0
         self._depth_sources: set[str] = set()
 
@@ -121,6 +125,52 @@ class Dispatcher(BackgroundLoop):
         if loop is not None and woken is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(woken.set)
+
+    def reserve(self, wanted: int) -> int:
+        """Room for up to `wanted` rows the consumer will insert claimed (0: not running).
+
+        Called from the consumer's thread before its transaction; `hand` gives the room back.
+        """
+        with self._reserving:
+            loop = self._aloop
+            if loop is None or loop.is_closed() or self.stopping or self._woken is None:
+                return 0
+            room = max(0, min(wanted, self._max_in_flight - len(self._tasks) - self._reserved))
+            self._reserved += room
+            return room
+
+    def hand(self, claims: list[Claim], reserved: int) -> None:
+        """Carry out rows the consumer inserted claimed and committed; release the room.
+
+        Routing, planning and pacing run here, in the consumer's thread (no executor hop);
+        the loop starts a task per row at once. A loop that is gone leaves the rows in
+        flight: their leases expire and they are claimed again, as after a crash.
+        """
+        prepared = self._prepare_all(claims) if claims else []
+        loop = self._aloop
+        try:
+            if loop is None:
+                raise RuntimeError("dispatcher not running")
+            loop.call_soon_threadsafe(self._launch, prepared, reserved)
+        except RuntimeError:  # closed: the leases bring the rows back
+            with self._reserving:
+                self._reserved -= reserved
+
+    def _launch(self, prepared: list[Ready], reserved: int = 0) -> None:
+        """Start a task per prepared claim (on the loop)."""
+        for ready in prepared:
+            task = asyncio.create_task(self._carry_out(ready))
+            self._tasks.add(task)
+            task.add_done_callback(self._task_done)
+        if reserved:
+            with self._reserving:
+                self._reserved -= reserved
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        """A slot is free: look for due work (once per loop turn however many ended)."""
+        self._tasks.discard(task)
+        if self._woken is not None:
+            self._woken.set()
 
     def describe(self, exc: BaseException) -> str:
         return f"dispatch failing ({type(exc).__name__})"
@@ -150,27 +200,22 @@ class Dispatcher(BackgroundLoop):
 
     async def _cycle(self) -> None:
         if self._woken is None:
-            self._woken = asyncio.Event()
-            self._http = httpx.AsyncClient(limits=HTTP_LIMITS)
+            self._http = pooled_client(HTTP_LIMITS)
             self._settler = Settler(self._engine, self._settings.topic_delivery_receipts)
+            self._woken = asyncio.Event()
         self._woken.clear()
-        free = self._max_in_flight - len(self._tasks)
+        free = self._max_in_flight - len(self._tasks) - self._reserved
         if free > 0:
             claims = await asyncio.to_thread(
                 claim_due, self._engine, busy=(), limit=free, lease=self._lease
             )
-            prepared = await asyncio.to_thread(self._prepare_all, claims) if claims else []
-            for ready in prepared:
-                task = asyncio.create_task(self._carry_out(ready))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+            if claims:
+                self._launch(await asyncio.to_thread(self._prepare_all, claims))
         if time.monotonic() >= self._depth_at:
             await asyncio.to_thread(self._export_depth)
-        woken = asyncio.create_task(self._woken.wait())
-        await asyncio.wait(
-            {woken, *self._tasks}, timeout=self._poll, return_when=asyncio.FIRST_COMPLETED
-        )
-        woken.cancel()
+        # Woken by a consumer commit, a task's end (_task_done), a timer (_wake_in) or `poll`.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._woken.wait(), self._poll)
 
     def _export_depth(self) -> None:
         self._depth_at = time.monotonic() + DEPTH_EVERY
@@ -188,7 +233,7 @@ class Dispatcher(BackgroundLoop):
             )
         return self._clients[source.id]
 
-    async def _settle(self, item: Settlement) -> Delivery | None:
+    async def _settle(self, item: Settlement) -> Row | None:
         """Write a result with the others of this round (settler.py); the row when finished."""
         assert self._settler is not None
         row = await self._settler.submit(item)
@@ -198,10 +243,39 @@ class Dispatcher(BackgroundLoop):
         return row
 
     def _prepare_all(self, claims: list[Claim]) -> list[Ready]:
-        """Route, plan and pace a round's claims in one executor hop (pacing is Redis)."""
-        return [self._prepare(claim) for claim in claims]
+        """Route and plan a round's claims, then pace every call of it in one Redis pipeline."""
+        planned = [self._plan(claim) for claim in claims]
+        calls = [ready for ready in planned if ready.op is not None and ready.route is not None]
+        try:
+            waits = self._pacer.acquire_all(
+                [
+                    Ask(
+                        r.route.source.id,
+                        r.claim.row.group_id,
+                        r.route.rates,
+                        r.op.operation == "post",
+                    )
+                    for r in calls
+                    if r.route is not None and r.op is not None
+                ]
+            )
+        except Exception:  # noqa: BLE001 - nothing was called: hand the rows back for later
+            log.exception("delivery: pacing %d calls failed", len(calls))
+            waits = [-1.0] * len(calls)
+        paced = {id(ready): wait for ready, wait in zip(calls, waits, strict=True)}
+        return [self._paced(ready, paced.get(id(ready), 0.0)) for ready in planned]
 
-    def _prepare(self, claim: Claim) -> Ready:
+    def _paced(self, ready: Ready, wait: float) -> Ready:
+        """A planned call after pacing: as it is when granted, else given back for `wait`."""
+        if wait == 0 or ready.route is None:
+            return ready
+        if wait < 0:  # pacing itself failed
+            return Ready(ready.claim, wait=1.0)
+        telemetry.RATE_LIMIT_WAITS.labels(ready.route.source.id, "pacing").inc()
+        return Ready(ready.claim, wait=wait)
+
+    def _plan(self, claim: Claim) -> Ready:
+        """Route and plan a claim: finish it uncalled, or the call to pace and make."""
         row = claim.row
         try:
             route = route_for(self._config, row.source)
@@ -213,18 +287,9 @@ class Dispatcher(BackgroundLoop):
             if isinstance(route, str):
                 return Ready(claim, finish=("no_route", route))
             op = steps[row.step]
-            wait = self._pacer.acquire(
-                source=route.source.id,
-                group_id=row.group_id,
-                rates=route.rates,
-                post=op.operation == "post",
-            )
         except Exception:  # noqa: BLE001 - nothing was called: hand the row back for later
             log.exception("delivery %s: preparing the call failed", row.id)
             return Ready(claim, wait=1.0)
-        if wait > 0:
-            telemetry.RATE_LIMIT_WAITS.labels(route.source.id, "pacing").inc()
-            return Ready(claim, wait=wait)
         return Ready(claim, route=route, op=op, last_step=row.step == len(steps) - 1)
 
     async def _carry_out(self, ready: Ready) -> None:
@@ -232,7 +297,7 @@ class Dispatcher(BackgroundLoop):
         if ready.finish is not None:
             outcome, detail = ready.finish
             try:
-                await self._settle(without_call(claim.row.seq or 0, claim.token, outcome, detail))
+                await self._settle(without_call(claim.row.seq, claim.token, outcome, detail))
             except Exception:  # noqa: BLE001 - nothing was called: hand the row back for later
                 log.exception("delivery %s: finishing without a call failed", claim.row.id)
                 await asyncio.to_thread(release, self._engine, claim, wait=1.0)
@@ -289,7 +354,7 @@ class Dispatcher(BackgroundLoop):
             )
         finished = await self._settle(
             Settlement(
-                seq=claim.row.seq or 0,
+                seq=claim.row.seq,
                 token=claim.token,
                 decision=decision,
                 label=op.operation if not last_step or claim.row.step > 0 else "",

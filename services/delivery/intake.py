@@ -1,15 +1,21 @@
 """The consumer's batch handler: each record becomes a row of the durable queue, once.
 
-The consumer only writes: one transaction per poll inserts a row per record (unique on
+The consumer writes: one transaction per poll inserts a row per record (unique on
 `ref_id`, so a replay or redelivery inserts nothing), then the runner commits the offsets.
 No platform call happens here, so a slow or rate-limited group never holds the consumer
-or any other group; the dispatcher, woken after the commit, carries the rows out. A
-record that does not decode raises, and the runner dead-letters it.
+or any other group. A record whose group has nothing unfinished is inserted already
+claimed (`store.insert_claiming`: in flight, attempt counted, lease set, in the same
+transaction) while the dispatcher has room, and handed to it after the commit: it is
+carried out without a claim round trip or a wake-up. The dispatcher, woken after the
+commit, claims the rest. A record that does not decode raises, and the runner
+dead-letters it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
+from typing import Protocol
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -17,7 +23,17 @@ from sqlmodel import Session
 from services.common.kafka.consumer import Record
 from services.common.settings import QunyunConfig, Settings
 from services.delivery.records import decode, new_row
-from services.delivery.store import insert_new
+from services.delivery.store import Claim, insert_claiming
+
+
+class Taker(Protocol):
+    """The dispatcher as the consumer sees it: room for claims, and where to hand them."""
+
+    def reserve(self, wanted: int) -> int: ...
+
+    def hand(self, claims: list[Claim], reserved: int) -> None: ...
+
+    def wake(self) -> None: ...
 
 
 def handle_records(
@@ -26,9 +42,9 @@ def handle_records(
     engine: Engine,
     settings: Settings,
     config: Callable[[], QunyunConfig],
-    on_committed: Callable[[], None],
+    dispatcher: Taker,
 ) -> None:
-    """Queue one poll's records in one transaction, then wake the dispatcher.
+    """Queue one poll's records in one transaction, then hand over the claimed ones.
 
     `config` returns the current QUNYUN_CONFIG (it reloads without a restart).
     """
@@ -41,8 +57,16 @@ def handle_records(
         )
         for r in records
     ]
-    with Session(engine) as session:
-        inserted = insert_new(session, rows)
-        session.commit()
-    if inserted:
-        on_committed()
+    room = dispatcher.reserve(len(rows))
+    try:
+        with Session(engine) as session:
+            inserted, claims = insert_claiming(
+                session, rows, room=room, lease=timedelta(seconds=settings.delivery_lease_seconds)
+            )
+            session.commit()
+    except BaseException:
+        dispatcher.hand([], room)
+        raise
+    dispatcher.hand(claims, room)
+    if inserted > len(claims):
+        dispatcher.wake()

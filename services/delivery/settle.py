@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,7 +30,35 @@ MAX_DETAIL = 2000
 SUCCESS = frozenset({"delivered", "recorded"})
 
 
-def receipt_of(row: Delivery) -> DeliveryReceipt:
+@dataclass(slots=True)
+class Row:
+    """What settling reads of a claimed row (never the payload), changed in place.
+
+    A plain object rather than the `Delivery` model: building an ORM object per row was
+    most of a settle round's Python time.
+    """
+
+    seq: int
+    claim_token: str | None
+    ref_id: str
+    ref_topic: str
+    group_id: str
+    source: str | None
+    platform: str | None
+    operation: str
+    attempts: int
+    step: int
+    failures: int
+    detail: str
+    platform_message_id: str | None
+    next_attempt_at: datetime
+    state: str = ""
+    outcome: str | None = None
+    lease_until: datetime | None = None
+    updated_at: datetime | None = None
+
+
+def receipt_of(row: Row) -> DeliveryReceipt:
     """The receipt of a finished row."""
     return DeliveryReceipt(
         id=new_id("rc_"),
@@ -48,7 +76,7 @@ def receipt_of(row: Delivery) -> DeliveryReceipt:
     )
 
 
-def _joined(row: Delivery, label: str, detail: str) -> str:
+def _joined(row: Row, label: str, detail: str) -> str:
     part = f"{label}: {detail}" if label and detail else detail or label
     text = f"{row.detail}; {part}" if row.detail and row.step > 0 else part
     return text[:MAX_DETAIL]
@@ -72,14 +100,14 @@ def without_call(seq: int, token: str, outcome: str, detail: str) -> Settlement:
     return Settlement(seq, token, Decision(True, outcome, detail), called=False)
 
 
-def _finish(row: Delivery, *, outcome: str, detail: str, topic: str) -> Outgoing:
+def _finish(row: Row, *, outcome: str, detail: str, topic: str) -> Outgoing:
     """Set the row's outcome; return its receipt for the outbox (the caller enqueues)."""
     row.state, row.outcome, row.detail = DONE, outcome, detail[:MAX_DETAIL]
     row.claim_token, row.lease_until, row.updated_at = None, None, utcnow()
     return Outgoing(topic, row.group_id, receipt_of(row))
 
 
-def _requeue(row: Delivery, decision: Decision, label: str) -> None:
+def _requeue(row: Row, decision: Decision, label: str) -> None:
     """Due again: the next step after a success, the same step after a retryable failure."""
     if decision.final:
         row.detail = _joined(row, label, decision.detail or "done")
@@ -91,7 +119,7 @@ def _requeue(row: Delivery, decision: Decision, label: str) -> None:
     row.next_attempt_at, row.updated_at = now + timedelta(seconds=decision.delay), now
 
 
-def _apply(row: Delivery, item: Settlement, topic: str) -> Outgoing | None:
+def _apply(row: Row, item: Settlement, topic: str) -> Outgoing | None:
     """Change the row as `item` says; its receipt when the record is now finished."""
     decision = item.decision
     if not item.called:
@@ -123,7 +151,7 @@ def _changes() -> sa.Update:
     )
 
 
-def settle_all(engine: Engine, items: Sequence[Settlement], *, topic: str) -> list[Delivery | None]:
+def settle_all(engine: Engine, items: Sequence[Settlement], *, topic: str) -> list[Row | None]:
     """Apply every result in one transaction; per item, the row when now finished, else None.
 
     An item whose claim is no longer this process's (its token changed) is skipped (None).
@@ -137,10 +165,10 @@ def settle_all(engine: Engine, items: Sequence[Settlement], *, topic: str) -> li
             sa.select(*(TABLE.c[name] for name in READ))
             .where(TABLE.c.seq.in_([item.seq for item in items]))
             .with_for_update()
-        ).mappings()
-        by_seq = {r["seq"]: Delivery(**r) for r in found}
+        )
+        by_seq = {r.seq: Row(*r) for r in found}
         receipts: list[Outgoing] = []
-        finished: list[Delivery | None] = []
+        finished: list[Row | None] = []
         changed: list[dict[str, Any]] = []
         for item in items:
             row = by_seq.get(item.seq)

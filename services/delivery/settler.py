@@ -18,12 +18,11 @@ import logging
 
 from sqlalchemy import Engine
 
-from services.delivery.models import Delivery
-from services.delivery.settle import Settlement, settle_all
+from services.delivery.settle import Row, Settlement, settle_all
 
 log = logging.getLogger(__name__)
 
-Waiter = asyncio.Future[Delivery | None]
+Waiter = asyncio.Future[Row | None]
 
 
 class Settler:
@@ -35,7 +34,7 @@ class Settler:
         self._writing = False
         self._drain_task: asyncio.Task[None] | None = None
 
-    async def submit(self, item: Settlement) -> Delivery | None:
+    async def submit(self, item: Settlement) -> Row | None:
         """Write `item` with whatever else is pending; the row when now finished, else None."""
         waiter: Waiter = asyncio.get_running_loop().create_future()
         self._pending.append((item, waiter))

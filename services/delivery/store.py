@@ -1,5 +1,11 @@
 """The queue in the database: insert records once, claim due group heads, give claims back.
 
+The consumer inserts a record already claimed when its group has nothing unfinished
+(`insert_claiming`): the row is written in flight, its attempt counted and its lease set,
+in the transaction that stores it, and goes straight to the dispatcher — no claim round
+trip and no wake-up between the commit and the call. Every other row waits as `pending`
+for a claim.
+
 Claims follow the kernel outbox (services/common/outbox.py): on PostgreSQL one statement
 locks the due rows with FOR UPDATE SKIP LOCKED, marks them and returns them (a CTE under
 an UPDATE … RETURNING: one round trip, no ORM load); SQLite has no row locks, so each
@@ -21,7 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from services.common.db import utcnow
 from services.delivery.models import IN_FLIGHT, PENDING, UNFINISHED, Delivery
@@ -30,27 +36,93 @@ LEASE = timedelta(seconds=30)  # default; DELIVERY_LEASE_SECONDS, above the 10 s
 TABLE: sa.Table = Delivery.__table__  # type: ignore[attr-defined]
 
 
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """What the dispatcher reads of a claimed row (plain attributes: no ORM object per row)."""
+
+    seq: int
+    id: str
+    group_id: str
+    source: str | None
+    platform: str | None
+    payload: dict[str, Any]
+    step: int
+    failures: int
+    detail: str
+
+    @classmethod
+    def of(cls, row: Any) -> Queued:
+        """From a result row or an insert's parameters (anything with these names)."""
+        get = row.__getitem__ if isinstance(row, dict) else row._mapping.__getitem__
+        return cls(*(get(name) for name in QUEUED_COLUMNS))
+
+
+QUEUED_COLUMNS = ("seq", "id", "group_id", "source", "platform", "payload", "step", "failures",
+                  "detail")  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Claim:
     """A row this process carries out now; `recovered` when a crash left it in flight."""
 
-    row: Delivery
+    row: Queued
     token: str
     recovered: bool
 
 
 def insert_new(session: Session, rows: Sequence[dict[str, Any]]) -> int:
-    """Insert rows whose `ref_id` is new (a replay inserts nothing); return how many."""
+    """Insert rows whose `ref_id` is new (a replay inserts nothing), none claimed; how many."""
+    return insert_claiming(session, rows, room=0)[0]
+
+
+def insert_claiming(
+    session: Session, rows: Sequence[dict[str, Any]], *, room: int, lease: timedelta = LEASE
+) -> tuple[int, list[Claim]]:
+    """Insert rows whose `ref_id` is new; claim up to `room` of them as they are inserted.
+
+    A row is inserted claimed (in flight, attempt 1, a lease) only when it is the first of
+    the batch for a group with no unfinished row: it is then its group's head, exactly as a
+    claim would have found it, and no other row of the group can be claimed while it is in
+    flight. Returns how many rows were inserted and the claims among them (a replayed
+    record inserts nothing and is not claimed). The caller commits, then carries them out.
+    """
     if not rows:
-        return 0
+        return 0, []
+    token, now = uuid.uuid4().hex, utcnow()
+    free: set[str] = set()
+    if room > 0:
+        groups = {row["group_id"] for row in rows}
+        busy = session.execute(
+            sa.select(TABLE.c.group_id)
+            .where(TABLE.c.group_id.in_(groups), TABLE.c.state.in_(UNFINISHED))
+            .distinct()
+        ).scalars()
+        free = groups.difference(busy)
+    params: list[dict[str, Any]] = []
+    claimed: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        row = {**row, "claim_token": None, "lease_until": None}
+        if row["group_id"] in free and len(claimed) < room:
+            free.discard(row["group_id"])
+            row.update(state=IN_FLIGHT, attempts=1, claim_token=token, lease_until=now + lease)
+            claimed[row["ref_id"]] = row
+        params.append(row)
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     # One statement for any number of rows (its compiled form is cached; SQLAlchemy batches
-    # the parameter sets into multi-row VALUES), the new rows counted by what it returns.
+    # the parameter sets into multi-row VALUES), the new rows known by what it returns.
     statement = (
-        insert(TABLE).on_conflict_do_nothing(index_elements=["ref_id"]).returning(TABLE.c.seq)
+        insert(TABLE)
+        .on_conflict_do_nothing(index_elements=["ref_id"])
+        .returning(TABLE.c.seq, TABLE.c.ref_id, TABLE.c.claim_token)
     )
-    return len(session.execute(statement, list(rows)).all())
+    inserted = session.execute(statement, params).all()
+    claims = [
+        Claim(Queued.of({**claimed[r.ref_id], "seq": r.seq}), token, recovered=False)
+        for r in inserted
+        if r.claim_token == token
+    ]
+    return len(inserted), sorted(claims, key=lambda claim: claim.row.seq)
 
 
 def _due(now: Any) -> sa.ColumnElement[bool]:
@@ -92,7 +164,7 @@ def _take(session: Session, seq: int, token: str, now: Any, lease: timedelta) ->
 
 def _claim_locked(
     session: Session, token: str, now: Any, lease: timedelta, busy: Collection[str], limit: int
-) -> list[tuple[Delivery, bool]]:
+) -> list[tuple[Queued, bool]]:
     """PostgreSQL: lock, mark and return the due heads in one statement."""
     found = _candidates(now, busy, limit).with_for_update(skip_locked=True, of=TABLE).cte("found")
     statement = (
@@ -105,18 +177,15 @@ def _claim_locked(
             lease_until=now + lease,
             updated_at=now,
         )
-        .returning(*TABLE.c, found.c.state.label("was"))
+        .returning(*(TABLE.c[name] for name in QUEUED_COLUMNS), found.c.state.label("was"))
     )
-    claimed = [
-        (Delivery(**{c.name: r[c.name] for c in TABLE.c}), r.was == IN_FLIGHT)
-        for r in session.execute(statement).mappings()
-    ]
-    return sorted(claimed, key=lambda claim: claim[0].seq or 0)
+    claimed = [(Queued.of(r), r.was == IN_FLIGHT) for r in session.execute(statement)]
+    return sorted(claimed, key=lambda claim: claim[0].seq)
 
 
 def _claim_one_by_one(
     session: Session, token: str, now: Any, lease: timedelta, busy: Collection[str], limit: int
-) -> list[tuple[Delivery, bool]]:
+) -> list[tuple[Queued, bool]]:
     """SQLite: take each candidate with a conditional UPDATE, then read the rows taken."""
     found = [
         r
@@ -126,10 +195,12 @@ def _claim_one_by_one(
     if not found:
         return []
     recovered = {r.seq for r in found if r.state == IN_FLIGHT}
-    rows = session.exec(
-        select(Delivery).where(col(Delivery.claim_token) == token).order_by(col(Delivery.seq))
-    ).all()
-    return [(row, row.seq in recovered) for row in rows]
+    rows = session.execute(
+        sa.select(*(TABLE.c[name] for name in QUEUED_COLUMNS))
+        .where(TABLE.c.claim_token == token)
+        .order_by(TABLE.c.seq)
+    )
+    return [(Queued.of(row), row.seq in recovered) for row in rows]
 
 
 def claim_due(

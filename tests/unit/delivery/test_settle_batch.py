@@ -15,7 +15,7 @@ import services.delivery.settler as settler_module
 from services.common.db import make_engine, utcnow
 from services.delivery.models import DONE, IN_FLIGHT, PENDING, Delivery, DeliveryOutbox
 from services.delivery.policy import Decision
-from services.delivery.settle import Settlement, settle_all, without_call
+from services.delivery.settle import Row, Settlement, settle_all, without_call
 from services.delivery.settler import Settler
 from services.delivery.store import claim_due, insert_new
 
@@ -125,7 +125,7 @@ def test_a_failed_batch_is_written_one_by_one_and_only_the_bad_result_raises(eng
 
     monkeypatch.setattr(settler_module, "settle_all", fragile)
 
-    async def run() -> list[Delivery | BaseException | None]:
+    async def run() -> list[Row | BaseException | None]:
         settler = Settler(engine, "receipts")
         items = [Settlement(c.row.seq or 0, c.token, DONE_OK) for c in (good, bad, other)]
         return await asyncio.gather(
@@ -133,7 +133,7 @@ def test_a_failed_batch_is_written_one_by_one_and_only_the_bad_result_raises(eng
         )
 
     first, second, third = asyncio.run(run())
-    assert isinstance(first, Delivery) and isinstance(third, Delivery)
+    assert isinstance(first, Row) and isinstance(third, Row)
     assert isinstance(second, RuntimeError)
     assert _rows(engine)[bad.row.id].state == IN_FLIGHT  # its lease decides, as after a crash
     assert _receipts(engine) == 2
