@@ -11,6 +11,11 @@ the mark publishes the record once more with the same id, which consumers dedupl
 Each service has its own outbox table (a subclass of `OutboxRecord` with `table=True`);
 the entrypoint that committed calls `relay.wake()` so records leave at once, and the
 relay's one-second loop picks up anything left behind by a crash or an outage.
+
+The relay reads and marks with Core statements on the table (rows as plain result rows
+with the columns it sends, no ORM objects; the mark a plain UPDATE, not an ORM bulk
+update that evaluates its criteria against the session): a relay wakes once per commit
+of its service, so its fixed cost per batch is paid per record when records trickle.
 """
 
 from __future__ import annotations
@@ -81,7 +86,14 @@ def enqueue(session: Session, table: type[OutboxRecord], records: Sequence[Outgo
     )
 
 
-def _send(rows: Sequence[OutboxRecord], producer: ProducerHandle) -> None:
+SENT = ("seq", "message_id", "topic", "key", "payload")  # what the relay reads of a row
+
+
+def _table(table: type[OutboxRecord]) -> sa.Table:
+    return table.__table__  # type: ignore[attr-defined, no-any-return]
+
+
+def _send(rows: Sequence[Any], producer: ProducerHandle) -> None:
     producer.send_all(
         [
             OutgoingRecord(
@@ -95,23 +107,25 @@ def _send(rows: Sequence[OutboxRecord], producer: ProducerHandle) -> None:
     )
 
 
-def _mark_published(session: Session, table: type[OutboxRecord], rows: Sequence[OutboxRecord]):  # type: ignore[no-untyped-def]
-    session.exec(
-        sa.update(table)
-        .where(col(table.seq).in_([r.seq for r in rows]))
+def _mark_published(session: Session, table: type[OutboxRecord], rows: Sequence[Any]) -> None:
+    t = _table(table)
+    session.execute(
+        sa.update(t)
+        .where(t.c.seq.in_([r.seq for r in rows]))
         .values(published_at=utcnow(), claim_token=None)
     )
 
 
 def _publish_locked(
     engine: Engine, table: type[OutboxRecord], producer: ProducerHandle
-) -> list[OutboxRecord]:
+) -> list[Any]:
+    t = _table(table)
     with Session(engine, expire_on_commit=False) as session:
         rows = list(
-            session.exec(
-                select(table)
-                .where(col(table.published_at).is_(None))
-                .order_by(col(table.seq))
+            session.execute(
+                sa.select(*(t.c[name] for name in SENT))
+                .where(t.c.published_at.is_(None))
+                .order_by(t.c.seq)
                 .limit(BATCH)
                 .with_for_update(skip_locked=True)
             ).all()
@@ -125,7 +139,7 @@ def _publish_locked(
 
 def _publish_claimed(
     engine: Engine, table: type[OutboxRecord], producer: ProducerHandle
-) -> list[OutboxRecord]:
+) -> list[Any]:
     token = uuid.uuid4().hex
     now = utcnow()
     with Session(engine, expire_on_commit=False) as session:
@@ -144,9 +158,12 @@ def _publish_claimed(
             .values(claim_token=token, claimed_at=now)
         )
         session.commit()
+        t = _table(table)
         rows = list(
-            session.exec(
-                select(table).where(col(table.claim_token) == token).order_by(col(table.seq))
+            session.execute(
+                sa.select(*(t.c[name] for name in SENT))
+                .where(t.c.claim_token == token)
+                .order_by(t.c.seq)
             ).all()
         )
         if rows:
@@ -156,7 +173,8 @@ def _publish_claimed(
         return rows
 
 
-Published = Callable[[Sequence[OutboxRecord]], None]
+Published = Callable[[Sequence[Any]], None]
+"""Called with the rows just published: each has `seq`, `message_id`, `topic`, `key`, `payload`."""
 
 
 def publish_pending(
