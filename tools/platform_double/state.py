@@ -114,7 +114,7 @@ class Fault:
     method: str | None = None
     times: int = 1
     retry_after: float = 1.0
-    status: int = 500
+    status: int = 500  # error: the HTTP status; telegram forbidden: 403 (the bot was kicked)
     sleep: float = 5.0
     apply: bool = True  # timeout: carry the call out before stalling (an unknown outcome)
     retcode: int | None = None  # onebot forbidden: this retcode instead of a rights wording

@@ -34,6 +34,8 @@ def fault_answer(fault: Fault) -> Response:
     if fault.kind == "rate_limit":
         seconds = int(fault.retry_after)
         return error(429, f"Too Many Requests: retry after {seconds}", retry_after=seconds)
+    if fault.kind == "forbidden" and fault.status == 403:  # the bot is no longer in the group
+        return error(403, "Forbidden: bot was kicked from the group chat")
     if fault.kind == "forbidden":
         return error(400, "Bad Request: not enough rights to restrict/unrestrict chat member")
     return error(fault.status, "Internal Server Error")

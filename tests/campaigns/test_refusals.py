@@ -1,0 +1,86 @@
+"""A campaign's posts refused at the platform: the receipt is `forbidden` (never retried),
+the campaign's notifications list shows that `delivery`, and nothing reaches the group —
+on Telegram after the bot was removed from the group (403), on QQ without the rights
+(go-cqhttp's retcode 100 `机器人权限不足`)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlmodel import Session
+
+from services.campaigns.app import create_app
+from services.campaigns.directory import source_of
+from tests.campaigns.helpers import campaign_body, joined, now, wait_until
+from tests.conftest import auth, produce_events
+from tests.delivery.conftest import (  # noqa: F401 - the delivery harness's fixtures
+    chat_number,
+    clean_double,
+    delivery,
+    delivery_config,
+    double,
+)
+from tools.platform_double import Fault
+
+# platform at the double → (source, group id prefix, chat prefix, member, the post's method,
+# the fault's other fields, what the receipt's detail quotes)
+CASES: dict[str, tuple[str, str, str, str, str, dict[str, Any], str]] = {
+    "telegram": ("tg", "telegram:-", "-", "telegram:42", "sendMessage", {"status": 403},
+                 "bot was kicked from the group chat"),
+    "onebot": ("qq", "qq:", "", "qq:10001", "send_group_msg", {}, "机器人权限不足"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("platform", sorted(CASES))
+def test_refused_posts_are_forbidden_and_the_notifications_say_so(
+    delivery,  # noqa: F811
+    engine,
+    run_app,
+    tokens,
+    producer,
+    platform,
+):
+    source, group_prefix, chat_prefix, member, method, fault, words = CASES[platform]
+    admin = auth(tokens.admin)
+    n = chat_number()
+    group, chat = f"{group_prefix}{n}", f"{chat_prefix}{n}"
+    with delivery() as h:
+        h.double.state.add_fault(
+            Fault(platform, "forbidden", chat=chat, method=method, times=-1, **fault)
+        )
+        settings = h.sharing_settings()
+        with run_app(create_app(settings)) as client:
+            first = joined(group, member, now() - timedelta(minutes=1), source=source)
+            produce_events(producer, settings.topic_events, [first])
+
+            def known_source() -> str | None:
+                with Session(engine) as session:
+                    return source_of(session=session, group_id=group)
+
+            assert wait_until(lambda: known_source() == source)
+            body = campaign_body(
+                "event", start_in=2, end_in=3, announce_at=now().isoformat(), title="周五讲座"
+            )
+            r = client.post(f"/v1/groups/{group}/campaigns", json=body, headers=admin)
+            assert r.status_code == 201, r.text
+            base = f"/v1/groups/{group}/campaigns/{r.json()['id']}"
+
+            def listed() -> list[dict]:
+                return client.get(f"{base}/notifications", headers=admin).json()["notifications"]
+
+            assert wait_until(
+                lambda: len(listed()) == 3 and all(n["delivery"] for n in listed()), timeout=40
+            )
+            notes = listed()
+    assert [n["kind"] for n in notes] == ["announce", "started", "ended"]
+    for note in notes:
+        assert note["delivery"]["outcome"] == "forbidden", note
+        assert words in note["delivery"]["detail"]
+    receipts = h.receipt_map(3)
+    assert {(r["operation"], r["outcome"], r["attempts"]) for r in receipts.values()} == {
+        ("post", "forbidden", 1)
+    }
+    assert h.group(platform, chat).posts() == []
+    assert len(h.double.state.calls_of(platform, method, chat)) == 3  # one each, never retried
