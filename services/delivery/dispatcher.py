@@ -201,7 +201,13 @@ class Dispatcher(BackgroundLoop):
     async def _cycle(self) -> None:
         if self._woken is None:
             self._http = pooled_client(HTTP_LIMITS)
-            self._settler = Settler(self._engine, self._settings.topic_delivery_receipts)
+            self._settler = Settler(
+                self._engine,
+                self._settings.topic_delivery_receipts,
+                lease=self._lease,
+                refill=self._prepare_all,
+                launch=self._launch,
+            )
             self._woken = asyncio.Event()
         self._woken.clear()
         free = self._max_in_flight - len(self._tasks) - self._reserved

@@ -25,6 +25,7 @@ from services.common.db import new_id, utcnow
 from services.common.outbox import Outgoing, enqueue
 from services.delivery.models import DONE, PENDING, Delivery, DeliveryOutbox
 from services.delivery.policy import Decision
+from services.delivery.store import LEASE, Claim, claim_heads
 
 MAX_DETAIL = 2000
 SUCCESS = frozenset({"delivered", "recorded"})
@@ -152,14 +153,30 @@ def _changes() -> sa.Update:
 
 
 def settle_all(engine: Engine, items: Sequence[Settlement], *, topic: str) -> list[Row | None]:
-    """Apply every result in one transaction; per item, the row when now finished, else None.
+    """Apply every result in one transaction; per item, the row when now finished, else None."""
+    return settle_and_claim(engine, items, topic=topic)[0]
 
-    An item whose claim is no longer this process's (its token changed) is skipped (None).
-    Core statements: the claimed rows' small columns read under a row lock (PostgreSQL),
-    every change written by one executemany UPDATE, the receipts by one INSERT.
+
+def settle_and_claim(
+    engine: Engine,
+    items: Sequence[Settlement],
+    *,
+    topic: str,
+    refill: int = 0,
+    lease: timedelta = LEASE,
+) -> tuple[list[Row | None], list[Claim]]:
+    """Apply every result in one transaction, and claim up to `refill` next heads of their groups.
+
+    Per item, the row when now finished, else None. An item whose claim is no longer this
+    process's (its token changed) is skipped (None). Core statements: the claimed rows'
+    small columns read under a row lock (PostgreSQL), every change written by one
+    executemany UPDATE, the receipts by one INSERT. Then, in the same transaction, the due
+    heads of the groups just written are claimed (store.claim_heads): a group's next record,
+    or the next step of the same one, goes straight to a call, with no claim transaction of
+    its own — one per finished call, so the slots the batch frees are filled again.
     """
     if not items:
-        return []
+        return [], []
     with Session(engine, expire_on_commit=False) as session:
         found = session.execute(
             sa.select(*(TABLE.c[name] for name in READ))
@@ -184,5 +201,7 @@ def settle_all(engine: Engine, items: Sequence[Settlement], *, topic: str) -> li
         if changed:
             session.execute(_changes(), changed)
         enqueue(session, DeliveryOutbox, receipts)
+        groups = {by_seq[c["b_seq"]].group_id for c in changed}
+        claims = claim_heads(session, limit=refill, lease=lease, groups=groups) if refill else []
         session.commit()
-    return finished
+    return finished, claims

@@ -9,16 +9,26 @@ a single result is written at once. Each row is still guarded by its own claim t
 one bad row does not hold back the others; a result whose own write fails raises to its
 task, and its row stays in flight until the lease expires (an unknown outcome, as after a
 crash).
+
+With `refill`, a write also claims the next due heads of the groups it settled, one per
+result at most (settle.py `settle_and_claim`), and runs `refill` on them in the same
+worker thread (the dispatcher routes, plans and paces them there); what it returns goes
+to `launch` on the loop. A busy group's records thus follow each other with no claim
+transaction and no executor hop of their own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import Engine
 
-from services.delivery.settle import Row, Settlement, settle_all
+from services.delivery.settle import Row, Settlement, settle_and_claim
+from services.delivery.store import LEASE, Claim
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +38,18 @@ Waiter = asyncio.Future[Row | None]
 class Settler:
     """Collects settlements on the dispatcher's loop and writes them in batches."""
 
-    def __init__(self, engine: Engine, topic: str, max_batch: int = 500) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        topic: str,
+        max_batch: int = 500,
+        *,
+        lease: timedelta = LEASE,
+        refill: Callable[[list[Claim]], list[Any]] | None = None,
+        launch: Callable[[list[Any]], None] = lambda _: None,
+    ) -> None:
         self._engine, self._topic, self._max_batch = engine, topic, max_batch
+        self._lease, self._refill, self._launch = lease, refill, launch
         self._pending: list[tuple[Settlement, Waiter]] = []
         self._writing = False
         self._drain_task: asyncio.Task[None] | None = None
@@ -55,7 +75,7 @@ class Settler:
     async def _write(self, batch: list[tuple[Settlement, Waiter]]) -> None:
         items = [item for item, _ in batch]
         try:
-            results = await asyncio.to_thread(settle_all, self._engine, items, topic=self._topic)
+            results, follow = await asyncio.to_thread(self._settle, items)
         except Exception as exc:  # noqa: BLE001 - fall back to one transaction per result
             if len(batch) == 1:
                 if not batch[0][1].done():
@@ -68,3 +88,15 @@ class Settler:
         for (_, waiter), row in zip(batch, results, strict=True):
             if not waiter.done():
                 waiter.set_result(row)
+        if follow:
+            self._launch(follow)
+
+    def _settle(self, items: Sequence[Settlement]) -> tuple[list[Row | None], list[Any]]:
+        """In a worker thread: write the results, claim and prepare what follows them."""
+        refill = len(items) if self._refill is not None else 0
+        results, claims = settle_and_claim(
+            self._engine, items, topic=self._topic, refill=refill, lease=self._lease
+        )
+        if not claims or self._refill is None:
+            return results, []
+        return results, self._refill(claims)

@@ -133,7 +133,9 @@ def _due(now: Any) -> sa.ColumnElement[bool]:
     )
 
 
-def _candidates(now: Any, busy: Collection[str], limit: int) -> sa.Select[Any]:
+def _candidates(
+    now: Any, busy: Collection[str], limit: int, groups: Collection[str] | None = None
+) -> sa.Select[Any]:
     t, other = TABLE.c, TABLE.alias("older")
     head = (
         sa.select(sa.func.min(other.c.seq))
@@ -143,6 +145,8 @@ def _candidates(now: Any, busy: Collection[str], limit: int) -> sa.Select[Any]:
     query = sa.select(t.seq, t.state).where(t.state.in_(UNFINISHED), t.seq == head, _due(now))
     if busy:
         query = query.where(t.group_id.not_in(list(busy)))
+    if groups is not None:
+        query = query.where(t.group_id.in_(list(groups)))
     return query.order_by(t.next_attempt_at, t.seq).limit(limit)
 
 
@@ -162,11 +166,14 @@ def _take(session: Session, seq: int, token: str, now: Any, lease: timedelta) ->
     return int(session.execute(statement).rowcount or 0) == 1  # type: ignore[attr-defined]
 
 
+Among = tuple[Collection[str], int, Collection[str] | None]  # busy, limit, groups
+
+
 def _claim_locked(
-    session: Session, token: str, now: Any, lease: timedelta, busy: Collection[str], limit: int
+    session: Session, token: str, now: Any, lease: timedelta, among: Among
 ) -> list[tuple[Queued, bool]]:
     """PostgreSQL: lock, mark and return the due heads in one statement."""
-    found = _candidates(now, busy, limit).with_for_update(skip_locked=True, of=TABLE).cte("found")
+    found = _candidates(now, *among).with_for_update(skip_locked=True, of=TABLE).cte("found")
     statement = (
         sa.update(TABLE)
         .where(TABLE.c.seq == found.c.seq)
@@ -184,12 +191,12 @@ def _claim_locked(
 
 
 def _claim_one_by_one(
-    session: Session, token: str, now: Any, lease: timedelta, busy: Collection[str], limit: int
+    session: Session, token: str, now: Any, lease: timedelta, among: Among
 ) -> list[tuple[Queued, bool]]:
     """SQLite: take each candidate with a conditional UPDATE, then read the rows taken."""
     found = [
         r
-        for r in session.execute(_candidates(now, busy, limit)).all()
+        for r in session.execute(_candidates(now, *among)).all()
         if _take(session, r.seq, token, now, lease)
     ]
     if not found:
@@ -207,11 +214,29 @@ def claim_due(
     engine: Engine, *, busy: Collection[str], limit: int, lease: timedelta = LEASE
 ) -> list[Claim]:
     """Claim up to `limit` due group heads (skipping groups in `busy`), attempts counted."""
-    token, now = uuid.uuid4().hex, utcnow()
-    claim = _claim_locked if engine.dialect.name == "postgresql" else _claim_one_by_one
     with Session(engine, expire_on_commit=False) as session:
-        claimed = claim(session, token, now, lease, busy, limit)
+        claims = claim_heads(session, limit=limit, lease=lease, busy=busy)
         session.commit()
+    return claims
+
+
+def claim_heads(
+    session: Session,
+    *,
+    limit: int,
+    lease: timedelta = LEASE,
+    busy: Collection[str] = (),
+    groups: Collection[str] | None = None,
+) -> list[Claim]:
+    """Claim up to `limit` due group heads (only among `groups` if given) in the session's
+    transaction; the caller commits. Settling claims the next heads of the groups it just
+    finished with this, in its own transaction (settle.py)."""
+    if limit <= 0 or (groups is not None and not groups):
+        return []
+    token, now = uuid.uuid4().hex, utcnow()
+    dialect = session.get_bind().dialect.name
+    claim = _claim_locked if dialect == "postgresql" else _claim_one_by_one
+    claimed = claim(session, token, now, lease, (busy, limit, groups))
     return [Claim(row, token, recovered) for row, recovered in claimed]
 
 

@@ -15,7 +15,13 @@ import services.delivery.settler as settler_module
 from services.common.db import make_engine, utcnow
 from services.delivery.models import DONE, IN_FLIGHT, PENDING, Delivery, DeliveryOutbox
 from services.delivery.policy import Decision
-from services.delivery.settle import Row, Settlement, settle_all, without_call
+from services.delivery.settle import (
+    Row,
+    Settlement,
+    settle_all,
+    settle_and_claim,
+    without_call,
+)
 from services.delivery.settler import Settler
 from services.delivery.store import claim_due, insert_new
 
@@ -97,11 +103,11 @@ def test_settler_groups_concurrent_results_and_answers_each(engine, monkeypatch)
     claims = claim_due(engine, busy=(), limit=30)
     calls: list[int] = []
 
-    def counting(engine, items, *, topic):
+    def counting(engine, items, *, topic, **claiming):
         calls.append(len(items))
-        return settle_all(engine, items, topic=topic)
+        return settle_and_claim(engine, items, topic=topic, **claiming)
 
-    monkeypatch.setattr(settler_module, "settle_all", counting)
+    monkeypatch.setattr(settler_module, "settle_and_claim", counting)
 
     async def run() -> list[Delivery | None]:
         settler = Settler(engine, "receipts")
@@ -118,12 +124,12 @@ def test_a_failed_batch_is_written_one_by_one_and_only_the_bad_result_raises(eng
     _insert(engine, 3)
     good, bad, other = claim_due(engine, busy=(), limit=3)
 
-    def fragile(engine, items, *, topic):
+    def fragile(engine, items, *, topic, **claiming):
         if len(items) > 1 or items[0].seq == bad.row.seq:
             raise RuntimeError("boom")
-        return settle_all(engine, items, topic=topic)
+        return settle_and_claim(engine, items, topic=topic, **claiming)
 
-    monkeypatch.setattr(settler_module, "settle_all", fragile)
+    monkeypatch.setattr(settler_module, "settle_and_claim", fragile)
 
     async def run() -> list[Row | BaseException | None]:
         settler = Settler(engine, "receipts")

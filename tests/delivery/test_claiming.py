@@ -1,0 +1,110 @@
+"""Claims made without a claim transaction: inserted claimed, and the next head claimed by settling.
+
+Both keep the queue's rules: a group has at most one row in flight and its rows run in
+order; a claimed row is in flight with its attempt counted and a lease before any call;
+a replayed record inserts nothing and is not claimed.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, SQLModel, select
+
+from services.common.db import make_engine, utcnow
+from services.delivery.models import DONE, IN_FLIGHT, PENDING, Delivery, DeliveryOutbox
+from services.delivery.policy import Decision
+from services.delivery.settle import Settlement, settle_and_claim
+from services.delivery.store import claim_due, insert_claiming
+
+DELIVERED = Decision(True, "delivered", "ok")
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Engine:
+    engine = make_engine(f"sqlite:///{tmp_path / 'd.db'}")
+    tables = [Delivery.__table__, DeliveryOutbox.__table__]  # type: ignore[attr-defined]
+    SQLModel.metadata.create_all(engine, tables=tables)
+    return engine
+
+
+def _row(ref_id: str, group_id: str) -> dict[str, Any]:
+    now = utcnow()
+    return {
+        "id": f"dl_{ref_id}",
+        "ref_id": ref_id,
+        "ref_topic": "t",
+        "group_id": group_id,
+        "source": "tg",
+        "platform": "telegram",
+        "operation": "delete",
+        "payload": {"id": ref_id, "group_id": group_id, "action": "delete"},
+        "state": PENDING,
+        "step": 0,
+        "attempts": 0,
+        "failures": 0,
+        "detail": "",
+        "next_attempt_at": now - timedelta(seconds=1),
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _insert(engine: Engine, rows: list[dict[str, Any]], room: int) -> tuple[int, list[Any]]:
+    with Session(engine) as session:
+        inserted, claims = insert_claiming(session, rows, room=room)
+        session.commit()
+    return inserted, claims
+
+
+def _states(engine: Engine) -> dict[str, tuple[str, int]]:
+    with Session(engine) as session:
+        return {r.ref_id: (r.state, r.attempts) for r in session.exec(select(Delivery)).all()}
+
+
+def test_the_first_record_of_an_idle_group_is_inserted_claimed(engine):
+    _insert(engine, [_row("old", "g2")], room=0)  # g2 already has a row waiting
+    rows = [_row("a1", "g1"), _row("a2", "g1"), _row("b1", "g2"), _row("c1", "g3")]
+    inserted, claims = _insert(engine, rows, room=10)
+    assert inserted == 4
+    assert [c.row.id for c in claims] == ["dl_a1", "dl_c1"]  # g2 waits behind "old"
+    assert all(not c.recovered and c.row.seq for c in claims)
+    states = _states(engine)
+    assert states["a1"] == (IN_FLIGHT, 1) and states["c1"] == (IN_FLIGHT, 1)
+    assert states["a2"] == (PENDING, 0) and states["b1"] == (PENDING, 0)
+    # Nothing else of g1 or g3 can be claimed while their heads are in flight.
+    assert [c.row.id for c in claim_due(engine, busy=(), limit=10)] == ["dl_old"]
+
+
+def test_room_bounds_the_claims_and_a_replay_is_not_claimed(engine):
+    _, claims = _insert(engine, [_row("a1", "g1"), _row("b1", "g2")], room=1)
+    assert [c.row.id for c in claims] == ["dl_a1"]
+    settle_and_claim(
+        engine, [Settlement(claims[0].row.seq, claims[0].token, DELIVERED)], topic="receipts"
+    )
+    inserted, replayed = _insert(engine, [_row("a1", "g1")], room=5)
+    assert inserted == 0 and replayed == []
+
+
+def test_settling_claims_the_next_head_of_the_same_groups(engine):
+    rows = [_row("a1", "g1"), _row("a2", "g1"), _row("a3", "g1"), _row("b1", "g2")]
+    _, claims = _insert(engine, rows, room=10)
+    first = next(c for c in claims if c.row.id == "dl_a1")
+    results, follow = settle_and_claim(
+        engine, [Settlement(first.row.seq, first.token, DELIVERED)], topic="receipts", refill=1
+    )
+    assert results[0] is not None and results[0].outcome == "delivered"
+    assert [c.row.id for c in follow] == ["dl_a2"]  # g1's next, in order; g2 is not touched
+    states = _states(engine)
+    assert states["a1"] == (DONE, 1) and states["a2"] == (IN_FLIGHT, 1)
+    assert states["a3"] == (PENDING, 0) and states["b1"] == (IN_FLIGHT, 1)
+    # A refill of 0 claims nothing; a group with nothing left gives nothing.
+    second = follow[0]
+    _, none = settle_and_claim(
+        engine, [Settlement(second.row.seq, second.token, DELIVERED)], topic="receipts"
+    )
+    assert none == [] and _states(engine)["a3"] == (PENDING, 0)
