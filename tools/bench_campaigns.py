@@ -21,6 +21,7 @@ from sqlmodel import Session
 from services.campaigns.app import migrate_campaigns
 from services.campaigns.consumer import handle_batch
 from services.campaigns.planning import create_campaign
+from services.campaigns.running import CampaignCache
 from services.campaigns.schemas import CampaignCreate
 from services.common.db import make_engine
 from services.common.kafka.admin import ensure_topics
@@ -125,7 +126,13 @@ def consumer_rates(
         rate = consumer_rate(
             settings=settings,
             group="campaigns",
-            handler=partial(handle_batch, engine=engine, producer=producer, settings=settings),
+            handler=partial(
+                handle_batch,
+                engine=engine,
+                producer=producer,
+                settings=settings,
+                cache=CampaignCache(),
+            ),
             expect=events,
             timeout=300,
         )

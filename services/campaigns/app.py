@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from services.campaigns import api
 from services.campaigns.consumer import handle_actions, handle_batch, handle_receipts
+from services.campaigns.running import CampaignCache
 from services.campaigns.scheduler import Scheduler
 from services.common.app import create_service_app
 from services.common.db import migrate
@@ -37,6 +38,7 @@ async def startup(resources: Resources) -> AsyncIterator[None]:
             engine=resources.engine,
             producer=resources.producer,
             settings=settings,
+            cache=CampaignCache(),
         ),
         producer=resources.producer,
     )

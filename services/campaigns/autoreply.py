@@ -24,7 +24,7 @@ from services.campaigns.directory import names_of
 from services.campaigns.effects import Effects
 from services.campaigns.models import Campaign, ReplyCooldown
 from services.campaigns.params import AutoreplyParams
-from services.campaigns.running import running_campaigns
+from services.campaigns.running import Running, running_for
 from services.campaigns.store import dialect_insert
 from services.campaigns.texts import Named, render
 from services.common.contracts.events import Event, MessageCreated
@@ -57,14 +57,27 @@ def _claim(
     return session.exec(stmt, params=[row]).first() is not None
 
 
-def answer(*, session: Session, events: Sequence[Event], now: datetime, effects: Effects) -> int:
+def answer(
+    *,
+    session: Session,
+    events: Sequence[Event],
+    now: datetime,
+    effects: Effects,
+    running: Running | None = None,
+) -> int:
     """Reply to the batch's messages that hold a running auto-reply's trigger (cooldowns
-    allowing); return how many replies were queued."""
+    allowing); return how many replies were queued. `running`: the poll's campaigns
+    (loaded here when not given)."""
     messages = [e for e in events if isinstance(e, MessageCreated) and e.data.text]
     if not messages:
         return 0
+    if running is None:
+        running = running_for(session=session, events=messages)
+    campaigns = running.of_kind("autoreply")
+    if not campaigns:
+        return 0
     replies = 0
-    for campaign in running_campaigns(session=session, kind="autoreply", events=messages):
+    for campaign in campaigns:
         params = AutoreplyParams.model_validate(campaign.params)
         keywords = [[fold(k) for k in t.keywords] for t in params.triggers]
         cooldown = timedelta(seconds=params.cooldown_seconds)

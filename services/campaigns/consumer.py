@@ -16,6 +16,7 @@ from services.campaigns import autoreply, eligibility, telemetry, welcome
 from services.campaigns.effects import Effects, Topics, publish
 from services.campaigns.participation import apply_events
 from services.campaigns.posted import apply_receipts
+from services.campaigns.running import CampaignCache
 from services.common.contracts.actions import ModerationAction
 from services.common.contracts.receipts import DeliveryReceipt
 from services.common.db import utcnow
@@ -34,8 +35,12 @@ def handle_batch(
     engine: Engine,
     producer: ProducerHandle,
     settings: Settings,
+    cache: CampaignCache | None = None,
 ) -> None:
-    """Apply one poll's events in one transaction, then publish the grants it queued."""
+    """Apply one poll's events in one transaction, then publish the grants it queued.
+
+    The poll's campaigns are read once (through `cache`, the process's campaign rows, when
+    given) and shared by every kind's handler."""
     topics = Topics.of(settings)
     # A racing consumer that committed the same events first (a rebalance overlap) makes
     # this one's insert fail: the retry finds them processed.
@@ -46,19 +51,24 @@ def handle_batch(
         reraise=True,
     )
     batch = [e.event for e in events]
+    campaigns = cache or CampaignCache()
     for attempt in retrying:
         with attempt:
             effects = Effects(topics)
             with Session(engine) as session:
+                running = campaigns.running(session=session, events=batch)
                 apply_events(
                     session=session,
-                    events=[e.event for e in events],
+                    events=batch,
                     tz=settings.tz,
                     now=utcnow(),
                     effects=effects,
+                    running=running,
                 )
-                welcome.record_joins(session=session, events=batch)
-                autoreply.answer(session=session, events=batch, now=utcnow(), effects=effects)
+                welcome.record_joins(session=session, events=batch, running=running)
+                autoreply.answer(
+                    session=session, events=batch, now=utcnow(), effects=effects, running=running
+                )
                 session.commit()
     effects.record()
     # Grants and replies go out at once; anything else with the scheduler's next tick.

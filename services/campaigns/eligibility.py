@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from services.campaigns.models import Campaign, Exclusion, Member, Participant
+from services.campaigns.running import overlapping
 from services.campaigns.schemas import ExclusionList, ExclusionPublic
 from services.campaigns.store import dialect_insert, find_campaign
 from services.common.contracts.actions import ModerationAction
@@ -55,19 +56,14 @@ def eligible_members(campaign: Campaign) -> Any:
 
 def _affected(session: Session, actions: Sequence[ModerationAction]) -> list[Campaign]:
     """The lotteries and polls of the actions' groups still open when the actions were taken."""
-    groups = sorted({a.group_id for a in actions})
-    lo = min(a.created_at for a in actions)
-    hi = max(a.created_at for a in actions)
+    query = overlapping(
+        groups=[a.group_id for a in actions],
+        lo=min(a.created_at for a in actions),
+        hi=max(a.created_at for a in actions),
+    )
     return list(
         session.exec(
-            select(Campaign).where(
-                col(Campaign.group_id).in_(groups),
-                col(Campaign.kind).in_(ELIGIBILITY_KINDS),
-                col(Campaign.status) != "cancelled",
-                col(Campaign.drawn_at).is_(None),
-                col(Campaign.starts_at) <= hi,
-                col(Campaign.ends_at) > lo,
-            )
+            query.where(col(Campaign.kind).in_(ELIGIBILITY_KINDS), col(Campaign.drawn_at).is_(None))
         ).all()
     )
 

@@ -25,7 +25,7 @@ from services.campaigns.effects import Effects
 from services.campaigns.models import Campaign, Invitee
 from services.campaigns.params import InviteParams
 from services.campaigns.rewards import Award, grant_many
-from services.campaigns.running import running_campaigns
+from services.campaigns.running import Running, running_for
 from services.campaigns.store import dialect_insert, is_postgres
 from services.common.contracts.events import MemberJoined, MemberLeft
 from services.common.db import UTCDateTime
@@ -50,8 +50,11 @@ def reason_for(member_id: str) -> str:
     return "invitee:sha256:" + hashlib.sha256(member_id.encode()).hexdigest()
 
 
-def record_joins(*, session: Session, joins: list[MemberJoined]) -> list[Counted]:
-    """Count the invited joins of a batch (each invitee once per campaign); return the new."""
+def record_joins(
+    *, session: Session, joins: list[MemberJoined], running: Running | None = None
+) -> list[Counted]:
+    """Count the invited joins of a batch (each invitee once per campaign); return the new.
+    `running`: the poll's campaigns (loaded here when not given)."""
     invited = [
         j for j in joins if j.data.invited_by is not None and j.data.invited_by != j.member_id
     ]
@@ -59,7 +62,9 @@ def record_joins(*, session: Session, joins: list[MemberJoined]) -> list[Counted
         return []
     rows: dict[tuple[str, str], dict[str, object]] = {}
     campaigns: dict[str, Campaign] = {}
-    for c in running_campaigns(session=session, kind="invite", events=invited, include_ended=True):
+    if running is None:
+        running = running_for(session=session, events=invited)
+    for c in running.of_kind("invite", include_ended=True):
         campaigns[c.id] = c
         retain = timedelta(days=InviteParams.model_validate(c.params).retain_days)
         for j in sorted(invited, key=lambda j: j.occurred_at):

@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from services.campaigns import feedback, invites, polls
 from services.campaigns.directory import record_directory
@@ -31,12 +31,11 @@ from services.campaigns.params import (
     PollParams,
 )
 from services.campaigns.rewards import Award, grant_many
+from services.campaigns.running import Running, running_for
 from services.campaigns.store import incoming_rows, is_postgres, rows_insert, rows_param
 from services.common.contracts.events import Event, MemberJoined, MemberLeft, MessageCreated
 
 __all__ = ["Tally", "apply_events", "mentions_keyword", "streak_through"]
-
-DRAWN_KINDS = ("lottery", "poll")  # closed to messages once drawn / results posted
 
 
 @dataclass
@@ -307,24 +306,6 @@ class BatchPlan:
         )
 
 
-def open_campaigns(*, session: Session, messages: list[MessageCreated]) -> list[Campaign]:
-    """Load the campaigns whose window overlaps the messages' times in their groups."""
-    groups = sorted({m.group_id for m in messages})
-    lo = min(m.occurred_at for m in messages)
-    hi = max(m.occurred_at for m in messages)
-    return list(
-        session.exec(
-            select(Campaign).where(
-                col(Campaign.group_id).in_(groups),
-                col(Campaign.status) != "cancelled",
-                col(Campaign.starts_at) <= hi,
-                col(Campaign.ends_at) > lo,
-                sa.or_(col(Campaign.kind).notin_(DRAWN_KINDS), col(Campaign.drawn_at).is_(None)),
-            )
-        ).all()
-    )
-
-
 def claim_unprocessed(
     *, session: Session, messages: list[MessageCreated], now: datetime
 ) -> list[MessageCreated]:
@@ -344,26 +325,41 @@ def claim_unprocessed(
 
 
 def apply_events(
-    *, session: Session, events: list[Event], tz: ZoneInfo, now: datetime, effects: Effects
+    *,
+    session: Session,
+    events: list[Event],
+    tz: ZoneInfo,
+    now: datetime,
+    effects: Effects,
+    running: Running | None = None,
 ) -> None:
-    """Apply a batch of events to the campaigns in one transaction (the caller commits)."""
+    """Apply a batch of events to the campaigns in one transaction (the caller commits).
+    `running`: the poll's campaigns (loaded here when not given)."""
     record_directory(session=session, events=events)
+    if running is None:
+        running = running_for(session=session, events=events)
     plan = BatchPlan(session=session, tz=tz, now=now, effects=effects)
     joins = [e for e in events if isinstance(e, MemberJoined)]
     if joins:
-        plan.count_invitees(invites.record_joins(session=session, joins=joins))
+        plan.count_invitees(invites.record_joins(session=session, joins=joins, running=running))
     invites.record_leaves(session=session, leaves=[e for e in events if isinstance(e, MemberLeft)])
     messages = [e for e in events if isinstance(e, MessageCreated)]
     if messages:
-        _count_messages(session=session, plan=plan, messages=messages, now=now)
+        _count_messages(session=session, plan=plan, messages=messages, running=running, now=now)
     plan.write()
 
 
 def _count_messages(
-    *, session: Session, plan: BatchPlan, messages: list[MessageCreated], now: datetime
+    *,
+    session: Session,
+    plan: BatchPlan,
+    messages: list[MessageCreated],
+    running: Running,
+    now: datetime,
 ) -> None:
-    """Claim the messages that fall in an open campaign's window and count them."""
-    campaigns = open_campaigns(session=session, messages=messages)
+    """Claim the messages that fall in the window of a campaign reading messages, and count
+    them (a message no such campaign of its group reads costs no row)."""
+    campaigns = running.reading_messages()
     if not campaigns:
         return
     windows: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)

@@ -1,9 +1,13 @@
-"""What the event-driven kinds and the scheduler share: the campaigns of a kind running where
-a batch's events happened, and claiming a campaign for one process's unit of work."""
+"""What the event-driven kinds and the scheduler share: the campaigns running where a poll's
+events happened (one query per poll, the rows kept between polls) and claiming a campaign for
+one process's unit of work."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -13,30 +17,111 @@ from services.campaigns.models import Campaign
 from services.campaigns.store import is_postgres
 from services.common.contracts.events import Event
 
+RUNNING = ("scheduled", "active")
+DRAWN_KINDS = ("lottery", "poll")  # closed to messages once drawn / results posted
+MESSAGE_KINDS = ("checkin", "challenge", "lottery", "poll", "feedback", "event")
+"""The kinds that read messages (welcome, autoreply, broadcast and invite read none here)."""
 
-def running_campaigns(
-    *, session: Session, kind: str, events: Sequence[Event], include_ended: bool = False
-) -> list[Campaign]:
-    """The campaigns of `kind`, scheduled or active (or ended too, for kinds that still count
-    events the consumer reads after the end), in the events' groups whose windows overlap the
-    events' times (each event still has to be checked against its campaign's window)."""
-    if not events:
-        return []
-    groups = sorted({e.group_id for e in events})
-    lo = min(e.occurred_at for e in events)
-    hi = max(e.occurred_at for e in events)
-    statuses = ("scheduled", "active", "ended") if include_ended else ("scheduled", "active")
-    return list(
-        session.exec(
-            select(Campaign).where(
-                col(Campaign.kind) == kind,
-                col(Campaign.group_id).in_(groups),
-                col(Campaign.status).in_(statuses),
-                col(Campaign.starts_at) <= hi,
-                col(Campaign.ends_at) > lo,
-            )
-        ).all()
+
+def _overlap(
+    groups: Sequence[str], lo: datetime, hi: datetime
+) -> tuple[sa.ColumnElement[bool], ...]:
+    return (
+        col(Campaign.group_id).in_(sorted(set(groups))),
+        col(Campaign.status) != "cancelled",
+        col(Campaign.starts_at) <= hi,
+        col(Campaign.ends_at) > lo,
     )
+
+
+def overlapping(*, groups: Sequence[str], lo: datetime, hi: datetime) -> SelectOfScalar[Campaign]:
+    """The campaigns of the groups, not cancelled, whose windows [starts_at, ends_at) overlap
+    [lo, hi]: the one query of "the campaigns where these events happened" (each event still
+    has to be checked against its campaign's window). Callers narrow it (kind, drawn_at)."""
+    return select(Campaign).where(*_overlap(groups, lo, hi))
+
+
+@dataclass(frozen=True)
+class Running:
+    """The campaigns a poll's events can touch: not cancelled, in the events' groups, windows
+    overlapping the events' times. Read-only snapshots, shared by every kind's handler."""
+
+    campaigns: tuple[Campaign, ...] = ()
+
+    def of_kind(self, kind: str, *, include_ended: bool = False) -> list[Campaign]:
+        """The campaigns of `kind` that are scheduled or active (or ended too, for kinds that
+        still count events the consumer reads after the end)."""
+        statuses = (*RUNNING, "ended") if include_ended else RUNNING
+        return [c for c in self.campaigns if c.kind == kind and c.status in statuses]
+
+    def reading_messages(self) -> list[Campaign]:
+        """The campaigns a message counts for (its window decides, not the status): the kinds
+        that read messages, a lottery until drawn and a poll until its results are out."""
+        return [
+            c
+            for c in self.campaigns
+            if c.kind in MESSAGE_KINDS and not (c.kind in DRAWN_KINDS and c.drawn_at is not None)
+        ]
+
+
+def _span(events: Sequence[Event]) -> tuple[list[str], datetime, datetime]:
+    return (
+        sorted({e.group_id for e in events}),
+        min(e.occurred_at for e in events),
+        max(e.occurred_at for e in events),
+    )
+
+
+class CampaignCache:
+    """The consumer's campaign rows, kept between polls in the process.
+
+    Each poll still asks the database which campaigns run where its events happened, but
+    only for their (id, version): a row is loaded again only when it is new or its
+    `version` moved. Every change a consumer reads bumps `version` (a PATCH or cancel, the
+    scheduler's claim before each step: start, end, draw, results), so a campaign created or
+    changed through any replica counts from the next poll on, as when every poll loaded the
+    rows. Exactness never rests on it: processed event ids and unique grants do. Thread-safe
+    (the rows are read-only snapshots, detached from any session).
+    """
+
+    MAX_ROWS = 4096
+
+    def __init__(self) -> None:
+        self._rows: dict[str, Campaign] = {}
+        self._lock = threading.Lock()
+
+    def running(self, *, session: Session, events: Sequence[Event]) -> Running:
+        """The campaigns the events can touch, as of this poll (one small query when none
+        changed)."""
+        if not events:
+            return Running()
+        groups, lo, hi = _span(events)
+        where = _overlap(groups, lo, hi)
+        stamps = session.exec(select(Campaign.id, Campaign.version).where(*where)).all()
+        if not stamps:
+            return Running()
+        with self._lock:
+            found = {cid: self._rows.get(cid) for cid, _ in stamps}
+        stale = [cid for cid, seen in stamps if (c := found[cid]) is None or c.version != seen]
+        if stale:
+            for row in session.exec(select(Campaign).where(col(Campaign.id).in_(stale))).all():
+                session.expunge(row)
+                found[row.id] = row
+            with self._lock:
+                if len(self._rows) > self.MAX_ROWS:
+                    self._rows.clear()
+                self._rows.update({cid: c for cid, c in found.items() if c is not None})
+        # A row loaded just now may have changed since its stamp (cancelled, moved): check it.
+        rows = [c for c in found.values() if c is not None and c.status != "cancelled"]
+        return Running(tuple(c for c in rows if c.starts_at <= hi and c.ends_at > lo))
+
+
+def running_for(*, session: Session, events: Sequence[Event]) -> Running:
+    """The campaigns the events can touch, loaded now (no cache: one-off callers, tests)."""
+    if not events:
+        return Running()
+    groups, lo, hi = _span(events)
+    return Running(tuple(session.exec(overlapping(groups=groups, lo=lo, hi=hi)).all()))
 
 
 def claim_campaign(*, session: Session, query: SelectOfScalar[Campaign]) -> Campaign | None:

@@ -25,7 +25,7 @@ from services.campaigns.directory import names_of
 from services.campaigns.effects import Effects
 from services.campaigns.models import Campaign, WelcomeJoin
 from services.campaigns.params import WelcomeParams
-from services.campaigns.running import claim_campaign, running_campaigns
+from services.campaigns.running import Running, claim_campaign, running_for
 from services.campaigns.store import dialect_insert
 from services.campaigns.texts import Named, render
 from services.common.contracts.events import Event, MemberJoined, MemberLeft
@@ -77,13 +77,18 @@ def batch_id(campaign_id: str, first: Join) -> str:
     return f"{int(first.joined_at.timestamp() * 1000)}-{digest}"
 
 
-def record_joins(*, session: Session, events: Sequence[Event]) -> None:
+def record_joins(
+    *, session: Session, events: Sequence[Event], running: Running | None = None
+) -> None:
     """Keep the batch's joins in running welcome campaigns as pending, and mark the pending
-    joins of members who left (a leave before the join changes nothing)."""
+    joins of members who left (a leave before the join changes nothing). `running`: the
+    poll's campaigns (loaded here when not given)."""
     joins = [e for e in events if isinstance(e, MemberJoined)]
     if joins:
         rows = {}
-        for c in running_campaigns(session=session, kind="welcome", events=joins):
+        if running is None:
+            running = running_for(session=session, events=joins)
+        for c in running.of_kind("welcome"):
             wait = timedelta(seconds=WelcomeParams.model_validate(c.params).batch_seconds)
             for j in joins:
                 if j.group_id == c.group_id and c.starts_at <= j.occurred_at < c.ends_at:
