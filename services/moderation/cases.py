@@ -30,7 +30,7 @@ from services.moderation.decisions import (
     queue_actions,
     restriction_of,
 )
-from services.moderation.models import Case, CaseAction, CaseFilters, Lift
+from services.moderation.models import Case, CaseAction, CaseFilters, Lift, built
 from services.moderation.sources import latest_source
 from services.moderation.specs import PolicySpec, Verdict
 
@@ -49,13 +49,12 @@ def _message_id(event: Event) -> str | None:
 
 
 def _new_case(decision: Decision) -> Case:
-    """The case of a decision. Every column is given: a default the model would fill in
-    (pydantic's `get_default` inspects each default factory's signature on every call)
-    cost more than the rest of the constructor."""
+    """The case of a decision (every column given: see `models.built`)."""
     event, verdict = decision.event, decision.verdict
     shadow = not verdict.matched
     matches = verdict.shadow_matched if shadow else verdict.matched
-    return Case(
+    return built(
+        Case,
         id=new_id("case_"),
         group_id=event.group_id,
         member_id=event.member_id,

@@ -21,7 +21,7 @@ from services.common.db import utcnow
 from services.common.outbox import Outgoing, enqueue
 from services.moderation.blocklists import share_bans
 from services.moderation.ladder import count_strikes, escalation
-from services.moderation.models import Case, CaseAction, ModerationOutbox
+from services.moderation.models import Case, CaseAction, ModerationOutbox, built
 from services.moderation.notices import NoticeFacts, notice_for, template_for
 from services.moderation.specs import ACTION_RANK, PolicySpec
 
@@ -67,7 +67,8 @@ def new_action(
         duration_seconds=duration,
     )
     notice = notice_for(policy.notices, action, facts)
-    return CaseAction(
+    return built(
+        CaseAction,
         id=id,
         case_id=case.id,
         group_id=case.group_id,
@@ -82,6 +83,7 @@ def new_action(
         text=notice.text[:4000] if notice else None,
         mentions=list(notice.mentions) if notice else [],
         mention_names=dict(notice.mention_names) if notice else {},
+        request_ref=None,
         message_at=grounds.message_at if case.message_id else None,
         created_at=case.created_at,
     )

