@@ -9,8 +9,8 @@ middleware, so the Prometheus request metrics, the body-limit exemption and CORS
 wrap it, and answers `POST /v1/webhooks/{source_id}` itself:
 
 - the same code as the documented route (`api.answer_webhook`), whose OpenAPI entry stays;
-- errors go through Starlette's `ExceptionMiddleware` with the app's own handlers, so every
-  4xx and 503 is the one the route would give;
+- errors go through Starlette's `ExceptionMiddleware` with the app's own handlers (built on
+  the error path only), so every 4xx and 503 is the one the route would give;
 - `scope["route"]` is the documented route, as routing would set it, so the request
   metrics name the route template;
 - a source id the route's path parameter refuses (empty, over 64 characters, with a `/`)
@@ -51,7 +51,6 @@ class WebhookLane:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._route = _documented_route()
-        self._handled: ExceptionMiddleware | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
@@ -61,29 +60,41 @@ class WebhookLane:
                 if 0 < len(source_id) <= api.MAX_SOURCE_ID and "/" not in source_id:
                     scope["route"] = self._route
                     scope["path_params"] = {"source_id": source_id}
-                    await self._handling(scope["app"])(scope, receive, send)
+                    await self._serve(scope, receive, send, source_id)
                     return
         await self.app(scope, receive, send)
 
-    def _handling(self, app: FastAPI) -> ExceptionMiddleware:
-        # Built at the first webhook, when every handler of the app is registered; the same
-        # handlers FastAPI gives its ExceptionMiddleware (500 is ServerErrorMiddleware's).
-        if self._handled is None:
-            handlers: dict[Any, Any] = {
-                key: handler
-                for key, handler in app.exception_handlers.items()
-                if key not in (500, Exception)
-            }
-            self._handled = ExceptionMiddleware(self._serve, handlers=handlers, debug=app.debug)
-        return self._handled
-
     @staticmethod
-    async def _serve(scope: Scope, receive: Receive, send: Send) -> None:
-        response = await api.answer_webhook(
-            runtime_in(scope["app"]),
-            scope["path_params"]["source_id"],
-            headers=Headers(scope=scope),
-            query_string=scope["query_string"],
-            receive=receive,
-        )
+    async def _serve(scope: Scope, receive: Receive, send: Send, source_id: str) -> None:
+        app: FastAPI = scope["app"]
+        try:
+            response = await api.answer_webhook(
+                runtime_in(app),
+                source_id,
+                headers=Headers(scope=scope),
+                query_string=scope["query_string"],
+                receive=receive,
+            )
+        except Exception as exc:  # noqa: BLE001 - answered by the app's own handlers
+            await _answer_error(app, exc)(scope, receive, send)
+            return
         await response(scope, receive, send)
+
+
+def _answer_error(app: FastAPI, exc: Exception) -> ASGIApp:
+    """Starlette's ExceptionMiddleware with the app's handlers, answering `exc`.
+
+    The same handlers FastAPI gives its own ExceptionMiddleware (500 and `Exception` are
+    ServerErrorMiddleware's); an exception none handles goes on up to it. Built on the
+    error path only, so a 202 pays for no wrapper.
+    """
+
+    async def fail(scope: Scope, receive: Receive, send: Send) -> None:
+        raise exc
+
+    handlers: dict[Any, Any] = {
+        key: handler
+        for key, handler in app.exception_handlers.items()
+        if key not in (500, Exception)
+    }
+    return ExceptionMiddleware(fail, handlers=handlers, debug=app.debug)

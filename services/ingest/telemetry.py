@@ -45,6 +45,8 @@ def body_bytes(platform: str) -> Any:
 
 def count_events(source: Source, events: list[Event], outcome: str) -> None:
     """Count events of a delivery by type with an outcome (accepted, duplicate)."""
+    if not events:
+        return
     if len(events) == 1:
         _events_child(source.id, source.platform, events[0].type, outcome).inc()
         return
