@@ -2,14 +2,21 @@
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from kafka import KafkaConsumer
 from kafka.structs import TopicPartition
 
 from services.common.contracts.events import MemberJoined, parse_event
-from services.common.kafka.consumer import ConsumedEvent, ConsumerRunner
+from services.common.kafka.consumer import (
+    FETCH_WAIT_FLOWING_MS,
+    FETCH_WAIT_IDLE_MS,
+    ConsumedEvent,
+    ConsumerRunner,
+)
 from services.common.kafka.producer import ProducerHandle
 from tests.support import produce_events, read_topic, wait_until
 
@@ -155,3 +162,68 @@ def test_stop_is_prompt(settings):
     runner.stop()
     assert not runner.running
     assert time.monotonic() - started < 10
+
+
+def step_until(runner: ConsumerRunner, done: Callable[[], bool], timeout: float = 20.0) -> bool:
+    """Run the loop's steps in this thread until `done()`; False when the time runs out."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            return False
+        runner.step()
+    return True
+
+
+def test_adaptive_fetch_wait_reaches_the_fetch_requests(settings, producer):
+    """The fetch wait the loop writes into kafka-python's fetcher config is the max wait of
+    the fetch requests it then sends to the broker: short while records flow, doubling on
+    each empty poll back to the default, short again when records return.
+
+    kafka-python has no public setter, so the runner writes the fetcher's private config
+    dict; the requests are read where kafka-python builds them, so this fails if it stops
+    reading that dict (or renames what this reads) on an upgrade.
+    """
+    handle = ProducerHandle(settings)
+    produce_events(producer, settings.topic_events, [joined(i) for i in range(5)])
+    collector = Collector()
+    runner = ConsumerRunner(
+        settings=settings,
+        group_id=settings.consumer_group_prefix + "wait",
+        handler=collector,
+        producer=handle,
+        poll_timeout_ms=200,
+    )
+    sent: list[int] = []
+    try:
+        # Steps run in this thread, so the fetcher can be observed between polls.
+        assert step_until(runner, lambda: len(collector.ids()) == 5, timeout=30)
+        fetcher = runner._consumer._fetcher  # type: ignore[union-attr]
+        assert fetcher.config["fetch_max_wait_ms"] == FETCH_WAIT_FLOWING_MS
+
+        build = fetcher._create_fetch_requests
+
+        def recording() -> dict[int, Any]:
+            requests = build()
+            sent.extend(request.max_wait_ms for request, _ in requests.values())
+            return requests
+
+        fetcher._create_fetch_requests = recording
+        waits = []
+        while runner._fetch_wait < FETCH_WAIT_IDLE_MS:
+            runner.step()  # empty: nothing more was produced
+            waits.append(fetcher.config["fetch_max_wait_ms"])
+            assert len(waits) < 20
+        assert waits == [10, 20, 40, 80, 160, 320, 500]
+        # Wait for requests built after the last doubling (one per poll at the most).
+        assert step_until(runner, lambda: bool(sent) and sent[-1] == FETCH_WAIT_IDLE_MS)
+        assert {10, 20, 40, 80, 160, 320} & set(sent)
+        assert sent == sorted(sent)  # requests follow the doubling, never behind it
+
+        produce_events(producer, settings.topic_events, [joined(7)])
+        assert step_until(runner, lambda: "e7" in collector.ids(), timeout=30)
+        assert fetcher.config["fetch_max_wait_ms"] == FETCH_WAIT_FLOWING_MS
+        # A fetch sent with the long wait may still be out; the next ones ask briefly again.
+        assert step_until(runner, lambda: sent[-1] <= 10)
+    finally:
+        runner.teardown()
+        handle.close()
