@@ -15,6 +15,16 @@
 -- ARGV[11] bits of one acquisition record in the `jn` string (keys.JOIN_BITS)
 -- Returns {messages applied, joins applied, leaves applied, duplicates skipped,
 --          deleted messages not counted, deletions subtracted}.
+--
+-- Batch-first: a redis.call costs about as much as the Lua work of an event, so the
+-- script asks and writes per key, not per event. The fingerprints of a day are looked up
+-- with one SMISMEMBER per dedup set and added with one SADD per set (the claims are
+-- simulated in batch order, so what counts as new and when a day's sets grow is what one
+-- SADD per event gave); the members' dense ids come from one HMGET; records are read and
+-- written as packed bytes (GETRANGE/SETRANGE with struct, the layout BITFIELD used);
+-- active bits, per-day message counters, cohort/first-seen bits and the message index
+-- are gathered per key and written with one BITFIELD/HSET each before the actions and
+-- the expiries; `recent` and `quiet` get one ZADD (and one ZREM).
 local prefix = ARGV[1]
 local history = tonumber(ARGV[2])
 local keep = history * 86400
@@ -31,7 +41,7 @@ local INDEX_DAYS = tonumber(ARGV[8])
 local display = cjson.decode(ARGV[9])
 local actions = cjson.decode(ARGV[10])
 local JREC = tonumber(ARGV[11])
-local expiry, levels, id_of, members, before, joins, totals, minutes = {}, {}, {}, {}, {}, {}, {}, {}
+local expiry, id_of, members, before, joins, totals, minutes = {}, {}, {}, {}, {}, {}, {}
 local acq = {}
 local applied = {m = 0, j = 0, l = 0}
 local dups, unseen, subtracted = 0, 0, 0
@@ -40,8 +50,57 @@ local has_del = redis.call('EXISTS', del) == 1
 -- string with a %.14g, whose floating-point formatting was the largest single cost of
 -- the script (about a sixth of Redis' instructions per event, measured with callgrind).
 local fmt = string.format
+local call, pack, unpack_bytes = redis.call, struct.pack, struct.unpack
+local REC_FORMAT, JREC_FORMAT = '>i8i8i8i8I4I4I4I4', '>I4I4I4I4'
+local CHUNK = 4000  -- arguments per command (Lua's C stack holds 8000); a multiple of 4
 local cards = {}  -- sizes of the dedup sets read in this call, kept up to date
 local id_text = {}  -- dense id -> its decimal string
+
+-- cmd key head... args..., in calls of at most CHUNK args; the replies joined in order.
+-- `head` holds at most two words (OVERFLOW SAT, GT).
+local function chunked(cmd, key, head, args)
+  local out = {}
+  for s = 1, #args, CHUNK do
+    local e = math.min(s + CHUNK - 1, #args)
+    local reply
+    if #head == 0 then
+      reply = call(cmd, key, unpack(args, s, e))
+    elseif #head == 1 then
+      reply = call(cmd, key, head[1], unpack(args, s, e))
+    else
+      reply = call(cmd, key, head[1], head[2], unpack(args, s, e))
+    end
+    if type(reply) == 'table' then
+      if s == 1 and e == #args then return reply end
+      for _, v in ipairs(reply) do out[#out + 1] = v end
+    end
+  end
+  return out
+end
+
+-- Writes gathered per key (in the order first touched) and made once, before the actions.
+local bit_sets, bit_order = {}, {}  -- key -> {offset -> 0|1, order = {offsets}}
+local function set_bit(key, offset, value)
+  local bits = bit_sets[key]
+  if bits == nil then
+    bits = {order = {}}
+    bit_sets[key] = bits
+    bit_order[#bit_order + 1] = key
+  end
+  if bits[offset] == nil then bits.order[#bits.order + 1] = offset end
+  bits[offset] = value
+end
+local function flush_bits()
+  for _, key in ipairs(bit_order) do
+    local bits, args = bit_sets[key], {}
+    for _, offset in ipairs(bits.order) do
+      local n = #args
+      args[n + 1], args[n + 2], args[n + 3], args[n + 4] = 'SET', 'u1', offset, bits[offset]
+    end
+    chunked('BITFIELD', key, {}, args)
+  end
+  bit_sets, bit_order = {}, {}
+end
 
 -- Daily keys live `keep` seconds past the end of their day (+1 day for any UTC offset).
 local day_keys = {}
@@ -64,50 +123,21 @@ local function dedup_key(day, level, hash)
   return fmt('%sdd:%d:%d:%d', prefix, day, level, hash % 2 ^ level)
 end
 
--- Claim a fingerprint in the day's dedup sets; false when it was claimed before.
--- Level L of a day has 2^L sets; a fingerprint goes to its set of the day's newest
--- level, which grows when that set is full, and is looked up on every level.
-local function claim(day, fp, hash)
-  local level = levels[day]
-  if level == nil then
-    level = tonumber(redis.call('HGET', day_key('d', day), 'dl') or '0')
-  end
-  for l = 0, level - 1 do
-    if redis.call('SISMEMBER', dedup_key(day, l, hash), fp) == 1 then
-      levels[day] = level
-      return false
-    end
-  end
-  local key = dedup_key(day, level, hash)
-  expiry[key] = (day + 2) * 86400 + keep
-  levels[day] = level
-  local size = cards[key] or redis.call('SCARD', key)
-  if size < BUCKET then
-    local added = redis.call('SADD', key, fp)
-    cards[key] = size + added
-    return added == 1
-  end
-  cards[key] = size
-  if redis.call('SISMEMBER', key, fp) == 1 then
-    return false
-  end
-  -- Growing before the set would pass BUCKET keeps every set an intset.
-  levels[day] = level + 1
-  redis.call('HSET', day_key('d', day), 'dl', level + 1)
-  key = dedup_key(day, level + 1, hash)
-  expiry[key] = (day + 2) * 86400 + keep
-  redis.call('SADD', key, fp)
-  return true
-end
-
+-- Dense ids: the batch's members are read with one HMGET (`unknown` marks those it did
+-- not find); new ids are counted here and written with one INCRBY and two HSETs at the end.
+local unknown, last_id, new_ids = {}, nil, {}
 local function dense_id(member)
   local id = id_of[member]
   if id == nil then
-    id = redis.call('HGET', ids, member)
+    if not unknown[member] then
+      id = call('HGET', ids, member)
+    end
     if not id then
-      id = redis.call('INCR', prefix .. 'seq')
-      redis.call('HSET', ids, member, id)
-      redis.call('HSET', names, id, member)
+      if last_id == nil then last_id = tonumber(call('GET', prefix .. 'seq') or '0') end
+      last_id = last_id + 1
+      id = last_id
+      new_ids[#new_ids + 1] = member
+      unknown[member] = nil
     end
     id = tonumber(id)
     id_of[member] = id
@@ -115,17 +145,48 @@ local function dense_id(member)
   end
   return id
 end
+local function known_ids(members_list)
+  local found = chunked('HMGET', ids, {}, members_list)
+  for i, member in ipairs(members_list) do
+    local id = found[i]
+    if id then
+      id = tonumber(id)
+      id_of[member] = id
+      id_text[id] = fmt('%d', id)
+    else
+      unknown[member] = true
+    end
+  end
+end
+local function write_new_ids()
+  if #new_ids == 0 then return end
+  local first = last_id - #new_ids
+  call('INCRBY', prefix .. 'seq', fmt('%d', #new_ids))
+  local by_member, by_id = {}, {}
+  for i, member in ipairs(new_ids) do
+    local text = fmt('%d', first + i)
+    by_member[#by_member + 1], by_member[#by_member + 2] = member, text
+    by_id[#by_id + 1], by_id[#by_id + 2] = text, member
+  end
+  chunked('HSET', ids, {}, by_member)
+  chunked('HSET', names, {}, by_id)
+  new_ids = {}
+end
 
 -- A member's record, read once per batch and written back at the end (with its value
 -- before the batch, to move the member between acquisition counts).
+local REC_BYTES, JREC_BYTES = REC / 8, JREC / 8
+-- Bytes of a record at byte offset `at` of a string key, zeros past the string's end.
+local function read_bytes(key, at, size)
+  local v = call('GETRANGE', key, fmt('%d', at), fmt('%d', at + size - 1))
+  if #v < size then v = v .. string.rep('\0', size - #v) end
+  return v
+end
+
 local function record(id)
   local r = members[id]
   if r == nil then
-    local b = id * REC
-    local v = redis.call('BITFIELD', mem, 'GET', 'i64', fmt('%d', b), 'GET', 'i64',
-      fmt('%d', b + 64), 'GET', 'i64', fmt('%d', b + 128), 'GET', 'i64', fmt('%d', b + 192),
-      'GET', 'u32', fmt('%d', b + 256), 'GET', 'u32', fmt('%d', b + 288), 'GET', 'u32',
-      fmt('%d', b + 320), 'GET', 'u32', fmt('%d', b + 352))
+    local v = {unpack_bytes(REC_FORMAT, read_bytes(mem, id * REC_BYTES, REC_BYTES))}
     r = {v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]}
     members[id] = r
     before[id] = {v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]}
@@ -138,9 +199,7 @@ end
 local function joined(id)
   local j = joins[id]
   if j == nil then
-    local b = id * JREC
-    local v = redis.call('BITFIELD', jn, 'GET', 'u32', fmt('%d', b), 'GET', 'u32',
-      fmt('%d', b + 32), 'GET', 'u32', fmt('%d', b + 64), 'GET', 'u32', fmt('%d', b + 96))
+    local v = {unpack_bytes(JREC_FORMAT, read_bytes(jn, id * JREC_BYTES, JREC_BYTES))}
     j = {v[1], v[2], v[3], v[4], orig = {v[1], v[2], v[3], v[4]}}
     joins[id] = j
   end
@@ -166,15 +225,24 @@ local function channel_id(name)
   return tonumber(id)
 end
 
+-- A day's active bits and per-member message counters, written by flush_messages.
+local active, counts, index = {}, {}, {}  -- day -> {ids in order, id -> n}, day -> pairs
 local function count_message(id, r, day, ts, message_id)
   add(day, 'm')
   r[5] = r[5] + 1
   local sid = id_text[id]
-  if redis.call('SETBIT', day_key('a', day), sid, '1') == 0 then
-    add(day, 'u')
-    r[6] = r[6] + 1
+  day_key('a', day)
+  day_key('c', day)
+  local per_day = counts[day]
+  if per_day == nil then
+    per_day = {order = {}}
+    counts[day] = per_day
   end
-  redis.call('BITFIELD', day_key('c', day), 'OVERFLOW', 'SAT', 'INCRBY', 'u16', '#' .. sid, '1')
+  if per_day[id] == nil then
+    per_day.order[#per_day.order + 1] = id
+    per_day[id] = 0
+  end
+  per_day[id] = per_day[id] + 1
   r[8] = math.max(r[8], day)
   local minute = math.floor(ts / 60000)
   local hour = math.floor(minute / 60)
@@ -183,18 +251,51 @@ local function count_message(id, r, day, ts, message_id)
   minutes[hour] = per_hour
   if day >= TODAY - INDEX_DAYS and message_id ~= '' then
     local key = fmt('%smi:%d', prefix, day)
-    redis.call('HSET', key, message_id, fmt('%d,%d', id, ts))
+    local pairs_of_day = index[key]
+    if pairs_of_day == nil then
+      pairs_of_day = {}
+      index[key] = pairs_of_day
+      index[#index + 1] = key
+    end
+    pairs_of_day[#pairs_of_day + 1] = message_id
+    pairs_of_day[#pairs_of_day + 1] = fmt('%d,%d', id, ts)
     expiry[key] = (day + 2 + INDEX_DAYS) * 86400
   end
   -- Members never seen joining are `new` on their first active day.
   if r[1] == 0 then
     local j = joined(id)
     if j[3] == 0 or day < j[3] then
-      if j[3] ~= 0 then redis.call('SETBIT', day_key('fs', j[3]), sid, '0') end
-      redis.call('SETBIT', day_key('fs', day), sid, '1')
+      if j[3] ~= 0 then set_bit(day_key('fs', j[3]), sid, 0) end
+      set_bit(day_key('fs', day), sid, 1)
       j[3] = day
     end
   end
+end
+
+-- Write what count_message gathered: one BITFIELD of active bits per day (a bit that was
+-- 0 makes the member newly active that day), one BITFIELD of counters, one HSET of ids.
+local function flush_messages()
+  for day, per_day in pairs(counts) do
+    local sets, incrs = {}, {}
+    for _, id in ipairs(per_day.order) do
+      local sid, n = id_text[id], #sets
+      sets[n + 1], sets[n + 2], sets[n + 3], sets[n + 4] = 'SET', 'u1', sid, '1'
+      incrs[n + 1], incrs[n + 2], incrs[n + 3], incrs[n + 4] =
+        'INCRBY', 'u16', '#' .. sid, fmt('%d', per_day[id])
+    end
+    local was = chunked('BITFIELD', day_key('a', day), {}, sets)
+    for i, id in ipairs(per_day.order) do
+      if was[i] == 0 then
+        add(day, 'u')
+        members[id][6] = members[id][6] + 1
+      end
+    end
+    chunked('BITFIELD', day_key('c', day), {'OVERFLOW', 'SAT'}, incrs)
+  end
+  counts = {}
+  for _, key in ipairs(index) do chunked('HSET', key, {}, index[key]) end
+  index = {}
+  flush_bits()
 end
 
 local function apply_join(id, r, day, ts, channel, inviter)
@@ -202,13 +303,13 @@ local function apply_join(id, r, day, ts, channel, inviter)
   -- The first join defines the cohort, channel and inviter, whatever order joins arrive in.
   if r[1] == 0 or ts < r[1] then
     if r[1] ~= 0 then
-      redis.call('SETBIT', day_key('co', r[7]), id, 0)
+      set_bit(day_key('co', r[7]), id_text[id], 0)
     end
-    redis.call('SETBIT', day_key('co', day), id, 1)
+    set_bit(day_key('co', day), id_text[id], 1)
     r[1], r[7] = ts, day
     local j = joined(id)
     if j[3] ~= 0 then
-      redis.call('SETBIT', day_key('fs', j[3]), id, 0)
+      set_bit(day_key('fs', j[3]), id_text[id], 0)
       j[3] = 0
     end
     j[1] = channel_id(channel)
@@ -217,9 +318,111 @@ local function apply_join(id, r, day, ts, channel, inviter)
   r[2] = math.max(r[2], ts)
 end
 
-for _, e in ipairs(batch) do
-  local kind, fp, hash, member, ts, day = e[1], e[2], e[3], e[4], tonumber(e[5]), e[6]
-  if not claim(day, fp, hash) then
+-- Claim the batch's fingerprints, day by day. Level L of a day has 2^L sets; a
+-- fingerprint goes to its set of the day's newest level, which grows when that set is
+-- full (before it would pass BUCKET, so every set stays an intset), and is looked up on
+-- every level. Returns fresh[i] = true for each event claimed for the first time.
+local function claim_all()
+  local fresh, by_day, days = {}, {}, {}
+  for i, e in ipairs(batch) do
+    local list = by_day[e[6]]
+    if list == nil then
+      list = {}
+      by_day[e[6]] = list
+      days[#days + 1] = e[6]
+    end
+    list[#list + 1] = i
+  end
+  for _, day in ipairs(days) do
+    local dkey = day_key('d', day)
+    local level = tonumber(call('HGET', dkey, 'dl') or '0')
+    local start = level
+    -- The lowest level of the day's sets holding each fingerprint, one SMISMEMBER per set.
+    local asks, asked = {}, {}
+    for _, i in ipairs(by_day[day]) do
+      local e = batch[i]
+      for l = 0, level do
+        local key = dedup_key(day, l, e[3])
+        local q = asks[key]
+        if q == nil then
+          q = {level = l}
+          asks[key] = q
+          asked[#asked + 1] = key
+        end
+        q[#q + 1] = e[2]
+      end
+    end
+    local held = {}
+    for _, key in ipairs(asked) do
+      local q = asks[key]
+      for n, found in ipairs(chunked('SMISMEMBER', key, {}, q)) do
+        local fp = q[n]
+        if found == 1 and (held[fp] == nil or q.level < held[fp]) then held[fp] = q.level end
+      end
+    end
+    -- Each event in batch order, as one SADD per event would have seen them.
+    local adds, added = {}, {}
+    local function add_to(key, fp)
+      local list = adds[key]
+      if list == nil then
+        list = {}
+        adds[key] = list
+        added[#added + 1] = key
+      end
+      list[#list + 1] = fp
+      cards[key] = cards[key] + 1
+    end
+    for _, i in ipairs(by_day[day]) do
+      local e = batch[i]
+      local fp, hash = e[2], e[3]
+      local at = held[fp]
+      if at == nil or at >= level then
+        local key = dedup_key(day, level, hash)
+        expiry[key] = (day + 2) * 86400 + keep
+        if at == nil then
+          cards[key] = cards[key] or call('SCARD', key)
+          if cards[key] >= BUCKET then
+            level = level + 1
+            key = dedup_key(day, level, hash)
+            expiry[key] = (day + 2) * 86400 + keep
+            cards[key] = cards[key] or call('SCARD', key)
+          end
+          add_to(key, fp)
+          held[fp] = level
+          fresh[i] = true
+        end
+      end
+    end
+    if level ~= start then call('HSET', dkey, 'dl', level) end
+    for _, key in ipairs(added) do chunked('SADD', key, {}, adds[key]) end
+  end
+  return fresh
+end
+
+local fresh = claim_all()
+local deleted = {}  -- message ids in `del` (moderation deleted them before they came)
+do
+  local seen, wanted, message_ids = {}, {}, {}
+  for i, e in ipairs(batch) do
+    if fresh[i] then
+      if not seen[e[4]] then
+        seen[e[4]] = true
+        wanted[#wanted + 1] = e[4]
+      end
+      if e[1] == 'm' then message_ids[#message_ids + 1] = e[7] end
+    end
+  end
+  known_ids(wanted)
+  if has_del and #message_ids > 0 then
+    for n, found in ipairs(chunked('SMISMEMBER', del, {}, message_ids)) do
+      if found == 1 then deleted[message_ids[n]] = true end
+    end
+  end
+end
+
+for i, e in ipairs(batch) do
+  local kind, member, ts, day = e[1], e[4], tonumber(e[5]), e[6]
+  if not fresh[i] then
     dups = dups + 1
   else
     applied[kind] = applied[kind] + 1
@@ -227,7 +430,7 @@ for _, e in ipairs(batch) do
     local r = record(id)
     if kind == 'm' then
       r[4] = math.max(r[4], ts)
-      if has_del and redis.call('SISMEMBER', del, e[7]) == 1 then
+      if deleted[e[7]] then
         unseen = unseen + 1  -- moderation deleted it before it arrived
       else
         count_message(id, r, day, ts, e[7])
@@ -240,6 +443,7 @@ for _, e in ipairs(batch) do
     end
   end
 end
+flush_messages()
 
 -- The latest active day before `day` (0 when none is kept).
 local function active_before(id, day)
@@ -352,6 +556,7 @@ end
 -- Write each touched record back, and keep the current members in `quiet` ordered by
 -- silence: never-spoke ones first (by join time, pushed below every real timestamp),
 -- then by last message.
+local recent_args, quiet_args, gone = {}, {}, {}
 for id, r in pairs(members) do
   local was, now, j = acq_flags(before[id]), acq_flags(r), joins[id]
   if not same(was, now) or (j and (j[1] ~= j.orig[1] or j[2] ~= j.orig[2])) then
@@ -361,33 +566,32 @@ for id, r in pairs(members) do
     acq_delta(now, j[1], j[2], 1)
     j[4] = now and 1 or 0
   end
-  local b = id * REC
-  local f = '%d'
-  local sid = fmt(f, id)
-  redis.call('BITFIELD', mem, 'SET', 'i64', fmt(f, b), fmt(f, r[1]),
-    'SET', 'i64', fmt(f, b + 64), fmt(f, r[2]), 'SET', 'i64', fmt(f, b + 128), fmt(f, r[3]),
-    'SET', 'i64', fmt(f, b + 192), fmt(f, r[4]), 'SET', 'u32', fmt(f, b + 256), fmt(f, r[5]),
-    'SET', 'u32', fmt(f, b + 288), fmt(f, r[6]), 'SET', 'u32', fmt(f, b + 320), fmt(f, r[7]),
-    'SET', 'u32', fmt(f, b + 352), fmt(f, r[8]))
+  local sid = fmt('%d', id)
+  call('SETRANGE', mem, fmt('%d', id * REC_BYTES),
+    pack(REC_FORMAT, r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8]))
   if r[4] > 0 then
-    redis.call('ZADD', recent, 'GT', fmt(f, r[4]), sid)
+    recent_args[#recent_args + 1] = fmt('%d', r[4])
+    recent_args[#recent_args + 1] = sid
   end
   if r[3] == 0 or math.max(r[2], r[4]) > r[3] then
     local score = r[4]
     if score == 0 then score = r[1] - NEVER_SPOKE_OFFSET end
-    redis.call('ZADD', quiet, fmt(f, score), sid)
+    quiet_args[#quiet_args + 1] = fmt('%d', score)
+    quiet_args[#quiet_args + 1] = sid
   else
-    redis.call('ZREM', quiet, sid)
+    gone[#gone + 1] = sid
   end
 end
+if #recent_args > 0 then chunked('ZADD', recent, {'GT'}, recent_args) end
+if #quiet_args > 0 then chunked('ZADD', quiet, {}, quiet_args) end
+if #gone > 0 then chunked('ZREM', quiet, {}, gone) end
 for id, j in pairs(joins) do
   if j[1] ~= j.orig[1] or j[2] ~= j.orig[2] or j[3] ~= j.orig[3] or j[4] ~= j.orig[4] then
-    local b, f = id * JREC, '%d'
-    redis.call('BITFIELD', jn, 'SET', 'u32', fmt(f, b), fmt(f, j[1]), 'SET', 'u32',
-      fmt(f, b + 32), fmt(f, j[2]), 'SET', 'u32', fmt(f, b + 64), fmt(f, j[3]), 'SET', 'u32',
-      fmt(f, b + 96), fmt(f, j[4]))
+    call('SETRANGE', jn, fmt('%d', id * JREC_BYTES), pack(JREC_FORMAT, j[1], j[2], j[3], j[4]))
   end
 end
+write_new_ids()
+flush_bits()
 for key, fields in pairs(acq) do
   for field, n in pairs(fields) do
     if n ~= 0 then redis.call('HINCRBY', key, field, string.format('%d', n)) end
