@@ -67,6 +67,7 @@ async def startup(resources: Resources) -> AsyncIterator[Runtime]:
     finally:
         gc.set_threshold(*thresholds)
         gc.unfreeze()
+        await dedup.flush()
         await client.aclose()  # type: ignore[attr-defined]  # stubs predate aclose
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from enum import IntEnum
@@ -20,6 +21,9 @@ from typing import Any
 import redis.asyncio
 
 from services.common.redis_client import hash_tag
+from services.ingest.telemetry import DEDUP_COMMIT_FAILURES
+
+log = logging.getLogger(__name__)
 
 # One call of lua/claim.lua serves every request of a source waiting at that moment (group
 # commit): first it marks acknowledged keys seen, then claims the others, each with its
@@ -42,49 +46,80 @@ def dedup_key(source_id: str, event_id: str) -> str:
     return f"qy:{hash_tag(f'src:{source_id}')}:seen:{event_id}"
 
 
-_Waiter = tuple[list[str], list[str], "asyncio.Future[Any]"]
+_Claims = tuple[list[str], list[str], "asyncio.Future[Any]"]
+
+# How long acknowledged keys may wait for a round to ride in (one started by a claim, under
+# load) before a round of their own carries them.
+MARK_DELAY_SECONDS = 0.005
 
 
 class _Rounds:
     """Group commit of one source's marks and claims: one script call per round.
 
-    The first request calls at once; requests arriving while a call is in flight queue and
-    go together in the next call, so under load one round trip serves many requests' marks
-    and claims, and at low load nothing waits. Each claimer gets its slice of the result;
-    a Redis error reaches every waiter of that round.
+    A claim starts a round at once; claims arriving while a call is in flight queue and go
+    together in the next call, so under load one round trip serves many requests' claims,
+    and at low load nothing waits. Marks are not waited for: they join the next round, or
+    start one after MARK_DELAY_SECONDS, so a request costs one round trip, not two, even
+    at a few hundred webhooks/s. Marks go before claims in a round, so a redelivery that
+    arrives after the answer of the first delivery finds its keys seen. Each claimer gets
+    its slice of the result; a Redis error reaches every claimer of that round and counts
+    its marks as failed (`on_mark_error`); the claims of those keys then expire.
     """
 
-    def __init__(self, run: Callable[[list[str], list[str], list[str]], Awaitable[Any]]) -> None:
+    def __init__(
+        self,
+        run: Callable[[list[str], list[str], list[str]], Awaitable[Any]],
+        on_mark_error: Callable[[int, Exception], None],
+    ) -> None:
         self._run = run
-        self._marks: list[_Waiter] = []
-        self._claims: list[_Waiter] = []
+        self._on_mark_error = on_mark_error
+        self._marks: list[list[str]] = []
+        self._claims: list[_Claims] = []
         self._task: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
 
-    async def submit(self, *, mark: bool, keys: list[str], tokens: list[str]) -> Any:
+    async def claim(self, keys: list[str], tokens: list[str]) -> Any:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        (self._marks if mark else self._claims).append((keys, tokens, future))
+        self._claims.append((keys, tokens, future))
+        self._start()
+        return await future
+
+    def mark_soon(self, keys: list[str]) -> None:
+        self._marks.append(keys)
+        if self._task is None and self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(MARK_DELAY_SECONDS, self._start)
+
+    async def flush(self) -> None:
+        """Write the marks still waiting (at shutdown)."""
+        if self._marks:
+            self._start()
+        if self._task is not None:
+            await self._task
+
+    def _start(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._task is None:
             self._task = asyncio.create_task(self._drain())
-        return await future
 
     async def _drain(self) -> None:
         try:
             while self._marks or self._claims:
                 marks, claims = self._marks, self._claims
                 self._marks, self._claims = [], []
-                mark_keys = [key for waiter in marks for key in waiter[0]]
+                mark_keys = [key for keys in marks for key in keys]
                 claim_keys = [key for waiter in claims for key in waiter[0]]
                 tokens = [token for waiter in claims for token in waiter[1]]
                 try:
                     found = await self._run(mark_keys, claim_keys, tokens)
                 except Exception as exc:  # noqa: BLE001 - every waiter of the round gets it
-                    for _, _, future in (*marks, *claims):
+                    if marks:
+                        self._on_mark_error(len(marks), exc)
+                    for _, _, future in claims:
                         if not future.done():
                             future.set_exception(exc)
                     continue
-                for _, _, future in marks:
-                    if not future.done():
-                        future.set_result(None)
                 start = 0
                 for keys, _, future in claims:
                     end = start + len(keys)
@@ -93,6 +128,13 @@ class _Rounds:
                     start = end
         finally:
             self._task = None
+
+
+def _count_mark_error(batches: int, exc: Exception) -> None:
+    # The events are in Kafka and were answered 202; a redelivery within the claim's life
+    # is still absorbed, later ones reach the idempotent consumers.
+    DEDUP_COMMIT_FAILURES.inc(batches)
+    log.warning("acknowledged events not marked seen: %s", type(exc).__name__)
 
 
 class Dedup:
@@ -117,7 +159,7 @@ class Dedup:
     def _source(self, source_id: str) -> _Rounds:
         rounds = self._rounds.get(source_id)
         if rounds is None:
-            rounds = self._rounds[source_id] = _Rounds(self._call)
+            rounds = self._rounds[source_id] = _Rounds(self._call, _count_mark_error)
         return rounds
 
     async def _call(self, marks: list[str], claims: list[str], tokens: list[str]) -> Any:
@@ -132,15 +174,22 @@ class Dedup:
         """Claim every absent key for this token atomically; say what each key held."""
         if not keys:
             return []
-        found = await self._source(source_id).submit(
-            mark=False, keys=list(keys), tokens=[token] * len(keys)
-        )
+        found = await self._source(source_id).claim(list(keys), [token] * len(keys))
         return [Claim(int(v)) for v in found]
 
-    async def mark_seen(self, source_id: str, *, keys: Sequence[str]) -> None:
-        """Mark acknowledged keys as seen for the dedup window."""
+    def mark_seen(self, source_id: str, *, keys: Sequence[str]) -> None:
+        """Mark acknowledged keys as seen for the dedup window, in the source's next round.
+
+        Not awaited: until the round lands, the keys still hold this request's claim, so a
+        redelivery meanwhile waits for them (BUSY), as it would for a request in flight.
+        """
         if keys:
-            await self._source(source_id).submit(mark=True, keys=list(keys), tokens=[])
+            self._source(source_id).mark_soon(list(keys))
+
+    async def flush(self) -> None:
+        """Write every mark still waiting for its round (at shutdown, before the client closes)."""
+        for rounds in list(self._rounds.values()):
+            await rounds.flush()
 
     async def release(self, *, keys: Sequence[str], token: str) -> None:
         """Drop this token's claims so a retry (or a waiting request) can produce the events."""

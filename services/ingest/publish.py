@@ -2,7 +2,8 @@
 
 Each event's (source, id) key is claimed in Redis, the claimed events are produced in one
 batch through the produce thread, and only once Kafka acknowledged them are the keys marked
-seen; a failure releases the claims so a retry can produce them.
+seen (in the source's next Redis round, not waited for: `Dedup.mark_seen`); a failure
+releases the claims so a retry can produce them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from services.common.redis_client import REDIS_ERRORS
 from services.common.settings import Source
 from services.ingest.dedup import Claim, Dedup, dedup_key
 from services.ingest.deps import Runtime
-from services.ingest.telemetry import DEDUP_COMMIT_FAILURES, count_events
+from services.ingest.telemetry import count_events
 from services.ingest.webhooks import Delivery, Receipt
 
 log = logging.getLogger(__name__)
@@ -59,13 +60,7 @@ async def publish(*, source: Source, delivery: Delivery, runtime: Runtime) -> Re
     except BaseException:
         await _release(dedup, source.id, mine, token)
         raise
-    try:
-        await dedup.mark_seen(source.id, keys=[dedup_key(source.id, i) for i in mine])
-    except REDIS_ERRORS as exc:
-        # The events are in Kafka, so the answer stays 202; a redelivery within the claim's
-        # life is still absorbed, later ones reach the idempotent consumers.
-        DEDUP_COMMIT_FAILURES.inc()
-        log.warning("acknowledged events not marked seen: %s", type(exc).__name__)
+    dedup.mark_seen(source.id, keys=[dedup_key(source.id, i) for i in mine])
     count_events(source, accepted, "accepted")
     count_events(source, duplicates, "duplicate")
     return Receipt(accepted=len(accepted), duplicates=len(duplicates), ignored=delivery.ignored)
