@@ -1,4 +1,4 @@
-"""The double's ASGI app: the four platform APIs plus a JSON admin API and an HTML page.
+"""The double's ASGI app: the five platform APIs plus a JSON admin API and an HTML page.
 
 Admin API (under `/_double`):
 - `GET /state`, `GET /groups/{platform}/{chat}`: what each fake group looks like.
