@@ -10,11 +10,12 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from typing import get_args
 
 import uvicorn
 
 from tools.platform_double.app import build_app
-from tools.platform_double.state import DoubleConfig, DoubleState
+from tools.platform_double.state import DoubleConfig, DoubleState, OneBotFlavour
 
 
 @dataclass
@@ -64,12 +65,18 @@ def start_double(
 def main() -> None:
     """Serve the double in the foreground until interrupted."""
     parser = argparse.ArgumentParser(
-        description="Platform double for Telegram, Slack, Feishu, OneBot"
+        description="Platform double for Telegram, Slack, Feishu, OneBot, WeCom"
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8090)
     parser.add_argument("--strict", action="store_true", help="answer not-found for unseen targets")
+    parser.add_argument(
+        "--onebot-flavour",
+        choices=get_args(OneBotFlavour),
+        default="spec",
+        help="answer a refused token or a missing action as this OneBot implementation does",
+    )
     args = parser.parse_args()
-    state = DoubleState(DoubleConfig(strict=args.strict))
+    state = DoubleState(DoubleConfig(strict=args.strict, onebot_flavour=args.onebot_flavour))
     print(f"platform double on http://{args.host}:{args.port}/ (admin API under /_double)")
     uvicorn.run(build_app(state), host=args.host, port=args.port, log_level="warning")
