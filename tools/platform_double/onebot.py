@@ -11,7 +11,8 @@ it (`DoubleConfig.onebot_flavour`):
   `failed`, retcode 404, no message.
 - `napcat` (src/onebot/network/http-server.ts): any token refusal HTTP 403
   `{"message": "token verify failed!"}`; a missing action HTTP 200 `failed`, retcode
-  200, `不支持的Api <action>`.
+  200, `不支持的Api <action>`; parameters it refuses retcode 400 (1400, its WebSocket
+  API's code, for the other flavours).
 
 A `forbidden` fault is the bot lacking the group's admin rights, answered as go-cqhttp
 does (retcode 100, `机器人权限不足`), or with the fault's `retcode`: 1401/1403 are the
@@ -67,6 +68,12 @@ def fault_answer(fault: Fault) -> Response:
             }
         )
     return Response(status_code=fault.status)
+
+
+def bad_params(state: DoubleState, words: str) -> JSONResponse:
+    """Parameters the action refuses: NapCat's HTTP API answers retcode 400 (its WebSocket
+    API, like the spec's, 1400); the other flavours answer 1400."""
+    return failed(400 if state.config.onebot_flavour == "napcat" else 1400, words)
 
 
 def refused_token(flavour: OneBotFlavour, token: str | None) -> Response:
@@ -172,10 +179,10 @@ def set_group_add_request(state: DoubleState, body: dict[str, Any]) -> Response:
     """
     flag, approve = body["flag"], body.get("approve", True)
     if not isinstance(flag, str) or not isinstance(approve, bool | str):
-        return failed(1400, "参数错误: flag must be a string, approve a boolean")
+        return bad_params(state, "参数错误: flag must be a string, approve a boolean")
     sub_type = body.get("sub_type", body.get("type", "add"))
     if sub_type not in ("add", "invite"):
-        return failed(1400, f"参数错误: sub_type {sub_type!r} is neither add nor invite")
+        return bad_params(state, f"参数错误: sub_type {sub_type!r} is neither add nor invite")
     target = state.flags.get(flag)
     if target is None:
         return failed(100, "flag 无效 (unknown request)")
@@ -217,7 +224,7 @@ def routes(state: DoubleState) -> list[Route]:
             required, handler = ACTIONS[action]
             missing = [name for name in required if body.get(name) in (None, "")]
             if missing:
-                return failed(1400, f"missing parameter {missing[0]}")
+                return bad_params(state, f"missing parameter {missing[0]}")
             with state.lock:
                 return handler(state, body)
 
