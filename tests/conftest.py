@@ -42,13 +42,42 @@ UNIT = Path(__file__).parent / "unit"
 SERVER_FIXTURES = {"kafka_bootstrap", "redis_url", "database_url"}
 
 
+# The files that take longest, longest first (per-file sums of a whole `make test` run's
+# --junitxml). `make test` passes --no-loadscope-reorder, so xdist hands files to its two
+# workers in collection order, and this list is put first: the long files start at once
+# and the many short ones fill both workers at the end. (xdist's default order, most
+# tests first, started the long few-test files last and left one worker idle for minutes.)
+# Unlisted files keep pytest's order after these; a stale entry only costs balance.
+SLOWEST_FIRST = (
+    "tests/scale/test_replicas.py",
+    "tests/tools/test_bench_smoke.py",
+    "tests/faults/test_fuzz_openapi.py",
+    "tests/cluster/test_faults.py",
+    "tests/faults/test_consumer_crash.py",
+    "tests/faults/test_broker_outage.py",
+    "tests/faults/test_redis_outage.py",
+    "tests/faults/test_delivery_crash.py",
+    "tests/tools/test_devstack_restarts.py",
+    "tests/faults/test_campaign_posts_crash.py",
+)
+ROOT = Path(__file__).parent.parent
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Keep tests/unit server-free: none of its tests may reach a session server."""
+    """Keep tests/unit server-free (none of its tests may reach a session server), then
+    put the slowest files first (SLOWEST_FIRST), each file whole and in its own order."""
     for item in items:
         if item.path.is_relative_to(UNIT):
             used = SERVER_FIXTURES & set(getattr(item, "fixturenames", ()))
             if used:
                 raise pytest.UsageError(f"{item.nodeid} is in tests/unit but uses {used}")
+    rank = {path: i for i, path in enumerate(SLOWEST_FIRST)}
+
+    def slowness(item: pytest.Item) -> int:
+        path = item.path.relative_to(ROOT).as_posix() if item.path.is_relative_to(ROOT) else ""
+        return rank.get(path, len(rank))
+
+    items.sort(key=slowness)  # stable: every other file keeps its place and order
 
 
 @pytest.fixture(scope="session")
@@ -166,7 +195,8 @@ def make_settings(
     """Return a factory of Settings on the session servers with this test's own topics and groups.
 
     Each call creates fresh topics unless `topic_events` etc. are given; pass
-    `share_with=other_settings` to reuse another call's topics (several services, one flow).
+    `share_with=other_settings` to reuse another call's topics, every `topic_*` one
+    including delivery's receipts (several services, one flow).
     """
 
     def factory(share_with: Settings | None = None, **overrides: Any) -> Settings:
@@ -186,6 +216,7 @@ def make_settings(
             "topic_campaign_notifications": f"campaigns.notifications.v1.{run}",
             "topic_campaign_rewards": f"campaigns.rewards.v1.{run}",
             "topic_deadletter": f"deadletter.v1.{run}",
+            "topic_delivery_receipts": f"delivery.receipts.v1.{run}",
         }
         if share_with is not None:
             base.update({k: getattr(share_with, k) for k in base if k.startswith("topic_")})

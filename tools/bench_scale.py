@@ -456,7 +456,12 @@ def run(
     rows = []
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-scale-")))
-        double = stack.enter_context(serve_double(workdir))
+        # The double serves delivery alone: the smoke (metrics only) starts no process for it.
+        double = (
+            stack.enter_context(serve_double(workdir))
+            if "delivery" in services
+            else "http://127.0.0.1:9"  # never called: no delivery process runs
+        )
         pools = partial(
             measure, sizes=sizes, repeats=repeats, bootstrap=bootstrap, redis_url=redis_url,
             database_url=database_url, double=double, workdir=workdir,

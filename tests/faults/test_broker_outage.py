@@ -17,14 +17,16 @@ from tests.faults.harness import CONSUMERS, TIMEZONE, Frozen, post_events
 from tools.localstack import free_port, start_tansu, stop
 
 SEED = 4242
-OUTAGE_SECONDS = 10.0
 PRODUCE_TIMEOUT = 2.0
 MARGIN = 1.5  # request overhead on a loaded 2-core machine
 KILLED_WHILE_FROZEN = ("campaigns",)
 SURVIVORS = tuple(n for n in CONSUMERS if n not in KILLED_WHILE_FROZEN)
 
 
-def test_broker_outage_mid_stream_is_503_then_exact(make_settings, start_run, tmp_path):
+def test_broker_outage_mid_stream_is_503_then_exact(
+    make_settings, start_run, tmp_path, faults_scale
+):
+    outage = faults_scale.outage_seconds  # > the 6 s session timeout: memberships lapse
     port = free_port()
     broker = start_tansu(port, tmp_path / "broker.log")
     settings = make_settings(
@@ -40,7 +42,7 @@ def test_broker_outage_mid_stream_is_503_then_exact(make_settings, start_run, tm
             run.start_stream(lead=0.3)
             with Frozen(broker):
                 frozen_at = time.perf_counter()
-                while time.perf_counter() - frozen_at < OUTAGE_SECONDS - PRODUCE_TIMEOUT - MARGIN:
+                while time.perf_counter() - frozen_at < outage - PRODUCE_TIMEOUT - MARGIN:
                     started = time.perf_counter()
                     answer = post_events(run.ingest, run.probe)
                     elapsed = time.perf_counter() - started
@@ -51,7 +53,7 @@ def test_broker_outage_mid_stream_is_503_then_exact(make_settings, start_run, tm
                 for name in KILLED_WHILE_FROZEN:
                     run.services.kill(name)
                     run.services.restart(name)
-                remaining = OUTAGE_SECONDS - (time.perf_counter() - frozen_at)
+                remaining = outage - (time.perf_counter() - frozen_at)
                 time.sleep(max(remaining, 0))
                 thawed_at = time.perf_counter()
             accepted = run.probe_accepted(timeout=60)

@@ -1,6 +1,6 @@
-"""Redis goes away for ~10 s mid-stream and comes back on its port with its data (AOF):
-consumers report not-ready naming redis, ingest answers 503 (never 500) while it cannot
-deduplicate, the simulator retries, and every total ends exact."""
+"""Redis goes away mid-stream (10 s in `make faults`, 7 s in `make test`) and comes back on
+its port with its data (AOF): consumers report not-ready naming redis, ingest answers 503
+(never 500) while it cannot deduplicate, the simulator retries, and every total ends exact."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from tests.faults.harness import TIMEZONE, RedisServer, readyz
 from tests.support import wait_until
 
 SEED = 7301
-OUTAGE_SECONDS = 10.0
 REDIS_CONSUMERS = ("metrics", "moderation")  # campaigns keeps its state in the database
 
 
-def test_redis_outage_mid_stream_ends_exact(make_settings, start_run, tmp_path):
+def test_redis_outage_mid_stream_ends_exact(make_settings, start_run, tmp_path, faults_scale):
+    outage = faults_scale.outage_seconds
     redis = RedisServer(tmp_path / "redis")
     redis.start()
     settings = make_settings(redis_url=redis.url, qunyun_timezone=TIMEZONE)
@@ -29,11 +29,11 @@ def test_redis_outage_mid_stream_ends_exact(make_settings, start_run, tmp_path):
                 url = run.services.url(name)
                 code, body = wait_until(
                     lambda u=url: (lambda r: r if r[0] == 503 else None)(readyz(u)),
-                    timeout=OUTAGE_SECONDS - 2,
+                    timeout=outage - 2,
                 ) or readyz(url)
                 not_ready[name] = (code, body)
             refused = run.post_probe()
-            time.sleep(max(OUTAGE_SECONDS - (time.monotonic() - down_at), 0))
+            time.sleep(max(outage - (time.monotonic() - down_at), 0))
             redis.start()
             up_at = time.monotonic()
 

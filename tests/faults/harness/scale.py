@@ -31,6 +31,9 @@ class Scale:
     messages_per_member: float
     stream_seconds: float
     kills_per_consumer: int
+    # How long Redis is stopped / the broker frozen mid-stream: longer than the consumers'
+    # 6 s session timeout, so the broker's view of their membership lapses too.
+    outage_seconds: float = 10.0
 
     def traffic(self, *, seed: int, group_prefix: str) -> list[dict[str, Any]]:
         """Return this scale's simulated events (the same seed gives the same events)."""
@@ -48,8 +51,12 @@ class Scale:
         )
 
 
-SMALL = Scale("small", groups=4, members=300, days=4, messages_per_member=0.9,
-              stream_seconds=30, kills_per_consumer=2)  # fmt: skip
+# `make test` runs every scenario once at SMALL: big enough that each kill lands on a
+# consumer with a backlog and the truth holds ads, check-ins and 2-day streaks (~1,500
+# events, ~10 offending, ~90 check-ins, ~12 streaks), small enough to stream in 12 s.
+# `make faults` runs LARGE: many more events and kills, the same checks.
+SMALL = Scale("small", groups=3, members=150, days=3, messages_per_member=0.9,
+              stream_seconds=12, kills_per_consumer=1, outage_seconds=7)  # fmt: skip
 LARGE = Scale("large", groups=6, members=620, days=6, messages_per_member=1.0,
               stream_seconds=90, kills_per_consumer=4)  # fmt: skip
 
