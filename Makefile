@@ -21,10 +21,12 @@ run: $(STAMP) ## Start broker, Redis, SQLite, the five services on :8001-8005 an
 
 # Two workers, whole files each: most of a test's time is waiting on brokers, consumer
 # group joins and processes, which overlaps well even on two cores. TEST_WORKERS=0: one process.
+# --no-loadscope-reorder: files go out in collection order, where tests/conftest.py puts the
+# slowest first (SLOWEST_FIRST), so no long file starts last while the other worker idles.
 TEST_WORKERS ?= 2
 
 test: $(STAMP) ## Run the whole test suite against a real broker, Redis and database
-	@$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	@$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 test-fast: $(STAMP) ## Run the servers-free tests (tests/unit) in seconds
 	@$(BIN)/python -m pytest -q tests/unit $(PYTEST_ARGS)

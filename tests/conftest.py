@@ -49,16 +49,29 @@ SERVER_FIXTURES = {"kafka_bootstrap", "redis_url", "database_url"}
 # tests first, started the long few-test files last and left one worker idle for minutes.)
 # Unlisted files keep pytest's order after these; a stale entry only costs balance.
 SLOWEST_FIRST = (
-    "tests/scale/test_replicas.py",
+    "tests/deploy/test_prometheus_stack.py",
+    "tests/browser/test_console.py",
     "tests/tools/test_bench_smoke.py",
-    "tests/faults/test_fuzz_openapi.py",
     "tests/cluster/test_faults.py",
-    "tests/faults/test_consumer_crash.py",
-    "tests/faults/test_broker_outage.py",
-    "tests/faults/test_redis_outage.py",
     "tests/faults/test_delivery_crash.py",
+    "tests/faults/test_consumer_crash.py",
+    "tests/faults/test_fuzz_openapi.py",
+    "tests/scale/test_replicas.py",
+    "tests/ingest/test_fuzz.py",
+    "tests/faults/test_webhook_abuse.py",
+    "tests/faults/test_secrets.py",
     "tests/tools/test_devstack_restarts.py",
     "tests/faults/test_campaign_posts_crash.py",
+    "tests/faults/test_redis_outage.py",
+    "tests/campaigns/test_kinds_delivered.py",
+    "tests/tools/test_demo_delivery.py",
+    "tests/faults/test_broker_outage.py",
+    "tests/campaigns/test_poll_feedback_invite.py",
+    "tests/faults/test_poison_records.py",
+    "tests/delivery/test_faults.py",
+    "tests/delivery/test_pacing.py",
+    "tests/campaigns/test_exactly_once_kinds.py",
+    "tests/faults/test_duplicate_storm.py",
 )
 ROOT = Path(__file__).parent.parent
 
