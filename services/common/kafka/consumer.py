@@ -21,8 +21,9 @@ import tenacity
 from kafka import KafkaConsumer
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
+from pydantic import ValidationError
 
-from services.common.contracts.events import Event, InvalidEvent, decode_event
+from services.common.contracts.events import EVENT_ADAPTER, Event, InvalidEvent, decode_event
 from services.common.kafka.errors import BrokerUnavailable, is_transient
 from services.common.kafka.metrics import (
     BATCH_SECONDS,
@@ -104,6 +105,26 @@ def log_consumer_error(error: ConsumerError) -> None:
         str(error.exception)[:300],
         where,
     )
+
+
+# pydantic-core's validator of the event union, called without TypeAdapter's Python wrapper
+# (≈ 0.7 of ≈ 5.5 µs per record, every record of every consumer).
+_validate_event_json = EVENT_ADAPTER.validator.validate_json
+
+
+def decode_record(value: bytes | None) -> Event:
+    """Decode a record of community.events.v1 as decode_event does, or raise InvalidEvent.
+
+    A record the validator refuses goes through decode_event again, which words the error
+    (the dead letter's `error` header) exactly as before.
+    """
+    if value is not None:
+        try:
+            event: Event = _validate_event_json(value)
+            return event
+        except ValidationError:
+            pass
+    return decode_event(value)
 
 
 @cache
@@ -258,7 +279,7 @@ class ConsumerRunner(BackgroundLoop):
         events: list[ConsumedEvent] = []
         for record in records:
             try:
-                events.append(ConsumedEvent(record, decode_event(record.value)))
+                events.append(ConsumedEvent(record, decode_record(record.value)))
             except InvalidEvent as exc:
                 self._report("decode", exc, [record])
                 self._dead_letter(record, exc)
