@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from services.campaigns import api
 from services.campaigns.consumer import handle_actions, handle_batch, handle_receipts
+from services.campaigns.effects import Topics, relay
 from services.campaigns.running import CampaignCache
 from services.campaigns.scheduler import Scheduler
 from services.common.app import create_service_app
@@ -30,6 +31,7 @@ def migrate_campaigns(database_url: str) -> None:
 async def startup(resources: Resources) -> AsyncIterator[None]:
     settings = resources.settings
     assert resources.engine is not None
+    outbox = relay(engine=resources.engine, producer=resources.producer, topics=Topics.of(settings))
     runner = ConsumerRunner(
         settings=settings,
         group_id=resources.consumer_group("campaigns"),
@@ -39,6 +41,7 @@ async def startup(resources: Resources) -> AsyncIterator[None]:
             producer=resources.producer,
             settings=settings,
             cache=CampaignCache(),
+            relay=outbox,
         ),
         producer=resources.producer,
     )
@@ -64,7 +67,7 @@ async def startup(resources: Resources) -> AsyncIterator[None]:
         resources,
         migrations_dir=MIGRATIONS,
         version_table=VERSION_TABLE,
-        loops=[runner, receipts, actions, scheduler],
+        loops=[runner, receipts, actions, scheduler, outbox],
     )
     yield
 

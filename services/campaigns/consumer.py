@@ -22,6 +22,7 @@ from services.common.contracts.receipts import DeliveryReceipt
 from services.common.db import utcnow
 from services.common.kafka.consumer import ConsumedEvent, Record
 from services.common.kafka.producer import ProducerHandle
+from services.common.outbox import OutboxRelay
 from services.common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -36,8 +37,10 @@ def handle_batch(
     producer: ProducerHandle,
     settings: Settings,
     cache: CampaignCache | None = None,
+    relay: OutboxRelay | None = None,
 ) -> None:
-    """Apply one poll's events in one transaction, then publish the grants it queued.
+    """Apply one poll's events in one transaction, then have the grants and replies it
+    queued published: by waking `relay` (the service's), else here before returning.
 
     The poll's campaigns are read once (through `cache`, the process's campaign rows, when
     given) and shared by every kind's handler."""
@@ -73,7 +76,10 @@ def handle_batch(
     effects.record()
     # Grants and replies go out at once; anything else with the scheduler's next tick.
     if effects.grants or effects.notified:
-        publish(engine=engine, producer=producer, topics=topics)
+        if relay is not None:
+            relay.wake()
+        else:
+            publish(engine=engine, producer=producer, topics=topics)
 
 
 def handle_receipts(records: list[Record], *, engine: Engine, settings: Settings) -> None:

@@ -24,7 +24,14 @@ from services.common.contracts.notifications import (
     RewardGranted,
 )
 from services.common.kafka.producer import ProducerHandle
-from services.common.outbox import OutboxRecord, Outgoing, enqueue, publish_pending
+from services.common.outbox import (
+    OutboxRecord,
+    OutboxRelay,
+    Outgoing,
+    Published,
+    enqueue,
+    publish_pending,
+)
 from services.common.settings import Settings
 
 
@@ -75,14 +82,28 @@ class Effects:
             telemetry.PARTICIPATIONS.labels(kind).inc(n)
 
 
-def publish(*, engine: Engine, producer: ProducerHandle, topics: Topics) -> int:
-    """Publish the pending outbox records (kernel outbox); count the notifications sent."""
+def _counter(topics: Topics) -> Published:
+    """Count the notifications among published outbox rows."""
 
     def count_notifications(rows: Sequence[OutboxRecord]) -> None:
         for r in rows:
             if r.topic == topics.notifications:
                 telemetry.NOTIFICATIONS.labels(r.payload.get("kind", "unknown")).inc()
 
+    return count_notifications
+
+
+def publish(*, engine: Engine, producer: ProducerHandle, topics: Topics) -> int:
+    """Publish the pending outbox records (kernel outbox); count the notifications sent."""
     return publish_pending(
-        engine=engine, table=Outbox, producer=producer, on_published=count_notifications
+        engine=engine, table=Outbox, producer=producer, on_published=_counter(topics)
+    )
+
+
+def relay(*, engine: Engine, producer: ProducerHandle, topics: Topics) -> OutboxRelay:
+    """The kernel relay of campaigns' outbox: the events consumer wakes it after a batch
+    that queued records, so the consumer's thread never waits for Kafka's acknowledgement
+    (records queued while it publishes leave together in its next round)."""
+    return OutboxRelay(
+        engine=engine, table=Outbox, producer=producer, on_published=_counter(topics)
     )
