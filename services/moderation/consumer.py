@@ -10,6 +10,13 @@ changed (sources.py) and counts the batch's member reports (reports.py: the repo
 messages' authors are read from Redis in one more round trip, only when there are any).
 It also hands every event to gatekeeping.py (the member roster, join requests,
 blocklisted joiners, newcomer verification), so each poll writes the roster once.
+
+Batch-first, because the consumer is CPU-bound and a poll under load holds from one to
+hundreds of events: a poll's database work is a fixed handful of statements whatever its
+size — the events already judged and the members' restrictions (only when something
+matched), the cases, their actions and their outbox records (one multi-row INSERT each,
+cases.record_decisions), the roster upsert, the pending verifications of the batch's
+members — then one commit and one publish.
 """
 
 from __future__ import annotations

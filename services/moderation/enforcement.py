@@ -23,7 +23,14 @@ from services.common.contracts.receipts import DeliveryReceipt
 from services.common.kafka.consumer import Record
 from services.common.settings import Settings
 from services.moderation.decisions import is_companion_delete
-from services.moderation.models import Case, CaseAction, CasePublic, Enforcement, Receipt
+from services.moderation.models import (
+    Case,
+    CaseAction,
+    CasePublic,
+    Enforcement,
+    Receipt,
+    built,
+)
 from services.moderation.telemetry import RECEIPTS
 
 
@@ -42,12 +49,14 @@ def store_receipts(*, session: Session, receipts: Sequence[DeliveryReceipt], top
     if not newest:
         return 0
     ids = sorted(newest)
-    cases = dict(
-        session.exec(
-            select(CaseAction.id, CaseAction.case_id).where(col(CaseAction.id).in_(ids))
-        ).all()
-    )
-    held = {r.ref_id: r for r in session.exec(select(Receipt).where(col(Receipt.ref_id).in_(ids)))}
+    # One query: each action of ours among the ids, with its stored receipt if any.
+    found = session.exec(
+        select(CaseAction.id, CaseAction.case_id, Receipt)
+        .join(Receipt, col(Receipt.ref_id) == col(CaseAction.id), isouter=True)
+        .where(col(CaseAction.id).in_(ids))
+    ).all()
+    cases = {ref_id: case_id for ref_id, case_id, _ in found}
+    held = {ref_id: row for ref_id, _, row in found if row is not None}
     changed = 0
     for ref_id in ids:
         receipt, row = newest[ref_id], held.get(ref_id)
@@ -66,7 +75,7 @@ def store_receipts(*, session: Session, receipts: Sequence[DeliveryReceipt], top
             "receipt_at": receipt.created_at,
         }
         if row is None:
-            row = Receipt(ref_id=ref_id, case_id=cases[ref_id], **fields)
+            row = built(Receipt, ref_id=ref_id, case_id=cases[ref_id], **fields)
         else:
             row.sqlmodel_update(fields)
         session.add(row)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -116,32 +117,35 @@ def _pick(stored: Any, incoming: Any, *, latest: bool) -> Any:
     )
 
 
+@cache
+def _upsert(dialect: str) -> Any:
+    """The roster upsert of `dialect`, built once (rows go as parameters): building the
+    statement each poll and computing its cache key cost as much as running it."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(MemberRecord)
+    table, new = MemberRecord.__table__.c, statement.excluded  # type: ignore[attr-defined]
+    renamed = sa.and_(
+        new.named_at.is_not(None), sa.or_(table.named_at.is_(None), new.named_at >= table.named_at)
+    )
+    return statement.on_conflict_do_update(
+        index_elements=["group_id", "member_id"],
+        set_={
+            "first_joined_at": _pick(table.first_joined_at, new.first_joined_at, latest=False),
+            "last_joined_at": _pick(table.last_joined_at, new.last_joined_at, latest=True),
+            "last_left_at": _pick(table.last_left_at, new.last_left_at, latest=True),
+            "last_active_at": _pick(table.last_active_at, new.last_active_at, latest=True),
+            "display_name": sa.case((renamed, new.display_name), else_=table.display_name),
+            "named_at": sa.case((renamed, new.named_at), else_=table.named_at),
+        },
+    )
+
+
 def record(session: Session, events: Iterable[Event]) -> int:
     """Upsert what the events say of their members in one statement; return the rows written."""
     rows = [seen.row() for seen in merge(events)]
     if not rows:
         return 0
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(MemberRecord)  # rows as parameters: compiled once, not per batch
-    table, new = MemberRecord.__table__.c, statement.excluded  # type: ignore[attr-defined]
-    renamed = sa.and_(
-        new.named_at.is_not(None), sa.or_(table.named_at.is_(None), new.named_at >= table.named_at)
-    )
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["group_id", "member_id"],
-            set_={
-                "first_joined_at": _pick(table.first_joined_at, new.first_joined_at, latest=False),
-                "last_joined_at": _pick(table.last_joined_at, new.last_joined_at, latest=True),
-                "last_left_at": _pick(table.last_left_at, new.last_left_at, latest=True),
-                "last_active_at": _pick(table.last_active_at, new.last_active_at, latest=True),
-                "display_name": sa.case((renamed, new.display_name), else_=table.display_name),
-                "named_at": sa.case((renamed, new.named_at), else_=table.named_at),
-            },
-        ),
-        rows,
-    )
+    session.execute(_upsert(session.get_bind().dialect.name), rows)
     return len(rows)
 
 
