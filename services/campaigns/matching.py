@@ -25,21 +25,36 @@ def clean(text: str) -> str:
     return Text(text).clean
 
 
-def keyword_matches(keyword: str, text: str, match: Match = "exact") -> bool:
-    """Tell whether a message matches a keyword: `exact` when the message is the keyword once
-    punctuation, emoji and spaces are set aside, `prefix` when it starts with it, `contains`
-    when it holds it anywhere. A keyword of symbols alone (`✅`) is compared on the clean
-    forms without spaces instead."""
-    wanted, said = fold(keyword), fold(text)
-    if not wanted:
-        wanted, said = _SPACE.sub("", clean(keyword)), _SPACE.sub("", clean(text))
-        if not wanted:
+class Keyword:
+    """A keyword read once and matched against many messages (a batch's): `exact` when the
+    message is the keyword once punctuation, emoji and spaces are set aside, `prefix` when
+    it starts with it, `contains` when it holds it anywhere. A keyword of symbols alone
+    (`✅`) is compared on the clean forms without spaces instead."""
+
+    __slots__ = ("match", "symbols", "wanted")
+
+    def __init__(self, keyword: str, match: Match = "exact") -> None:
+        self.match = match
+        self.wanted = fold(keyword)
+        self.symbols = not self.wanted
+        if self.symbols:
+            self.wanted = _SPACE.sub("", clean(keyword))
+
+    def matches(self, text: str) -> bool:
+        """Tell whether the message's text matches the keyword."""
+        if not self.wanted:
             return False
-    if match == "exact":
-        return said == wanted
-    if match == "prefix":
-        return said.startswith(wanted)
-    return wanted in said
+        said = _SPACE.sub("", clean(text)) if self.symbols else fold(text)
+        if self.match == "exact":
+            return said == self.wanted
+        if self.match == "prefix":
+            return said.startswith(self.wanted)
+        return self.wanted in said
+
+
+def keyword_matches(keyword: str, text: str, match: Match = "exact") -> bool:
+    """Tell whether a message matches a keyword (see `Keyword`)."""
+    return Keyword(keyword, match).matches(text)
 
 
 def mentions_keyword(keyword: str, text: str) -> bool:

@@ -21,7 +21,7 @@ from sqlmodel import Session, select
 from services.campaigns import feedback, invites, polls
 from services.campaigns.directory import record_directory
 from services.campaigns.effects import Effects
-from services.campaigns.matching import keyword_matches, mentions_keyword
+from services.campaigns.matching import Keyword, mentions_keyword
 from services.campaigns.models import Campaign, CheckinDay, Participant, ProcessedEvent
 from services.campaigns.params import (
     ChallengeParams,
@@ -98,8 +98,9 @@ class BatchPlan:
         self.effects.participations[campaign.kind] += len(messages)
         if campaign.kind == "checkin":
             params = self.checkin_params(campaign.id)
+            keyword = Keyword(params.keyword, params.match)
             for m in messages:
-                if keyword_matches(params.keyword, m.data.text, params.match):
+                if keyword.matches(m.data.text):
                     day = m.occurred_at.astimezone(self.tz).date()
                     self.checkins.setdefault((campaign.id, m.member_id, day), m)
             return
