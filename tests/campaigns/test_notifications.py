@@ -31,8 +31,6 @@ def test_notifications_carry_the_latest_source_and_name_the_winners(
     admin = auth(tokens.admin)
     t0 = now()
     params = {"prizes": [{"name": "周边", "quantity": 3}], "draw_delay_seconds": 0}
-    body = campaign_body("lottery", start_in=1.5, end_in=5, params=params)
-    inside = t0 + timedelta(seconds=3)
     with run_app(create_app(settings)) as client:
         produce_events(
             producer,
@@ -45,6 +43,9 @@ def test_notifications_carry_the_latest_source_and_name_the_winners(
                 return source_of(session=session, group_id=group)
 
         assert wait_until(lambda: source() == "tg-a")
+        # The window starts from now, not t0: on a busy machine the wait above takes seconds.
+        body = campaign_body("lottery", start_in=1.5, end_in=5, params=params)
+        inside = now() + timedelta(seconds=3)
         cid = client.post(f"/v1/groups/{group}/campaigns", json=body, headers=admin).json()["id"]
         base = f"/v1/groups/{group}/campaigns/{cid}"
         produce_events(
