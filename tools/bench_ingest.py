@@ -4,7 +4,8 @@
   real broker and Redis: verify, validate, dedup claims, produce acks=all, mark seen),
   beside bare kafka-python producing the same keyed records (acks=all) in the same run;
 - single events: one event per request at high concurrency, req/s and p50/p99 latency,
-  beside a parse-only FastAPI endpoint on the same uvicorn settings.
+  beside a parse-only FastAPI endpoint on the same uvicorn settings; the notes also give
+  each server's CPU per request (from /proc), steadier than req/s on a shared machine.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from services.common.contracts.events import encode_event, parse_event
 from services.common.kafka.admin import ensure_topics
 from services.common.settings import QunyunConfig, Settings, Source, write_config
 from services.platforms.generic.inbound import generic_signature
+from tools.bench_e2e import cpu_seconds
 from tools.bench_raw import (
     Payload,
     median,
@@ -79,7 +81,14 @@ def _config(directory: Path) -> Path:
 
 
 def _measure(
-    *, url: str, bootstrap: str, topic: str, batches: int, singles: int, concurrency: int
+    *,
+    url: str,
+    pid: int,
+    bootstrap: str,
+    topic: str,
+    batches: int,
+    singles: int,
+    concurrency: int,
 ) -> dict[str, float]:
     run = uuid.uuid4().hex[:10]
     batch_events = [_event(f"b{run}", n) for n in range(batches * BATCH)]
@@ -90,9 +99,11 @@ def _measure(
     rate, _, _ = post_concurrently(url=url, bodies=bodies, headers_for=_headers, concurrency=4)
     single_events = [_event(f"s{run}", n) for n in range(singles)]
     single_bodies = [orjson.dumps(e) for e in single_events]
+    cpu = cpu_seconds(pid)
     req_rate, p50, p99 = post_concurrently(
         url=url, bodies=single_bodies, headers_for=_headers, concurrency=concurrency
     )
+    cpu_us = (cpu_seconds(pid) - cpu) * 1e6 / singles
     raw = raw_produce_rate(bootstrap=bootstrap, topic=topic, payloads=_records(batch_events))
     return {
         "batch_events_per_s": rate * BATCH,
@@ -100,16 +111,19 @@ def _measure(
         "single_req_per_s": req_rate,
         "single_p50_ms": p50,
         "single_p99_ms": p99,
+        "single_cpu_us": cpu_us,
     }
 
 
-def _bare(*, singles: int, concurrency: int, port: int) -> dict[str, float]:
+def _bare(*, singles: int, concurrency: int, port: int, pid: int) -> dict[str, float]:
     bodies = [orjson.dumps(_event("bare", n)) for n in range(singles)]
     url = f"http://127.0.0.1:{port}/v1/webhooks/{SOURCE}"
+    cpu = cpu_seconds(pid)
     rate, p50, p99 = post_concurrently(
         url=url, bodies=bodies, headers_for=_headers, concurrency=concurrency
     )
-    return {"bare_req_per_s": rate, "bare_p50_ms": p50, "bare_p99_ms": p99}
+    cpu_us = (cpu_seconds(pid) - cpu) * 1e6 / singles
+    return {"bare_req_per_s": rate, "bare_p50_ms": p50, "bare_p99_ms": p99, "bare_cpu_us": cpu_us}
 
 
 def run(
@@ -135,29 +149,41 @@ def run(
         }
         url = f"http://127.0.0.1:{port}/v1/webhooks/{SOURCE}"
         with (
-            serve_uvicorn(app="services.ingest.app:create_app", factory=True, port=port, env=env),
-            serve_bare(port=bare_port),
+            serve_uvicorn(
+                app="services.ingest.app:create_app", factory=True, port=port, env=env
+            ) as ingest,
+            serve_bare(port=bare_port) as bare,
         ):
             # Warm-up: producer connection, topic metadata, Lua script cache, bare app.
             _measure(
-                url=url, bootstrap=bootstrap, topic=topic, batches=1, singles=50, concurrency=8
+                url=url,
+                pid=ingest.pid,
+                bootstrap=bootstrap,
+                topic=topic,
+                batches=1,
+                singles=50,
+                concurrency=8,
             )
-            _bare(singles=50, concurrency=8, port=bare_port)
+            _bare(singles=50, concurrency=8, port=bare_port, pid=bare.process.pid)
             for _ in range(repeats):
                 sample = _measure(
                     url=url,
+                    pid=ingest.pid,
                     bootstrap=bootstrap,
                     topic=topic,
                     batches=batches,
                     singles=singles,
                     concurrency=concurrency,
                 )
-                sample |= _bare(singles=singles, concurrency=concurrency, port=bare_port)
+                sample |= _bare(
+                    singles=singles, concurrency=concurrency, port=bare_port, pid=bare.process.pid
+                )
                 samples.append(sample)
     m = {key: median([s[key] for s in samples]) for key in samples[0]}
     size = f"{batches}x{BATCH} events, {singles} single requests at {concurrency} connections"
     batch_ratio = ratio_of(m["batch_events_per_s"], m["raw_produce_per_s"])
     single_ratio = ratio_of(m["single_req_per_s"], m["bare_req_per_s"])
+    cpu_ratio = ratio_of(m["single_cpu_us"], m["bare_cpu_us"], lower_is_better=True)
     return [
         row(
             name="ingest generic batches of 500",
@@ -179,7 +205,11 @@ def run(
             ratio=single_ratio,
             target=None if smoke else ">= 0.5",
             met=None if smoke else single_ratio >= 0.5,
-            notes=f"one event per request, each acked by Kafka before 202; {size}",
+            notes=(
+                f"one event per request, each acked by Kafka before 202; {size}; CPU per "
+                f"request: ingest {m['single_cpu_us']:.0f} µs, parse-only "
+                f"{m['bare_cpu_us']:.0f} µs (ratio {cpu_ratio:.2f})"
+            ),
         ),
         row(
             name="ingest single-event p50 latency",
