@@ -72,8 +72,20 @@ def _payloads(count: int, *, groups: int, members: int) -> list[tuple[bytes | No
     return out
 
 
-def consumer_rates(*, bootstrap: str, redis_url: str, events: int) -> tuple[float, float]:
-    """Produce a fresh topic; return (metrics consumer events/s, raw consume records/s)."""
+def _redis_cpu_seconds(client: redis.Redis) -> float:
+    info = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def consumer_rates(
+    *, bootstrap: str, redis_url: str, events: int
+) -> tuple[float, float, dict[str, float]]:
+    """Produce a fresh topic; return (metrics consumer events/s, raw consume records/s, CPU).
+
+    CPU, in µs per event: `consumer` (this process while the consumer ran: its thread does
+    the work, the others wait), `redis` (the server's, from INFO cpu) and `raw` (this process
+    while the raw consumer read the topic). On a shared machine they are steadier than rates.
+    """
     run = uuid.uuid4().hex[:8]
     settings = Settings(
         kafka_bootstrap_servers=bootstrap,
@@ -89,10 +101,13 @@ def consumer_rates(*, bootstrap: str, redis_url: str, events: int) -> tuple[floa
         topic=settings.topic_events,
         payloads=_payloads(events, groups=50, members=2000),
     )
+    started = time.process_time()
     raw = raw_consume_rate(bootstrap=bootstrap, topic=settings.topic_events, expect=events)
+    cpu = {"raw": (time.process_time() - started) / events * 1e6}
     client = make_redis(redis_url)
     applier = Applier(client, tz=UTC_ZONE, history_days=settings.metrics_history_days)
     try:
+        redis_before, started = _redis_cpu_seconds(client), time.process_time()
         rate = consumer_rate(
             settings=settings,
             group="metrics",
@@ -100,9 +115,11 @@ def consumer_rates(*, bootstrap: str, redis_url: str, events: int) -> tuple[floa
             expect=events,
             timeout=180,
         )
+        cpu["consumer"] = (time.process_time() - started) / events * 1e6
+        cpu["redis"] = (_redis_cpu_seconds(client) - redis_before) / events * 1e6
     finally:
         client.close()
-    return rate, raw
+    return rate, raw, cpu
 
 
 def _latency_ms(call: Any, repeats: int) -> float:
@@ -124,6 +141,7 @@ def _consumer_row(bootstrap: str, redis_url: str, smoke: bool, repeats: int) -> 
         for _ in range(1 if smoke else repeats)
     ]
     applied, raw = median([m[0] for m in measured]), median([m[1] for m in measured])
+    cpu = {k: median([m[2][k] for m in measured]) for k in ("consumer", "redis", "raw")}
     return row(
         name="metrics consumer apply rate",
         value=applied,
@@ -135,7 +153,9 @@ def _consumer_row(bootstrap: str, redis_url: str, smoke: bool, repeats: int) -> 
         met=None if smoke else ratio_of(applied, raw) >= 0.25,
         notes=f"{events} events (90% messages; live order over the last hour, 2% up to a "
         "day late), 50 groups, 6 partitions, one ConsumerRunner from first batch to last "
-        "event; ratio = value / raw",
+        "event; ratio = value / raw; CPU per event: consumer process "
+        f"{cpu['consumer']:.1f} µs + Redis {cpu['redis']:.1f} µs (raw consume "
+        f"{cpu['raw']:.1f} µs per record)",
     )
 
 
