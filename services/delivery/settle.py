@@ -11,6 +11,7 @@ to that claim, without affecting the others in the batch.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -143,6 +144,16 @@ WRITTEN = ("state", "outcome", "detail", "step", "failures", "platform_message_i
 TABLE: sa.Table = Delivery.__table__  # type: ignore[attr-defined]
 
 
+@functools.cache
+def _claimed_rows() -> sa.Select[Any]:
+    """The small columns of the rows `b_seqs`, locked (built once)."""
+    seqs: sa.BindParameter[int] = sa.bindparam("b_seqs", expanding=True)
+    return (
+        sa.select(*(TABLE.c[name] for name in READ)).where(TABLE.c.seq.in_(seqs)).with_for_update()
+    )
+
+
+@functools.cache
 def _changes() -> sa.Update:
     t = TABLE.c
     return (
@@ -178,11 +189,7 @@ def settle_and_claim(
     if not items:
         return [], []
     with Session(engine, expire_on_commit=False) as session:
-        found = session.execute(
-            sa.select(*(TABLE.c[name] for name in READ))
-            .where(TABLE.c.seq.in_([item.seq for item in items]))
-            .with_for_update()
-        )
+        found = session.execute(_claimed_rows(), {"b_seqs": [item.seq for item in items]})
         by_seq = {r.seq: Row(*r) for r in found}
         receipts: list[Outgoing] = []
         finished: list[Row | None] = []

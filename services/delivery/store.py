@@ -18,6 +18,7 @@ is claimed again.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -75,6 +76,26 @@ def insert_new(session: Session, rows: Sequence[dict[str, Any]]) -> int:
     return insert_claiming(session, rows, room=0)[0]
 
 
+@functools.cache
+def _busy_groups() -> sa.Select[Any]:
+    """Which of `b_groups` have an unfinished row."""
+    t = TABLE.c
+    groups: sa.BindParameter[str] = sa.bindparam("b_groups", expanding=True)
+    return sa.select(t.group_id).where(t.group_id.in_(groups), t.state.in_(UNFINISHED)).distinct()
+
+
+@functools.cache
+def _insert(dialect: str) -> sa.Insert:
+    """One statement for any number of rows, built once (SQLAlchemy batches the parameter
+    sets into multi-row VALUES); the new rows are known by what it returns."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(TABLE)
+        .on_conflict_do_nothing(index_elements=["ref_id"])
+        .returning(TABLE.c.seq, TABLE.c.ref_id, TABLE.c.claim_token)
+    )
+
+
 def insert_claiming(
     session: Session, rows: Sequence[dict[str, Any]], *, room: int, lease: timedelta = LEASE
 ) -> tuple[int, list[Claim]]:
@@ -92,11 +113,7 @@ def insert_claiming(
     free: set[str] = set()
     if room > 0:
         groups = {row["group_id"] for row in rows}
-        busy = session.execute(
-            sa.select(TABLE.c.group_id)
-            .where(TABLE.c.group_id.in_(groups), TABLE.c.state.in_(UNFINISHED))
-            .distinct()
-        ).scalars()
+        busy = session.execute(_busy_groups(), {"b_groups": list(groups)}).scalars()
         free = groups.difference(busy)
     params: list[dict[str, Any]] = []
     claimed: dict[str, dict[str, Any]] = {}
@@ -107,16 +124,7 @@ def insert_claiming(
             row.update(state=IN_FLIGHT, attempts=1, claim_token=token, lease_until=now + lease)
             claimed[row["ref_id"]] = row
         params.append(row)
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    # One statement for any number of rows (its compiled form is cached; SQLAlchemy batches
-    # the parameter sets into multi-row VALUES), the new rows known by what it returns.
-    statement = (
-        insert(TABLE)
-        .on_conflict_do_nothing(index_elements=["ref_id"])
-        .returning(TABLE.c.seq, TABLE.c.ref_id, TABLE.c.claim_token)
-    )
-    inserted = session.execute(statement, params).all()
+    inserted = session.execute(_insert(session.get_bind().dialect.name), params).all()
     claims = [
         Claim(Queued.of({**claimed[r.ref_id], "seq": r.seq}), token, recovered=False)
         for r in inserted
@@ -125,45 +133,71 @@ def insert_claiming(
     return len(inserted), sorted(claims, key=lambda claim: claim.row.seq)
 
 
-def _due(now: Any) -> sa.ColumnElement[bool]:
+# The claim statements are built once (bound parameters: `now`, the token, the lease's end,
+# the limit, the groups): building a CTE under an UPDATE … RETURNING per round, and its
+# cache key, cost about as much Python time as running it.
+NOW = sa.bindparam("b_now", type_=TABLE.c.next_attempt_at.type)
+CLAIMED = {
+    "state": IN_FLIGHT,
+    "attempts": TABLE.c.attempts + 1,
+    "claim_token": sa.bindparam("b_token", type_=TABLE.c.claim_token.type),
+    "lease_until": sa.bindparam("b_lease_until", type_=TABLE.c.lease_until.type),
+    "updated_at": sa.bindparam("b_updated_at", type_=TABLE.c.updated_at.type),
+}
+
+
+def _due() -> sa.ColumnElement[bool]:
     t = TABLE.c
     return sa.or_(
-        sa.and_(t.state == PENDING, t.next_attempt_at <= now),
-        sa.and_(t.state == IN_FLIGHT, t.lease_until < now),
+        sa.and_(t.state == PENDING, t.next_attempt_at <= NOW),
+        sa.and_(t.state == IN_FLIGHT, t.lease_until < NOW),
     )
 
 
-def _candidates(
-    now: Any, busy: Collection[str], limit: int, groups: Collection[str] | None = None
-) -> sa.Select[Any]:
+@functools.cache
+def _candidates(busy: bool, groups: bool) -> sa.Select[Any]:
+    """Due group heads (parameters `b_now`, `b_limit`, and `b_busy` / `b_groups` if asked)."""
     t, other = TABLE.c, TABLE.alias("older")
     head = (
         sa.select(sa.func.min(other.c.seq))
         .where(other.c.group_id == t.group_id, other.c.state.in_(UNFINISHED))
         .scalar_subquery()
     )
-    query = sa.select(t.seq, t.state).where(t.state.in_(UNFINISHED), t.seq == head, _due(now))
+    query = sa.select(t.seq, t.state).where(t.state.in_(UNFINISHED), t.seq == head, _due())
     if busy:
-        query = query.where(t.group_id.not_in(list(busy)))
-    if groups is not None:
-        query = query.where(t.group_id.in_(list(groups)))
-    return query.order_by(t.next_attempt_at, t.seq).limit(limit)
+        query = query.where(t.group_id.not_in(sa.bindparam("b_busy", expanding=True)))
+    if groups:
+        query = query.where(t.group_id.in_(sa.bindparam("b_groups", expanding=True)))
+    return query.order_by(t.next_attempt_at, t.seq).limit(sa.bindparam("b_limit"))
 
 
-def _take(session: Session, seq: int, token: str, now: Any, lease: timedelta) -> bool:
-    """Mark one row claimed if it is still due (SQLite: only one process can win)."""
-    statement = (
+@functools.cache
+def _take_statement() -> sa.Update:
+    return sa.update(TABLE).where(TABLE.c.seq == sa.bindparam("b_seq"), _due()).values(CLAIMED)
+
+
+@functools.cache
+def _claim_statement(busy: bool, groups: bool) -> sa.Update:
+    found = _candidates(busy, groups).with_for_update(skip_locked=True, of=TABLE).cte("found")
+    return (
         sa.update(TABLE)
-        .where(TABLE.c.seq == seq, _due(now))
-        .values(
-            state=IN_FLIGHT,
-            attempts=TABLE.c.attempts + 1,
-            claim_token=token,
-            lease_until=now + lease,
-            updated_at=now,
-        )
+        .where(TABLE.c.seq == found.c.seq)
+        .values(CLAIMED)
+        .returning(*(TABLE.c[name] for name in QUEUED_COLUMNS), found.c.state.label("was"))
     )
-    return int(session.execute(statement).rowcount or 0) == 1  # type: ignore[attr-defined]
+
+
+def _params(
+    token: str, now: Any, lease: timedelta, busy: Collection[str], limit: int,
+    groups: Collection[str] | None,
+) -> dict[str, Any]:  # fmt: skip
+    params = {"b_now": now, "b_token": token, "b_lease_until": now + lease,
+              "b_updated_at": now, "b_limit": limit}  # fmt: skip
+    if busy:
+        params["b_busy"] = list(busy)
+    if groups is not None:
+        params["b_groups"] = list(groups)
+    return params
 
 
 Among = tuple[Collection[str], int, Collection[str] | None]  # busy, limit, groups
@@ -173,20 +207,10 @@ def _claim_locked(
     session: Session, token: str, now: Any, lease: timedelta, among: Among
 ) -> list[tuple[Queued, bool]]:
     """PostgreSQL: lock, mark and return the due heads in one statement."""
-    found = _candidates(now, *among).with_for_update(skip_locked=True, of=TABLE).cte("found")
-    statement = (
-        sa.update(TABLE)
-        .where(TABLE.c.seq == found.c.seq)
-        .values(
-            state=IN_FLIGHT,
-            attempts=TABLE.c.attempts + 1,
-            claim_token=token,
-            lease_until=now + lease,
-            updated_at=now,
-        )
-        .returning(*(TABLE.c[name] for name in QUEUED_COLUMNS), found.c.state.label("was"))
-    )
-    claimed = [(Queued.of(r), r.was == IN_FLIGHT) for r in session.execute(statement)]
+    busy, _, groups = among
+    statement = _claim_statement(bool(busy), groups is not None)
+    found = session.execute(statement, _params(token, now, lease, *among))
+    claimed = [(Queued.of(r), r.was == IN_FLIGHT) for r in found]
     return sorted(claimed, key=lambda claim: claim[0].seq)
 
 
@@ -194,10 +218,13 @@ def _claim_one_by_one(
     session: Session, token: str, now: Any, lease: timedelta, among: Among
 ) -> list[tuple[Queued, bool]]:
     """SQLite: take each candidate with a conditional UPDATE, then read the rows taken."""
+    busy, _, groups = among
+    params = _params(token, now, lease, *among)
+    candidates = session.execute(_candidates(bool(busy), groups is not None), params).all()
     found = [
         r
-        for r in session.execute(_candidates(now, *among)).all()
-        if _take(session, r.seq, token, now, lease)
+        for r in candidates
+        if int(session.execute(_take_statement(), {**params, "b_seq": r.seq}).rowcount or 0) == 1  # type: ignore[attr-defined]
     ]
     if not found:
         return []
