@@ -63,7 +63,11 @@ def committed_total(bootstrap: str, group: str, topic: str, partitions: int) -> 
         consumer.close()
 
 
-def test_round_trip_typed_events_and_commits(settings, producer, kafka_bootstrap):
+OVERLAP = pytest.mark.parametrize("overlap", [False, True], ids=["serial", "overlap"])
+
+
+@OVERLAP
+def test_round_trip_typed_events_and_commits(settings, producer, kafka_bootstrap, overlap):
     handle = ProducerHandle(settings)
     events = [joined(i, group=f"g{i % 4}") for i in range(40)]
     produce_events(producer, settings.topic_events, events)
@@ -73,11 +77,15 @@ def test_round_trip_typed_events_and_commits(settings, producer, kafka_bootstrap
         group_id=settings.consumer_group_prefix + "rt",
         handler=collector,
         producer=handle,
+        overlap=overlap,
     )
     runner.start()
     try:
         assert wait_until(lambda: len(collector.ids()) == 40)
         assert all(isinstance(e.event, MemberJoined) for e in collector.seen)
+        for group in ("g0", "g1", "g2", "g3"):  # each partition's records in offset order
+            offsets = [e.record.offset for e in collector.seen if e.event.group_id == group]
+            assert offsets == sorted(offsets)
         assert wait_until(
             lambda: (
                 committed_total(kafka_bootstrap, runner.group_id, settings.topic_events, 3) == 40
@@ -88,7 +96,10 @@ def test_round_trip_typed_events_and_commits(settings, producer, kafka_bootstrap
         handle.close()
 
 
-def test_failing_record_goes_to_deadletter_and_loop_goes_on(settings, producer, kafka_bootstrap):
+@OVERLAP
+def test_failing_record_goes_to_deadletter_and_loop_goes_on(
+    settings, producer, kafka_bootstrap, overlap
+):
     handle = ProducerHandle(settings)
     events = [joined(i, group="same-group") for i in range(5)]
     produce_events(producer, settings.topic_events, events)
@@ -100,6 +111,7 @@ def test_failing_record_goes_to_deadletter_and_loop_goes_on(settings, producer, 
         group_id=settings.consumer_group_prefix + "dl",
         handler=collector,
         producer=handle,
+        overlap=overlap,
     )
     runner.start()
     try:
@@ -121,7 +133,8 @@ def test_failing_record_goes_to_deadletter_and_loop_goes_on(settings, producer, 
         handle.close()
 
 
-def test_records_not_committed_come_back(settings, producer):
+@OVERLAP
+def test_records_not_committed_come_back(settings, producer, overlap):
     """At-least-once: a consumer that dies before committing gets its records again."""
     handle = ProducerHandle(settings)
     produce_events(producer, settings.topic_events, [joined(i) for i in range(10)])
@@ -133,7 +146,9 @@ def test_records_not_committed_come_back(settings, producer):
     def crash(events: list[ConsumedEvent]) -> None:
         raise Crash  # not an Exception: the loop dies like a killed process, no commit
 
-    first = ConsumerRunner(settings=settings, group_id=group, handler=crash, producer=handle)
+    first = ConsumerRunner(
+        settings=settings, group_id=group, handler=crash, producer=handle, overlap=overlap
+    )
     # Run in this thread so the crash surfaces here.
     with pytest.raises(Crash):
         first.run()

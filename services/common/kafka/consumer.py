@@ -13,6 +13,7 @@ import gc
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal, NamedTuple
@@ -146,6 +147,17 @@ class ConsumerRunner(BackgroundLoop):
 
     `handler` takes decoded events of community.events.v1; `record_handler` instead takes
     raw records (for the outbound topics, whose payload types the handler decodes).
+
+    `overlap=True` runs the handler in a second thread and polls and decodes the next batch
+    while it works, for handlers that mostly wait on I/O (metrics waits on Redis for most of
+    a batch): the wait then hides the poll and the decoding instead of adding to them. The
+    guarantees stay: handler calls are one at a time and in poll order (the next batch is
+    handed over only after the previous call returned), a batch's offsets are committed only
+    after its handler returned, and a crash before that commit replays both batches. A
+    rebalance in that next poll may give the in-flight batch's partitions to another consumer,
+    which handles the batch again while this one finishes it (the commit here then fails):
+    only for handlers idempotent per event whatever runs at the same time (metrics' script
+    claims each event atomically).
     """
 
     initial_problem = "starting"
@@ -163,6 +175,7 @@ class ConsumerRunner(BackgroundLoop):
         poll_timeout_ms: int = 500,
         max_backoff_seconds: float = 5.0,
         consumer_overrides: dict[str, Any] | None = None,
+        overlap: bool = False,
     ) -> None:
         super().__init__(f"consumer:{group_id}", max_backoff=max_backoff_seconds)
         if (handler is None) == (record_handler is None):
@@ -179,6 +192,10 @@ class ConsumerRunner(BackgroundLoop):
         self._consumer: KafkaConsumer | None = None
         self._positions: dict[TopicPartition, int] = {}
         self._fetch_wait = FETCH_WAIT_FLOWING_MS
+        self._overlap = overlap
+        self._worker: ThreadPoolExecutor | None = None  # made by the first step, ended by teardown
+        # The batch the worker handles: its outcome, then what to commit once it is done.
+        self._pending: tuple[Future[None], dict[TopicPartition, int], list[Record]] | None = None
 
     def start(self) -> None:
         """Export zero counters (so increase() sees the first dead letter), then run."""
@@ -222,6 +239,8 @@ class ConsumerRunner(BackgroundLoop):
 
     def step(self) -> None:
         """Poll once; handle and commit what came. Kafka errors are retried by the loop."""
+        if self._pending is not None and self._pending[0].done():
+            self._finish_pending()  # commit now rather than after a poll that may wait
         try:
             if self._consumer is None:
                 self._consumer = self._build_consumer()
@@ -239,14 +258,32 @@ class ConsumerRunner(BackgroundLoop):
             for m in messages
         ]
         self._adapt_fetch_wait(flowing=bool(records))
-        if records:
-            self._process(records)
-            # Records of a partition come in offset order: its last one is what to commit.
-            self._commit(
-                {tp: messages[-1].offset + 1 for tp, messages in polled.items() if messages},
-                records,
-            )
+        # Records of a partition come in offset order: its last one is what to commit.
+        offsets = {tp: messages[-1].offset + 1 for tp, messages in polled.items() if messages}
+        if self._overlap:
+            if self._worker is None:
+                self._worker = ThreadPoolExecutor(1, f"handler:{self.group_id}")
+            batch = self._decode(records) if records else None
+            self._finish_pending()
+            if batch is not None:
+                self._pending = (self._worker.submit(self._handle_batch, batch), offsets, records)
+            elif records:
+                self._commit(offsets, records)  # every record dead-lettered
+        elif records:
+            batch = self._decode(records)
+            if batch is not None:
+                self._handle_batch(batch)
+            self._commit(offsets, records)
         self._export_lag()
+
+    def _finish_pending(self) -> None:
+        """Wait for the worker's batch and commit it (its exception, only Stopped or one met
+        while stopping, propagates: nothing is committed and the records come back)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            future, offsets, records = pending
+            future.result()
+            self._commit(offsets, records)
 
     def _adapt_fetch_wait(self, *, flowing: bool) -> None:
         """Short fetch waits while records flow, back to the default as the topic goes quiet."""
@@ -264,6 +301,13 @@ class ConsumerRunner(BackgroundLoop):
             config["fetch_max_wait_ms"] = wait
 
     def teardown(self) -> None:
+        if self._pending is not None:
+            with contextlib.suppress(Exception):  # Stopped too: then nothing is committed
+                self._finish_pending()
+            self._pending = None
+        if self._worker is not None:
+            self._worker.shutdown()
+            self._worker = None
         if self._consumer is not None:
             try:
                 self._consumer.close(autocommit=False)
@@ -271,11 +315,10 @@ class ConsumerRunner(BackgroundLoop):
                 log.debug("consumer close failed", exc_info=True)
             self._consumer = None
 
-    def _process(self, records: list[Record]) -> None:
+    def _decode(self, records: list[Record]) -> tuple[list[Any], list[Record]] | None:
+        """Return the batch for the handler with its records; dead-letter undecodable ones."""
         if self._record_handler is not None:
-            with BATCH_SECONDS.labels(self.group_id).time():
-                self._handle(records, records)
-            return
+            return records, records
         events: list[ConsumedEvent] = []
         for record in records:
             try:
@@ -283,9 +326,11 @@ class ConsumerRunner(BackgroundLoop):
             except InvalidEvent as exc:
                 self._report("decode", exc, [record])
                 self._dead_letter(record, exc)
-        if events:
-            with BATCH_SECONDS.labels(self.group_id).time():
-                self._handle(events, [e.record for e in events])
+        return (events, [e.record for e in events]) if events else None
+
+    def _handle_batch(self, batch: tuple[list[Any], list[Record]]) -> None:
+        with BATCH_SECONDS.labels(self.group_id).time():
+            self._handle(*batch)
 
     def _call(self, items: list[Any]) -> None:
         if self._record_handler is not None:
