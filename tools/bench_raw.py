@@ -475,8 +475,11 @@ class HandlerMeter:
         return self.count / max(self.finished - self.started, 1e-9)
 
 
-def consumer_rate(*, settings: Any, group: str, handler: Any, expect: int, timeout: float) -> float:
-    """Run one ConsumerRunner over the settings' events topic; return events/s handled."""
+def consumer_rate(
+    *, settings: Any, group: str, handler: Any, expect: int, timeout: float, **options: Any
+) -> float:
+    """Run one ConsumerRunner (`options`: more of its arguments, as the service passes them)
+    over the settings' events topic; return events/s handled."""
     from services.common.kafka.consumer import ConsumerRunner
     from services.common.kafka.producer import ProducerHandle
 
@@ -487,6 +490,7 @@ def consumer_rate(*, settings: Any, group: str, handler: Any, expect: int, timeo
         group_id=settings.consumer_group_prefix + group,
         handler=meter,
         producer=producer,
+        **options,
     )
     runner.start()
     try:
