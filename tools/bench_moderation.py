@@ -9,29 +9,61 @@ The engine's rate (normalisation included) is set beside, in the same call:
   ≥ 0.3 of it;
 - a naive `term in text` loop over the same terms and texts (bench_raw.naive_scan_rate's
   loop, on a slice of the texts since it is slow; rates are per text): the engine ≥ 20×.
-Pure CPU: the broker, Redis and database are not used. All three are timed in CPU
-seconds of this process (time.process_time), not wall time: on a shared machine wall
-time mostly measures the other processes, and unevenly for a long and a short loop.
+The engine part is pure CPU: the broker, Redis and database are not used. All three are
+timed in CPU seconds of this process (time.process_time), not wall time: on a shared
+machine wall time mostly measures the other processes, and unevenly for a long and a
+short loop.
+
+The consumer part runs `python -m services.moderation` on private topics and feeds its
+events topic directly (no ingest) at 500 Telegram-like messages/s open-loop over 100
+groups, one in five carrying a banned keyword (a `delete` rule): the CPU the process used
+per event (from /proc, so the neighbours on a shared machine count little) and
+the stages sent→decided and decided→published of each action.
 """
 
 from __future__ import annotations
 
+import os
 import random
+import secrets
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import ahocorasick
+import orjson
+from kafka import KafkaProducer
 
+from services.common.auth import token_entry
+from services.common.settings import QunyunConfig, write_config
 from services.common.text import Text, fold
 from services.moderation.params import validate_params
 from services.moderation.rulebook import Rulebook
 from services.moderation.specs import Context, PolicySpec, RuleSpec, Subject
 from tools import textgen
-from tools.bench_raw import median, ratio_of, row
+from tools.bench_e2e import (
+    BANNED,
+    PIDS,
+    TopicWatcher,
+    _create_rule,
+    cpu_seconds,
+    double_source,
+    private_settings,
+    service,
+    service_database,
+    service_env,
+)
+from tools.bench_raw import median, percentile, ratio_of, row
 
 KEYWORDS = 5000
+CONSUMER_RATE = 500.0
+CONSUMER_COUNT = 3000
+CONSUMER_GROUPS = 100
+CONSUMER_TARGET_MS = 0.7
 SPAM_TERMS = ["加微信", "加v", "vx", "wx", "代购", "团购", "私聊", "扫码进群", "兼职日结"]
 SPAM_TERMS += ["清仓特价", "厂家直销", "内部渠道", "加*信", "刷单", "返利", "博彩", "网赚"]
 
@@ -107,10 +139,132 @@ def raw_scan(automaton: ahocorasick.Automaton, texts: list[str]) -> int:
     return found
 
 
+def consumer_events(count: int, *, seed: int, base: int, groups: list[int]) -> list[dict[str, Any]]:
+    """Telegram-like `message.created` events as ingest would put them on the topic."""
+    rng = random.Random(seed)
+    now = datetime.now(UTC).isoformat()
+    out = []
+    for i in range(count):
+        text = textgen.chat(rng, topic="护肤")
+        if i % 5 == 0:
+            text = f"{text} 有需要的{BANNED} wx{rng.randint(10**7, 10**8 - 1)}"
+        out.append(
+            {
+                "id": str(base + i), "source": "bench-tg", "type": "message.created",
+                "group_id": f"telegram:{groups[i % len(groups)]}",
+                "member_id": f"telegram:{7_000_000 + i % 997}", "occurred_at": now,
+                "received_at": now,
+                "data": {"message_id": str(base + i), "text": text, "kind": "text",
+                         "display_name": f"u{i % 997}"},
+            }
+        )  # fmt: skip
+    return out
+
+
+def feed_consumer(
+    *, producer: KafkaProducer, topic: str, watcher: TopicWatcher, pid: int, count: int,
+    rate: float, seed: int, groups: list[int],
+) -> dict[str, float]:  # fmt: skip
+    """Send `count` events open-loop at `rate`; the process's CPU per event and the stages."""
+    base = random.Random().randrange(10**9)  # event ids unique per run
+    events = consumer_events(count, seed=seed, base=base, groups=groups)
+    banned = {e["id"] for i, e in enumerate(events) if i % 5 == 0}
+    cpu_before = cpu_seconds(pid)
+    sent: dict[str, float] = {}
+    start = time.perf_counter() + 0.05
+    for i, event in enumerate(events):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        sent[event["id"]] = time.time()
+        producer.send(topic, key=event["group_id"].encode(), value=orjson.dumps(event))
+    producer.flush()
+    missing = watcher.wait_for(banned, timeout=60)
+    cpu = (cpu_seconds(pid) - cpu_before) * 1000 / count
+    decided, published = [], []
+    for key in banned:
+        action = watcher.records.get(key)
+        if action is not None:
+            at = datetime.fromisoformat(action["created_at"]).timestamp()
+            decided.append((at - sent[key]) * 1000)
+            published.append((watcher.stamped[key] - at) * 1000)
+    return {
+        "cpu": cpu, "missing": float(missing), "load": os.getloadavg()[0],
+        "decided_p50": percentile(decided, 50), "decided_p99": percentile(decided, 99),
+        "published_p50": percentile(published, 50), "published_p99": percentile(published, 99),
+    }  # fmt: skip
+
+
+def run_consumer(
+    *, bootstrap: str, redis_url: str, database_url: str, smoke: bool, repeats: int
+) -> list[dict[str, Any]]:
+    """The events consumer's CPU per event at 500 messages/s (its own process)."""
+    count, rate = (100, 100.0) if smoke else (CONSUMER_COUNT, CONSUMER_RATE)
+    settings = private_settings(bootstrap=bootstrap, redis_url=redis_url, name="moderation")
+    token = "qy_bench_" + secrets.token_urlsafe(16)
+    first = -(10**12) - random.Random().randrange(10**9) * 100
+    groups = [first - k for k in range(CONSUMER_GROUPS)]
+    with tempfile.TemporaryDirectory(prefix="bench-moderation-") as tmp:
+        workdir = Path(tmp)
+        source = double_source("bench-tg", "http://127.0.0.1:9", secret=secrets.token_hex(16))
+        config = write_config(
+            workdir / "qunyun.toml",
+            QunyunConfig(
+                sources=[source], tokens=[token_entry("bench", token, ["*"], ["read", "write"])]
+            ),
+        )
+        db = service_database(database_url, workdir, "moderation")
+        env = service_env(settings=settings, config=config, database_url=db)
+        with service(name="moderation", env=env, log_dir=workdir) as moderation:
+            pid = PIDS["moderation"]
+            for group in groups:
+                _create_rule(moderation, token, f"telegram:{group}")
+            watcher = TopicWatcher(bootstrap=bootstrap, topic=settings.topic_moderation_actions)
+            producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
+            try:
+                feed = partial(
+                    feed_consumer, producer=producer, topic=settings.topic_events,
+                    watcher=watcher, pid=pid, rate=rate, groups=groups,
+                )  # fmt: skip
+                feed(count=min(count, 200), seed=0)  # warm-up
+                results = [
+                    feed(count=count, seed=k + 1) for k in range(1 if smoke else max(1, repeats))
+                ]
+            finally:
+                producer.close()
+                watcher.close()
+
+    def m(key: str) -> float:
+        return median([r[key] for r in results])
+
+    missing = sum(r["missing"] for r in results)
+    notes = (
+        f"{count} messages at {rate:g}/s open-loop straight onto the events topic, "
+        f"{CONSUMER_GROUPS} groups, 1 in 5 banned (a delete rule); the moderation process's "
+        f"CPU (user+system, /proc) per event, median of {len(results)} runs; sent→decided "
+        f"p50/p99 {m('decided_p50'):.0f}/{m('decided_p99'):.0f} ms, decided→published "
+        f"{m('published_p50'):.0f}/{m('published_p99'):.0f} ms; load average up to "
+        f"{max(r['load'] for r in results):.1f} on {os.cpu_count()} CPUs"
+    )
+    if missing:
+        notes += f"; {int(missing)} actions missing"
+    return [
+        row(
+            name=f"moderation consumer: CPU per event @{rate:g}/s",
+            value=m("cpu"),
+            unit="ms",
+            target=f"<= {CONSUMER_TARGET_MS:g} ms",
+            met=None if smoke else (not missing and m("cpu") <= CONSUMER_TARGET_MS),
+            notes=notes,
+        )
+    ]
+
+
 def run(
     *, bootstrap: str, redis_url: str, database_url: str, smoke: bool = False, repeats: int = 3
 ) -> list[dict[str, Any]]:
-    """Measure the engine, the raw Aho-Corasick scan and the naive loop in one call."""
+    """Measure the engine, the raw Aho-Corasick scan and the naive loop in one call, then
+    the consumer's CPU per event."""
     rng = random.Random(5)
     count = 300 if smoke else 20_000
     naive_count = 30 if smoke else 500
@@ -196,6 +350,13 @@ def run(
             unit="ms",
             notes="compiled once per rule change per group and replica (wall time)",
         ),
+        *run_consumer(
+            bootstrap=bootstrap,
+            redis_url=redis_url,
+            database_url=database_url,
+            smoke=smoke,
+            repeats=repeats,
+        ),  # fmt: skip
     ]
 
 
