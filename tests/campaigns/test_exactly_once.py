@@ -83,23 +83,6 @@ def test_two_scheduler_processes_publish_each_notification_once(
 ):
     group = unique("g-sched")
     admin = auth(tokens.admin)
-    t0 = now()
-    bodies = [
-        campaign_body(
-            "event",
-            start_in=3,
-            end_in=4,
-            announce_at=(t0 + timedelta(seconds=1)).isoformat(),
-            reminders=["PT1S", "PT2S"],
-        ),
-        campaign_body(
-            "lottery",
-            start_in=1,
-            end_in=3,
-            params={"prizes": [{"name": "x", "quantity": 1}], "draw_delay_seconds": 1},
-        ),
-        campaign_body("challenge", start_in=1, end_in=2, params={"goal_messages": 1}),
-    ]
     extra = [
         Scheduler(
             engine=engine, settings=settings, producer=ProducerHandle(settings), interval=0.02
@@ -107,6 +90,25 @@ def test_two_scheduler_processes_publish_each_notification_once(
         for _ in range(2)
     ]
     with run_app(create_app(settings)) as one, run_app(create_app(settings)) as two:
+        # Times from now, once both apps run: on a busy machine their start-up takes seconds,
+        # and a reminder already past when the campaign is created is skipped.
+        t0 = now()
+        bodies = [
+            campaign_body(
+                "event",
+                start_in=3,
+                end_in=4,
+                announce_at=(t0 + timedelta(seconds=1)).isoformat(),
+                reminders=["PT1S", "PT2S"],
+            ),
+            campaign_body(
+                "lottery",
+                start_in=1,
+                end_in=3,
+                params={"prizes": [{"name": "x", "quantity": 1}], "draw_delay_seconds": 1},
+            ),
+            campaign_body("challenge", start_in=1, end_in=2, params={"goal_messages": 1}),
+        ]
         ids = [
             client.post(f"/v1/groups/{group}/campaigns", json=b, headers=admin).json()["id"]
             for client, b in zip([one, two, one], bodies, strict=True)
