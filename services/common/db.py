@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from alembic import command, context
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, MetaData, event, text
+from sqlalchemy import Engine, MetaData, event, exc, text
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Column, Field, Session, col, create_engine
 from sqlmodel.sql.expression import SelectOfScalar
@@ -26,7 +26,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 T = TypeVar("T")
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, ping_after_idle_seconds: float = 2.0) -> Engine:
     """Build a SQL engine; SQLite gets WAL and a busy timeout so several processes can share it."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
@@ -43,14 +43,44 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
-        pool_pre_ping=True,
         pool_size=10,
         max_overflow=20,
         pool_timeout=10,
         connect_args={"connect_timeout": 5} if url.startswith("postgresql") else {},
     )
+    _ping_when_idle(engine, after_seconds=ping_after_idle_seconds)
+    return engine
+
+
+def _ping_when_idle(engine: Engine, *, after_seconds: float) -> None:
+    """Ping a pooled connection at checkout only if it sat idle for `after_seconds`.
+
+    `pool_pre_ping` pings on every checkout: one more round trip per transaction, which was
+    5 % of moderation's and 17 % of delivery's database time on the hot path. A connection
+    that was in use moments ago is alive for all practical purposes; one that idled may have
+    been closed by a server restart, a failover or an idle timeout, and is replaced here
+    before anyone uses it. (If the server goes away between two busy checkouts, the next
+    statement fails once, SQLAlchemy invalidates the pool, and the caller's retry gets fresh
+    connections: consumers retry their batch, routes answer 503.)
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _idle_from(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < after_seconds:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_conn)
+        except Exception as error:  # noqa: BLE001 - any driver error means a dead connection
+            raise exc.DisconnectionError(str(error)) from error
+        if not alive:
+            raise exc.DisconnectionError("ping failed")
 
 
 def database_problem(engine: Engine) -> str | None:
