@@ -23,7 +23,7 @@ import redis
 import redis.asyncio
 import redis.asyncio.cluster
 from redis.backoff import ExponentialWithJitterBackoff
-from redis.cluster import ClusterPipeline, RedisCluster
+from redis.cluster import RedisCluster
 from redis.commands.core import Script
 from redis.connection import Encoder
 from redis.exceptions import NoScriptError, RedisClusterException
@@ -160,27 +160,32 @@ def redis_problem(client: redis.Redis) -> str | None:
         return f"unreachable ({type(exc).__name__})"
 
 
-# Per cluster pipeline: the scripts queued on it, by position, with their EVALSHA arguments.
-_QUEUED: weakref.WeakKeyDictionary[ClusterPipeline, dict[int, tuple[Script, tuple[Any, ...]]]]
-_QUEUED = weakref.WeakKeyDictionary()
+# Per pipeline: the scripts queued on it, by position, with their EVALSHA arguments.
+_QUEUED: weakref.WeakKeyDictionary[
+    redis.client.Pipeline, dict[int, tuple[Script, tuple[Any, ...]]]
+] = weakref.WeakKeyDictionary()
 
 
 def queue_script(
     pipe: redis.client.Pipeline, script: Script, *, keys: Sequence[Any], args: Sequence[Any]
 ) -> None:
-    """Queue a Lua script call on a pipeline of either client; run it with run_pipeline."""
-    if not isinstance(pipe, ClusterPipeline):
-        script(keys=keys, args=args, client=pipe)
-        return
+    """Queue a Lua script call on a pipeline of either client; run it with run_pipeline.
+
+    As a bare EVALSHA: redis-py's own pipelined scripts send SCRIPT EXISTS before every
+    execute (a round trip per poll on the hot paths); run_pipeline loads a script only
+    when a server answers NOSCRIPT (after a restart or a failover), then re-runs those calls.
+    """
     command = ("EVALSHA", script.sha, len(keys), *keys, *args)
     _QUEUED.setdefault(pipe, {})[len(pipe)] = (script, command)
     pipe.execute_command(*command)
 
 
 def run_pipeline(pipe: redis.client.Pipeline) -> list[Any]:
-    """Execute a pipeline; on a cluster, load scripts a node lacks and re-run what it refused."""
-    if not isinstance(pipe, ClusterPipeline):
-        return pipe.execute()
+    """Execute a pipeline; load the scripts a server lacks and re-run the calls it refused.
+
+    Pipelines here are never transactions, so a refused call had no effect and its re-run
+    is its first run (after the pipeline's other commands, which never depend on it).
+    """
     queued = _QUEUED.pop(pipe, {})
     results = pipe.execute(raise_on_error=not queued)
     refused = [i for i in queued if isinstance(results[i], NoScriptError)]
