@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -10,9 +11,40 @@ import time
 from pathlib import Path
 
 
+def _ephemeral_floor() -> int:
+    """The lowest port the kernel picks for outgoing connections (Linux: 32768)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_HANDED_OUT: set[int] = set()
+_PICK = random.Random(os.getpid() ^ time.time_ns())
+
+
 def free_port() -> int:
-    """Return a TCP port nobody listens on right now."""
-    with socket.socket() as sock:
+    """Return a TCP port nobody listens on right now, below the ephemeral range.
+
+    A port the kernel chose with bind(0) lies in the range it also gives outgoing
+    connections, so under load a client's socket could take it before the server we start
+    binds it ("address already in use"). Ports below that range are only ever taken by
+    servers; each is checked free and handed out once per process.
+    """
+    floor = _ephemeral_floor()
+    low = 12000 if floor > 13000 else 1024
+    for _ in range(1000):
+        port = _PICK.randrange(low, floor)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    with socket.socket() as sock:  # a crowded range: let the kernel choose
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
