@@ -7,7 +7,6 @@ publishes receipts to delivery.receipts.v1. /readyz names each loop.
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -80,11 +79,6 @@ async def startup(resources: Resources) -> AsyncIterator[DeliveryState]:
         version_table=VERSION_TABLE,
         loops=[relay, dispatcher, runner],
     )
-    # Everything built so far (modules, the app, clients, compiled statements) lives as long
-    # as the process: moved out of the collector's generations, the full collections that a
-    # record's many short-lived objects trigger no longer walk it each time (≈ half of the
-    # collector's time in the trickle benchmark, docs/delivery.md "Performance").
-    gc.freeze()
     yield DeliveryState(dispatcher=dispatcher, relay=relay)
 
 
