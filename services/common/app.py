@@ -19,6 +19,7 @@ from fastapi_offline import FastAPIOffline
 from services.common.config_reload import ConfigReloader, reload_on_sighup
 from services.common.errors import Conflict, NotFound
 from services.common.health import health_router
+from services.common.heap import freeze_startup_heap
 from services.common.http_limits import BodyLimitMiddleware, bounded_validation_error
 from services.common.kafka.errors import BrokerUnavailable
 from services.common.observability import RequestMetricsMiddleware, configure_logging
@@ -136,6 +137,7 @@ def create_service_app(
         try:
             async with startup(resources) as state:
                 resources.state = state
+                freeze_startup_heap()
                 log.info("%s started", service)
                 yield
         finally:

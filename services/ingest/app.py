@@ -53,20 +53,17 @@ async def startup(resources: Resources) -> AsyncIterator[Runtime]:
     resources.config_listeners.append(runtime.use_config)
     runtime.use_config(resources.config)
     # Profiled under single-event load, the cyclic garbage collector took a fifth of the event
-    # loop's CPU: full collections scanned the whole heap (modules, clients, config), which
-    # lives as long as the process, and each request's few hundred allocations set off a young
-    # collection every couple of requests. Keep that heap out of the scans and collect the
-    # young generation every 10,000 allocations instead of 700 (both undone at shutdown, so a
-    # test process that runs several apps is left as it was).
-    gc.collect()
-    gc.freeze()
+    # loop's CPU: besides the full passes over the start-up heap (frozen by the app factory,
+    # services/common/heap.py), each request's few hundred allocations set off a young
+    # collection every couple of requests. Collect the young generation every 10,000
+    # allocations instead of 700 (undone at shutdown, so a test process that runs several
+    # apps is left as it was).
     thresholds = gc.get_threshold()
     gc.set_threshold(YOUNG_GC_THRESHOLD, *thresholds[1:])
     try:
         yield runtime
     finally:
         gc.set_threshold(*thresholds)
-        gc.unfreeze()
         await dedup.flush()
         await client.aclose()  # type: ignore[attr-defined]  # stubs predate aclose
 

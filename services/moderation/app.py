@@ -1,9 +1,8 @@
 """The moderation FastAPI app, its consumers (events; delivery receipts) and its outbox relay."""
 
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import cache, partial
+from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -26,15 +25,6 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "alembic_version_moderation"
 RECEIPTS_FETCH_WAIT_MS = 500
 RECEIPTS_FETCH_MIN_BYTES = 64 * 1024
-
-
-@cache
-def _freeze_startup_objects() -> None:
-    """Keep what exists at the first start (the imported modules, the app: ~190,000 objects,
-    alive as long as the process) out of the collector's full passes, which otherwise walked
-    them all a few times a second under load: 0.1 s each, a fifth of the consumer's CPU.
-    Once per process (tests start many apps in one)."""
-    gc.freeze()
 
 
 @asynccontextmanager
@@ -76,7 +66,6 @@ async def startup(resources: Resources) -> AsyncIterator[ModerationState]:
         engine=resources.engine, settings=settings, producer=resources.producer
     )
 
-    _freeze_startup_objects()
     await run_after_migrations(
         resources,
         migrations_dir=MIGRATIONS,

@@ -9,13 +9,11 @@ dependency is down, one typed error callback, clean stop.
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cache
 from typing import Any, Literal, NamedTuple
 
 import tenacity
@@ -25,6 +23,7 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 from pydantic import ValidationError
 
 from services.common.contracts.events import EVENT_ADAPTER, Event, InvalidEvent, decode_event
+from services.common.heap import freeze_startup_heap
 from services.common.kafka.errors import BrokerUnavailable, is_transient
 from services.common.kafka.metrics import (
     BATCH_SECONDS,
@@ -128,20 +127,6 @@ def decode_record(value: bytes | None) -> Event:
     return decode_event(value)
 
 
-@cache
-def freeze_startup_objects() -> None:
-    """Keep what exists when the first consumer starts (modules, clients, settings: alive as
-    long as the process) out of the cyclic collector's full passes.
-
-    Each record's decoding allocates a few dozen objects, so a busy consumer sets off young
-    collections every few dozen records and a full one every few thousand, which walked that
-    whole heap: 8 % of the metrics consumer's time in a benchmark run. Once per process
-    (tests start many consumers in one).
-    """
-    gc.collect()
-    gc.freeze()
-
-
 class ConsumerRunner(BackgroundLoop):
     """One consumer group's loop in a thread; `problem` (for /readyz) names what blocks it.
 
@@ -203,7 +188,7 @@ class ConsumerRunner(BackgroundLoop):
             DEADLETTERS.labels(self.group_id, topic)
             for outcome in ("processed", "deadlettered"):
                 CONSUMED.labels(self.group_id, topic, outcome)
-        freeze_startup_objects()
+        freeze_startup_heap()
         super().start()
 
     def describe(self, exc: BaseException) -> str:
