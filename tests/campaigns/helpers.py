@@ -8,8 +8,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+from sqlmodel import Session
 
+from services.campaigns.directory import source_of
 from services.common.contracts.events import Event, parse_event
+from tests.conftest import produce_events
 from tests.support import wait_until
 
 __all__ = ["wait_until"]  # the campaigns tests import it from here
@@ -135,3 +138,42 @@ def read_group(
         return found
     finally:
         consumer.close()
+
+
+def announced_lecture(
+    client: Any,
+    *,
+    engine: Any,
+    producer: Any,
+    settings: Any,
+    group: str,
+    member: str,
+    source: str,
+    headers: dict[str, str],
+) -> list[dict[str, Any]]:
+    """Make `source` the group's latest source (one join), create an event campaign
+    announced now, starting in 2 s and ending in 3 s, and return its three notifications
+    once each has its `delivery` (whatever the outcome)."""
+    first = joined(group, member, now() - timedelta(minutes=1), source=source)
+    produce_events(producer, settings.topic_events, [first])
+
+    def known_source() -> str | None:
+        with Session(engine) as session:
+            return source_of(session=session, group_id=group)
+
+    # The announcement goes out at once: wait for the source to be known first.
+    assert wait_until(lambda: known_source() == source)
+    body = campaign_body(
+        "event", start_in=2, end_in=3, announce_at=now().isoformat(), title="周五讲座"
+    )
+    r = client.post(f"/v1/groups/{group}/campaigns", json=body, headers=headers)
+    assert r.status_code == 201, r.text
+    base = f"/v1/groups/{group}/campaigns/{r.json()['id']}"
+
+    def listed() -> list[dict[str, Any]]:
+        return client.get(f"{base}/notifications", headers=headers).json()["notifications"]
+
+    assert wait_until(
+        lambda: len(listed()) == 3 and all(n["delivery"] for n in listed()), timeout=40
+    )
+    return listed()
