@@ -31,6 +31,10 @@ from tools.stack import service_stack
 SEED = 20261205
 # Longer than the clients' 10 s read timeout: the call takes effect, the answer never comes.
 TIMEOUT_SLEEP = 11.0
+# The shortest lease the settings allow (ge=12: still above that 10 s call timeout, so a
+# live call keeps its row), so a killed process's rows come back 12 s after their claim,
+# not the default 30 s: the wait after the last kill is most of this test's time.
+LEASE_SECONDS = 12.0
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +121,7 @@ def crash_run(settings: Settings, producer, records: list[dict], scale: Delivery
         streamer.start()
         kills, caught = kill_on_schedule(services, schedule, started, engine, prefix)
         streamer.join()
-        # A killed process's in-flight rows wait for their lease (60 s) to be claimed again.
+        # A killed process's in-flight rows wait for their lease to be claimed again.
         done = wait_until(lambda: rows(engine, prefix, "done") == len(records), timeout=150)
         assert done, f"{rows(engine, prefix, 'done')} of {len(records)} finished"
         engine.dispose()
@@ -136,7 +140,9 @@ def test_sigkill_delivery_mid_stream(make_settings, producer, double, tmp_path, 
     source = telegram_source(double)
     config = write_config(tmp_path / "qunyun.toml", QunyunConfig(sources=[source]))
     settings = make_settings(
-        qunyun_config=str(config), topic_delivery_receipts=unique("delivery.receipts.v1")
+        qunyun_config=str(config),
+        topic_delivery_receipts=unique("delivery.receipts.v1"),
+        delivery_lease_seconds=LEASE_SECONDS,
     )
     planned = plan_records(seed=SEED, scale=scale, source=source.id, chat_base=700_000_000)
     add_timeouts(double, sorted({p.chat for p in planned}), scale)
