@@ -64,7 +64,6 @@ SLOWEST_FIRST = (
     "tests/faults/test_campaign_posts_crash.py",
     "tests/faults/test_redis_outage.py",
     "tests/campaigns/test_kinds_delivered.py",
-    "tests/tools/test_demo_delivery.py",
     "tests/faults/test_broker_outage.py",
     "tests/campaigns/test_poll_feedback_invite.py",
     "tests/faults/test_poison_records.py",

@@ -423,12 +423,15 @@ class DemoGroup:
 
 @dataclass(frozen=True)
 class Timing:
-    """Seconds from the campaigns' creation: the reminder, the start, the length, the draw."""
+    """Seconds from the campaigns' creation: the reminder, the start, the length, the draw,
+    and how much longer than the lottery the poll runs (`poll_grace`: its votes, sent at
+    once, have time to be counted on a busy laptop)."""
 
     reminder_before: int = 5
     starts_in: int = 10
     lasts: int = 10
     draw_delay: int = 2
+    poll_grace: int = 15
 
 
 GROUPS = (
@@ -626,10 +629,10 @@ def _tool_campaigns(timing: Timing, now: datetime) -> list[tuple[dict[str, Any],
 def _reading_campaigns(
     timing: Timing, now: datetime
 ) -> list[tuple[dict[str, Any], tuple[str, ...]]]:
-    """A poll (ending 15 s after the lottery: its votes, sent at once, have time to be
-    counted on a busy laptop), a feedback channel and an invite campaign (invitees retained
-    `timing.lasts` seconds) for the second group, each with the posts it must make."""
-    ends = now + timedelta(seconds=timing.starts_in + timing.lasts + 15)
+    """A poll (ending `timing.poll_grace` seconds after the lottery), a feedback channel and
+    an invite campaign (invitees retained `timing.lasts` seconds) for the second group, each
+    with the posts it must make."""
+    ends = now + timedelta(seconds=timing.starts_in + timing.lasts + timing.poll_grace)
     window = {
         "starts_at": (now - timedelta(seconds=10)).isoformat(),
         "ends_at": (now + timedelta(seconds=timing.starts_in + timing.lasts + 60)).isoformat(),
