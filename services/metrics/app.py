@@ -12,7 +12,7 @@ from services.common.resources import Resources
 from services.common.settings import Settings, get_settings
 from services.metrics import api
 from services.metrics.apply import Applier
-from services.metrics.consumer import handle_actions, handle_batch
+from services.metrics.consumer import handle_actions, handle_events
 
 
 @asynccontextmanager
@@ -27,10 +27,11 @@ async def startup(resources: Resources) -> AsyncIterator[None]:
         ConsumerRunner(
             settings=resources.settings,
             group_id=resources.consumer_group("metrics"),
-            handler=partial(handle_batch, applier=applier),
+            # Raw records: the handler decodes only what metrics needs (facts.py).
+            record_handler=partial(handle_events, applier=applier),
             producer=resources.producer,
-            # The handler waits on Redis for most of a batch: poll and decode the next one
-            # meanwhile (docs/metrics.md, "Performance").
+            # The handler waits on Redis for most of a batch: poll the next one meanwhile
+            # (docs/metrics.md, "Performance").
             overlap=True,
         ),
     )

@@ -18,7 +18,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from importlib.resources import files
 from zoneinfo import ZoneInfo
 
@@ -26,8 +26,9 @@ import orjson
 import redis
 
 from services.common.contracts.actions import ModerationAction
-from services.common.contracts.events import Event, MemberJoined, MessageCreated
+from services.common.contracts.events import Event
 from services.common.redis_client import queue_script, run_pipeline
+from services.metrics.facts import Facts, facts_of
 from services.metrics.keys import (
     GROUP_INDEX,
     JOIN_BITS,
@@ -48,6 +49,7 @@ _CONSTANTS = (RECORD_BITS, DEDUP_BUCKET_SIZE, NEVER_SPOKE_OFFSET)
 APPLY_LUA = (files("services.metrics") / "lua" / "apply.lua").read_text(encoding="utf-8")
 
 _KIND = {"message.created": "m", "member.joined": "j", "member.left": "l"}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -92,22 +94,7 @@ def script_row(
     return (kind, digest, bucket_hash, member_id, str(ts_ms), day, *extra)
 
 
-def _extra(event: Event) -> tuple[str, ...]:
-    if isinstance(event, MessageCreated):
-        return (event.data.message_id,)
-    if isinstance(event, MemberJoined):
-        # The contract bounds `channel` (≤ 64 characters); an empty one counts as none.
-        return (event.data.channel or "", event.data.invited_by or "")
-    return ()
-
-
 NameRows = dict[str, tuple[int, str]]
-
-
-def _keep_name(names: NameRows, event: Event, ts_ms: int) -> None:
-    name = getattr(event.data, "display_name", None)
-    if name and (event.member_id not in names or names[event.member_id] < (ts_ms, name)):
-        names[event.member_id] = (ts_ms, name)
 
 
 @dataclass
@@ -125,7 +112,18 @@ def rows_by_group(
     history_days: int,
     now: datetime | None = None,
 ) -> tuple[dict[str, GroupBatch], ApplyResult]:
-    """Turn events into each group's script rows, dropping ones older than the history.
+    """Turn typed events into each group's script rows, dropping ones older than the history."""
+    return rows_of_facts(map(facts_of, events), tz=tz, history_days=history_days, now=now)
+
+
+def rows_of_facts(
+    events: Iterable[Facts],
+    *,
+    tz: ZoneInfo,
+    history_days: int,
+    now: datetime | None = None,
+) -> tuple[dict[str, GroupBatch], ApplyResult]:
+    """Turn events' facts into each group's script rows, dropping ones older than the history.
 
     Hot path (every event of every poll): the local day is worked out once per UTC minute
     of the batch — every zone's offset and transitions since 1972 fall on whole minutes, so
@@ -136,24 +134,25 @@ def rows_by_group(
     per_group: dict[str, GroupBatch] = defaultdict(GroupBatch)
     result = ApplyResult()
     day_of_minute: dict[int, int] = {}
-    for event in events:
-        ts_ms = int(event.occurred_at.timestamp() * 1000)
-        day = day_of_minute.get(ts_ms // 60_000)
+    for group_id, type_, source, event_id, member_id, ts_ms, extra, name in events:
+        minute = ts_ms // 60_000
+        day = day_of_minute.get(minute)
         if day is None:
-            day = day_of_minute[ts_ms // 60_000] = local_day(event.occurred_at, tz)
+            day = day_of_minute[minute] = local_day(_EPOCH + timedelta(minutes=minute), tz)
         if day < oldest:
             result.too_old += 1
             continue
-        batch = per_group[event.group_id]
-        _keep_name(batch.names, event, ts_ms)
-        kind = _KIND.get(event.type)
+        batch = per_group[group_id]
+        if name:
+            names = batch.names
+            if member_id not in names or names[member_id] < (ts_ms, name):
+                names[member_id] = (ts_ms, name)
+        kind = _KIND.get(type_)
         if kind is None:
-            result.applied[event.type] += 1  # member.updated changes only the name
+            result.applied[type_] += 1  # member.updated changes only the name
             continue
-        digest, bucket_hash = fingerprint(event.source, event.id)
-        batch.rows.append(
-            (kind, digest, bucket_hash, event.member_id, str(ts_ms), day, *_extra(event))
-        )
+        digest, bucket_hash = fingerprint(source, event_id)
+        batch.rows.append((kind, digest, bucket_hash, member_id, str(ts_ms), day, *extra))
     return per_group, result
 
 
@@ -218,14 +217,13 @@ class Applier:
         pipe.zremrangebyscore(GROUP_INDEX, "-inf", now_ms - (self.history_days + 2) * 86_400_000)
         pipe.expire(GROUP_INDEX, (self.history_days + 2) * 86400)
 
-    def apply(
-        self,
-        events: Sequence[Event],
-        *,
-        now: datetime | None = None,
-    ) -> ApplyResult:
+    def apply(self, events: Sequence[Event], *, now: datetime | None = None) -> ApplyResult:
+        """Apply a batch of typed events (see apply_facts)."""
+        return self.apply_facts([facts_of(e) for e in events], now=now)
+
+    def apply_facts(self, events: Sequence[Facts], *, now: datetime | None = None) -> ApplyResult:
         """Apply a batch: every group's events in one script call, all calls in one pipeline."""
-        per_group, result = rows_by_group(
+        per_group, result = rows_of_facts(
             events, tz=self.tz, history_days=self.history_days, now=now
         )
         if not per_group:
