@@ -28,8 +28,11 @@ def debian_binary(name: str, package: str, *, path: str | None = None) -> str:
     if os.geteuid() != 0:
         pytest.fail(f"{name} is missing: apt-get install {package}")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", package], check=True, env=env)
+    # Two test workers (promtool's and the Prometheus stack's) may install at once: the
+    # second waits for dpkg's lock instead of failing on it.
+    wait = ["-o", "DPkg::Lock::Timeout=300"]
+    subprocess.run(["apt-get", *wait, "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", *wait, "install", "-y", "-qq", package], check=True, env=env)
     if found := find():
         return found
     pytest.fail(f"{name} still missing after apt-get install {package}")
