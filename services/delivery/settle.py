@@ -24,7 +24,7 @@ from sqlmodel import Session
 from services.common.contracts.receipts import DeliveryReceipt
 from services.common.db import new_id, utcnow
 from services.common.outbox import Outgoing, enqueue
-from services.delivery.models import DONE, PENDING, Delivery, DeliveryOutbox
+from services.delivery.models import DONE, PENDING, UNFINISHED, Delivery, DeliveryOutbox
 from services.delivery.policy import Decision
 from services.delivery.store import LEASE, Claim, claim_heads
 
@@ -146,10 +146,23 @@ TABLE: sa.Table = Delivery.__table__  # type: ignore[attr-defined]
 
 @functools.cache
 def _claimed_rows() -> sa.Select[Any]:
-    """The small columns of the rows `b_seqs`, locked (built once)."""
+    """The small columns of the rows `b_seqs`, locked (built once), and whether each row's
+    group has another unfinished row (`more`: only then can a claim find its next head)."""
     seqs: sa.BindParameter[int] = sa.bindparam("b_seqs", expanding=True)
+    other = TABLE.alias("other")
+    more = (
+        sa.exists()
+        .where(
+            other.c.state.in_(UNFINISHED),
+            other.c.group_id == TABLE.c.group_id,
+            other.c.seq != TABLE.c.seq,
+        )
+        .label("more")
+    )
     return (
-        sa.select(*(TABLE.c[name] for name in READ)).where(TABLE.c.seq.in_(seqs)).with_for_update()
+        sa.select(*(TABLE.c[name] for name in READ), more)
+        .where(TABLE.c.seq.in_(seqs))
+        .with_for_update(of=TABLE)
     )
 
 
@@ -184,13 +197,18 @@ def settle_and_claim(
     executemany UPDATE, the receipts by one INSERT. Then, in the same transaction, the due
     heads of the groups just written are claimed (store.claim_heads): a group's next record,
     or the next step of the same one, goes straight to a call, with no claim transaction of
-    its own — one per finished call, so the slots the batch frees are filled again.
+    its own — one per finished call, so the slots the batch frees are filled again. Only
+    groups that can have one are asked: a row requeued (its next step, a retry) or a group
+    the locked read saw another unfinished row in. When records trickle in, a group's
+    next record is not there yet when its previous one settles, and the claim statement
+    (a round trip that would find nothing) is not sent.
     """
     if not items:
         return [], []
     with Session(engine, expire_on_commit=False) as session:
-        found = session.execute(_claimed_rows(), {"b_seqs": [item.seq for item in items]})
-        by_seq = {r.seq: Row(*r) for r in found}
+        found = session.execute(_claimed_rows(), {"b_seqs": [item.seq for item in items]}).all()
+        by_seq = {r.seq: Row(*r[:-1]) for r in found}
+        waiting = {r.group_id for r in found if r.more}
         receipts: list[Outgoing] = []
         finished: list[Row | None] = []
         changed: list[dict[str, Any]] = []
@@ -208,7 +226,11 @@ def settle_and_claim(
         if changed:
             session.execute(_changes(), changed)
         enqueue(session, DeliveryOutbox, receipts)
-        groups = {by_seq[c["b_seq"]].group_id for c in changed}
+        groups = {
+            row.group_id
+            for row in (by_seq[c["b_seq"]] for c in changed)
+            if row.state == PENDING or row.group_id in waiting
+        }
         claims = claim_heads(session, limit=refill, lease=lease, groups=groups) if refill else []
         session.commit()
     return finished, claims

@@ -3,12 +3,17 @@
 httpcore looks at every pooled connection on every request it queues or finishes
 (`AsyncConnectionPool._assign_requests_to_connections`), and for each idle one asks its
 stream `get_extra_info("is_readable")` — a server that closed the connection leaves it
-readable. On the anyio backend each such ask rebuilds the stream's whole table of extra
-attributes (anyio's `extra_attributes`, a dict of lambdas) to find the raw socket: at 64
-calls in flight that was about a tenth of delivery's CPU (docs/delivery.md,
+readable — so each call paid a `poll` per idle connection, twice. On the anyio backend
+each such ask also rebuilt the stream's whole table of extra attributes (anyio's
+`extra_attributes`, a dict of lambdas) to find the raw socket: at 64 calls in flight that
+was about a tenth of delivery's CPU, and the polls as much again (docs/delivery.md,
 "Performance"). `pooled_client` builds an `httpx.AsyncClient` whose streams look the
-socket up once; the readability check itself (a `poll` on the socket) is unchanged, so
-a connection the server closed is still dropped before it is reused.
+socket up once and check it where it matters: right before a kept-alive connection's next
+request is written. A connection the server closed is still never reused — the pool is
+told it is not available (`ConnectionNotAvailable`, nothing written), closes it and
+assigns the request another — and one `poll` per reused connection replaces one per idle
+connection per pool pass. A closed connection nobody picks stays in the pool until its
+keep-alive expiry, as a connection the server had not closed would.
 """
 
 # httpcore's network interface takes `timeout` arguments: the signatures are its own.
@@ -32,17 +37,31 @@ HTTP_LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=16)
 
 
 class _SocketCachingStream(httpcore.AsyncNetworkStream):
-    """A network stream that finds its raw socket once, for httpcore's per-request checks."""
+    """A network stream that finds its raw socket once and checks it only before reuse."""
 
     def __init__(self, stream: httpcore.AsyncNetworkStream) -> None:
         self._stream = stream
         self._socket: socket.socket | None = None
+        # A response was read: the next write starts a request on a kept-alive connection.
+        self._reused = False
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        self._reused = True
         return await self._stream.read(max_bytes, timeout)
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        if self._reused:
+            self._reused = False
+            if is_socket_readable(self._raw_socket()):
+                # Idle and readable: the server closed it (or sent what no request asked
+                # for). Nothing is written; the pool closes it and uses another connection.
+                raise httpcore.ConnectionNotAvailable()
         await self._stream.write(buffer, timeout)
+
+    def _raw_socket(self) -> socket.socket | None:
+        if self._socket is None:
+            self._socket = self._stream.get_extra_info("socket")
+        return self._socket
 
     async def aclose(self) -> None:
         await self._stream.aclose()
@@ -59,10 +78,10 @@ class _SocketCachingStream(httpcore.AsyncNetworkStream):
         )
 
     def get_extra_info(self, info: str) -> typing.Any:
-        if info in ("is_readable", "socket"):
-            if self._socket is None:
-                self._socket = self._stream.get_extra_info("socket")
-            return is_socket_readable(self._socket) if info == "is_readable" else self._socket
+        if info == "is_readable":
+            return False  # checked by `write`, for the connection actually reused
+        if info == "socket":
+            return self._raw_socket()
         return self._stream.get_extra_info(info)
 
 

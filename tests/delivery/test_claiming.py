@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from sqlmodel import Session, SQLModel, select
 
 from services.common.db import make_engine, utcnow
@@ -108,3 +108,31 @@ def test_settling_claims_the_next_head_of_the_same_groups(engine):
         engine, [Settlement(second.row.seq, second.token, DELIVERED)], topic="receipts"
     )
     assert none == [] and _states(engine)["a3"] == (PENDING, 0)
+
+
+def _statements(engine: Engine) -> list[str]:
+    seen: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *a: seen.append(a[2].split()[0]))
+    return seen
+
+
+def test_settling_claims_only_where_a_next_head_can_be(engine):
+    _, claims = _insert(engine, [_row("a1", "g1"), _row("b1", "g2")], room=10)
+    a1, b1 = sorted(claims, key=lambda c: c.row.id)
+    seen = _statements(engine)
+    # g1 has nothing else: its row is read, written and receipted; no claim is asked for.
+    results, follow = settle_and_claim(
+        engine, [Settlement(a1.row.seq, a1.token, DELIVERED)], topic="receipts", refill=1
+    )
+    assert results[0] is not None and follow == []
+    assert seen.count("SELECT") == 1  # the locked read only: no claim looked for a next head
+    # A step that leaves the record due again (its next step) is claimed at once.
+    seen.clear()
+    results, follow = settle_and_claim(
+        engine,
+        [Settlement(b1.row.seq, b1.token, DELIVERED, label="delete", last_step=False)],
+        topic="receipts",
+        refill=1,
+    )
+    assert results == [None] and [(c.row.id, c.row.step) for c in follow] == [("dl_b1", 1)]
+    assert _states(engine)["b1"] == (IN_FLIGHT, 2)
