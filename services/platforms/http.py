@@ -28,6 +28,7 @@ from collections.abc import Iterable
 
 import httpcore
 import httpx
+from httpcore._async.interfaces import AsyncConnectionInterface
 from httpcore._utils import is_socket_readable
 
 # httpcore looks at every pooled connection (a readability check on each idle socket) for
@@ -119,16 +120,75 @@ class _SocketCachingBackend(httpcore.AsyncNetworkBackend):
         await self._backend.sleep(seconds)
 
 
+# The httpcore releases whose `_assign_requests_to_connections` `_LinearPool` repeats.
+LINEAR_POOL_VERSIONS = frozenset({"1.0.9"})
+
+
+class _LinearPool(httpcore.AsyncConnectionPool):
+    """httpcore's pool with its bookkeeping pass linear in the number of connections.
+
+    httpcore 1.0.9 counts the pool's connections for every connection it looks at (a list
+    of every connection's `is_idle()`, of which only the length is used): at 16 kept-alive
+    connections, 256 calls twice per request. This is its method as released, with that
+    length taken directly; the decisions are the same.
+    """
+
+    def _assign_requests_to_connections(self) -> list[AsyncConnectionInterface]:
+        closing_connections = []
+        for connection in list(self._connections):
+            if connection.is_closed():
+                self._connections.remove(connection)
+            elif connection.has_expired() or (
+                connection.is_idle() and len(self._connections) > self._max_keepalive_connections
+            ):
+                self._connections.remove(connection)
+                closing_connections.append(connection)
+
+        queued_requests = [request for request in self._requests if request.is_queued()]
+        for pool_request in queued_requests:
+            origin = pool_request.request.url.origin
+            available_connections = [
+                connection
+                for connection in self._connections
+                if connection.can_handle_request(origin) and connection.is_available()
+            ]
+            idle_connections = [
+                connection for connection in self._connections if connection.is_idle()
+            ]
+            if available_connections:
+                connection = available_connections[0]
+                pool_request.assign_to_connection(connection)
+            elif len(self._connections) < self._max_connections:
+                connection = self.create_connection(origin)
+                self._connections.append(connection)
+                pool_request.assign_to_connection(connection)
+            elif idle_connections:
+                connection = idle_connections[0]
+                self._connections.remove(connection)
+                closing_connections.append(connection)
+                connection = self.create_connection(origin)
+                self._connections.append(connection)
+                pool_request.assign_to_connection(connection)
+
+        return closing_connections
+
+
 def pooled_client(limits: httpx.Limits = HTTP_LIMITS) -> httpx.AsyncClient:
     """One pooled `httpx.AsyncClient` for every platform (connection reuse across calls).
 
     Its transport is httpx's own (`AsyncHTTPTransport` with these limits: TLS, exceptions
     mapped as usual) with the socket-caching backend set on its connection pool. httpx has
     no public parameter for the pool's backend; if a future httpx lays its transport out
-    differently the client keeps the default backend (same behaviour, the old cost).
+    differently the client keeps the default backend (same behaviour, the old cost); an
+    httpcore other than LINEAR_POOL_VERSIONS keeps its own pool class.
     """
     transport = httpx.AsyncHTTPTransport(limits=limits)
     pool = getattr(transport, "_pool", None)
     if isinstance(pool, httpcore.AsyncConnectionPool) and hasattr(pool, "_network_backend"):
         pool._network_backend = _SocketCachingBackend()
+        if (
+            type(pool) is httpcore.AsyncConnectionPool
+            and httpcore.__version__ in LINEAR_POOL_VERSIONS
+        ):
+            pool.__class__ = _LinearPool  # the same object and state; one method differs
     return httpx.AsyncClient(transport=transport)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from services.platforms.http import pooled_client
+from services.platforms.http import _LinearPool, pooled_client
 
 RESPONSE = (
     b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{"ok":true}'
@@ -61,3 +61,10 @@ def test_a_connection_the_server_closed_is_not_reused() -> None:
     assert statuses == [200, 200, 200]
     assert requests == 3  # every call reached the server once: none was written to the dead one
     assert connections == 2  # the second call moved to a new connection, the third reused it
+
+
+def test_the_pool_is_the_linear_one_on_the_httpcore_it_was_copied_from() -> None:
+    # A new httpcore keeps its own pool class (correct, the old cost): check that
+    # _LinearPool still repeats its `_assign_requests_to_connections`, then list the version.
+    transport = pooled_client()._transport
+    assert type(getattr(transport, "_pool", None)) is _LinearPool
