@@ -119,8 +119,21 @@ local function day_key(kind, day)
   return key
 end
 
+-- Names built once per call: dedup sets by (day, level, bucket); a bucket is below 2^16.
+local dedup_names = {}
 local function dedup_key(day, level, hash)
-  return fmt('%sdd:%d:%d:%d', prefix, day, level, hash % 2 ^ level)
+  local bucket = hash % 2 ^ level
+  local of_day = dedup_names[day]
+  if of_day == nil then
+    of_day = {}
+    dedup_names[day] = of_day
+  end
+  local key = of_day[level * 65536 + bucket]
+  if key == nil then
+    key = fmt('%sdd:%d:%d:%d', prefix, day, level, bucket)
+    of_day[level * 65536 + bucket] = key
+  end
+  return key
 end
 
 -- Dense ids: the batch's members are read with one HMGET (`unknown` marks those it did
@@ -183,13 +196,68 @@ local function read_bytes(key, at, size)
   return v
 end
 
+-- Records of the batch's known members are read in spans: sorted ids whose records lie
+-- at most SPAN_GAP bytes apart share one GETRANGE (zeros past the string's end), and are
+-- written back by one SETRANGE of the span, patched, from the first record written to the
+-- last (the bytes between them are those read: nothing else writes these strings until
+-- then). A group small enough for its touched members to be dense gets one read and one
+-- write per string; in a large one records stay read and written one by one.
+local SPAN_GAP = 2048
+local function read_spans(key, size, ids)
+  local at, i = {}, 1
+  while i <= #ids do
+    local j = i
+    while j < #ids and (ids[j + 1] - ids[j] - 1) * size <= SPAN_GAP do j = j + 1 end
+    local first = ids[i] * size
+    local span = {first = first, data = read_bytes(key, first, (ids[j] - ids[i] + 1) * size)}
+    for k = i, j do at[ids[k]] = span end
+    i = j + 1
+  end
+  return at
+end
+local mem_spans, jn_spans = {}, {}
+
+-- Write records (id -> packed bytes) to a string key: ids in one read span by one SETRANGE
+-- of the span's bytes patched, consecutive ids outside spans (new members) by one SETRANGE.
+local function write_records(key, size, spans, recs)
+  local ids = {}
+  for id in pairs(recs) do ids[#ids + 1] = id end
+  table.sort(ids)
+  local i = 1
+  while i <= #ids do
+    local span, j, pieces = spans[ids[i]], i, {}
+    if span then
+      while j < #ids and spans[ids[j + 1]] == span do j = j + 1 end
+      local pos = ids[i] * size - span.first + 1
+      for k = i, j do
+        local off = ids[k] * size - span.first + 1
+        if off > pos then pieces[#pieces + 1] = string.sub(span.data, pos, off - 1) end
+        pieces[#pieces + 1] = recs[ids[k]]
+        pos = off + size
+      end
+    else
+      while j < #ids and ids[j + 1] == ids[j] + 1 and not spans[ids[j + 1]] do j = j + 1 end
+      for k = i, j do pieces[#pieces + 1] = recs[ids[k]] end
+    end
+    call('SETRANGE', key, fmt('%d', ids[i] * size), table.concat(pieces))
+    i = j + 1
+  end
+end
+
+-- The record's 8 numbers at byte `at` of a string key, from its span when it has one.
+local function unpack_record(format, key, spans, id, size)
+  local span = spans[id]
+  if span then return unpack_bytes(format, span.data, id * size - span.first + 1) end
+  return unpack_bytes(format, read_bytes(key, id * size, size))
+end
+
 local function record(id)
   local r = members[id]
   if r == nil then
-    local v = {unpack_bytes(REC_FORMAT, read_bytes(mem, id * REC_BYTES, REC_BYTES))}
-    r = {v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]}
+    local a, b, c, d, e, f, g, h = unpack_record(REC_FORMAT, mem, mem_spans, id, REC_BYTES)
+    r = {a, b, c, d, e, f, g, h}
     members[id] = r
-    before[id] = {v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]}
+    before[id] = {a, b, c, d, e, f, g, h}
   end
   return r
 end
@@ -199,8 +267,8 @@ end
 local function joined(id)
   local j = joins[id]
   if j == nil then
-    local v = {unpack_bytes(JREC_FORMAT, read_bytes(jn, id * JREC_BYTES, JREC_BYTES))}
-    j = {v[1], v[2], v[3], v[4], orig = {v[1], v[2], v[3], v[4]}}
+    local a, b, c, d = unpack_record(JREC_FORMAT, jn, jn_spans, id, JREC_BYTES)
+    j = {a, b, c, d, orig = {a, b, c, d}}
     joins[id] = j
   end
   return j
@@ -227,7 +295,8 @@ end
 
 -- A day's active bits and per-member message counters, written by flush_messages.
 local active, counts, index = {}, {}, {}  -- day -> {ids in order, id -> n}, day -> pairs
-local function count_message(id, r, day, ts, message_id)
+local index_keys = {}  -- day -> its `mi:` key name
+local function count_message(id, r, day, ts, ts_text, message_id)
   add(day, 'm')
   r[5] = r[5] + 1
   local sid = id_text[id]
@@ -250,7 +319,11 @@ local function count_message(id, r, day, ts, message_id)
   per_hour[minute % 60] = (per_hour[minute % 60] or 0) + 1
   minutes[hour] = per_hour
   if day >= TODAY - INDEX_DAYS and message_id ~= '' then
-    local key = fmt('%smi:%d', prefix, day)
+    local key = index_keys[day]
+    if key == nil then
+      key = fmt('%smi:%d', prefix, day)
+      index_keys[day] = key
+    end
     local pairs_of_day = index[key]
     if pairs_of_day == nil then
       pairs_of_day = {}
@@ -258,7 +331,7 @@ local function count_message(id, r, day, ts, message_id)
       index[#index + 1] = key
     end
     pairs_of_day[#pairs_of_day + 1] = message_id
-    pairs_of_day[#pairs_of_day + 1] = fmt('%d,%d', id, ts)
+    pairs_of_day[#pairs_of_day + 1] = id_text[id] .. ',' .. ts_text  -- the row's ms, as sent
     expiry[key] = (day + 2 + INDEX_DAYS) * 86400
   end
   -- Members never seen joining are `new` on their first active day.
@@ -413,6 +486,22 @@ do
     end
   end
   known_ids(wanted)
+  -- Records to read: the known members', and the zeros where the new ones' will go (the
+  -- next ids, in one span).
+  local known, fresh_members = {}, 0
+  for _, member in ipairs(wanted) do
+    if id_of[member] then
+      known[#known + 1] = id_of[member]
+    else
+      fresh_members = fresh_members + 1
+    end
+  end
+  if fresh_members > 0 then
+    last_id = tonumber(call('GET', prefix .. 'seq') or '0')
+    for k = 1, fresh_members do known[#known + 1] = last_id + k end
+  end
+  table.sort(known)
+  mem_spans, jn_spans = read_spans(mem, REC_BYTES, known), read_spans(jn, JREC_BYTES, known)
   if has_del and #message_ids > 0 then
     for n, found in ipairs(chunked('SMISMEMBER', del, {}, message_ids)) do
       if found == 1 then deleted[message_ids[n]] = true end
@@ -433,7 +522,7 @@ for i, e in ipairs(batch) do
       if deleted[e[7]] then
         unseen = unseen + 1  -- moderation deleted it before it arrived
       else
-        count_message(id, r, day, ts, e[7])
+        count_message(id, r, day, ts, e[5], e[7])
       end
     elseif kind == 'j' then
       apply_join(id, r, day, ts, e[7], e[8])
@@ -556,7 +645,7 @@ end
 -- Write each touched record back, and keep the current members in `quiet` ordered by
 -- silence: never-spoke ones first (by join time, pushed below every real timestamp),
 -- then by last message.
-local recent_args, quiet_args, gone = {}, {}, {}
+local recent_args, quiet_args, gone, records_out = {}, {}, {}, {}
 for id, r in pairs(members) do
   local was, now, j = acq_flags(before[id]), acq_flags(r), joins[id]
   if not same(was, now) or (j and (j[1] ~= j.orig[1] or j[2] ~= j.orig[2])) then
@@ -567,8 +656,7 @@ for id, r in pairs(members) do
     j[4] = now and 1 or 0
   end
   local sid = fmt('%d', id)
-  call('SETRANGE', mem, fmt('%d', id * REC_BYTES),
-    pack(REC_FORMAT, r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8]))
+  records_out[id] = pack(REC_FORMAT, r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8])
   if r[4] > 0 then
     recent_args[#recent_args + 1] = fmt('%d', r[4])
     recent_args[#recent_args + 1] = sid
@@ -585,11 +673,14 @@ end
 if #recent_args > 0 then chunked('ZADD', recent, {'GT'}, recent_args) end
 if #quiet_args > 0 then chunked('ZADD', quiet, {}, quiet_args) end
 if #gone > 0 then chunked('ZREM', quiet, {}, gone) end
+write_records(mem, REC_BYTES, mem_spans, records_out)
+local joins_out = {}
 for id, j in pairs(joins) do
   if j[1] ~= j.orig[1] or j[2] ~= j.orig[2] or j[3] ~= j.orig[3] or j[4] ~= j.orig[4] then
-    call('SETRANGE', jn, fmt('%d', id * JREC_BYTES), pack(JREC_FORMAT, j[1], j[2], j[3], j[4]))
+    joins_out[id] = pack(JREC_FORMAT, j[1], j[2], j[3], j[4])
   end
 end
+write_records(jn, JREC_BYTES, jn_spans, joins_out)
 write_new_ids()
 flush_bits()
 for key, fields in pairs(acq) do
