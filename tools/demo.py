@@ -30,6 +30,7 @@ from tools.localstack import port_open
 from tools.platform_double import DoubleConfig, DoubleHandle, start_double
 from tools.platform_double.telegram_updates import member_joined
 from tools.simulate import generate, send_webhook_batches
+from tools.stack import HTTP
 
 PORTS = {"ingest": 8001, "metrics": 8002, "moderation": 8003, "campaigns": 8004, "delivery": 8005}
 
@@ -477,7 +478,7 @@ class DeliveryDemo:
 
     def admin(self, method: str, path: str, **kwargs: Any) -> Any:
         """Call the double's admin API."""
-        resp = httpx.request(method, self.double_url + "/_double" + path, timeout=10, **kwargs)
+        resp = HTTP.request(method, self.double_url + "/_double" + path, timeout=10, **kwargs)
         resp.raise_for_status()
         return resp.json() if resp.content else None
 
@@ -518,7 +519,7 @@ class DeliveryDemo:
 
     def webhook(self, update: dict[str, Any]) -> httpx.Response:
         """POST one update to ingest the way Telegram does."""
-        return httpx.post(
+        return HTTP.post(
             self.api.url("ingest", f"/v1/webhooks/{DEMO_SOURCE}"),
             json=update,
             headers={"X-Telegram-Bot-Api-Secret-Token": self.secret},

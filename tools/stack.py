@@ -29,6 +29,14 @@ from services.common.settings import Settings
 from services.common.worker import BackgroundLoop
 from tools.localstack import free_port, stop
 
+# One client for the probes and small requests of whoever drives a stack (the readiness
+# polls here, the supervisor's, the tests'): httpx.get builds a client, and with it an SSL
+# context (~28 ms of CPU), on every call, which loops polling /readyz or /metrics several
+# times a second paid on every poll; through this one a request costs ~1 ms. No keep-alive:
+# each request opens its own connection as httpx.get did, so none can meet a connection its
+# server closed (idle timeout, SIGKILL). httpx clients are thread-safe.
+HTTP = httpx.Client(limits=httpx.Limits(max_keepalive_connections=0))
+
 # Every service `make run` starts, with its port there.
 SERVICES: dict[str, int] = {
     "ingest": 8001,
@@ -116,7 +124,7 @@ def wait_ready(
 def is_ready(port: int, *, host: str = "127.0.0.1", timeout: float = 2.0) -> bool:
     """Tell whether the service on host:port answers /readyz with 200."""
     try:
-        return httpx.get(f"http://{host}:{port}/readyz", timeout=timeout).status_code == 200
+        return HTTP.get(f"http://{host}:{port}/readyz", timeout=timeout).status_code == 200
     except httpx.HTTPError:
         return False
 
@@ -124,7 +132,7 @@ def is_ready(port: int, *, host: str = "127.0.0.1", timeout: float = 2.0) -> boo
 def readiness(port: int, *, host: str = "127.0.0.1") -> str:
     """What /readyz answers on host:port, in one line (its body names what is down)."""
     try:
-        answer = httpx.get(f"http://{host}:{port}/readyz", timeout=5)
+        answer = HTTP.get(f"http://{host}:{port}/readyz", timeout=5)
     except httpx.HTTPError as exc:
         return f"/readyz: {type(exc).__name__}"
     return f"/readyz {answer.status_code}: {answer.text[:300]}"

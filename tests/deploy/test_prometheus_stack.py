@@ -29,7 +29,7 @@ from tests.deploy.promql import substitute_grafana
 from tests.deploy.traffic import SOURCE, generic_events, signed_webhook
 from tests.support import auth, wait_until
 from tools.localstack import free_port, stop
-from tools.stack import SERVICES, RunningStack, service_stack
+from tools.stack import HTTP, SERVICES, RunningStack, service_stack
 
 # Every service `make run` starts. tools/stack.py lists delivery (port 8005) and lets callers
 # name the services to start; with a tools/stack.py that does not yet, the stack is the
@@ -72,7 +72,7 @@ def prometheus(binary: str, stack: RunningStack, workdir: Path) -> Iterator[str]
         deadline = time.monotonic() + 30
         while True:
             try:
-                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
+                if HTTP.get(f"{url}/-/ready", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
@@ -88,7 +88,7 @@ def prometheus(binary: str, stack: RunningStack, workdir: Path) -> Iterator[str]
 
 
 def query(prom: str, expr: str) -> list[dict[str, Any]]:
-    response = httpx.get(f"{prom}/api/v1/query", params={"query": expr}, timeout=5)
+    response = HTTP.get(f"{prom}/api/v1/query", params={"query": expr}, timeout=5)
     response.raise_for_status()
     body = response.json()
     assert body["status"] == "success", body
@@ -125,7 +125,7 @@ def test_prometheus_sees_the_make_run_stack(
 
         def post(service: str, path: str, body: dict[str, Any]) -> httpx.Response:
             url = f"{stack.url(service)}/v1/groups/{group_id}{path}"
-            return httpx.post(url, headers=headers, json=body, timeout=10)
+            return HTTP.post(url, headers=headers, json=body, timeout=10)
 
         # Operators set the group up: a moderation rule and a check-in campaign.
         rule = post(
@@ -158,7 +158,7 @@ def test_prometheus_sees_the_make_run_stack(
             )
             active = wait_until(
                 lambda: (
-                    httpx.get(campaign_url, headers=headers, timeout=5).json().get("status")
+                    HTTP.get(campaign_url, headers=headers, timeout=5).json().get("status")
                     == "active"
                 ),
                 timeout=20,
@@ -177,7 +177,7 @@ def test_prometheus_sees_the_make_run_stack(
         body, signed = signed_webhook(events)
         webhook_url = f"{stack.url('ingest')}/v1/webhooks/{SOURCE}"
         first, again = (
-            httpx.post(webhook_url, content=body, headers=signed, timeout=10) for _ in range(2)
+            HTTP.post(webhook_url, content=body, headers=signed, timeout=10) for _ in range(2)
         )
         assert first.status_code == 202, (first.status_code, first.text, stack.log_tail("ingest"))
         assert (first.json()["accepted"], first.json()["duplicates"]) == (len(events), 0)
@@ -195,21 +195,21 @@ def test_prometheus_sees_the_make_run_stack(
                 lambda s=service, p=path: (
                     r
                     if (
-                        r := httpx.get(f"{stack.url(s)}{p}", headers=headers, timeout=10)
+                        r := HTTP.get(f"{stack.url(s)}{p}", headers=headers, timeout=10)
                     ).status_code
                     == 200
                     else None
                 ),
                 timeout=30,
                 interval=0.5,
-            ) or httpx.get(f"{stack.url(service)}{path}", headers=headers, timeout=10)
+            ) or HTTP.get(f"{stack.url(service)}{path}", headers=headers, timeout=10)
             expect(read.status_code == 200, f"{service} GET {path}: {read.status_code}")
-        unauthorized = httpx.get(f"{stack.url('metrics')}/v1/groups/{group_id}/active", timeout=10)
+        unauthorized = HTTP.get(f"{stack.url('metrics')}/v1/groups/{group_id}/active", timeout=10)
         expect(unauthorized.status_code == 401, f"no token: {unauthorized.status_code}")
 
         # All four targets up, as Prometheus sees them.
         def targets_up() -> dict[str, str]:
-            data = httpx.get(f"{prom}/api/v1/targets", timeout=5).json()["data"]
+            data = HTTP.get(f"{prom}/api/v1/targets", timeout=5).json()["data"]
             return {t["labels"]["service"]: t["health"] for t in data["activeTargets"]}
 
         health = wait_until(
@@ -346,7 +346,7 @@ def test_prometheus_sees_the_make_run_stack(
         # Each process's own exposition: lint clean, no ids, its agreed metrics declared.
         ids = [group_id, *members, *(e["id"] for e in events)]
         for service in stack.ports:
-            exposition = httpx.get(f"{stack.url(service)}/metrics", timeout=10).text
+            exposition = HTTP.get(f"{stack.url(service)}/metrics", timeout=10).text
             problems += [f"{service}: {p}" for p in lint_problems(promtool, exposition, ids)]
             for name in SERVICE_METRICS[service]:
                 kind = AGREED[name][0]
@@ -355,11 +355,11 @@ def test_prometheus_sees_the_make_run_stack(
         # Every dashboard query runs on the real series (no matching or type error).
         for title, expr in queries(dashboard()):
             live = substitute_grafana(expr, interval="10s", variable=".+")
-            answer = httpx.get(f"{prom}/api/v1/query", params={"query": live}, timeout=5)
+            answer = HTTP.get(f"{prom}/api/v1/query", params={"query": live}, timeout=5)
             expect(answer.status_code == 200, f"dashboard {title!r}: {live} -> {answer.text}")
 
         # The alert rules load and evaluate without errors on real series.
-        rules = httpx.get(f"{prom}/api/v1/rules", timeout=5).json()["data"]["groups"]
+        rules = HTTP.get(f"{prom}/api/v1/rules", timeout=5).json()["data"]["groups"]
         loaded = {r["name"]: r for g in rules for r in g["rules"]}
         rules_file = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
         assert set(loaded) == {r["alert"] for g in rules_file["groups"] for r in g["rules"]}

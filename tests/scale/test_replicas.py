@@ -24,6 +24,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -58,7 +59,7 @@ from tests.faults.harness.delivery import CallAudit, Planned, audit_calls
 from tests.faults.harness.processes import consumer_lag as exported_lag
 from tests.support import read_topic, wait_until
 from tools.platform_double import DoubleConfig, DoubleHandle, start_double
-from tools.stack import consumer_lag, replicas, service_stack
+from tools.stack import HTTP, consumer_lag, replicas, service_stack
 
 # One stack of ten processes serves the module; on a busy 2-core machine it may take minutes
 # to start, which the first test's timeout (the fixture's setup is part of it) must allow.
@@ -110,7 +111,7 @@ def held_partitions(url: str, group: str, topic: str) -> set[int]:
     """The partitions one process consumes for its group: those it exports a lag for (the
     consumer loop drops a partition's gauge when another process takes it over)."""
     try:
-        text = httpx.get(f"{url}/metrics", timeout=5).text
+        text = HTTP.get(f"{url}/metrics", timeout=5).text
     except httpx.HTTPError:
         return set()
     held = set()
@@ -324,20 +325,25 @@ def replica_run(
         )
         survivor = {service: survivor_holds(services, settings, service) for service in FLOWS}
         api.close()
-    on_topic = read_topic(
-        settings.kafka_bootstrap_servers,
-        settings.topic_events,
-        expect=len(events) + len(ops.canaries) + len(tail),
-        timeout=60,
-        settle=2,
-    )
-    receipts = read_topic(
-        settings.kafka_bootstrap_servers,
-        settings.topic_delivery_receipts,
-        expect=len(planned),
-        timeout=60,
-        settle=2,
-    )
+    # Both topics at once: each read keeps reading 2 s after its count to catch extras.
+    with ThreadPoolExecutor(2) as pool:
+        reading_events = pool.submit(
+            read_topic,
+            settings.kafka_bootstrap_servers,
+            settings.topic_events,
+            expect=len(events) + len(ops.canaries) + len(tail),
+            timeout=60,
+            settle=2,
+        )
+        reading_receipts = pool.submit(
+            read_topic,
+            settings.kafka_bootstrap_servers,
+            settings.topic_delivery_receipts,
+            expect=len(planned),
+            timeout=60,
+            settle=2,
+        )
+        on_topic, receipts = reading_events.result(), reading_receipts.result()
     return Run(
         settings=settings,
         truth=truth,

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 
 from services.common.auth import hash_token
@@ -26,7 +25,7 @@ from tools.devstack import DevStack, StopReport, banner, dev_config
 from tools.localstack import free_port
 from tools.platform_double import DoubleHandle, start_double
 from tools.simulate import generate, send_webhook_batches
-from tools.stack import SERVICES
+from tools.stack import HTTP, SERVICES
 
 # Settings `make run` would take from the environment instead of starting its own servers.
 OUTSIDE = ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL", "DATABASE_URL", "QUNYUN_CONFIG", "PORT")
@@ -132,14 +131,14 @@ def test_the_demo_deletes_the_ads_mutes_the_advertiser_and_posts_the_campaigns(
     assert "阿杰's points for inviting: 20" in printed  # both members he added stayed
     assert "[bug] #反馈 bug 签到后积分没到账" in printed
     assert "ads deleted: 2 of 2" in printed
-    page = httpx.get(double.base_url + "/", timeout=10).text
+    page = HTTP.get(double.base_url + "/", timeout=10).text
     assert f"<del>{html.escape(spam[0])}</del>" in page
     assert api.problems == []
 
 
 def _messages_counted(stack: DevStack, group: str, days: int) -> int:
     today = datetime.now(UTC).date()
-    answer = httpx.get(
+    answer = HTTP.get(
         f"http://127.0.0.1:{stack.ports['metrics']}/v1/groups/{group}/activity",
         params={"from": str(today - timedelta(days=days + 1)), "to": str(today + timedelta(1))},
         headers={"Authorization": f"Bearer {stack.token}"},
@@ -187,7 +186,7 @@ def test_stop_with_events_in_flight_loses_none_and_logs_no_error(devstack: DevSt
         counted.append(_messages_counted(devstack, group, days))
         for name in ("metrics", "moderation", "campaigns"):  # for a failure's message
             url = f"http://127.0.0.1:{devstack.ports[name]}/metrics"
-            text = httpx.get(url, timeout=10).text.splitlines()
+            text = HTTP.get(url, timeout=10).text.splitlines()
             seen[name] = "\n".join(line for line in text if line.startswith("qunyun_consumer"))
 
     # Stop at once: the consumers still hold a backlog; the stop waits for them.

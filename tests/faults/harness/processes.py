@@ -19,7 +19,7 @@ from services.common.settings import Settings
 from tests.faults.harness.scale import CONSUMERS
 from tests.support import wait_until
 from tools.localstack import free_port, stop, wait_for_port
-from tools.stack import RunningStack, settings_env, start_service, wait_ready
+from tools.stack import HTTP, RunningStack, settings_env, start_service, wait_ready
 
 
 class Services:
@@ -37,7 +37,7 @@ class Services:
     def skipped_so_far(self) -> int:
         """Return the duplicates the running metrics process skipped (its /metrics)."""
         try:
-            text = httpx.get(f"{self.url('metrics')}/metrics", timeout=5).text
+            text = HTTP.get(f"{self.url('metrics')}/metrics", timeout=5).text
         except httpx.HTTPError:
             return 0
         return int(
@@ -176,7 +176,7 @@ class Frozen:
 def consumer_lag(url: str, group: str) -> float | None:
     """Return the summed lag one consumer process exports for its group, None before any."""
     try:
-        text = httpx.get(f"{url}/metrics", timeout=5).text
+        text = HTTP.get(f"{url}/metrics", timeout=5).text
     except httpx.HTTPError:
         return None
     values = [

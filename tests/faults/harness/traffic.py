@@ -12,6 +12,7 @@ import orjson
 
 from tests.faults.harness.scale import SECRET, SOURCE
 from tools.simulate import send_webhook_batches, sign_generic
+from tools.stack import HTTP
 
 
 class Acknowledged:
@@ -75,7 +76,7 @@ def post_events(
 ) -> httpx.Response:
     """POST events as one signed generic batch to ingest at url."""
     body = orjson.dumps({"events": list(events)})
-    return httpx.post(
+    return HTTP.post(
         f"{url}/v1/webhooks/{SOURCE}",
         content=body,
         headers=sign_generic(secret=SECRET, body=body),

@@ -27,7 +27,7 @@ from tests.faults.harness.scale import (
 from tests.faults.harness.traffic import message, post_events
 from tests.faults.harness.truth import Cell, Comparison, Truth
 from tests.support import auth, read_topic, wait_until
-from tools.stack import RunningStack
+from tools.stack import HTTP, RunningStack
 
 
 class Api:
@@ -341,7 +341,7 @@ def settle_and_verify(
 
 def server_errors(url: str) -> int:
     """Return how many 5xx other than 503 a service process answered (its /metrics)."""
-    text = httpx.get(f"{url}/metrics", timeout=5).text
+    text = HTTP.get(f"{url}/metrics", timeout=5).text
     return int(
         sum(
             float(line.rsplit(" ", 1)[1])
@@ -356,7 +356,7 @@ def server_errors(url: str) -> int:
 def readyz(url: str) -> tuple[int, Any]:
     """Return a service's /readyz status code and body."""
     try:
-        response = httpx.get(f"{url}/readyz", timeout=5)
+        response = HTTP.get(f"{url}/readyz", timeout=5)
     except httpx.HTTPError as exc:
         return 0, repr(exc)
     return response.status_code, response.json()
