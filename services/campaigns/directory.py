@@ -14,27 +14,33 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from services.campaigns.models import GroupSource, Member, MemberName
-from services.campaigns.store import rows_insert
+from services.campaigns.store import built, insert_of, rows_params
 from services.common.contracts.events import Event, MemberJoined, MemberLeft
 
 
 def _upsert_newest(
     session: Session, model: Any, keys: list[str], stamp: str, rows: Iterable[dict[str, Any]]
 ) -> None:
-    """Insert rows (one constant statement, `rows_insert`); on a key conflict take the new
+    """Insert rows (one constant statement, `insert_of`); on a key conflict take the new
     row's values when its `stamp` is newer."""
     rows = list(rows)
     if not rows:
         return
-    table = model.__table__  # type: ignore[attr-defined]
-    stmt, params = rows_insert(session, model, rows)
-    newer = stmt.excluded[stamp] >= table.c[stamp]
-    values = {
-        name: sa.case((newer, stmt.excluded[name]), else_=table.c[name])
-        for name in rows[0]
-        if name not in keys
-    }
-    session.exec(stmt.on_conflict_do_update(index_elements=keys, set_=values), params=params)
+    names = tuple(rows[0])
+
+    def make(postgres: bool) -> Any:
+        table = model.__table__
+        stmt = insert_of(model, names, postgres)
+        newer = stmt.excluded[stamp] >= table.c[stamp]
+        values = {
+            name: sa.case((newer, stmt.excluded[name]), else_=table.c[name])
+            for name in names
+            if name not in keys
+        }
+        return stmt.on_conflict_do_update(index_elements=keys, set_=values)
+
+    stmt = built(session, (model, names, tuple(keys), stamp), make)
+    session.exec(stmt, params=rows_params(session, rows))
 
 
 def _latest(events: Iterable[Event], key: str) -> dict[tuple[str, ...], Event]:

@@ -32,13 +32,13 @@ from services.campaigns.params import (
 )
 from services.campaigns.rewards import Award, grant_many
 from services.campaigns.running import Running, running_for
-from services.campaigns.store import incoming_rows, is_postgres, rows_insert, rows_param
+from services.campaigns.store import built, insert_of, is_postgres, rows_params
 from services.common.contracts.events import Event, MemberJoined, MemberLeft, MessageCreated
 
 __all__ = ["Tally", "apply_events", "mentions_keyword", "streak_through"]
 
 
-@dataclass
+@dataclass(slots=True)
 class Tally:
     """One member's participation in a batch: messages counted, first time, entry."""
 
@@ -46,13 +46,14 @@ class Tally:
     first_at: datetime | None = None
     entered: bool = False
 
-    def add(self, at: datetime, *, entered: bool) -> None:
+    def add(self, at: datetime, entered: bool) -> None:
         self.count += 1
         self.first_at = at if self.first_at is None or at < self.first_at else self.first_at
         self.entered = self.entered or entered
 
 
 Pair = tuple[str, str]  # (campaign id, member id)
+CheckinKey = tuple[str, str, date]  # (campaign id, member id, day)
 
 
 def streak_through(days: list[date], day: date, grace_days: int) -> int:
@@ -118,11 +119,12 @@ class BatchPlan:
         attendance = None
         if campaign.kind == "event":
             attendance = EventParams.model_validate(campaign.params).attendance_keyword
+        cid, tallies = campaign.id, self.tallies
         for m in messages:
             if attendance is not None and not mentions_keyword(attendance, m.data.text):
                 continue
             entered = entry is None or mentions_keyword(entry, m.data.text)
-            self.tallies[(campaign.id, m.member_id)].add(m.occurred_at, entered=entered)
+            tallies[(cid, m.member_id)].add(m.occurred_at, entered)
 
     def _count_votes(self, campaign: Campaign, messages: list[MessageCreated]) -> None:
         """Every message counts (min_messages); a valid vote enters the member."""
@@ -139,20 +141,20 @@ class BatchPlan:
             )
             if ballot is not None:
                 self.ballots.append(ballot)
-            self.tallies[(campaign.id, m.member_id)].add(m.occurred_at, entered=ballot is not None)
+            self.tallies[(campaign.id, m.member_id)].add(m.occurred_at, ballot is not None)
 
     def count_invitees(self, counted: list[invites.Counted]) -> None:
         """Count each newly counted invitee for their inviter."""
         for c in counted:
             self.campaigns[c.campaign.id] = c.campaign
-            self.tallies[(c.campaign.id, c.inviter_id)].add(c.joined_at, entered=True)
+            self.tallies[(c.campaign.id, c.inviter_id)].add(c.joined_at, True)
 
     def write(self) -> None:
-        """Write check-ins, participations, streaks and grants."""
-        new_checkins = self._insert_checkins()
+        """Write check-ins, participations (with their streaks) and grants."""
+        new_checkins, history = self._insert_checkins()
         for campaign_id, member_id, day in new_checkins:
             m = self.checkins[(campaign_id, member_id, day)]
-            self.tallies[(campaign_id, member_id)].add(m.occurred_at, entered=True)
+            self.tallies[(campaign_id, member_id)].add(m.occurred_at, True)
             params = self.checkin_params(campaign_id)
             self.awards.append(
                 Award(self.campaigns[campaign_id], member_id, f"checkin:{day}", params.points)
@@ -165,30 +167,51 @@ class BatchPlan:
                 now=self.now,
             )
             for m in stored:
-                self.tallies[(campaign_id, m.member_id)].add(m.occurred_at, entered=True)
+                self.tallies[(campaign_id, m.member_id)].add(m.occurred_at, True)
         if self.ballots:
             polls.record_votes(session=self.session, ballots=self.ballots, multiple=self.multiple)
-        totals = self._bump_participants()
+        streaks = self._award_streaks(new_checkins, history) if new_checkins else {}
+        totals = self._bump_participants(streaks)
         self._award_goals(totals)
-        if new_checkins:
-            self._award_streaks(new_checkins)
         grant_many(session=self.session, awards=self.awards, now=self.now, effects=self.effects)
 
-    def _insert_checkins(self) -> list[tuple[str, str, date]]:
+    def _insert_checkins(self) -> tuple[list[CheckinKey], dict[Pair, list[date]]]:
+        """Insert the batch's check-in days; return the new ones and every check-in day of
+        the (campaign, member) pairs that have a new one (the new ones included).
+
+        PostgreSQL: one statement (the insert in a CTE, the earlier days of its pairs read
+        beside it: the CTE's rows are not yet visible to the statement's own read, so the
+        two parts never overlap). SQLite: the insert, then the read."""
         if not self.checkins:
+            return [], {}
+        rows = [{"campaign_id": c, "member_id": m, "day": d} for c, m, d in sorted(self.checkins)]
+        stmt = built(self.session, "checkin_days", _checkin_days)
+        found = self.session.exec(stmt, params=rows_params(self.session, rows)).all()
+        if is_postgres(self.session):
+            new = [(c, m, d) for c, m, d, is_new in found if is_new]
+            days: Sequence[tuple[str, str, date]] = [(c, m, d) for c, m, d, _ in found]
+        else:
+            new = [(c, m, d) for c, m, d in found]
+            days = self._history({(c, m) for c, m, _ in new})
+        history: dict[Pair, list[date]] = defaultdict(list)
+        for c, m, d in days:
+            history[(c, m)].append(d)
+        return new, history
+
+    def _history(self, pairs: set[Pair]) -> Sequence[tuple[str, str, date]]:
+        """SQLite: every check-in day of the given (campaign, member) pairs."""
+        if not pairs:
             return []
         table = CheckinDay.__table__  # type: ignore[attr-defined]
-        rows = [{"campaign_id": c, "member_id": m, "day": d} for c, m, d in sorted(self.checkins)]
-        insert, params = rows_insert(self.session, CheckinDay, rows)
-        stmt = insert.on_conflict_do_nothing().returning(
-            table.c.campaign_id, table.c.member_id, table.c.day
-        )
-        return [(c, m, d) for c, m, d in self.session.exec(stmt, params=params).all()]
+        pair = sa.tuple_(table.c.campaign_id, table.c.member_id)
+        query = select(table.c.campaign_id, table.c.member_id, table.c.day)
+        return self.session.exec(query.where(pair.in_(sorted(pairs)))).all()
 
-    def _bump_participants(self) -> dict[Pair, int]:
+    def _bump_participants(self, streaks: dict[Pair, int]) -> dict[Pair, int]:
+        """Add the batch's counts; set the streak of the pairs that checked in (0 in a row
+        means "keep": a pair with a new check-in has a streak of at least 1)."""
         if not self.tallies:
             return {}
-        table = Participant.__table__  # type: ignore[attr-defined]
         rows = [
             {
                 "campaign_id": c,
@@ -196,23 +219,13 @@ class BatchPlan:
                 "joined_at": t.first_at,
                 "count": t.count,
                 "entered": t.entered,
-                "streak": 0,
+                "streak": streaks.get((c, m), 0),
             }
             for (c, m), t in sorted(self.tallies.items())
         ]
-        stmt, params = rows_insert(self.session, Participant, rows)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["campaign_id", "member_id"],
-            set_={
-                "count": table.c["count"] + stmt.excluded["count"],
-                "entered": sa.or_(table.c.entered, stmt.excluded.entered),
-                "joined_at": sa.case(
-                    (stmt.excluded.joined_at < table.c.joined_at, stmt.excluded.joined_at),
-                    else_=table.c.joined_at,
-                ),
-            },
-        ).returning(table.c.campaign_id, table.c.member_id, table.c["count"])
-        return {(c, m): int(n) for c, m, n in self.session.exec(stmt, params=params).all()}
+        stmt = built(self.session, "participants", _participants)
+        found = self.session.exec(stmt, params=rows_params(self.session, rows)).all()
+        return {(c, m): int(n) for c, m, n in found}
 
     def _award_goals(self, totals: dict[Pair, int]) -> None:
         goals = {
@@ -225,6 +238,8 @@ class BatchPlan:
             for c in self.campaigns.values()
             if c.kind == "event"
         }
+        if not goals and not attendance:
+            return
         for (campaign_id, member_id), total in totals.items():
             campaign = self.campaigns[campaign_id]
             before = total - self.tallies[(campaign_id, member_id)].count
@@ -235,11 +250,11 @@ class BatchPlan:
                     Award(campaign, member_id, "attendance", attendance[campaign_id])
                 )
 
-    def _award_streaks(self, new_checkins: list[tuple[str, str, date]]) -> None:
-        pairs = sorted({(c, m) for c, m, _ in new_checkins})
-        history: dict[Pair, list[date]] = defaultdict(list)
-        for campaign_id, member_id, day in self._checkin_history(pairs):
-            history[(campaign_id, member_id)].append(day)
+    def _award_streaks(
+        self, new_checkins: list[CheckinKey], history: dict[Pair, list[date]]
+    ) -> dict[Pair, int]:
+        """Award the streak rewards the new check-ins reach; return each pair's streak (the
+        run holding its latest check-in day)."""
         for campaign_id, member_id, day in new_checkins:
             campaign = self.campaigns[campaign_id]
             params = self.checkin_params(campaign_id)
@@ -249,62 +264,55 @@ class BatchPlan:
                 for r in params.streak_rewards
                 if length >= r.days
             ]
-        streaks = [
-            {
-                "campaign_id": c,
-                "member_id": m,
-                "streak": streak_through(
-                    history[(c, m)], max(history[(c, m)]), self.checkin_params(c).grace_days
-                ),
-            }
-            for c, m in pairs
-        ]
-        self._set_streaks(streaks)
+        return {
+            (c, m): streak_through(
+                history[(c, m)], max(history[(c, m)]), self.checkin_params(c).grace_days
+            )
+            for c, m in {(c, m) for c, m, _ in new_checkins}
+        }
 
-    def _checkin_history(self, pairs: list[Pair]) -> Sequence[tuple[str, str, date]]:
-        """Every check-in day of the given (campaign, member) pairs: one statement."""
-        table = CheckinDay.__table__  # type: ignore[attr-defined]
-        columns = (table.c.campaign_id, table.c.member_id, table.c.day)
-        if not is_postgres(self.session):
-            pair = sa.tuple_(table.c.campaign_id, table.c.member_id)
-            return self.session.exec(select(*columns).where(pair.in_(pairs))).all()
-        rows = [{"campaign_id": c, "member_id": m} for c, m in pairs]
-        incoming = incoming_rows(CheckinDay, ["campaign_id", "member_id"])
-        query = select(*columns).join(
-            incoming,
-            sa.and_(
-                table.c.campaign_id == incoming.c.campaign_id,
-                table.c.member_id == incoming.c.member_id,
+
+def _checkin_days(postgres: bool) -> Any:
+    """The check-in days insert (see BatchPlan._insert_checkins): on PostgreSQL it returns
+    (campaign, member, day, new) for the new days and the earlier days of their pairs."""
+    table = CheckinDay.__table__  # type: ignore[attr-defined]
+    insert = insert_of(CheckinDay, ("campaign_id", "member_id", "day"), postgres)
+    insert = insert.on_conflict_do_nothing().returning(
+        table.c.campaign_id, table.c.member_id, table.c.day
+    )
+    if not postgres:
+        return insert
+    fresh = insert.cte("fresh")
+    pairs = sa.select(fresh.c.campaign_id, fresh.c.member_id).distinct().subquery("pairs")
+    earlier = sa.select(table.c.campaign_id, table.c.member_id, table.c.day, sa.false()).join(
+        pairs,
+        sa.and_(table.c.campaign_id == pairs.c.campaign_id, table.c.member_id == pairs.c.member_id),
+    )
+    return sa.union_all(
+        sa.select(fresh.c.campaign_id, fresh.c.member_id, fresh.c.day, sa.true()), earlier
+    )
+
+
+def _participants(postgres: bool) -> Any:
+    """The participants upsert: counts added, `entered` once true, the earliest `joined_at`,
+    the streak set when the row brings one (> 0); returns each row's new count."""
+    table = Participant.__table__  # type: ignore[attr-defined]
+    names = ("campaign_id", "member_id", "joined_at", "count", "entered", "streak")
+    stmt = insert_of(Participant, names, postgres)
+    return stmt.on_conflict_do_update(
+        index_elements=["campaign_id", "member_id"],
+        set_={
+            "count": table.c["count"] + stmt.excluded["count"],
+            "entered": sa.or_(table.c.entered, stmt.excluded.entered),
+            "joined_at": sa.case(
+                (stmt.excluded.joined_at < table.c.joined_at, stmt.excluded.joined_at),
+                else_=table.c.joined_at,
             ),
-        )
-        return self.session.exec(query, params=rows_param(rows)).all()
-
-    def _set_streaks(self, streaks: list[dict[str, Any]]) -> None:
-        """Set the participants' streaks: one UPDATE … FROM the rows on PostgreSQL."""
-        table = Participant.__table__  # type: ignore[attr-defined]
-        if not is_postgres(self.session):
-            self.session.exec(
-                sa.update(table)
-                .where(
-                    table.c.campaign_id == sa.bindparam("c"),
-                    table.c.member_id == sa.bindparam("m"),
-                )
-                .values(streak=sa.bindparam("s")),
-                params=[
-                    {"c": r["campaign_id"], "m": r["member_id"], "s": r["streak"]} for r in streaks
-                ],
-            )
-            return
-        incoming = incoming_rows(Participant, ["campaign_id", "member_id", "streak"])
-        self.session.exec(
-            sa.update(table)
-            .where(
-                table.c.campaign_id == incoming.c.campaign_id,
-                table.c.member_id == incoming.c.member_id,
-            )
-            .values(streak=incoming.c.streak),
-            params=rows_param(streaks),
-        )
+            "streak": sa.case(
+                (stmt.excluded.streak > 0, stmt.excluded.streak), else_=table.c.streak
+            ),
+        },
+    ).returning(table.c.campaign_id, table.c.member_id, table.c["count"])
 
 
 def claim_unprocessed(
@@ -316,13 +324,17 @@ def claim_unprocessed(
     fresh: dict[tuple[str, str], MessageCreated] = {}
     for m in messages:
         fresh.setdefault((m.source, m.id), m)
-    table = ProcessedEvent.__table__  # type: ignore[attr-defined]
     # Sorted so that racing transactions lock rows in the same order (no deadlock).
     rows = [{"source": s, "event_id": e, "processed_at": now} for s, e in sorted(fresh)]
-    insert, params = rows_insert(session, ProcessedEvent, rows)
-    stmt = insert.on_conflict_do_nothing().returning(table.c.source, table.c.event_id)
-    claimed = {(s, e) for s, e in session.exec(stmt, params=params).all()}
+    stmt = built(session, "processed", _processed)
+    claimed = {(s, e) for s, e in session.exec(stmt, params=rows_params(session, rows)).all()}
     return [m for key, m in fresh.items() if key in claimed]
+
+
+def _processed(postgres: bool) -> Any:
+    table = ProcessedEvent.__table__  # type: ignore[attr-defined]
+    insert = insert_of(ProcessedEvent, ("source", "event_id", "processed_at"), postgres)
+    return insert.on_conflict_do_nothing().returning(table.c.source, table.c.event_id)
 
 
 def apply_events(
@@ -363,14 +375,15 @@ def _count_messages(
     campaigns = running.reading_messages()
     if not campaigns:
         return
-    windows: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)
+    windows: dict[str, set[tuple[datetime, datetime]]] = defaultdict(set)
     for c in campaigns:
-        windows[c.group_id].append((c.starts_at, c.ends_at))
-    relevant = [
-        m
-        for m in messages
-        if any(start <= m.occurred_at < end for start, end in windows[m.group_id])
-    ]
+        windows[c.group_id].add((c.starts_at, c.ends_at))
+    relevant = []
+    for m in messages:
+        for start, end in windows.get(m.group_id, ()):
+            if start <= m.occurred_at < end:
+                relevant.append(m)
+                break
     if not relevant:
         return
     fresh = claim_unprocessed(session=session, messages=relevant, now=now)

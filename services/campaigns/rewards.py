@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
@@ -11,7 +12,7 @@ from sqlmodel import Session, col, func, select
 from services.campaigns.effects import Effects
 from services.campaigns.models import Campaign, Grant, PrizeStock, Winner
 from services.campaigns.schemas import LedgerEntry, MemberRewards, PointsLeaderboard, PointsRow
-from services.campaigns.store import dialect_insert, rows_insert
+from services.campaigns.store import built, dialect_insert, insert_of, rows_params
 from services.common.contracts.notifications import RewardGranted
 from services.common.db import keyset_page, new_id
 
@@ -39,7 +40,6 @@ def grant_many(
     if not unique:
         return []
     ids = {a.key: new_id("g") for a in unique}
-    table = Grant.__table__  # type: ignore[attr-defined]
     rows = [
         {
             "id": ids[a.key],
@@ -54,11 +54,9 @@ def grant_many(
         }
         for a in unique
     ]
-    insert, params = rows_insert(session, Grant, rows)
-    stmt = insert.on_conflict_do_nothing(
-        index_elements=["campaign_id", "member_id", "reason"]
-    ).returning(table.c.campaign_id, table.c.member_id, table.c.reason)
-    inserted = {(c, m, r) for c, m, r in session.exec(stmt, params=params).all()}
+    stmt = built(session, "grants", _grants)
+    found = session.exec(stmt, params=rows_params(session, rows)).all()
+    inserted = {(c, m, r) for c, m, r in found}
     granted = [a for a in unique if a.key in inserted]
     effects.granted(
         session,
@@ -80,6 +78,27 @@ def grant_many(
         effects.grants[a.campaign.kind] += 1
         effects.points[a.campaign.kind] += a.points
     return granted
+
+
+GRANT_COLUMNS = (
+    "id",
+    "group_id",
+    "campaign_id",
+    "kind",
+    "member_id",
+    "reason",
+    "points",
+    "badge",
+    "created_at",
+)
+
+
+def _grants(postgres: bool) -> Any:
+    table = Grant.__table__  # type: ignore[attr-defined]
+    insert = insert_of(Grant, GRANT_COLUMNS, postgres)
+    return insert.on_conflict_do_nothing(
+        index_elements=["campaign_id", "member_id", "reason"]
+    ).returning(table.c.campaign_id, table.c.member_id, table.c.reason)
 
 
 def grant(

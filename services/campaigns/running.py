@@ -23,22 +23,23 @@ MESSAGE_KINDS = ("checkin", "challenge", "lottery", "poll", "feedback", "event")
 """The kinds that read messages (welcome, autoreply, broadcast and invite read none here)."""
 
 
-def _overlap(
-    groups: Sequence[str], lo: datetime, hi: datetime
-) -> tuple[sa.ColumnElement[bool], ...]:
-    return (
-        col(Campaign.group_id).in_(sorted(set(groups))),
-        col(Campaign.status) != "cancelled",
-        col(Campaign.starts_at) <= hi,
-        col(Campaign.ends_at) > lo,
-    )
+_TABLE = Campaign.__table__  # type: ignore[attr-defined]
+_OVERLAP = (
+    _TABLE.c.group_id.in_(sa.bindparam("groups", expanding=True)),
+    _TABLE.c.status != "cancelled",
+    _TABLE.c.starts_at <= sa.bindparam("hi", type_=_TABLE.c.starts_at.type),
+    _TABLE.c.ends_at > sa.bindparam("lo", type_=_TABLE.c.ends_at.type),
+)
+_STAMPS = sa.select(_TABLE.c.id, _TABLE.c.version).where(*_OVERLAP)
+"""The (id, version) of the overlapping campaigns: a Core statement built once (no ORM
+entities to set up, its cache key computed once rather than per poll)."""
 
 
 def overlapping(*, groups: Sequence[str], lo: datetime, hi: datetime) -> SelectOfScalar[Campaign]:
     """The campaigns of the groups, not cancelled, whose windows [starts_at, ends_at) overlap
     [lo, hi]: the one query of "the campaigns where these events happened" (each event still
     has to be checked against its campaign's window). Callers narrow it (kind, drawn_at)."""
-    return select(Campaign).where(*_overlap(groups, lo, hi))
+    return select(Campaign).where(*_OVERLAP).params(groups=sorted(set(groups)), lo=lo, hi=hi)
 
 
 @dataclass(frozen=True)
@@ -96,8 +97,7 @@ class CampaignCache:
         if not events:
             return Running()
         groups, lo, hi = _span(events)
-        where = _overlap(groups, lo, hi)
-        stamps = session.exec(select(Campaign.id, Campaign.version).where(*where)).all()
+        stamps = session.execute(_STAMPS, {"groups": groups, "lo": lo, "hi": hi}).all()
         if not stamps:
             return Running()
         with self._lock:

@@ -83,7 +83,8 @@ def record_joins(
     """Keep the batch's joins in running welcome campaigns as pending, and mark the pending
     joins of members who left (a leave before the join changes nothing). `running`: the
     poll's campaigns (loaded here when not given)."""
-    joins = [e for e in events if isinstance(e, MemberJoined)]
+    welcoming = running is None or bool(running.of_kind("welcome"))
+    joins = [e for e in events if isinstance(e, MemberJoined)] if welcoming else []
     if joins:
         rows = {}
         if running is None:
