@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -18,6 +19,7 @@ from typing import Any, Literal, NamedTuple
 
 import tenacity
 from kafka import KafkaConsumer
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from pydantic import ValidationError
@@ -150,6 +152,12 @@ class ConsumerRunner(BackgroundLoop):
     unless given). Each fetch costs the loop and kafka-python's network thread CPU whether
     or not it brings a record; a consumer whose every poll pays a transaction (delivery)
     trades a few milliseconds of latency for fewer, fuller polls with a longer one.
+
+    `commit_interval_ms` > 0 commits handled offsets at most that often (and when a poll
+    comes back empty, before partitions are revoked, and on a clean stop) instead of after
+    every batch: still only offsets whose handler returned, so a crash replays at most that
+    long of handled records. Only for handlers for which a replay does nothing (delivery's
+    insert is unique on the record id): each commit is a broker round trip per poll.
     """
 
     initial_problem = "starting"
@@ -169,6 +177,7 @@ class ConsumerRunner(BackgroundLoop):
         consumer_overrides: dict[str, Any] | None = None,
         overlap: bool = False,
         fetch_wait_flowing_ms: int = FETCH_WAIT_FLOWING_MS,
+        commit_interval_ms: int = 0,
     ) -> None:
         super().__init__(f"consumer:{group_id}", max_backoff=max_backoff_seconds)
         if (handler is None) == (record_handler is None):
@@ -186,6 +195,11 @@ class ConsumerRunner(BackgroundLoop):
         self._positions: dict[TopicPartition, int] = {}
         self._fetch_wait_flowing = fetch_wait_flowing_ms
         self._fetch_wait = fetch_wait_flowing_ms
+        self._commit_interval = commit_interval_ms / 1000
+        self._commit_due = 0.0
+        # Handled offsets not committed yet (commit_interval_ms), with their last records.
+        self._uncommitted: dict[TopicPartition, int] = {}
+        self._uncommitted_records: list[Record] = []
         self._overlap = overlap
         self._worker: ThreadPoolExecutor | None = None  # made by the first step, ended by teardown
         # The batch the worker handles: its outcome, then what to commit once it is done.
@@ -221,7 +235,10 @@ class ConsumerRunner(BackgroundLoop):
         }
         config.update(self._overrides)
         consumer = KafkaConsumer(**config)
-        consumer.subscribe(self.topics)
+        if self._commit_interval:
+            consumer.subscribe(self.topics, listener=_CommitBeforeRevoke(self))
+        else:
+            consumer.subscribe(self.topics)
         return consumer
 
     def _report(self, kind: ErrorKind, exc: BaseException, records: Sequence[Record] = ()) -> None:
@@ -252,6 +269,8 @@ class ConsumerRunner(BackgroundLoop):
             for m in messages
         ]
         self._adapt_fetch_wait(flowing=bool(records))
+        if self._uncommitted and (not records or time.monotonic() >= self._commit_due):
+            self.flush_commits()
         # Records of a partition come in offset order: its last one is what to commit.
         offsets = {tp: messages[-1].offset + 1 for tp, messages in polled.items() if messages}
         if self._overlap:
@@ -301,6 +320,9 @@ class ConsumerRunner(BackgroundLoop):
             with contextlib.suppress(Exception):  # Stopped too: then nothing is committed
                 self._finish_pending()
             self._pending = None
+        if self._uncommitted and self._consumer is not None:
+            with contextlib.suppress(Exception):
+                self.flush_commits()
         if self._worker is not None:
             self._worker.shutdown()
             self._worker = None
@@ -409,7 +431,25 @@ class ConsumerRunner(BackgroundLoop):
         CONSUMED.labels(self.group_id, record.topic, "deadlettered").inc()
 
     def _commit(self, next_offsets: dict[TopicPartition, int], records: list[Record]) -> None:
-        """Commit each partition's next offset (`records` only name them in an error report)."""
+        """Commit each partition's next offset (`records` only name them in an error report),
+        now or, with commit_interval_ms, once the interval has passed."""
+        if self._commit_interval:
+            self._uncommitted.update(next_offsets)
+            self._uncommitted_records = records
+            if time.monotonic() >= self._commit_due:
+                self.flush_commits()
+            return
+        self._commit_now(next_offsets, records)
+
+    def flush_commits(self) -> None:
+        """Commit the handled offsets held back by commit_interval_ms."""
+        offsets, records = self._uncommitted, self._uncommitted_records
+        self._uncommitted, self._uncommitted_records = {}, []
+        self._commit_due = time.monotonic() + self._commit_interval
+        if offsets:
+            self._commit_now(offsets, records)
+
+    def _commit_now(self, next_offsets: dict[TopicPartition, int], records: list[Record]) -> None:
         offsets = {tp: OffsetAndMetadata(nxt, "", -1) for tp, nxt in next_offsets.items()}
         assert self._consumer is not None
         try:
@@ -438,3 +478,16 @@ class ConsumerRunner(BackgroundLoop):
             if position is None:
                 continue
             LAG.labels(self.group_id, tp.topic, str(tp.partition)).set(max(highwater - position, 0))
+
+
+class _CommitBeforeRevoke(ConsumerRebalanceListener):
+    """Commits what a runner holds back (commit_interval_ms) before its partitions go."""
+
+    def __init__(self, runner: ConsumerRunner) -> None:
+        self._runner = runner
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        self._runner.flush_commits()
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        pass
