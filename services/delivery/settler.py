@@ -15,6 +15,11 @@ result at most (settle.py `settle_and_claim`), and runs `refill` on them in the 
 worker thread (the dispatcher routes, plans and paces them there); what it returns goes
 to `launch` on the loop. A busy group's records thus follow each other with no claim
 transaction and no executor hop of their own.
+
+With `linger`, a write about to start waits up to that long while `calling()` says calls
+are still under way, and starts as soon as the last of them has submitted: records that
+trickle in are handed over a poll at a time and called together, and their results then
+share one transaction instead of paying one each.
 """
 
 from __future__ import annotations
@@ -47,9 +52,13 @@ class Settler:
         lease: timedelta = LEASE,
         refill: Callable[[list[Claim]], list[Any]] | None = None,
         launch: Callable[[list[Any]], None] = lambda _: None,
+        linger: float = 0.0,
+        calling: Callable[[], int] = lambda: 0,
     ) -> None:
         self._engine, self._topic, self._max_batch = engine, topic, max_batch
         self._lease, self._refill, self._launch = lease, refill, launch
+        self._linger, self._calling = linger, calling
+        self._gathered: asyncio.Event | None = None  # set when no call is under way
         self._pending: list[tuple[Settlement, Waiter]] = []
         self._writing = False
         self._drain_task: asyncio.Task[None] | None = None
@@ -58,6 +67,8 @@ class Settler:
         """Write `item` with whatever else is pending; the row when now finished, else None."""
         waiter: Waiter = asyncio.get_running_loop().create_future()
         self._pending.append((item, waiter))
+        if self._gathered is not None and self._calling() == 0:
+            self._gathered.set()
         if not self._writing:  # the write starts at the loop's next turn, with all pending
             self._writing = True
             self._drain_task = asyncio.get_running_loop().create_task(self._drain())
@@ -66,11 +77,23 @@ class Settler:
     async def _drain(self) -> None:
         try:
             while self._pending:
+                if self._linger > 0 and self._calling() > 0:
+                    await self._gather()
                 batch = self._pending[: self._max_batch]
                 del self._pending[: self._max_batch]
                 await self._write(batch)
         finally:
             self._writing = False
+
+    async def _gather(self) -> None:
+        """Wait until no call is under way (each submits as it ends), or `linger` at most."""
+        gathered = self._gathered = asyncio.Event()
+        timer = asyncio.get_running_loop().call_later(self._linger, gathered.set)
+        try:
+            await gathered.wait()
+        finally:
+            timer.cancel()
+            self._gathered = None
 
     async def _write(self, batch: list[tuple[Settlement, Waiter]]) -> None:
         items = [item for item, _ in batch]

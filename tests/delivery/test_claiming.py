@@ -7,6 +7,7 @@ a replayed record inserts nothing and is not claimed.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from services.common.db import make_engine, utcnow
 from services.delivery.models import DONE, IN_FLIGHT, PENDING, Delivery, DeliveryOutbox
 from services.delivery.policy import Decision
 from services.delivery.settle import Settlement, settle_and_claim
+from services.delivery.settler import Settler
 from services.delivery.store import claim_due, insert_claiming
 
 DELIVERED = Decision(True, "delivered", "ok")
@@ -136,3 +138,26 @@ def test_settling_claims_only_where_a_next_head_can_be(engine):
     )
     assert results == [None] and [(c.row.id, c.row.step) for c in follow] == [("dl_b1", 1)]
     assert _states(engine)["b1"] == (IN_FLIGHT, 2)
+
+
+def test_results_of_calls_made_together_settle_in_one_transaction(engine):
+    _, claims = _insert(engine, [_row("a1", "g1"), _row("b1", "g2")], room=10)
+    commits: list[int] = []
+    event.listen(engine, "commit", lambda _conn: commits.append(1))
+    calling = [2]
+
+    async def run() -> list[Any]:
+        # A long linger: the write starts when the last call under way has submitted.
+        settler = Settler(engine, "receipts", linger=60.0, calling=lambda: calling[0])
+
+        async def call_then_settle(claim: Any, turns: int) -> Any:
+            for _ in range(turns):  # the second call ends a few loop turns after the first
+                await asyncio.sleep(0)
+            calling[0] -= 1
+            return await settler.submit(Settlement(claim.row.seq, claim.token, DELIVERED))
+
+        return await asyncio.gather(call_then_settle(claims[0], 0), call_then_settle(claims[1], 5))
+
+    rows = asyncio.run(run())
+    assert [r.outcome for r in rows] == ["delivered", "delivered"]
+    assert len(commits) == 1
