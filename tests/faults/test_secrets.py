@@ -34,7 +34,7 @@ from tests.ingest.helpers import (
 )
 from tests.support import LIMITED_GROUP, SOURCE_SECRETS, auth
 from tools.localstack import free_port, stop
-from tools.stack import service_stack, settings_env, start_service
+from tools.stack import HTTP, service_stack, settings_env, start_service
 
 JSON = {"Content-Type": "application/json"}
 REDIS_PASSWORD = "redis-pass-" + uuid.uuid4().hex[:12]
@@ -162,7 +162,7 @@ def broken_traffic(
         deadline = time.monotonic() + 20
         while proc.poll() is None and time.monotonic() < deadline:
             try:
-                httpx.get(f"{base}/healthz", timeout=2)
+                HTTP.get(f"{base}/healthz", timeout=2)
                 break
             except httpx.HTTPError:
                 time.sleep(0.2)
@@ -222,7 +222,7 @@ def test_no_secret_in_logs_error_bodies_or_metrics(make_settings, tokens, tmp_pa
                 with httpx.Client(base_url=stack.url(service), timeout=30) as client:
                     responses += rest_traffic(client, service, tokens)
             for service in stack.ports:
-                metrics_pages[service] = httpx.get(f"{stack.url(service)}/metrics").text
+                metrics_pages[service] = HTTP.get(f"{stack.url(service)}/metrics").text
             bodies = [r.text for r in responses]
             logs = dict(stack.logs)
         broken_responses = broken_traffic(broken, tokens)
