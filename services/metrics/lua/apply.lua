@@ -257,7 +257,8 @@ local function record(id)
     local a, b, c, d, e, f, g, h = unpack_record(REC_FORMAT, mem, mem_spans, id, REC_BYTES)
     r = {a, b, c, d, e, f, g, h}
     members[id] = r
-    before[id] = {a, b, c, d, e, f, g, h}
+    -- Only a joined member has acquisition counts to move (acq_flags of the rest is nil).
+    if a ~= 0 then before[id] = {a, b, c, d, e, f, g, h} end
   end
   return r
 end
@@ -647,7 +648,7 @@ end
 -- then by last message.
 local recent_args, quiet_args, gone, records_out = {}, {}, {}, {}
 for id, r in pairs(members) do
-  local was, now, j = acq_flags(before[id]), acq_flags(r), joins[id]
+  local was, now, j = before[id] and acq_flags(before[id]), acq_flags(r), joins[id]
   if not same(was, now) or (j and (j[1] ~= j.orig[1] or j[2] ~= j.orig[2])) then
     j = joined(id)
     -- Members recorded before the counts existed were never added: nothing to take back.
@@ -655,7 +656,7 @@ for id, r in pairs(members) do
     acq_delta(now, j[1], j[2], 1)
     j[4] = now and 1 or 0
   end
-  local sid = fmt('%d', id)
+  local sid = id_text[id] or fmt('%d', id)
   records_out[id] = pack(REC_FORMAT, r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8])
   if r[4] > 0 then
     recent_args[#recent_args + 1] = fmt('%d', r[4])
