@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 
@@ -37,6 +37,10 @@ class _Entry:
     segments: int
 
 
+Hit = tuple[int, tuple[int, tuple["_Entry", ...], int]]
+"""What the automaton yields: (end index, (key length, its entries, its simple slot or -1))."""
+
+
 def _wordish(ch: str) -> bool:
     return ch.isalnum() and not ("\u2e80" <= ch <= "\u9fff" or "\uac00" <= ch <= "\ud7af")
 
@@ -57,56 +61,89 @@ class KeywordMatcher:
                 if folded := fold(term):
                     entries[folded].append(_Entry(_ALLOW, slot, index, 0, 1))
         self._automaton: ahocorasick.Automaton | None = None
+        self.iter: Callable[[str], Iterator[Hit]] | None = None
         if entries:
             automaton = ahocorasick.Automaton()
             for key, found in entries.items():
-                automaton.add_word(key, (len(key), tuple(found)))
+                automaton.add_word(key, (len(key), tuple(found), self._simple_slot(found)))
             automaton.make_automaton()
             self._automaton = automaton
+            self.iter = automaton.iter
+
+    def _simple_slot(self, entries: list[_Entry]) -> int:
+        """The one rule slot of a key that only ends whole terms of a substring rule, or -1.
+
+        A text whose every hit is such a key of one rule needs no allow-list, wildcard or
+        boundary work: its evidence is the earliest hit (`resolve`'s fast path).
+        """
+        slots = {e.slot for e in entries}
+        if len(slots) != 1 or any(e.what != _TERM or e.segments != 1 for e in entries):
+            return -1
+        slot = slots.pop()
+        return -1 if self._whole_word[slot] else slot
 
     def __len__(self) -> int:
         return len(self._rules)
 
     def scan(self, text: Text) -> dict[int, str]:
         """Return {rule slot: evidence} for the rules whose terms the text contains."""
-        automaton = self._automaton
-        if automaton is None:
+        if self.iter is None:
             return _NOTHING
-        found = None
         # A plain loop: list(automaton.iter(...)) is twice as slow on pyahocorasick 2.x.
-        for item in automaton.iter(text.folded):
+        found = None
+        for item in self.iter(text.folded):
             if found is None:
                 found = [item]
             else:
                 found.append(item)
-        if found is None:
-            return _NOTHING
-        hits = [
-            (end - length + 1, end + 1, entry)
-            for end, (length, entries) in found
-            for entry in entries
-        ]
-        return self._resolve(text, hits)
+        return _NOTHING if found is None else self.resolve(text, found)
 
-    def _resolve(self, text: Text, hits: list[tuple[int, int, _Entry]]) -> dict[int, str]:
-        allowed: dict[int, list[tuple[int, int]]] = defaultdict(list)
-        plain: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
-        pieces: dict[tuple[int, int, int], list[tuple[int, int, int]]] = defaultdict(list)
-        for start, end, entry in hits:
-            if entry.what == _ALLOW:
-                allowed[entry.slot].append((start, end))
-            elif entry.segments == 1:
-                plain[entry.slot].append((start, end, entry.term))
+    def resolve(self, text: Text, found: list[Hit]) -> dict[int, str]:
+        """Return {rule slot: evidence} from the automaton's hits in `text.folded`.
+
+        The rulebook iterates the automaton itself (`self.iter`) and builds the `Text`
+        only when something was found: nine messages in ten find nothing.
+        """
+        slot = found[0][1][2]
+        if slot >= 0:
+            best_start, best_end = len(text.folded), 0
+            for end, (length, _entries, simple) in found:
+                if simple != slot:
+                    break
+                start = end - length + 1
+                if start < best_start or (start == best_start and end < best_end):
+                    best_start, best_end = start, end
             else:
-                pieces[(entry.slot, entry.term, entry.segments)].append((entry.segment, start, end))
-        for (slot, term, count), found in pieces.items():
-            if span := _in_order(found, count):
-                plain[slot].append((*span, term))
+                lo, hi = text.clean_span(best_start, best_end + 1)
+                return {slot: text.clean[lo:hi]}
+        return self._resolve(text, found)
+
+    def _resolve(self, text: Text, found: list[Hit]) -> dict[int, str]:
+        allowed: dict[int, list[tuple[int, int]]] = {}
+        plain: dict[int, list[tuple[int, int, int]]] = {}
+        pieces: dict[tuple[int, int, int], list[tuple[int, int, int]]] = {}
+        for last, (length, entries, _simple) in found:
+            start, end = last - length + 1, last + 1
+            for entry in entries:
+                if entry.what == _ALLOW:
+                    allowed.setdefault(entry.slot, []).append((start, end))
+                elif entry.segments == 1:
+                    plain.setdefault(entry.slot, []).append((start, end, entry.term))
+                else:
+                    key = (entry.slot, entry.term, entry.segments)
+                    pieces.setdefault(key, []).append((entry.segment, start, end))
+        for (slot, term, count), segments in pieces.items():
+            # Most texts hold one segment of a wildcard term (`加` of `加*信`), not all.
+            if len({segment for segment, _, _ in segments}) == count and (
+                span := _in_order(segments, count)
+            ):
+                plain.setdefault(slot, []).append((*span, term))
         result: dict[int, str] = {}
         for slot, candidates in plain.items():
-            overlaps_allowed = _overlap_test(allowed.get(slot, []))
-            for start, end, _term in sorted(candidates):
-                if overlaps_allowed(start, end):
+            allow_spans = allowed.get(slot)
+            overlaps_allowed = _overlap_test(allow_spans) if allow_spans else None
+            for start, end, _term in sorted(candidates) if len(candidates) > 1 else candidates:
+                if overlaps_allowed is not None and overlaps_allowed(start, end):
                     continue
                 lo, hi = text.clean_span(start, end)
                 if self._whole_word[slot] and not _bounded(text.clean, lo, hi):
@@ -118,8 +155,6 @@ class KeywordMatcher:
 
 def _overlap_test(spans: list[tuple[int, int]]) -> Callable[[int, int], bool]:
     """Return a test telling in O(log n) whether [start, end) overlaps one of the spans."""
-    if not spans:
-        return lambda start, end: False
     spans = sorted(spans)
     starts = [a for a, _ in spans]
     reach = list(accumulate((b for _, b in spans), max))
@@ -133,6 +168,14 @@ def _overlap_test(spans: list[tuple[int, int]]) -> Callable[[int, int], bool]:
 
 def _in_order(found: list[tuple[int, int, int]], count: int) -> tuple[int, int] | None:
     """Return the first span where segments 0..count-1 occur in order with bounded gaps."""
+    if len(found) == count:  # each segment once (the caller saw every one): no search
+        once = sorted(found)
+        end = once[0][2]
+        for _segment, start, stop in once[1:]:
+            if not end <= start <= end + MAX_GAP:
+                return None
+            end = stop
+        return once[0][1], end
     by_segment: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for segment, start, end in found:
         by_segment[segment].append((start, end))

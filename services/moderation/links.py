@@ -22,11 +22,15 @@ _LINK = re.compile(
 _IDEOGRAPHIC_DOT = re.compile(r"(?<=[a-z0-9])[。｡](?=[a-z])")
 
 
+# Whether there is one: the same test, but led by the dot so `re` only stops at dots.
+_HAS_IDEOGRAPHIC_DOT = re.compile(r"[。｡](?<=[a-z0-9][。｡])(?=[a-z])").search
+
+
 def may_hold_link(clean: str) -> bool:
     """Tell cheaply whether the text can hold a link at all (a dot, or a disguised one)."""
     if "." in clean:
         return True
-    return ("。" in clean or "｡" in clean) and _IDEOGRAPHIC_DOT.search(clean) is not None
+    return ("。" in clean or "｡" in clean) and _HAS_IDEOGRAPHIC_DOT(clean) is not None
 
 
 def find_links(clean: str) -> list[tuple[str, str]]:

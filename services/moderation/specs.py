@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from services.common.contracts.events import Event, MemberJoined, MemberUpdated, MessageCreated
 from services.moderation.params import ReportsPolicy, parse_params
@@ -133,8 +133,14 @@ class Context:
     joined_at: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Match:
+class Match(NamedTuple):
+    """One matched rule of a verdict, with its evidence.
+
+    A NamedTuple rather than a frozen dataclass: the rulebook makes one per matched rule
+    in the hot loop, and a frozen dataclass's __init__ (one object.__setattr__ per field)
+    cost 5-7 times as much.
+    """
+
     rule_id: str
     kind: str
     evidence: str
@@ -148,9 +154,12 @@ class Match:
         return {"rule_id": self.rule_id, "kind": self.kind, "evidence": self.evidence}
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """The rules an event matched; enforced ones decide the action."""
+class Verdict(NamedTuple):
+    """The rules an event matched; enforced ones decide the action.
+
+    A NamedTuple like Match (made once per judged event that matched something); its
+    truth is whether anything matched, not the tuple's length.
+    """
 
     matched: tuple[Match, ...] = ()
     shadow_matched: tuple[Match, ...] = ()

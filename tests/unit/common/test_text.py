@@ -7,7 +7,7 @@ import unicodedata
 import pytest
 
 from services.common import text as folding
-from services.common.text import Text, fold, plain_form
+from services.common.text import Text, fold, forms, plain_form
 
 
 @pytest.mark.parametrize(
@@ -75,3 +75,29 @@ def test_text_forms_equal_the_slow_path(text: str) -> None:
     assert form.clean == slow.casefold()
     assert form.folded == folding._DROP.sub("", slow.casefold())
     assert form.folded == fold(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["plain ascii v.x", "加個微信吧，謝謝", "ＶＸ１３８", "cafe\u0301 가\u11a8", "今天练腿了", ""],
+)
+def test_forms_are_what_a_text_holds(text: str) -> None:
+    form = Text(text)
+    assert forms(text) == (form.plain, form.clean, form.folded)
+    again = Text.of(*forms(text))
+    assert (again.plain, again.clean, again.folded) == (form.plain, form.clean, form.folded)
+
+
+def test_clean_span_maps_every_folded_span_like_a_position_table() -> None:
+    # The position of each kept character, the reference clean_span is an optimisation of.
+    for raw in ["请 加.微.信 谢谢", "..a..b..", "加😊微😊信🌹", "a_b-c d", "Straße ß!", "İi x"]:
+        text = Text(raw)
+        kept = [i for i, ch in enumerate(text.clean) if ch.isalnum()]
+        assert len(kept) == len(text.folded)
+        for start in range(len(kept)):
+            for end in range(start + 1, len(kept) + 1):
+                assert text.clean_span(start, end) == (kept[start], kept[end - 1] + 1), (
+                    raw,
+                    start,
+                    end,
+                )

@@ -357,3 +357,73 @@ def test_url_hosts_read_like_urlsplit() -> None:
         except ValueError:
             expected = ""
         assert _url_host(link) == expected, link
+
+
+# The keyword resolution's shortcuts (one rule's whole terms: the earliest hit; a wildcard
+# whose segments each occur once: no search) and the verdict built from the matched rules
+# only must say what the general paths say.
+
+
+@pytest.mark.parametrize(
+    ("text", "evidence"),
+    [
+        ("先代购 再加微信", "代购"),  # whole terms only: the earliest hit
+        ("加 微 信 和 vx", "加 微 信"),  # the earliest, mapped back over the spaces
+        ("加个微信", "加个微信"),  # a wildcard's segments once each, in order
+        ("信然后加", None),  # segments out of order
+        ("加" + "一" * 9 + "信", None),  # a gap longer than MAX_GAP
+        ("加一加二信", "加一加二信"),  # a segment twice: the general search, first start
+        ("用微信支付", None),  # the allow-term overlaps the hit
+        ("用微信支付，加微信", "加微信"),  # ...but not a later one
+    ],
+)
+def test_keyword_shortcuts_give_the_general_evidence(text: str, evidence: str | None) -> None:
+    rulebook = Rulebook(
+        [rule("keywords", {"keywords": ["加微信", "vx", "代购", "加*信"], "allow": ["微信支付"]})]
+    )
+    verdict = rulebook.evaluate(
+        Subject(type="message.created", member_id="m", occurred_at=NOW, text=text)
+    )
+    assert [m.evidence for m in verdict.matched] == ([evidence] if evidence else [])
+
+
+def test_whole_word_rules_never_take_the_earliest_hit_shortcut() -> None:
+    rulebook = Rulebook([rule("keywords", {"keywords": ["vx", "wx"], "match": "word"})])
+    assert says(rulebook, "vxworks wx") == ["r-keywords"]
+    verdict = rulebook.evaluate(
+        Subject(type="message.created", member_id="m", occurred_at=NOW, text="vxworks wx")
+    )
+    assert verdict.matched[0].evidence == "wx"
+
+
+def test_verdicts_list_matches_in_rule_order_and_are_false_when_empty() -> None:
+    rulebook = Rulebook(
+        [
+            rule("regex", {"pattern": "abc"}, rule_id="first", action="flag"),
+            rule("keywords", {"keywords": ["abc"]}, rule_id="second", action="ban"),
+            rule("links", {}, rule_id="third", action="mute", mode="shadow"),
+        ]
+    )
+    verdict = rulebook.evaluate(
+        Subject(type="message.created", member_id="m", occurred_at=NOW, text="abc x.com")
+    )
+    assert [m.rule_id for m in verdict.matched] == ["first", "second"]
+    assert [m.rule_id for m in verdict.shadow_matched] == ["third"]
+    assert verdict and verdict.action == "ban"
+    clear = rulebook.evaluate(
+        Subject(type="message.created", member_id="m", occurred_at=NOW, text="nothing")
+    )
+    assert not clear and clear.action is None and not clear.exempt
+
+
+def test_rules_sharing_an_id_each_give_a_match() -> None:
+    rulebook = Rulebook(
+        [
+            rule("keywords", {"keywords": ["代购"]}, rule_id="same", action="warn"),
+            rule("regex", {"pattern": "代购"}, rule_id="same", action="mute"),
+        ]
+    )
+    verdict = rulebook.evaluate(
+        Subject(type="message.created", member_id="m", occurred_at=NOW, text="代购")
+    )
+    assert [(m.rule_id, m.action) for m in verdict.matched] == [("same", "warn"), ("same", "mute")]
