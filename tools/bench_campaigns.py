@@ -3,13 +3,16 @@
 Every group has an active check-in (keyword 打卡, streak rewards) and an active
 challenge (20 messages) running; 10% of the messages are check-ins. One
 ConsumerRunner with the real handler (dedup rows, participation upserts, grants, the
-campaign cache, the outbox relay publishing to campaigns.rewards.v1, offset commit) reads a
-fresh topic, timed until its outbox is drained; beside it, the raw kafka-python consume
-rate of the same topic, measured in the same run.
+campaign cache, the outbox relay publishing to campaigns.rewards.v1, offset commit) and the
+service's poll size (`events_settings`) reads a fresh topic, timed until its outbox is
+drained; beside it, the raw kafka-python consume rate of the same topic, measured in the
+same run. The notes give the CPU per event of the consumer process and, when PostgreSQL
+runs on this machine, of its backends serving the consumer (/proc of their pids).
 """
 
 from __future__ import annotations
 
+import os
 import random
 import time
 import uuid
@@ -18,10 +21,11 @@ from functools import partial
 from typing import Any
 
 import orjson
+import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from services.campaigns.app import migrate_campaigns
-from services.campaigns.consumer import handle_batch
+from services.campaigns.consumer import events_settings, handle_batch
 from services.campaigns.effects import Topics, relay
 from services.campaigns.models import Outbox
 from services.campaigns.planning import create_campaign
@@ -123,11 +127,32 @@ def _drained(engine: Any, timeout: float = 120.0) -> float:
         time.sleep(0.005)
 
 
+def _backends_cpu(engine: Any, app: str) -> float | None:
+    """CPU seconds so far of the PostgreSQL backends serving `app` (their /proc stat), or None
+    when the server's processes are not visible here (another host, SQLite)."""
+    if engine.dialect.name != "postgresql":
+        return None
+    with engine.connect() as conn:
+        pids = conn.execute(
+            sa.text("SELECT pid FROM pg_stat_activity WHERE application_name = :app"),
+            {"app": app},
+        ).scalars()
+        ticks = 0
+        try:
+            for pid in pids:
+                with open(f"/proc/{pid}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+                ticks += int(fields[11]) + int(fields[12])  # utime + stime
+        except OSError:
+            return None
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def consumer_rates(
     *, bootstrap: str, redis_url: str, database_url: str, events: int
-) -> tuple[float, float, float]:
+) -> tuple[float, float, float, float | None]:
     """Produce a fresh topic; return (campaigns consumer events/s, raw consume records/s,
-    the consumer process's CPU µs per event).
+    the consumer process's CPU µs per event, its PostgreSQL backends' CPU µs per event).
 
     The consumer runs as the service runs it: the campaign cache and the outbox relay
     woken after each batch; its time runs until the last event is handled and every
@@ -153,7 +178,11 @@ def consumer_rates(
             settings.topic_deadletter,
         ],
     )
-    engine = make_engine(database_url)
+    app = f"bench-campaigns-{run}"
+    tagged = database_url
+    if database_url.startswith("postgresql"):
+        tagged += ("&" if "?" in database_url else "?") + f"application_name={app}"
+    engine = make_engine(tagged)
     _campaigns(engine, run)
     raw_produce_rate(
         bootstrap=bootstrap, topic=settings.topic_events, payloads=_payloads(run, events)
@@ -174,19 +203,26 @@ def consumer_rates(
         events,
     )
     try:
+        backends = _backends_cpu(engine, app)
         cpu = time.process_time()
         rate = consumer_rate(
-            settings=settings, group="campaigns", handler=finish, expect=events, timeout=300
+            settings=events_settings(settings),
+            group="campaigns",
+            handler=finish,
+            expect=events,
+            timeout=300,
         )
         drained = _drained(engine)
         cpu = time.process_time() - cpu
+        after = _backends_cpu(engine, app)
+        backends = None if backends is None or after is None else after - backends
     finally:
         outbox.stop()
         producer.close()
         engine.dispose()
     # The relay may still publish after the last batch: that time counts too.
     rate = events / (events / rate + max(drained - finish.at, 0.0))
-    return rate, raw, cpu * 1e6 / events
+    return rate, raw, cpu * 1e6 / events, None if backends is None else backends * 1e6 / events
 
 
 def run(
@@ -214,6 +250,8 @@ def run(
     value = median([p[0] for p in pairs])
     raw = median([p[1] for p in pairs])
     cpu = median([p[2] for p in pairs])
+    backends = [p[3] for p in pairs if p[3] is not None]
+    database_cpu = f", PostgreSQL backends {median(backends):.0f} us/event" if backends else ""
     dialect = "postgresql" if database_url.startswith("postgresql") else "sqlite"
     return [
         row(
@@ -228,7 +266,7 @@ def run(
                 f"both campaigns active in every group; {dialect}; median of {repeats}; "
                 "ratio = value / raw (higher is better); includes dedup rows, upserts, grants, "
                 "outbox publish (relay thread, timed until drained) and offset commits; "
-                f"consumer process CPU {cpu:.0f} us/event"
+                f"consumer process CPU {cpu:.0f} us/event{database_cpu}"
             ),
         )
     ]

