@@ -51,7 +51,7 @@ from tools.bench_e2e import (
     service_database,
     service_env,
 )
-from tools.bench_raw import median, ratio_of, row
+from tools.bench_raw import median, percentile, ratio_of, row
 from tools.platform_double import DoubleConfig
 
 SOURCE = "bench-tg-fast"
@@ -110,23 +110,27 @@ def _delivery_rate(
 
 def _trickle_cpu(
     *, producer: KafkaProducer, topic: str, watcher: TopicWatcher, targets: list[Target]
-) -> float:
+) -> tuple[float, list[float]]:
     """Produce a delete action per target at TRICKLE_RATE/s (open loop); the delivery
-    process's CPU milliseconds per record, from the first send to the last receipt."""
+    process's CPU milliseconds per record, from the first send to the last receipt, and
+    each record's send → receipt milliseconds."""
     records = _actions(targets, f"tr-{uuid.uuid4().hex[:8]}")
     ids = {record_id for record_id, _, _ in records}
+    sent: dict[str, float] = {}
     cpu = cpu_seconds(PIDS["delivery"])
     started = time.perf_counter()
-    for i, (_, key, value) in enumerate(records):
+    for i, (record_id, key, value) in enumerate(records):
         delay = started + i / TRICKLE_RATE - time.perf_counter()
         if delay > 0:
             time.sleep(delay)
+        sent[record_id] = time.perf_counter()
         producer.send(topic, key=key, value=value)
         producer.flush(timeout=10)
     missing = watcher.wait_for(ids, timeout=60 + len(ids) / 50)
     if missing:
         raise RuntimeError(f"delivery (trickle): {missing} of {len(ids)} receipts did not arrive")
-    return (cpu_seconds(PIDS["delivery"]) - cpu) * 1000 / len(ids)
+    cpu_ms = (cpu_seconds(PIDS["delivery"]) - cpu) * 1000 / len(ids)
+    return cpu_ms, [(watcher.arrived[i] - at) * 1000 for i, at in sent.items()]
 
 
 async def _bare_calls(url: str, targets: list[Target], concurrency: int) -> float:
@@ -158,6 +162,7 @@ def run(
     repeats = 1 if smoke else repeats
     settings = private_settings(bootstrap=bootstrap, redis_url=redis_url, name="delivery")
     delivered, bare, cpu, trickle = [], [], [], []
+    latencies: list[float] = []
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-dl-")))
         double = stack.enter_context(serve_double(workdir))
@@ -188,9 +193,12 @@ def run(
             cpu.append(cpu_ms)
             bare.append(bare_rate(double=double, targets=_targets(count=count, groups=groups,
                                                                    seed=k + 101)))  # fmt: skip
-            trickle.append(_trickle_cpu(producer=producer, topic=topic, watcher=watcher,
-                                        targets=_targets(count=count // 5, groups=TRICKLE_GROUPS,
-                                                         seed=k + 201)))  # fmt: skip
+            trickle_ms, spans = _trickle_cpu(
+                producer=producer, topic=topic, watcher=watcher,
+                targets=_targets(count=count // 5, groups=TRICKLE_GROUPS, seed=k + 201),
+            )  # fmt: skip
+            trickle.append(trickle_ms)
+            latencies.extend(spans)
         calls = len(double_calls(double, "deleteMessage"))
     value, raw = median(delivered), median(bare)
     ratio = ratio_of(value, raw)
@@ -213,5 +221,6 @@ def run(
             notes=f"{count // 5} delete actions at {TRICKLE_RATE:g}/s open-loop over "
                   f"{TRICKLE_GROUPS} groups (the e2e benchmark's delivery load at 500 webhooks/s), "
                   f"first sent → last receipt; the delivery process's CPU from /proc; median "
-                  f"of {repeats}"),
+                  f"of {repeats}; send → receipt p50 {percentile(latencies, 50):.0f} ms, p99 "
+                  f"{percentile(latencies, 99):.0f} ms"),
     ]  # fmt: skip
