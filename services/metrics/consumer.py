@@ -8,7 +8,6 @@ import time
 from pydantic import ValidationError
 
 from services.common.contracts.actions import ModerationAction
-from services.common.contracts.events import InvalidEvent
 from services.common.kafka.consumer import Record
 from services.metrics.apply import Applier, ApplyResult
 from services.metrics.facts import decode_facts
@@ -42,23 +41,15 @@ def handle_events(records: list[Record], *, applier: Applier) -> None:
     """Apply one poll's records of community.events.v1; return only once Redis has them all.
 
     Records are decoded here (facts.decode_facts: lean for the usual shapes, the kernel's
-    decode_record for the rest), not by the runner. An invalid record is raised after the
-    valid ones are applied: the runner then retries the batch (the script skips what it
-    already applied), handles its records one by one and dead-letters the invalid one with
-    InvalidEvent's message, as its own decoding would have.
+    decode_record for the rest), not by the runner. A batch holding an invalid record is
+    refused before anything is applied: the runner retries it, then handles its records one
+    by one, applying the valid ones and dead-lettering the invalid one with InvalidEvent's
+    message, as its own decoding would have.
     """
     started = time.perf_counter()
-    facts, invalid = [], None
-    for record in records:
-        try:
-            facts.append(decode_facts(record.value))
-        except InvalidEvent as exc:
-            invalid = invalid or exc
-    result = applier.apply_facts(facts)
+    result = applier.apply_facts([decode_facts(record.value) for record in records])
     BATCH_APPLY_SECONDS.observe(time.perf_counter() - started)
     _export(result)
-    if invalid is not None:
-        raise invalid
 
 
 def handle_actions(records: list[Record], *, applier: Applier) -> None:

@@ -98,9 +98,10 @@ def _is_id(value: Any) -> TypeGuard[str]:
     return type(value) is str and 0 < len(value) <= MAX_ID_LENGTH
 
 
-# Group and member ids already found valid: a few thousand recur in every batch.
+# Group and member ids already found valid: a few hundred recur in every batch (bounded:
+# the set is emptied when full).
 _path_ids: set[str] = set()
-_PATH_IDS_KEPT = 100_000
+_PATH_IDS_KEPT = 20_000
 
 
 def _is_path_id(value: Any) -> TypeGuard[str]:
