@@ -131,58 +131,19 @@ class Rulebook:
         return member_id in self.policy.exempt_members
 
     def evaluate(self, subject: Subject, context: Context | None = None) -> Verdict:
-        """Judge one subject; the verdict lists enforced and shadow matches."""
+        """Judge one subject; the verdict lists enforced and shadow matches.
+
+        The hot loop of the consumer and of the benchmark, so a message is judged here in
+        one call: its text is folded once into locals (a `Text` is built only for a keyword
+        hit, to map evidence back), and each rule kind is skipped by one test when it
+        cannot match.
+        """
         if subject.member_id in self._exempt:
             return EXEMPT
-        found: Found = (
-            self._judge_message(subject, context or _NO_CONTEXT)
-            if subject.type == "message.created"
-            else {}
-        )
-        if subject.check_name and subject.display_name is not None and self._names:
-            self._judge_name(subject.display_name, found)
-        if not found:
-            return CLEAR
-        matched: list[Match] = []
-        shadow: list[Match] = []
-        hits: Iterable[tuple[RuleSpec, str]]
-        if not self._unique_ids:  # rules sharing an id (never stored; built by hand) each match
-            hits = [(r, found[r.id][1]) for r in self.rules if r.id in found]
-        elif len(found) > 1:  # in rule order
-            hits = [found[i] for i in sorted(found, key=self._order.__getitem__)]
-        else:  # most verdicts hold one match
-            hits = found.values()
-        for rule, evidence in hits:
-            hit = Match(
-                rule.id,
-                rule.kind,
-                evidence,
-                rule.action,
-                rule.mute_seconds,
-                rule.shadow,
-                rule.name,
-                rule.delete_message,
-            )
-            (shadow if rule.shadow else matched).append(hit)
-        return Verdict(tuple(matched), tuple(shadow))
-
-    def _judge_name(self, display_name: str, found: Found) -> None:
-        name = plain_form(display_name)
-        for rule, pattern in self._names:
-            try:
-                ok = pattern.fullmatch(name)
-            except TimeoutError:
-                ok = True
-            if not ok:
-                found.setdefault(rule.id, (rule, f"display name {display_name!r}"))
-
-    def _judge_message(self, subject: Subject, context: Context) -> Found:
-        """Run every rule that reads a message; return the rules matched, with evidence.
-
-        The hot loop of the consumer and of the benchmark, so one call does it all: the
-        text is folded once into locals (a `Text` is built only for a keyword hit, to map
-        evidence back), and each rule kind is skipped by one test when it cannot match.
-        """
+        if subject.type != "message.created":
+            return self._judge_member(subject)
+        if context is None:
+            context = _NO_CONTEXT
         found: Found = {}
         joined_at = context.joined_at
         young = (
@@ -246,7 +207,50 @@ class Rulebook:
             assert joined_at is not None
             age = (subject.occurred_at - joined_at).total_seconds()
             self._judge_newcomer(subject, age, links, found)
-        return found
+        if subject.check_name and subject.display_name is not None and self._names:
+            self._judge_name(subject.display_name, found)
+        return self._verdict(found) if found else CLEAR
+
+    def _judge_member(self, subject: Subject) -> Verdict:
+        """A join or a rename: only the display name is judged."""
+        found: Found = {}
+        if subject.check_name and subject.display_name is not None and self._names:
+            self._judge_name(subject.display_name, found)
+        return self._verdict(found) if found else CLEAR
+
+    def _verdict(self, found: Found) -> Verdict:
+        matched: list[Match] = []
+        shadow: list[Match] = []
+        hits: Iterable[tuple[RuleSpec, str]]
+        if not self._unique_ids:  # rules sharing an id (never stored; built by hand) each match
+            hits = [(r, found[r.id][1]) for r in self.rules if r.id in found]
+        elif len(found) > 1:  # in rule order
+            hits = [found[i] for i in sorted(found, key=self._order.__getitem__)]
+        else:  # most verdicts hold one match
+            hits = found.values()
+        for rule, evidence in hits:
+            hit = Match(
+                rule.id,
+                rule.kind,
+                evidence,
+                rule.action,
+                rule.mute_seconds,
+                rule.shadow,
+                rule.name,
+                rule.delete_message,
+            )
+            (shadow if rule.shadow else matched).append(hit)
+        return Verdict(tuple(matched), tuple(shadow))
+
+    def _judge_name(self, display_name: str, found: Found) -> None:
+        name = plain_form(display_name)
+        for rule, pattern in self._names:
+            try:
+                ok = pattern.fullmatch(name)
+            except TimeoutError:
+                ok = True
+            if not ok:
+                found.setdefault(rule.id, (rule, f"display name {display_name!r}"))
 
     def _judge_kinds(self, subject: Subject, found: Found) -> None:
         kind = subject.kind
