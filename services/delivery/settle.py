@@ -18,8 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlalchemy import Connection, Engine
 
 from services.common.contracts.receipts import DeliveryReceipt
 from services.common.db import new_id, utcnow
@@ -205,7 +204,9 @@ def settle_and_claim(
     """
     if not items:
         return [], []
-    with Session(engine, expire_on_commit=False) as session:
+    # A Core transaction, not a Session: every statement is Core, and a Session's
+    # transaction costs ≈ 0.3 ms more client CPU (store.Db).
+    with engine.begin() as session:
         found = session.execute(_claimed_rows(), {"b_seqs": [item.seq for item in items]}).all()
         by_seq = {r.seq: Row(*r[:-1]) for r in found}
         waiting = {r.group_id for r in found if r.more}
@@ -225,12 +226,24 @@ def settle_and_claim(
             finished.append(row if receipt is not None else None)
         if changed:
             session.execute(_changes(), changed)
-        enqueue(session, DeliveryOutbox, receipts)
+        enqueue(_AsSession(session), DeliveryOutbox, receipts)  # type: ignore[arg-type]
         groups = {
             row.group_id
             for row in (by_seq[c["b_seq"]] for c in changed)
             if row.state == PENDING or row.group_id in waiting
         }
         claims = claim_heads(session, limit=refill, lease=lease, groups=groups) if refill else []
-        session.commit()
     return finished, claims
+
+
+class _AsSession:
+    """What the kernel outbox's `enqueue` uses of a Session, over a Core connection."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def get_bind(self) -> Connection:
+        return self._connection
+
+    def execute(self, statement: Any, parameters: Any = None) -> Any:
+        return self._connection.execute(statement, parameters)

@@ -26,7 +26,7 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -35,6 +35,17 @@ from services.delivery.models import IN_FLIGHT, PENDING, UNFINISHED, Delivery
 
 LEASE = timedelta(seconds=30)  # default; DELIVERY_LEASE_SECONDS, above the 10 s call timeout
 TABLE: sa.Table = Delivery.__table__  # type: ignore[attr-defined]
+
+
+# Where the queue's statements run: a Session, or a Core Connection in a transaction (the
+# consumer's insert and settling: an ORM Session and its transaction cost ≈ 0.3 ms more
+# client CPU per transaction than `engine.begin()`, for statements that are all Core).
+Db = Session | Connection
+
+
+def dialect_of(db: Db) -> str:
+    """The database's dialect name (`postgresql`, `sqlite`)."""
+    return db.dialect.name if isinstance(db, Connection) else db.get_bind().dialect.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +82,7 @@ class Claim:
     recovered: bool
 
 
-def insert_new(session: Session, rows: Sequence[dict[str, Any]]) -> int:
+def insert_new(session: Db, rows: Sequence[dict[str, Any]]) -> int:
     """Insert rows whose `ref_id` is new (a replay inserts nothing), none claimed; how many."""
     return insert_claiming(session, rows, room=0)[0]
 
@@ -97,7 +108,7 @@ def _insert(dialect: str) -> sa.Insert:
 
 
 def insert_claiming(
-    session: Session, rows: Sequence[dict[str, Any]], *, room: int, lease: timedelta = LEASE
+    session: Db, rows: Sequence[dict[str, Any]], *, room: int, lease: timedelta = LEASE
 ) -> tuple[int, list[Claim]]:
     """Insert rows whose `ref_id` is new; claim up to `room` of them as they are inserted.
 
@@ -124,7 +135,7 @@ def insert_claiming(
             row.update(state=IN_FLIGHT, attempts=1, claim_token=token, lease_until=now + lease)
             claimed[row["ref_id"]] = row
         params.append(row)
-    inserted = session.execute(_insert(session.get_bind().dialect.name), params).all()
+    inserted = session.execute(_insert(dialect_of(session)), params).all()
     claims = [
         Claim(Queued.of({**claimed[r.ref_id], "seq": r.seq}), token, recovered=False)
         for r in inserted
@@ -204,7 +215,7 @@ Among = tuple[Collection[str], int, Collection[str] | None]  # busy, limit, grou
 
 
 def _claim_locked(
-    session: Session, token: str, now: Any, lease: timedelta, among: Among
+    session: Db, token: str, now: Any, lease: timedelta, among: Among
 ) -> list[tuple[Queued, bool]]:
     """PostgreSQL: lock, mark and return the due heads in one statement."""
     busy, _, groups = among
@@ -215,7 +226,7 @@ def _claim_locked(
 
 
 def _claim_one_by_one(
-    session: Session, token: str, now: Any, lease: timedelta, among: Among
+    session: Db, token: str, now: Any, lease: timedelta, among: Among
 ) -> list[tuple[Queued, bool]]:
     """SQLite: take each candidate with a conditional UPDATE, then read the rows taken."""
     busy, _, groups = among
@@ -248,7 +259,7 @@ def claim_due(
 
 
 def claim_heads(
-    session: Session,
+    session: Db,
     *,
     limit: int,
     lease: timedelta = LEASE,
@@ -261,7 +272,7 @@ def claim_heads(
     if limit <= 0 or (groups is not None and not groups):
         return []
     token, now = uuid.uuid4().hex, utcnow()
-    dialect = session.get_bind().dialect.name
+    dialect = dialect_of(session)
     claim = _claim_locked if dialect == "postgresql" else _claim_one_by_one
     claimed = claim(session, token, now, lease, (busy, limit, groups))
     return [Claim(row, token, recovered) for row, recovered in claimed]
