@@ -4,6 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# Our own modules' bytecode is cached under var/ even where the environment says not to write
+# any (PYTHONDONTWRITEBYTECODE): the tests and `make run` start dozens of service processes,
+# and each would compile services/ from source again (≈ 0.1–0.3 s of CPU per start).
+unexport PYTHONDONTWRITEBYTECODE
+export PYTHONPYCACHEPREFIX ?= $(CURDIR)/var/pycache
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test test-fast lint fmt typecheck check bench demo faults token vendor clean
