@@ -18,7 +18,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
+from sqlmodel import Session
 
 from services.common.contracts.receipts import DeliveryReceipt
 from services.common.db import new_id, utcnow
@@ -226,7 +227,9 @@ def settle_and_claim(
             finished.append(row if receipt is not None else None)
         if changed:
             session.execute(_changes(), changed)
-        enqueue(_AsSession(session), DeliveryOutbox, receipts)  # type: ignore[arg-type]
+        if receipts:  # the kernel outbox takes a Session: one joined to this transaction
+            with Session(bind=session) as joined:
+                enqueue(joined, DeliveryOutbox, receipts)
         groups = {
             row.group_id
             for row in (by_seq[c["b_seq"]] for c in changed)
@@ -234,16 +237,3 @@ def settle_and_claim(
         }
         claims = claim_heads(session, limit=refill, lease=lease, groups=groups) if refill else []
     return finished, claims
-
-
-class _AsSession:
-    """What the kernel outbox's `enqueue` uses of a Session, over a Core connection."""
-
-    def __init__(self, connection: Connection) -> None:
-        self._connection = connection
-
-    def get_bind(self) -> Connection:
-        return self._connection
-
-    def execute(self, statement: Any, parameters: Any = None) -> Any:
-        return self._connection.execute(statement, parameters)
