@@ -25,13 +25,13 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlalchemy import Engine
-from sqlmodel import JSON, Field, Session, SQLModel, col, select
+from sqlmodel import JSON, Field, Session, SQLModel
 
 from services.common.db import UTCDateTime, utcnow
 from services.common.kafka.producer import OutgoingRecord, ProducerHandle
@@ -127,95 +127,147 @@ def _rows_insert(table: type[OutboxRecord]) -> Any:
     return stmt
 
 
-SENT = ("seq", "message_id", "topic", "key", "payload")  # what the relay reads of a row
-
-
 def _table(table: type[OutboxRecord]) -> sa.Table:
     return table.__table__  # type: ignore[attr-defined, no-any-return]
 
 
-def _send(rows: Sequence[Any], producer: ProducerHandle) -> None:
-    producer.send_all(
-        [
-            OutgoingRecord(
-                r.topic,
-                orjson.dumps(r.payload),
-                r.key.encode(),
-                [("message_id", r.message_id.encode())],
+class PublishedRecord(NamedTuple):
+    """A record the relay published, as `on_published` gets it."""
+
+    seq: int
+    message_id: str
+    topic: str
+    key: str
+    value: bytes  # the payload's JSON text as stored, the record's value as sent
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        """The payload as a dict (parsed on each access: a relay never needs it)."""
+        return orjson.loads(self.value)  # type: ignore[no-any-return]
+
+
+Published = Callable[[Sequence[Any]], None]
+"""Called with the records just published (`PublishedRecord`s: `seq`, `message_id`,
+`topic`, `key`, `value`, and `payload` parsed on access)."""
+
+_CLAIMS: dict[type[OutboxRecord], Any] = {}
+
+
+def _claim_and_mark(table: type[OutboxRecord]) -> Any:
+    """PostgreSQL: lock the next pending rows (SKIP LOCKED), mark them published and return
+    them in order, payloads as their stored JSON text, in one statement built once per table.
+
+    The mark is part of the transaction that holds the locks, which commits only after Kafka
+    acknowledged the records: until then nobody sees it, and a failed send or a crash rolls
+    it back with the locks.
+    """
+    stmt = _CLAIMS.get(table)
+    if stmt is None:
+        t = _table(table)
+        picked = (
+            sa.select(t.c.seq)
+            .where(t.c.published_at.is_(None))
+            .order_by(t.c.seq)
+            .limit(BATCH)
+            .with_for_update(skip_locked=True)
+            .cte("picked")
+            .prefix_with("MATERIALIZED")  # evaluated once: the rows it locked are the rows marked
+        )
+        claimed = (
+            sa.update(t)
+            .where(t.c.seq == picked.c.seq)
+            .values(published_at=sa.bindparam("now", type_=t.c.published_at.type))
+            .returning(*_sent_columns(t))
+            .cte("claimed")
+        )
+        stmt = _CLAIMS[table] = sa.select(claimed).order_by(claimed.c.seq)
+    return stmt
+
+
+def _sent_columns(t: sa.Table) -> tuple[Any, ...]:
+    # The payload as the text it was stored as: sent as it is, never parsed and re-encoded.
+    payload = sa.cast(t.c.payload, sa.Text).label("payload")
+    return (t.c.seq, t.c.message_id, t.c.topic, t.c.key, payload)
+
+
+_LEASES: dict[type[OutboxRecord], tuple[Any, Any, Any]] = {}
+
+
+def _lease_statements(table: type[OutboxRecord]) -> tuple[Any, Any, Any]:
+    """SQLite: the claim (a lease on the next pending rows), the read of the claimed rows
+    and their mark, built once per table."""
+    stmts = _LEASES.get(table)
+    if stmts is None:
+        t = _table(table)
+        stamp = t.c.claimed_at.type
+        token = sa.bindparam("token", type_=t.c.claim_token.type)
+        now = sa.bindparam("now", type_=stamp)
+        pending = (
+            sa.select(t.c.seq)
+            .where(
+                t.c.published_at.is_(None),
+                sa.or_(
+                    t.c.claimed_at.is_(None),
+                    t.c.claimed_at < sa.bindparam("expired", type_=stamp),
+                ),
             )
-            for r in rows
-        ]
-    )
+            .order_by(t.c.seq)
+            .limit(BATCH)
+        )
+        claim = (
+            sa.update(t)
+            .where(t.c.seq.in_(pending.scalar_subquery()))
+            .values(claim_token=token, claimed_at=now)
+        )
+        read = sa.select(*_sent_columns(t)).where(t.c.claim_token == token).order_by(t.c.seq)
+        # The range keeps it on the primary key; the token, to the rows still ours.
+        in_range = t.c.seq.between(sa.bindparam("lo"), sa.bindparam("hi"))
+        mark = (
+            sa.update(t)
+            .where(in_range, t.c.claim_token == token)
+            .values(published_at=now, claim_token=None)
+        )
+        stmts = _LEASES[table] = (claim, read, mark)
+    return stmts
 
 
-def _mark_published(session: Session, table: type[OutboxRecord], rows: Sequence[Any]) -> None:
-    t = _table(table)
-    session.execute(
-        sa.update(t)
-        .where(t.c.seq.in_([r.seq for r in rows]))
-        .values(published_at=utcnow(), claim_token=None)
-    )
+def _send(rows: Sequence[Any], producer: ProducerHandle) -> list[OutgoingRecord]:
+    records = [
+        OutgoingRecord(topic, payload.encode(), key.encode(), [("message_id", message_id.encode())])
+        for _, message_id, topic, key, payload in rows
+    ]
+    producer.send_all(records)
+    return records
 
 
 def _publish_locked(
     engine: Engine, table: type[OutboxRecord], producer: ProducerHandle
-) -> list[Any]:
-    t = _table(table)
-    with Session(engine, expire_on_commit=False) as session:
-        rows = list(
-            session.execute(
-                sa.select(*(t.c[name] for name in SENT))
-                .where(t.c.published_at.is_(None))
-                .order_by(t.c.seq)
-                .limit(BATCH)
-                .with_for_update(skip_locked=True)
-            ).all()
-        )
-        if rows:
-            _send(rows, producer)
-            _mark_published(session, table, rows)
-            session.commit()
-        return rows
+) -> tuple[Sequence[Any], list[OutgoingRecord]]:
+    with engine.connect() as conn:
+        rows = conn.execute(_claim_and_mark(table), {"now": utcnow()}).all()
+        if not rows:
+            return rows, []
+        records = _send(rows, producer)
+        conn.commit()
+    return rows, records
 
 
 def _publish_claimed(
     engine: Engine, table: type[OutboxRecord], producer: ProducerHandle
-) -> list[Any]:
+) -> tuple[Sequence[Any], list[OutgoingRecord]]:
+    claim, read, mark = _lease_statements(table)
     token = uuid.uuid4().hex
     now = utcnow()
-    with Session(engine, expire_on_commit=False) as session:
-        pending = (
-            select(table.seq)
-            .where(
-                col(table.published_at).is_(None),
-                sa.or_(col(table.claimed_at).is_(None), col(table.claimed_at) < now - SQLITE_LEASE),
-            )
-            .order_by(col(table.seq))
-            .limit(BATCH)
-        )
-        session.exec(
-            sa.update(table)
-            .where(col(table.seq).in_(pending.scalar_subquery()))
-            .values(claim_token=token, claimed_at=now)
-        )
-        session.commit()
-        t = _table(table)
-        rows = list(
-            session.execute(
-                sa.select(*(t.c[name] for name in SENT))
-                .where(t.c.claim_token == token)
-                .order_by(t.c.seq)
-            ).all()
-        )
-        if rows:
-            _send(rows, producer)
-            _mark_published(session, table, rows)
-            session.commit()
-        return rows
-
-
-Published = Callable[[Sequence[Any]], None]
-"""Called with the rows just published: each has `seq`, `message_id`, `topic`, `key`, `payload`."""
+    with engine.connect() as conn:
+        conn.execute(claim, {"token": token, "now": now, "expired": now - SQLITE_LEASE})
+        conn.commit()
+        rows = conn.execute(read, {"token": token}).all()
+        if not rows:
+            return rows, []
+        records = _send(rows, producer)
+        conn.execute(mark, {"token": token, "now": utcnow(), "lo": rows[0].seq, "hi": rows[-1].seq})
+        conn.commit()
+    return rows, records
 
 
 def publish_pending(
@@ -225,13 +277,24 @@ def publish_pending(
     producer: ProducerHandle,
     on_published: Published | None = None,
 ) -> int:
-    """Publish every unpublished record this process can claim, in order; return how many."""
+    """Publish every unpublished record this process can claim, in order; return how many.
+
+    A batch of up to BATCH records costs one statement on PostgreSQL (claim, read and mark
+    together, committed after Kafka's acknowledgement), three on SQLite (claim, read, mark).
+    Each payload goes out as the JSON text it was stored as (`enqueue` stores the contract
+    model's own serialisation): read as text, never parsed into a dict and serialised again.
+    """
     publish = _publish_locked if engine.dialect.name == "postgresql" else _publish_claimed
     total = 0
     while True:
-        rows = publish(engine, table, producer)
+        rows, records = publish(engine, table, producer)
         if rows and on_published is not None:
-            on_published(rows)
+            on_published(
+                [
+                    PublishedRecord(row[0], row[1], row[2], row[3], record.value)
+                    for row, record in zip(rows, records, strict=True)
+                ]
+            )
         total += len(rows)
         if len(rows) < BATCH:
             return total

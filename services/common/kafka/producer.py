@@ -1,4 +1,14 @@
-"""The producer every service shares: built on first use, acks=all, bounded deadlines."""
+"""The producer every service shares: built on first use, acks=all, bounded deadlines.
+
+`send_all` is the batch path (the outbox relay sends up to 500 records a call): it picks
+each keyed record's partition itself, exactly as kafka-python's default partitioner would
+(murmur2 of the key bytes over the topic's sorted partitions, as Java's client does), with
+the hash kept per key. kafka-python's partitioner copies and sorts the topic's partition
+set and hashes the key in pure Python on every send: two fifths of a send's CPU. It then
+waits for the last record of each partition (the idempotent producer sends a partition's
+batches one at a time, in order, so the others are done by then) and checks every record's
+outcome, waiting only for one that is somehow not done yet.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +17,11 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
+from kafka.partitioner.default import DefaultPartitioner, murmur2
 
 from services.common.kafka.errors import BrokerUnavailable
 from services.common.kafka.metrics import PRODUCE_ERRORS, PRODUCE_SECONDS
@@ -22,14 +32,54 @@ log = logging.getLogger(__name__)
 Header = tuple[str, bytes]
 
 
-@dataclass(frozen=True)
-class OutgoingRecord:
-    """One record to produce."""
+class OutgoingRecord(NamedTuple):
+    """One record to produce (a tuple: cheap to build by the hundred)."""
 
     topic: str
     value: bytes
     key: bytes | None = None
-    headers: list[Header] = field(default_factory=list)
+    headers: list[Header] | None = None
+
+
+_HASHES: dict[bytes, int] = {}
+_HASHES_KEPT = 100_000  # keys (group ids) whose hash is kept; beyond, the cache starts over
+
+
+def _key_hash(key: bytes) -> int:
+    """murmur2(key) & 0x7fffffff, as kafka-python's (and Java's) default partitioner."""
+    h = _HASHES.get(key)
+    if h is None:
+        if len(_HASHES) >= _HASHES_KEPT:
+            _HASHES.clear()
+        h = _HASHES[key] = murmur2(key) & 0x7FFFFFFF
+    return h
+
+
+def _send(
+    producer: KafkaProducer, records: Sequence[OutgoingRecord]
+) -> tuple[list[Any], list[Any]]:
+    """Hand the records to kafka-python in order; return every future, and those to wait
+    for: the last of each partition, and each one whose partition kafka-python picks."""
+    own_partitions = type(producer.config.get("partitioner")) is DefaultPartitioner
+    partitions: dict[str, list[int]] = {}
+    futures: list[Any] = []
+    last: dict[tuple[str, int], Any] = {}
+    unknown: list[Any] = []
+    send = producer.send
+    for topic, value, key, headers in records:
+        partition = None
+        if key is not None and own_partitions:
+            known = partitions.get(topic)
+            if known is None:
+                known = partitions[topic] = sorted(producer.partitions_for(topic))
+            partition = known[_key_hash(key) % len(known)]
+        future = send(topic, value=value, key=key, headers=headers, partition=partition)
+        futures.append(future)
+        if partition is None:
+            unknown.append(future)
+        else:
+            last[(topic, partition)] = future
+    return futures, [*last.values(), *unknown]
 
 
 class ProducerHandle:
@@ -72,12 +122,14 @@ class ProducerHandle:
                     ) from exc
             return self._producer
 
-    def send_all(
-        self, records: Sequence[OutgoingRecord], *, timeout: float | None = None
-    ) -> list[Any]:
-        """Send every record and wait once until Kafka acknowledged all; raise BrokerUnavailable."""
+    def send_all(self, records: Sequence[OutgoingRecord], *, timeout: float | None = None) -> None:
+        """Send every record, in order, and return once Kafka acknowledged all of them.
+
+        Raise BrokerUnavailable when one is not acknowledged within the timeout (the
+        producer is then abandoned, so none of them lands later behind the caller's back).
+        """
         if not records:
-            return []
+            return
         timeout = timeout or self._settings.kafka_produce_timeout_seconds
         deadline = time.monotonic() + timeout
         producer = self.get()
@@ -85,17 +137,17 @@ class ProducerHandle:
         errors = PRODUCE_ERRORS.labels(topic)  # exported as 0 from the first produce on
         started = time.perf_counter()
         try:
-            futures = [
-                producer.send(r.topic, value=r.value, key=r.key, headers=r.headers or None)
-                for r in records
-            ]
-            results = [f.get(timeout=max(deadline - time.monotonic(), 0.001)) for f in futures]
+            futures, last = _send(producer, records)
+            for future in last:
+                future.get(timeout=max(deadline - time.monotonic(), 0.001))
+            for future in futures:
+                if not future.is_done or future.exception is not None:
+                    future.get(timeout=max(deadline - time.monotonic(), 0.001))
         except (KafkaError, TimeoutError) as exc:
             errors.inc()
             self.abandon(producer)
             raise BrokerUnavailable(f"Kafka did not acknowledge in {timeout:g}s") from exc
         PRODUCE_SECONDS.labels(topic).observe(time.perf_counter() - started)
-        return results
 
     def abandon(self, failed: KafkaProducer) -> None:
         """Drop a producer and its unsent records; the next get() builds a fresh one.

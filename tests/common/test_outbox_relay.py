@@ -1,0 +1,243 @@
+"""The kernel outbox relay and the shared producer against the session broker and database.
+
+Each test has its own outbox table (the kernel's columns) and topic. The database is the
+session's (PostgreSQL when there is one, SQLite otherwise); the SQLite relay (a lease
+instead of row locks) is also run on a SQLite file of its own.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import sqlalchemy as sa
+from kafka import KafkaProducer
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from services.common.contracts.notifications import CampaignNotification
+from services.common.db import make_engine
+from services.common.kafka.admin import ensure_topics
+from services.common.kafka.producer import OutgoingRecord, ProducerHandle
+from services.common.outbox import (
+    BATCH,
+    OutboxRecord,
+    Outgoing,
+    PublishedRecord,
+    enqueue,
+    publish_pending,
+)
+from services.common.settings import Settings
+from tests.support import read_topic
+
+
+class RelayTestOutbox(OutboxRecord, table=True):
+    __tablename__ = "test_kernel_relay_outbox"
+
+
+class Crash(Exception):
+    """The process dying between Kafka's acknowledgement and the mark."""
+
+
+class CrashAfterAck(ProducerHandle):
+    """A producer whose process 'dies' right after Kafka acknowledged a batch."""
+
+    def send_all(self, records: Any, *, timeout: float | None = None) -> None:
+        super().send_all(records, timeout=timeout)
+        raise Crash
+
+
+def _notification(group: str, n: int) -> CampaignNotification:
+    return CampaignNotification(
+        id=f"{group}:c:reminder:{n}",
+        group_id=group,
+        source="tg-main",
+        campaign_id="c",
+        kind="reminder",
+        text=f'抽奖还有 {n} 分钟结束 🎉 «quotes» "escaped" \\ back\nslash',
+        mentions=["telegram:1", "telegram:2"],
+        mention_names={"telegram:1": "小明", "telegram:2": "Ann"},
+        data={"ratio": 0.1 + 0.2, "big": 2**53 + 1, "nested": {"list": [1, 2.5, None, True]}},
+        created_at=datetime(2026, 11, 30, 8, 0, 0, 123456, tzinfo=UTC),
+    )
+
+
+@pytest.fixture
+def topic(settings: Settings) -> str:
+    name = f"relay.test.v1.{uuid.uuid4().hex[:8]}"
+    ensure_topics(settings, [name])
+    return name
+
+
+def _table_on(engine: Engine) -> Engine:
+    RelayTestOutbox.__table__.drop(engine, checkfirst=True)  # type: ignore[attr-defined]
+    RelayTestOutbox.__table__.create(engine)  # type: ignore[attr-defined]
+    return engine
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Engine]:
+    engine = _table_on(make_engine(database_url))
+    yield engine
+    RelayTestOutbox.__table__.drop(engine, checkfirst=True)  # type: ignore[attr-defined]
+    engine.dispose()
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> Iterator[Engine]:
+    engine = _table_on(make_engine(f"sqlite:///{tmp_path / 'relay.db'}"))
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def producer(settings: Settings) -> Iterator[ProducerHandle]:
+    handle = ProducerHandle(settings)
+    yield handle
+    handle.close()
+
+
+def _queue(engine: Engine, topic: str, notes: list[CampaignNotification]) -> None:
+    with Session(engine) as session:
+        enqueue(session, RelayTestOutbox, [Outgoing(topic, n.group_id, n) for n in notes])
+        session.commit()
+
+
+def _pending(engine: Engine) -> int:
+    t = RelayTestOutbox.__table__  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        query = sa.select(sa.func.count()).where(t.c.published_at.is_(None))
+        return int(conn.execute(query).scalar_one())
+
+
+@pytest.mark.parametrize("backend", ["session", "sqlite"])
+def test_relay_sends_each_payload_as_the_json_consumers_decode(
+    request: pytest.FixtureRequest,
+    backend: str,
+    topic: str,
+    producer: ProducerHandle,
+    kafka_bootstrap: str,
+) -> None:
+    engine: Engine = request.getfixturevalue("db" if backend == "session" else "sqlite_db")
+    notes = [_notification(f"g{i % 3}", i) for i in range(7)]
+    _queue(engine, topic, notes)
+    published: list[PublishedRecord] = []
+
+    assert publish_pending(
+        engine=engine, table=RelayTestOutbox, producer=producer, on_published=published.extend
+    ) == len(notes)
+
+    assert _pending(engine) == 0
+    by_id = {n.id: n for n in notes}
+    records = read_topic(kafka_bootstrap, topic, expect=len(notes), settle=0.5)
+    assert sorted(orjson.loads(r.value)["id"] for r in records) == sorted(by_id)
+    for r in records:
+        note = by_id[orjson.loads(r.value)["id"]]
+        # What every consumer does with a value: the contract model back, field for field.
+        assert CampaignNotification.model_validate_json(r.value) == note
+        assert orjson.loads(r.value) == note.model_dump(mode="json")
+        if engine.dialect.name == "postgresql":
+            # enqueue stores the model's own JSON text, which the relay sends byte for byte.
+            assert r.value == note.model_dump_json().encode()
+        assert r.key == note.group_id.encode()
+        assert r.headers == [("message_id", note.id.encode())]
+    # In order per key (one group, one partition).
+    for group in ("g0", "g1", "g2"):
+        sent = [orjson.loads(r.value)["id"] for r in records if r.key == group.encode()]
+        sent_order = sorted(sent, key=lambda i: int(i.rsplit(":", 1)[1]))
+        assert sent == sent_order
+    assert [p.message_id for p in published] == [n.id for n in notes]
+    assert [p.payload for p in published] == [n.model_dump(mode="json") for n in notes]
+    assert [p.seq for p in published] == sorted(p.seq for p in published)
+    assert publish_pending(engine=engine, table=RelayTestOutbox, producer=producer) == 0
+
+
+@pytest.mark.parametrize("backend", ["session", "sqlite"])
+def test_a_crash_between_the_ack_and_the_mark_publishes_again_with_the_same_id(
+    request: pytest.FixtureRequest,
+    backend: str,
+    settings: Settings,
+    topic: str,
+    producer: ProducerHandle,
+    kafka_bootstrap: str,
+) -> None:
+    engine: Engine = request.getfixturevalue("db" if backend == "session" else "sqlite_db")
+    notes = [_notification("g", i) for i in range(3)]
+    _queue(engine, topic, notes)
+    crashing = CrashAfterAck(settings)
+    try:
+        with pytest.raises(Crash):
+            publish_pending(engine=engine, table=RelayTestOutbox, producer=crashing)
+    finally:
+        crashing.close()
+    assert _pending(engine) == len(notes)  # acknowledged, never marked
+    if engine.dialect.name == "sqlite":
+        # The crashed publisher's lease must run out before another may claim its rows.
+        assert publish_pending(engine=engine, table=RelayTestOutbox, producer=producer) == 0
+        t = RelayTestOutbox.__table__  # type: ignore[attr-defined]
+        with engine.begin() as conn:
+            conn.execute(sa.update(t).values(claimed_at=datetime(2000, 1, 1, tzinfo=UTC)))
+
+    assert publish_pending(engine=engine, table=RelayTestOutbox, producer=producer) == len(notes)
+
+    assert _pending(engine) == 0
+    records = read_topic(kafka_bootstrap, topic, expect=2 * len(notes), settle=0.5)
+    sent = [(r.headers, orjson.loads(r.value)["id"]) for r in records]
+    # Each record twice (the crash's and the retry's), same id and header, in order each time.
+    assert sent == [([("message_id", n.id.encode())], n.id) for n in notes] * 2
+
+
+def test_rows_claimed_by_a_running_publisher_are_left_to_it(
+    db: Engine, topic: str, producer: ProducerHandle, kafka_bootstrap: str
+) -> None:
+    """Over a batch: the second publisher takes the rows the first has not locked."""
+    notes = [_notification("g", i) for i in range(BATCH + 5)]
+    _queue(db, topic, notes)
+    if db.dialect.name != "postgresql":
+        pytest.skip("row locks: PostgreSQL only (the SQLite lease is tested above)")
+    t = RelayTestOutbox.__table__  # type: ignore[attr-defined]
+    with db.connect() as holder:
+        first = sa.select(t.c.seq).order_by(t.c.seq).limit(10).with_for_update()
+        locked = holder.execute(first).scalars().all()
+        assert publish_pending(engine=db, table=RelayTestOutbox, producer=producer) == len(
+            notes
+        ) - len(locked)
+        holder.rollback()
+    assert _pending(db) == len(locked)
+    assert publish_pending(engine=db, table=RelayTestOutbox, producer=producer) == len(locked)
+    records = read_topic(kafka_bootstrap, topic, expect=len(notes), settle=0.5)
+    assert sorted(orjson.loads(r.value)["id"] for r in records) == sorted(n.id for n in notes)
+
+
+def test_send_all_puts_each_key_where_kafka_pythons_partitioner_does(
+    settings: Settings, topic: str, producer: ProducerHandle, kafka_bootstrap: str
+) -> None:
+    keys = [f"telegram:-100{i:07d}".encode() for i in range(40)] + [b"", "群".encode()]
+    plain = KafkaProducer(bootstrap_servers=settings.bootstrap_servers)
+    try:
+        for key in keys:
+            plain.send(topic, value=b"plain", key=key)
+        plain.flush(10)
+    finally:
+        plain.close()
+    producer.send_all([OutgoingRecord(topic, b"ours", key) for key in keys])
+    producer.send_all([OutgoingRecord(topic, b"unkeyed")])
+
+    records = read_topic(kafka_bootstrap, topic, expect=2 * len(keys) + 1, settle=0.5)
+    where = {(r.value, r.key): r.partition for r in records}
+    assert len(records) == 2 * len(keys) + 1
+    assert len({where[(b"plain", k)] for k in keys}) > 1  # the keys do spread
+    assert all(where[(b"ours", k)] == where[(b"plain", k)] for k in keys)
+    assert (b"unkeyed", None) in where
+
+
+def test_published_record_payload_is_parsed_from_the_bytes_sent() -> None:
+    value = b'{"id":"a","action":"kick","n":1.5}'
+    row = PublishedRecord(1, "a", "t", "k", value)
+    assert row.payload == {"id": "a", "action": "kick", "n": 1.5}
+    assert row.value is value
