@@ -31,9 +31,10 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "alembic_version_delivery"
 # Every poll of records costs delivery an insert transaction, a pacing round trip and a
 # hand-off to the dispatcher, and every fetch kafka-python's network thread: with the
-# kernel's 5 ms wait a trickle of 100 records/s came one per poll. Measured against Tansu
-# at 100 records/s: 50 ms gives about two records per poll and half the consumer's CPU per
-# record, for ≈ +7 ms at p50 (a fetch is answered at a fraction of its wait).
+# kernel's 5 ms wait a trickle of 100 records/s came one per poll. A bare consumer of
+# delivery's topics against Tansu at 100 records/s: 50 ms gives about two records per poll
+# and a third of the polling CPU per record, for ≈ +8 ms at p50 (a fetch is answered at a
+# fraction of its wait); docs/delivery.md, "When records trickle".
 FETCH_WAIT_FLOWING_MS = 50
 # A poll's offsets are committed (a broker round trip) at most every 200 ms, once its rows
 # are committed: a crash replays at most that much, and a replayed record inserts nothing
