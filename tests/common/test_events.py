@@ -98,6 +98,8 @@ def _locs(obj):
         ({"member_id": "u1\x00"}, "member_id"),
         ({"occurred_at": "yesterday"}, "occurred_at"),
         ({"occurred_at": "2026-11-21T08:00:00"}, "occurred_at"),  # no timezone
+        ({"occurred_at": "0001-01-01T00:00:00+01:00"}, "occurred_at"),  # before UTC's year 1
+        ({"occurred_at": "9999-12-31T23:59:59-01:00"}, "occurred_at"),  # after UTC's year 9999
         ({"data": {"text": "hi"}}, "data.message_id"),
         ({"data": {"message_id": "m", "kind": "gif"}}, "data.kind"),
         ({"data": {"message_id": "m", "text": "x" * (MAX_TEXT_BYTES + 1)}}, "data.text"),

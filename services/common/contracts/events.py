@@ -39,7 +39,10 @@ EventType = Literal[
 
 
 def _as_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 has no UTC time: bad input, not a crash
+        raise ValueError("timestamp out of range in UTC") from None
 
 
 Timestamp = Annotated[AwareDatetime, AfterValidator(_as_utc)]
