@@ -5,17 +5,22 @@ that caused them, so a committed change always gets its records and a rolled-bac
 never does. `publish_pending` sends what is unpublished in order and marks it: each
 record is claimed by one publisher at a time (rows locked with SKIP LOCKED on
 PostgreSQL, a conditional UPDATE with a lease on SQLite, which has no row locks), sent,
-acknowledged by Kafka, then marked published. A crash between the acknowledgement and
-the mark publishes the record once more with the same id, which consumers deduplicate.
+acknowledged by Kafka, then marked published (on PostgreSQL the mark is written by the
+statement that locks the rows, in their transaction, which commits only after the
+acknowledgement: nobody sees it before, and a failed send rolls it back). A crash between
+the acknowledgement and the mark publishes the record once more with the same id, which
+consumers deduplicate.
 
 Each service has its own outbox table (a subclass of `OutboxRecord` with `table=True`);
 the entrypoint that committed calls `relay.wake()` so records leave at once, and the
 relay's one-second loop picks up anything left behind by a crash or an outage.
 
-The relay reads and marks with Core statements on the table (rows as plain result rows
-with the columns it sends, no ORM objects; the mark a plain UPDATE, not an ORM bulk
-update that evaluates its criteria against the session): a relay wakes once per commit
-of its service, so its fixed cost per batch is paid per record when records trickle.
+The relay is batch-first: a relay wakes once per commit of its service, so its fixed cost
+per batch is paid per record when records trickle, and its cost per record by the
+thousand when they flood. A batch is one statement on a Core connection on PostgreSQL
+(no Session, no ORM objects); payloads are read as the JSON text they were stored as and
+sent as they are (never parsed into dicts and serialised again); `ProducerHandle.send_all`
+hands the batch to kafka-python.
 """
 
 from __future__ import annotations
@@ -281,8 +286,10 @@ def publish_pending(
 
     A batch of up to BATCH records costs one statement on PostgreSQL (claim, read and mark
     together, committed after Kafka's acknowledgement), three on SQLite (claim, read, mark).
-    Each payload goes out as the JSON text it was stored as (`enqueue` stores the contract
-    model's own serialisation): read as text, never parsed into a dict and serialised again.
+    Each payload goes out as the JSON text it was stored as, read as text, never parsed into
+    a dict and serialised again: on PostgreSQL the contract model's own JSON byte for byte
+    (`enqueue` embeds it in a `json` column, which keeps text as it is), on SQLite the same
+    document as SQLAlchemy's JSON type wrote it.
     """
     publish = _publish_locked if engine.dialect.name == "postgresql" else _publish_claimed
     total = 0

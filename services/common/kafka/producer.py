@@ -106,6 +106,9 @@ class ProducerHandle:
             "bootstrap_timeout_ms": timeout_ms,
             "request_timeout_ms": max(timeout_ms, 3000),
             "reconnect_backoff_max_ms": 1000,
+            # Nobody reads kafka-python's own metrics (ours are Prometheus'); kept, its
+            # sensors cost the sender thread CPU on every batch and request.
+            "metrics_enabled": False,
         }
         config.update(self._overrides)
         return KafkaProducer(**config)
