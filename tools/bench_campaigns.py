@@ -261,6 +261,8 @@ def run(
             raw_name="raw kafka-python consume, same topic",
             raw_value=raw,
             ratio=ratio_of(value, raw),
+            target=None if smoke else ">= 0.25",
+            met=None if smoke else ratio_of(value, raw) >= 0.25,
             notes=(
                 f"{events} messages over {GROUPS} groups x {MEMBERS} members, 10% check-ins, "
                 f"both campaigns active in every group; {dialect}; median of {repeats}; "
