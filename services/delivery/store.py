@@ -169,12 +169,15 @@ def _due() -> sa.ColumnElement[bool]:
 def _candidates(busy: bool, groups: bool) -> sa.Select[Any]:
     """Due group heads (parameters `b_now`, `b_limit`, and `b_busy` / `b_groups` if asked)."""
     t, other = TABLE.c, TABLE.alias("older")
-    head = (
-        sa.select(sa.func.min(other.c.seq))
-        .where(other.c.group_id == t.group_id, other.c.state.in_(UNFINISHED))
-        .scalar_subquery()
+    # A head is an unfinished row with no older unfinished row in its group. Asked as NOT
+    # EXISTS (one index probe per row, stopping at the first older row found), not as
+    # `seq = min(seq)` of the group: that aggregate read every unfinished row of the group
+    # for each of them, so a group with 900 rows queued (a backlog, a paused source) made
+    # every claim round take 0.6 s, growing with the square of the backlog.
+    older = sa.exists().where(
+        other.c.group_id == t.group_id, other.c.state.in_(UNFINISHED), other.c.seq < t.seq
     )
-    query = sa.select(t.seq, t.state).where(t.state.in_(UNFINISHED), t.seq == head, _due())
+    query = sa.select(t.seq, t.state).where(t.state.in_(UNFINISHED), ~older, _due())
     if busy:
         query = query.where(t.group_id.not_in(sa.bindparam("b_busy", expanding=True)))
     if groups:
