@@ -24,8 +24,6 @@ import orjson
 import redis
 
 from services.common.kafka.admin import ensure_topics
-from services.common.kafka.consumer import ConsumerRunner
-from services.common.kafka.producer import ProducerHandle
 from services.common.redis_client import make_redis
 from services.common.settings import Settings
 from services.metrics import acquisition, cohorts, overview, queries
@@ -34,7 +32,7 @@ from services.metrics.consumer import handle_events
 from services.metrics.keys import GroupKeys, start_of_day_ms, today
 from tools.bench_metrics_fill import UTC_ZONE, fill_group, fill_groups, group_memory
 from tools.bench_raw import (
-    HandlerMeter,
+    consumer_rate,
     median,
     ratio_of,
     raw_consume_rate,
@@ -110,38 +108,21 @@ def consumer_rates(
     applier = Applier(client, tz=UTC_ZONE, history_days=settings.metrics_history_days)
     try:
         redis_before, started = _redis_cpu_seconds(client), time.process_time()
-        rate = _record_consumer_rate(
-            settings, partial(handle_events, applier=applier), expect=events, timeout=180
+        # Raw records and overlap=True, as services/metrics/app.py runs it.
+        rate = consumer_rate(
+            settings=settings,
+            group="metrics",
+            handler=partial(handle_events, applier=applier),
+            expect=events,
+            timeout=180,
+            records=True,
+            overlap=True,
         )
         cpu["consumer"] = (time.process_time() - started) / events * 1e6
         cpu["redis"] = (_redis_cpu_seconds(client) - redis_before) / events * 1e6
     finally:
         client.close()
     return rate, raw, cpu
-
-
-def _record_consumer_rate(
-    settings: Settings, handler: Any, *, expect: int, timeout: float
-) -> float:
-    """bench_raw.consumer_rate for a record handler, run as services/metrics/app.py runs it
-    (raw records, overlap=True); events/s handled."""
-    producer = ProducerHandle(settings)
-    meter = HandlerMeter(handler, expect)
-    runner = ConsumerRunner(
-        settings=settings,
-        group_id=settings.consumer_group_prefix + "metrics",
-        record_handler=meter,
-        producer=producer,
-        overlap=True,
-    )
-    runner.start()
-    try:
-        if not meter.done.wait(timeout):
-            raise RuntimeError(f"metrics consumer handled {meter.count} of {expect} events")
-    finally:
-        runner.stop()
-        producer.close()
-    return meter.rate
 
 
 def _latency_ms(call: Any, repeats: int) -> float:

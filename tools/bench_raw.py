@@ -476,10 +476,18 @@ class HandlerMeter:
 
 
 def consumer_rate(
-    *, settings: Any, group: str, handler: Any, expect: int, timeout: float, **options: Any
+    *,
+    settings: Any,
+    group: str,
+    handler: Any,
+    expect: int,
+    timeout: float,
+    records: bool = False,
+    **options: Any,
 ) -> float:
     """Run one ConsumerRunner (`options`: more of its arguments, as the service passes them)
-    over the settings' events topic; return events/s handled."""
+    over the settings' events topic; return events/s handled. `records=True`: `handler`
+    takes raw records (the runner's `record_handler`), as metrics' does."""
     from services.common.kafka.consumer import ConsumerRunner
     from services.common.kafka.producer import ProducerHandle
 
@@ -488,8 +496,9 @@ def consumer_rate(
     runner = ConsumerRunner(
         settings=settings,
         group_id=settings.consumer_group_prefix + group,
-        handler=meter,
         producer=producer,
+        handler=None if records else meter,
+        record_handler=meter if records else None,
         **options,
     )
     runner.start()
