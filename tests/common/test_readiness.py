@@ -1,6 +1,8 @@
 """Each service starts, and /readyz names the dependency that is down."""
 
+import contextlib
 import importlib
+from pathlib import Path
 
 import pytest
 
@@ -53,6 +55,15 @@ def test_readyz_names_database_when_down(service, make_settings, run_app):
         assert "database" in r.json()["detail"]
 
 
+def stopped(pid: int) -> bool:
+    """Every thread of `pid` is stopped (state T in /proc)."""
+    states = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            states.append((task / "stat").read_text().rsplit(")", 1)[1].split()[0])
+    return bool(states) and all(state in "Tt" for state in states)
+
+
 def test_readyz_names_a_frozen_broker(make_settings, run_app):
     """A broker that accepts TCP but answers nothing (frozen, partitioned) is not ready."""
     import signal
@@ -67,6 +78,9 @@ def test_readyz_names_a_frozen_broker(make_settings, run_app):
             assert client.get("/readyz").status_code == 200
             broker.send_signal(signal.SIGSTOP)
             try:
+                # The signal is queued, not done: under load a broker thread can still answer
+                # one request before every thread has stopped. Probe once all have.
+                assert wait_until(lambda: stopped(broker.pid), timeout=10, interval=0.01)
                 r = client.get("/readyz")
                 assert r.status_code == 503 and "kafka" in r.json()["detail"]
             finally:
