@@ -17,6 +17,13 @@ A second row is the end-to-end benchmark's delivery load without the rest of the
 as moderation publishes them at 500 webhooks/s), and the delivery process's CPU per
 record. Records trickle in, so what each costs is the per-transaction and per-round work
 (no batch to share it), the figure issue 19's latency depends on.
+
+A third row is the claim's cost as one group's backlog grows: the claim round that finds
+every group's head (`claim_heads`) with 5,000 and with 50,000 rows queued behind one
+group's head (and 100 other groups of one row), in a queue of its own in the same
+database. Ten times the backlog may cost at most ten times as much: a claim that compared
+the rows of a group with each other (PostgreSQL's hash anti-join of the old `NOT EXISTS`
+query) cost about a hundred times as much, 0.5 s and then 51 s.
 """
 
 from __future__ import annotations
@@ -35,10 +42,15 @@ from typing import Any
 
 import httpx
 import orjson
+import sqlalchemy as sa
 from kafka import KafkaProducer
+from sqlmodel import Session, SQLModel
 
+from services.common.db import make_engine, utcnow
 from services.common.settings import QunyunConfig, write_config
 from services.delivery.dispatcher import HTTP_LIMITS, Dispatcher
+from services.delivery.models import Delivery
+from services.delivery.store import claim_heads, insert_new
 from tools.bench_e2e import (
     PIDS,
     TopicWatcher,
@@ -58,6 +70,7 @@ SOURCE = "bench-tg-fast"
 TARGET_RATIO = 0.5
 TRICKLE_RATE, TRICKLE_GROUPS = 100.0, 100
 TARGET_TRICKLE_CPU_MS = 2.5
+BACKLOGS, TARGET_CLAIM_GROWTH = (5_000, 50_000), 10.0
 CONCURRENCY = int(inspect.signature(Dispatcher).parameters["max_in_flight"].default)
 
 # One call: (chat id, message id).
@@ -154,6 +167,59 @@ def bare_rate(*, double: str, targets: list[Target], concurrency: int = CONCURRE
     return asyncio.run(_bare_calls(url, targets, concurrency))
 
 
+def _queue_rows(backlog: int, other_groups: int) -> list[dict[str, Any]]:
+    now = utcnow()
+    groups = ["backlog"] * backlog + [f"g{i}" for i in range(other_groups)]
+    return [
+        {"id": f"dl_{i}", "ref_id": f"r{i}", "ref_topic": "bench", "group_id": group,
+         "source": SOURCE, "platform": "telegram", "operation": "delete",
+         "payload": {"id": f"r{i}", "group_id": group, "action": "delete"},
+         "state": "pending", "step": 0, "attempts": 0, "failures": 0, "detail": "",
+         "next_attempt_at": now, "created_at": now, "updated_at": now}
+        for i, group in enumerate(groups)
+    ]  # fmt: skip
+
+
+def _claim_ms(engine: sa.Engine, *, backlog: int, rounds: int) -> float:
+    """Median ms of a claim round over a fresh queue with `backlog` rows behind one head."""
+    table = Delivery.__table__  # type: ignore[attr-defined]
+    with engine.begin() as conn:
+        conn.execute(sa.delete(table))
+        rows = _queue_rows(backlog, other_groups=100)
+        for start in range(0, len(rows), 5_000):
+            insert_new(conn, rows[start : start + 5_000])
+        # No ANALYZE: the planner's statistics are those of the empty queue, as they are
+        # in production right after a backlog built up.
+    spent = []
+    for _ in range(rounds):
+        with Session(engine) as session:
+            started = time.perf_counter()
+            claim_heads(session, limit=64)
+            spent.append((time.perf_counter() - started) * 1000)
+            session.rollback()  # the same question each round
+    return median(spent)
+
+
+def claim_growth(database_url: str, workdir: Path, *, backlogs: tuple[int, int]) -> list[float]:
+    """A claim round's ms with each backlog, in a queue of its own (a schema of its own on
+    PostgreSQL, a file of its own on SQLite)."""
+    url = service_database(database_url, workdir, "claims")
+    base = make_engine(url)
+    schema = f"bench_claims_{uuid.uuid4().hex[:8]}" if url.startswith("postgresql") else None
+    try:
+        if schema:
+            with base.begin() as conn:
+                conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        engine = base.execution_options(schema_translate_map={None: schema}) if schema else base
+        SQLModel.metadata.create_all(engine, tables=[Delivery.__table__])  # type: ignore[attr-defined]
+        return [_claim_ms(engine, backlog=b, rounds=15) for b in backlogs]
+    finally:
+        if schema:
+            with base.begin() as conn:
+                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        base.dispose()
+
+
 def run(
     *, bootstrap: str, redis_url: str, database_url: str, smoke: bool = False, repeats: int = 3
 ) -> list[dict[str, Any]]:
@@ -200,6 +266,9 @@ def run(
             trickle.append(trickle_ms)
             latencies.extend(spans)
         calls = len(double_calls(double, "deleteMessage"))
+        backlogs = (500, 5_000) if smoke else BACKLOGS
+        small, large = claim_growth(database_url, workdir, backlogs=backlogs)
+        database = "PostgreSQL" if database_url.startswith("postgresql") else "SQLite"
     value, raw = median(delivered), median(bare)
     ratio = ratio_of(value, raw)
     notes = (
@@ -223,4 +292,13 @@ def run(
                   f"first sent → last receipt; the delivery process's CPU from /proc; median "
                   f"of {repeats}; send → receipt p50 {percentile(latencies, 50):.0f} ms, p99 "
                   f"{percentile(latencies, 99):.0f} ms"),
+        row(name=f"delivery: claim round with {backlogs[1]:,} rows queued behind one group",
+            value=large, unit="ms", raw_name=f"the same with {backlogs[0]:,} queued",
+            raw_value=small, ratio=ratio_of(large, small),
+            target=f"<= {TARGET_CLAIM_GROWTH:g} (linear)",
+            met=None if smoke else ratio_of(large, small) <= TARGET_CLAIM_GROWTH,
+            notes=f"claim_heads (limit 64) over a queue of its own with 100 other groups of "
+                  f"one row, {database}, statistics not refreshed after the fill; "
+                  f"median of 15 rounds; ratio = growth for {backlogs[1] // backlogs[0]}x "
+                  f"the backlog"),
     ]  # fmt: skip

@@ -22,6 +22,7 @@ PENDING = "pending"
 IN_FLIGHT = "in_flight"
 DONE = "done"
 UNFINISHED = (PENDING, IN_FLIGHT)
+HEADS_PREDICATE = "state IN ('pending', 'in_flight')"
 
 
 class Delivery(SQLModel, table=True):
@@ -31,6 +32,14 @@ class Delivery(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_deliveries_queue", "state", "group_id", "seq"),
         sa.Index("ix_deliveries_group_id_id", "group_id", "id"),
+        # Each group's queue, unfinished rows only: its head is one probe (store.py).
+        sa.Index(
+            "ix_deliveries_heads",
+            "group_id",
+            "seq",
+            postgresql_where=sa.text(HEADS_PREDICATE),
+            sqlite_where=sa.text(HEADS_PREDICATE),
+        ),  # fmt: skip
     )
 
     seq: int | None = Field(default=None, primary_key=True)

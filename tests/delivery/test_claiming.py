@@ -8,11 +8,14 @@ a replayed record inserts nothing and is not claimed.
 from __future__ import annotations
 
 import asyncio
+import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import Engine, event
 from sqlmodel import Session, SQLModel, select
 
@@ -21,7 +24,7 @@ from services.delivery.models import DONE, IN_FLIGHT, PENDING, Delivery, Deliver
 from services.delivery.policy import Decision
 from services.delivery.settle import Settlement, settle_and_claim
 from services.delivery.settler import Settler
-from services.delivery.store import claim_due, insert_claiming
+from services.delivery.store import claim_due, claim_heads, insert_claiming, insert_new
 
 DELIVERED = Decision(True, "delivered", "ok")
 
@@ -32,6 +35,30 @@ def engine(tmp_path: Path) -> Engine:
     tables = [Delivery.__table__, DeliveryOutbox.__table__]  # type: ignore[attr-defined]
     SQLModel.metadata.create_all(engine, tables=tables)
     return engine
+
+
+@pytest.fixture(params=["sqlite", "suite"])
+def queue_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A queue of its own on SQLite, and in a schema of its own on the suite's database
+    (PostgreSQL when one is reachable, where claims take another path)."""
+    tables = [Delivery.__table__, DeliveryOutbox.__table__]  # type: ignore[attr-defined]
+    url = request.getfixturevalue("database_url") if request.param == "suite" else None
+    if url is None or url.startswith("sqlite"):
+        engine = make_engine(f"sqlite:///{tmp_path / 'q.db'}")
+        SQLModel.metadata.create_all(engine, tables=tables)
+        yield engine
+        engine.dispose()
+        return
+    schema = f"claims_{uuid.uuid4().hex[:10]}"
+    base = make_engine(url)
+    with base.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    engine = base.execution_options(schema_translate_map={None: schema})
+    SQLModel.metadata.create_all(engine, tables=tables)
+    yield engine
+    with base.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    base.dispose()
 
 
 def _row(ref_id: str, group_id: str) -> dict[str, Any]:
@@ -161,3 +188,41 @@ def test_results_of_calls_made_together_settle_in_one_transaction(engine):
     rows = asyncio.run(run())
     assert [r.outcome for r in rows] == ["delivered", "delivered"]
     assert len(commits) == 1
+
+
+def test_each_group_head_is_claimed_however_long_its_queue(queue_engine):
+    """Only heads, whatever is queued behind them: a group with 3,000 rows waiting, one whose
+    head is in flight (leased, then with its lease run out), one whose head is not due yet,
+    one whose earlier rows are done; claimed among all groups, among some, and around
+    busy ones."""
+    now = utcnow()
+    rows = [_row(f"big{i}", "big") for i in range(3000)]
+    rows += [_row(f"{g}{i}", g) for g in ("leased", "lapsed", "later", "done") for i in range(3)]
+    rows += [_row(f"{g}0", g) for g in ("o1", "o2")]
+    with queue_engine.begin() as conn:
+        assert insert_new(conn, rows) == len(rows)
+    t = Delivery.__table__  # type: ignore[attr-defined]
+    changes: dict[str, dict[str, Any]] = {
+        "leased0": {"state": IN_FLIGHT, "lease_until": now + timedelta(minutes=5)},
+        "lapsed0": {"state": IN_FLIGHT, "lease_until": now - timedelta(seconds=1)},
+        "later0": {"next_attempt_at": now + timedelta(minutes=5)},
+        "done0": {"state": DONE, "outcome": "delivered"},
+        "done1": {"state": DONE, "outcome": "delivered"},
+    }
+    with queue_engine.begin() as conn:
+        for ref_id, values in changes.items():
+            conn.execute(sa.update(t).where(t.c.ref_id == ref_id).values(values))
+
+    def claimed(**among: Any) -> list[str]:
+        with Session(queue_engine) as session:
+            claims = claim_heads(session, limit=100, **among)
+            session.rollback()  # each question asked of the same queue
+        return sorted(c.row.id.removeprefix("dl_") for c in claims)
+
+    assert claimed() == ["big0", "done2", "lapsed0", "o10", "o20"]
+    assert claimed(groups=["big", "later", "leased", "done", "nowhere"]) == ["big0", "done2"]
+    assert claimed(busy=["big", "o1"]) == ["done2", "lapsed0", "o20"]
+    assert claimed(groups=["big", "o1"], busy=["o1"]) == ["big0"]
+    assert claimed(groups=[]) == []
+    with Session(queue_engine) as session:
+        assert len(claim_heads(session, limit=2)) == 2

@@ -40,9 +40,11 @@ def test_delivery_throughput_row_against_the_double(kafka_bootstrap, redis_url, 
         bootstrap=kafka_bootstrap, redis_url=redis_url, database_url=database_url, smoke=True
     )
     assert_measured(rows)
-    [throughput, trickle] = rows
+    [throughput, trickle, claims] = rows
     assert throughput["unit"] == "records/s" and throughput["met"] is None
     assert trickle["unit"] == "ms" and trickle["met"] is None and trickle["value"] > 0
+    assert claims["unit"] == "ms" and claims["met"] is None
+    assert claims["raw_value"] > 0 and claims["value"] > 0
     # Every delete of the warm-up, the run and the trickle, by delivery and by the bare
     # client, reached it.
     assert "320 deleteMessage calls at the double" in throughput["notes"]
