@@ -26,7 +26,7 @@ run: $(STAMP) ## Start broker, Redis, SQLite, the five services on :8001-8005 an
 
 # Three workers, whole files each: most of a test's time is waiting on brokers, consumer
 # group joins and processes, which overlaps well even on two cores (two workers kept the
-# CPUs 42 % busy: 12.6 min; three take 8.9 min here). TEST_WORKERS=0: one process.
+# CPUs 42 % busy: 12.6 min; three take 7.5 min here). TEST_WORKERS=0: one process.
 # --no-loadscope-reorder: files go out in collection order, where tests/conftest.py puts the
 # slowest first (SLOWEST_FIRST), so no long file starts last while the other worker idles.
 TEST_WORKERS ?= 3
