@@ -25,6 +25,7 @@ hands the batch to kafka-python.
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -83,53 +84,40 @@ def enqueue(session: Session, table: type[OutboxRecord], records: Sequence[Outgo
     if not records:
         return
     now = utcnow()
-    if session.get_bind().dialect.name == "postgresql":
-        rows = orjson.dumps(
-            [
-                {
-                    "message_id": str(r.payload.id),  # type: ignore[attr-defined]
-                    "topic": r.topic,
-                    "key": r.key,
-                    "payload": orjson.Fragment(r.payload.model_dump_json()),
-                    "created_at": now,
-                }
-                for r in records
-            ]
-        )
-        session.execute(_rows_insert(table), {"rows": rows.decode()})
-        return
-    session.execute(
-        sa.insert(_table(table)),
-        [
-            {
-                "message_id": str(r.payload.id),  # type: ignore[attr-defined]
-                "topic": r.topic,
-                "key": r.key,
-                "payload": r.payload.model_dump(mode="json"),
-                "created_at": now,
-            }
-            for r in records
-        ],
-    )
+    postgres = session.get_bind().dialect.name == "postgresql"
+    rows = [
+        {
+            "message_id": str(r.payload.id),  # type: ignore[attr-defined]
+            "topic": r.topic,
+            "key": r.key,
+            "payload": (
+                orjson.Fragment(r.payload.model_dump_json())
+                if postgres
+                else r.payload.model_dump(mode="json")
+            ),
+            "created_at": now,
+        }
+        for r in records
+    ]
+    if postgres:
+        session.execute(_rows_insert(table), {"rows": orjson.dumps(rows).decode()})
+    else:
+        session.execute(sa.insert(_table(table)), rows)
 
 
 QUEUED = ("message_id", "topic", "key", "payload", "created_at")  # what enqueue writes
-_INSERTS: dict[type[OutboxRecord], Any] = {}
 
 
+@functools.cache
 def _rows_insert(table: type[OutboxRecord]) -> Any:
     """PostgreSQL: the table's INSERT of the `rows` JSON parameter, built once per table."""
-    stmt = _INSERTS.get(table)
-    if stmt is None:
-        t = _table(table)
-        incoming = (
-            sa.func.json_to_recordset(sa.cast(sa.bindparam("rows", type_=sa.Text), sa.JSON))
-            .table_valued(*(sa.column(name, t.c[name].type) for name in QUEUED))
-            .render_derived(name="incoming", with_types=True)
-        )
-        stmt = sa.insert(t).from_select(list(QUEUED), sa.select(*incoming.c))
-        _INSERTS[table] = stmt
-    return stmt
+    t = _table(table)
+    incoming = (
+        sa.func.json_to_recordset(sa.cast(sa.bindparam("rows", type_=sa.Text), sa.JSON))
+        .table_valued(*(sa.column(name, t.c[name].type) for name in QUEUED))
+        .render_derived(name="incoming", with_types=True)
+    )
+    return sa.insert(t).from_select(list(QUEUED), sa.select(*incoming.c))
 
 
 def _table(table: type[OutboxRecord]) -> sa.Table:
@@ -155,9 +143,8 @@ Published = Callable[[Sequence[Any]], None]
 """Called with the records just published (`PublishedRecord`s: `seq`, `message_id`,
 `topic`, `key`, `value`, and `payload` parsed on access)."""
 
-_CLAIMS: dict[type[OutboxRecord], Any] = {}
 
-
+@functools.cache
 def _claim_and_mark(table: type[OutboxRecord]) -> Any:
     """PostgreSQL: lock the next pending rows (SKIP LOCKED), mark them published and return
     them in order, payloads as their stored JSON text, in one statement built once per table.
@@ -166,27 +153,24 @@ def _claim_and_mark(table: type[OutboxRecord]) -> Any:
     acknowledged the records: until then nobody sees it, and a failed send or a crash rolls
     it back with the locks.
     """
-    stmt = _CLAIMS.get(table)
-    if stmt is None:
-        t = _table(table)
-        picked = (
-            sa.select(t.c.seq)
-            .where(t.c.published_at.is_(None))
-            .order_by(t.c.seq)
-            .limit(BATCH)
-            .with_for_update(skip_locked=True)
-            .cte("picked")
-            .prefix_with("MATERIALIZED")  # evaluated once: the rows it locked are the rows marked
-        )
-        claimed = (
-            sa.update(t)
-            .where(t.c.seq == picked.c.seq)
-            .values(published_at=sa.bindparam("now", type_=t.c.published_at.type))
-            .returning(*_sent_columns(t))
-            .cte("claimed")
-        )
-        stmt = _CLAIMS[table] = sa.select(claimed).order_by(claimed.c.seq)
-    return stmt
+    t = _table(table)
+    picked = (
+        sa.select(t.c.seq)
+        .where(t.c.published_at.is_(None))
+        .order_by(t.c.seq)
+        .limit(BATCH)
+        .with_for_update(skip_locked=True)
+        .cte("picked")
+        .prefix_with("MATERIALIZED")  # evaluated once: the rows it locked are the rows marked
+    )
+    claimed = (
+        sa.update(t)
+        .where(t.c.seq == picked.c.seq)
+        .values(published_at=sa.bindparam("now", type_=t.c.published_at.type))
+        .returning(*_sent_columns(t))
+        .cte("claimed")
+    )
+    return sa.select(claimed).order_by(claimed.c.seq)
 
 
 def _sent_columns(t: sa.Table) -> tuple[Any, ...]:
@@ -195,45 +179,40 @@ def _sent_columns(t: sa.Table) -> tuple[Any, ...]:
     return (t.c.seq, t.c.message_id, t.c.topic, t.c.key, payload)
 
 
-_LEASES: dict[type[OutboxRecord], tuple[Any, Any, Any]] = {}
-
-
+@functools.cache
 def _lease_statements(table: type[OutboxRecord]) -> tuple[Any, Any, Any]:
     """SQLite: the claim (a lease on the next pending rows), the read of the claimed rows
     and their mark, built once per table."""
-    stmts = _LEASES.get(table)
-    if stmts is None:
-        t = _table(table)
-        stamp = t.c.claimed_at.type
-        token = sa.bindparam("token", type_=t.c.claim_token.type)
-        now = sa.bindparam("now", type_=stamp)
-        pending = (
-            sa.select(t.c.seq)
-            .where(
-                t.c.published_at.is_(None),
-                sa.or_(
-                    t.c.claimed_at.is_(None),
-                    t.c.claimed_at < sa.bindparam("expired", type_=stamp),
-                ),
-            )
-            .order_by(t.c.seq)
-            .limit(BATCH)
+    t = _table(table)
+    stamp = t.c.claimed_at.type
+    token = sa.bindparam("token", type_=t.c.claim_token.type)
+    now = sa.bindparam("now", type_=stamp)
+    pending = (
+        sa.select(t.c.seq)
+        .where(
+            t.c.published_at.is_(None),
+            sa.or_(
+                t.c.claimed_at.is_(None),
+                t.c.claimed_at < sa.bindparam("expired", type_=stamp),
+            ),
         )
-        claim = (
-            sa.update(t)
-            .where(t.c.seq.in_(pending.scalar_subquery()))
-            .values(claim_token=token, claimed_at=now)
-        )
-        read = sa.select(*_sent_columns(t)).where(t.c.claim_token == token).order_by(t.c.seq)
-        # The range keeps it on the primary key; the token, to the rows still ours.
-        in_range = t.c.seq.between(sa.bindparam("lo"), sa.bindparam("hi"))
-        mark = (
-            sa.update(t)
-            .where(in_range, t.c.claim_token == token)
-            .values(published_at=now, claim_token=None)
-        )
-        stmts = _LEASES[table] = (claim, read, mark)
-    return stmts
+        .order_by(t.c.seq)
+        .limit(BATCH)
+    )
+    claim = (
+        sa.update(t)
+        .where(t.c.seq.in_(pending.scalar_subquery()))
+        .values(claim_token=token, claimed_at=now)
+    )
+    read = sa.select(*_sent_columns(t)).where(t.c.claim_token == token).order_by(t.c.seq)
+    # The range keeps it on the primary key; the token, to the rows still ours.
+    in_range = t.c.seq.between(sa.bindparam("lo"), sa.bindparam("hi"))
+    mark = (
+        sa.update(t)
+        .where(in_range, t.c.claim_token == token)
+        .values(published_at=now, claim_token=None)
+    )
+    return claim, read, mark
 
 
 def _send(rows: Sequence[Any], producer: ProducerHandle) -> list[OutgoingRecord]:

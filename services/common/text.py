@@ -148,12 +148,7 @@ class Text:
     __slots__ = ("plain", "clean", "folded")
 
     def __init__(self, text: str) -> None:
-        # forms() inlined: campaigns and the tracker build a Text per message.
-        plain = text if text.isascii() or _MAY_CHANGE(text) is None else plain_form(text)
-        clean = plain.casefold()
-        self.plain = plain
-        self.clean = clean
-        self.folded = clean if clean.isalnum() else "".join(_KEEP_FINDALL(clean))
+        self.plain, self.clean, self.folded = forms(text)
 
     @classmethod
     def of(cls, plain: str, clean: str, folded: str) -> Text:
