@@ -18,12 +18,22 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from alembic import command, context
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, MetaData, event, exc, text
+from sqlalchemy import Connection, Engine, MetaData, event, exc, text
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Column, Field, Session, col, create_engine
 from sqlmodel.sql.expression import SelectOfScalar
 
 T = TypeVar("T")
+
+# Where Core statements run: a Session, or a Connection in a transaction (hot paths whose
+# statements are all Core: a Session and its transaction cost ≈ 0.3 ms more client CPU
+# per transaction than `engine.begin()`).
+Db = Session | Connection
+
+
+def dialect_of(db: Db) -> str:
+    """The database's dialect name (`postgresql`, `sqlite`)."""
+    return db.dialect.name if isinstance(db, Connection) else db.get_bind().dialect.name
 
 
 def make_engine(url: str, *, ping_after_idle_seconds: float = 2.0) -> Engine:

@@ -37,9 +37,9 @@ import orjson
 import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlalchemy import Engine
-from sqlmodel import JSON, Field, Session, SQLModel
+from sqlmodel import JSON, Field, SQLModel
 
-from services.common.db import UTCDateTime, utcnow
+from services.common.db import Db, UTCDateTime, dialect_of, utcnow
 from services.common.kafka.producer import OutgoingRecord, ProducerHandle
 from services.common.worker import BackgroundLoop
 
@@ -72,8 +72,9 @@ class Outgoing:
     payload: BaseModel
 
 
-def enqueue(session: Session, table: type[OutboxRecord], records: Sequence[Outgoing]) -> None:
-    """Queue records in the session's transaction (the caller commits with its change).
+def enqueue(session: Db, table: type[OutboxRecord], records: Sequence[Outgoing]) -> None:
+    """Queue records in the transaction of `session` (a Session or a Connection; the caller
+    commits with its change).
 
     One statement whatever the number of records. PostgreSQL: `INSERT … SELECT … FROM
     json_to_recordset(:rows)`, the rows one JSON text (each payload serialised once by
@@ -84,7 +85,7 @@ def enqueue(session: Session, table: type[OutboxRecord], records: Sequence[Outgo
     if not records:
         return
     now = utcnow()
-    postgres = session.get_bind().dialect.name == "postgresql"
+    postgres = dialect_of(session) == "postgresql"
     rows = [
         {
             "message_id": str(r.payload.id),  # type: ignore[attr-defined]

@@ -26,26 +26,15 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from services.common.db import utcnow
+from services.common.db import Db, dialect_of, utcnow
 from services.delivery.models import IN_FLIGHT, PENDING, UNFINISHED, Delivery
 
 LEASE = timedelta(seconds=30)  # default; DELIVERY_LEASE_SECONDS, above the 10 s call timeout
 TABLE: sa.Table = Delivery.__table__  # type: ignore[attr-defined]
-
-
-# Where the queue's statements run: a Session, or a Core Connection in a transaction (the
-# consumer's insert and settling: an ORM Session and its transaction cost ≈ 0.3 ms more
-# client CPU per transaction than `engine.begin()`, for statements that are all Core).
-Db = Session | Connection
-
-
-def dialect_of(db: Db) -> str:
-    """The database's dialect name (`postgresql`, `sqlite`)."""
-    return db.dialect.name if isinstance(db, Connection) else db.get_bind().dialect.name
 
 
 @dataclass(frozen=True, slots=True)
