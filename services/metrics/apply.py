@@ -105,17 +105,6 @@ class GroupBatch:
     names: NameRows = field(default_factory=dict)
 
 
-def rows_by_group(
-    events: Iterable[Event],
-    *,
-    tz: ZoneInfo,
-    history_days: int,
-    now: datetime | None = None,
-) -> tuple[dict[str, GroupBatch], ApplyResult]:
-    """Turn typed events into each group's script rows, dropping ones older than the history."""
-    return rows_of_facts(map(facts_of, events), tz=tz, history_days=history_days, now=now)
-
-
 def rows_of_facts(
     events: Iterable[Facts],
     *,

@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from services.common.contracts.events import parse_event
-from services.metrics.apply import APPLY_LUA, fingerprint, rows_by_group, script_row
+from services.metrics.apply import APPLY_LUA, fingerprint, rows_of_facts, script_row
 from services.metrics.bitplan import RUN_LUA
+from services.metrics.facts import facts_of
 from services.metrics.keys import local_day
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -51,7 +52,7 @@ def test_rows_go_per_group_and_too_old_or_metric_less_events_are_counted_apart()
         event(4, "member.updated", "g1", NOW),
         event(5, "message.created", "g1", old),
     ]
-    per_group, result = rows_by_group(events, tz=SHANGHAI, history_days=30, now=NOW)
+    per_group, result = rows_of_facts(map(facts_of, events), tz=SHANGHAI, history_days=30, now=NOW)
     assert [row[0] for row in per_group["g1"].rows] == ["m", "l"]
     assert [row[0] for row in per_group["g2"].rows] == ["j"]
     day = local_day(NOW, SHANGHAI)
@@ -67,7 +68,9 @@ def test_a_join_channel_comes_from_the_typed_event():
     body = event(2, "member.joined", "g2", NOW).model_dump(mode="json")
     joined = parse_event(body | {"data": {"channel": "渠道A", "invited_by": "u9"}})
     plain = parse_event(body | {"id": "e2b", "data": {"channel": ""}})
-    per_group, _ = rows_by_group([joined, plain], tz=SHANGHAI, history_days=30, now=NOW)
+    per_group, _ = rows_of_facts(
+        map(facts_of, [joined, plain]), tz=SHANGHAI, history_days=30, now=NOW
+    )
     assert [row[6:] for row in per_group["g2"].rows] == [("渠道A", "u9"), ("", "")]
 
 
