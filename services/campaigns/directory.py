@@ -14,14 +14,15 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from services.campaigns.models import GroupSource, Member, MemberName
-from services.campaigns.store import built, insert_of, rows_params
+from services.campaigns.store import built
 from services.common.contracts.events import Event, MemberJoined, MemberLeft
+from services.common.db import insert_rows, rows_params
 
 
 def _upsert_newest(
     session: Session, model: Any, keys: list[str], stamp: str, rows: Iterable[dict[str, Any]]
 ) -> None:
-    """Insert rows (one constant statement, `insert_of`); on a key conflict take the new
+    """Insert rows (one constant statement, `insert_rows`); on a key conflict take the new
     row's values when its `stamp` is newer."""
     rows = list(rows)
     if not rows:
@@ -30,7 +31,7 @@ def _upsert_newest(
 
     def make(postgres: bool) -> Any:
         table = model.__table__
-        stmt = insert_of(model, names, postgres)
+        stmt = insert_rows(model, names, postgres=postgres)
         newer = stmt.excluded[stamp] >= table.c[stamp]
         values = {
             name: sa.case((newer, stmt.excluded[name]), else_=table.c[name])

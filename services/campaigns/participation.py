@@ -32,8 +32,9 @@ from services.campaigns.params import (
 )
 from services.campaigns.rewards import Award, grant_many
 from services.campaigns.running import Running, running_for
-from services.campaigns.store import built, insert_of, is_postgres, rows_params
+from services.campaigns.store import built, is_postgres
 from services.common.contracts.events import Event, MemberJoined, MemberLeft, MessageCreated
+from services.common.db import insert_rows, rows_params
 
 __all__ = ["Tally", "apply_events", "mentions_keyword", "streak_through"]
 
@@ -276,7 +277,7 @@ def _checkin_days(postgres: bool) -> Any:
     """The check-in days insert (see BatchPlan._insert_checkins): on PostgreSQL it returns
     (campaign, member, day, new) for the new days and the earlier days of their pairs."""
     table = CheckinDay.__table__  # type: ignore[attr-defined]
-    insert = insert_of(CheckinDay, ("campaign_id", "member_id", "day"), postgres)
+    insert = insert_rows(CheckinDay, ("campaign_id", "member_id", "day"), postgres=postgres)
     insert = insert.on_conflict_do_nothing().returning(
         table.c.campaign_id, table.c.member_id, table.c.day
     )
@@ -298,7 +299,7 @@ def _participants(postgres: bool) -> Any:
     the streak set when the row brings one (> 0); returns each row's new count."""
     table = Participant.__table__  # type: ignore[attr-defined]
     names = ("campaign_id", "member_id", "joined_at", "count", "entered", "streak")
-    stmt = insert_of(Participant, names, postgres)
+    stmt = insert_rows(Participant, names, postgres=postgres)
     return stmt.on_conflict_do_update(
         index_elements=["campaign_id", "member_id"],
         set_={
@@ -333,7 +334,7 @@ def claim_unprocessed(
 
 def _processed(postgres: bool) -> Any:
     table = ProcessedEvent.__table__  # type: ignore[attr-defined]
-    insert = insert_of(ProcessedEvent, ("source", "event_id", "processed_at"), postgres)
+    insert = insert_rows(ProcessedEvent, ("source", "event_id", "processed_at"), postgres=postgres)
     return insert.on_conflict_do_nothing().returning(table.c.source, table.c.event_id)
 
 

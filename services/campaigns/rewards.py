@@ -12,9 +12,9 @@ from sqlmodel import Session, col, func, select
 from services.campaigns.effects import Effects
 from services.campaigns.models import Campaign, Grant, PrizeStock, Winner
 from services.campaigns.schemas import LedgerEntry, MemberRewards, PointsLeaderboard, PointsRow
-from services.campaigns.store import built, dialect_insert, insert_of, rows_params
+from services.campaigns.store import built, dialect_insert
 from services.common.contracts.notifications import RewardGranted
-from services.common.db import keyset_page, new_id
+from services.common.db import insert_rows, keyset_page, new_id, rows_params
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ GRANT_COLUMNS = (
 
 def _grants(postgres: bool) -> Any:
     table = Grant.__table__  # type: ignore[attr-defined]
-    insert = insert_of(Grant, GRANT_COLUMNS, postgres)
+    insert = insert_rows(Grant, GRANT_COLUMNS, postgres=postgres)
     return insert.on_conflict_do_nothing(
         index_elements=["campaign_id", "member_id", "reason"]
     ).returning(table.c.campaign_id, table.c.member_id, table.c.reason)

@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Session, col, select
 
 from services.campaigns.models import Campaign
@@ -33,7 +31,8 @@ _BUILT: dict[tuple[Hashable, bool], Any] = {}
 
 
 def built(session: Session, key: Hashable, make: Callable[[bool], Any]) -> Any:
-    """The statement `make(postgres)` returns, built once per `key` and kind of database.
+    """The statement `make(postgres)` returns (often a `services.common.db.insert_rows`),
+    built once per `key` and kind of database.
 
     A hot path's statements are the same on every call: building them again per batch
     (clauses, columns, `jsonb_to_recordset`) and hashing the new objects into SQLAlchemy's
@@ -43,48 +42,6 @@ def built(session: Session, key: Hashable, make: Callable[[bool], Any]) -> Any:
     if stmt is None:
         stmt = _BUILT[(key, postgres)] = make(postgres)
     return stmt
-
-
-def insert_of(model: Any, names: tuple[str, ...], postgres: bool) -> Any:
-    """Return a Core INSERT of rows with these keys, supporting ON CONFLICT (run it with
-    `rows_params`).
-
-    PostgreSQL: `INSERT … SELECT * FROM jsonb_to_recordset(:rows)`, the rows sent as one
-    JSON text encoded by orjson, so the statement text is the same whatever the number of
-    rows: SQLAlchemy compiles it once, psycopg converts and prepares it once, and nothing
-    is adapted value by value in Python. (A multi-row VALUES has one placeholder per value
-    and a new text per row count, which psycopg re-parses in Python on every call; arrays
-    per column are dumped element by element in Python: either was most of a consumer
-    batch's CPU.) SQLite: the plain insert, run with the rows (executemany). Rows must all
-    have the same keys; timestamps must be timezone-aware (naive ones are taken as UTC).
-    """
-    table = model.__table__
-    if not postgres:
-        return sqlite.insert(table)
-    incoming = incoming_rows(model, list(names))
-    return postgresql.insert(table).from_select(list(names), sa.select(*incoming.c))
-
-
-def rows_params(session: Session, rows: list[dict[str, Any]]) -> Any:
-    """The parameters of an `insert_of` statement: the rows as one JSON text on PostgreSQL,
-    the rows themselves on SQLite."""
-    return rows_param(rows) if is_postgres(session) else rows
-
-
-def incoming_rows(model: Any, names: list[str]) -> Any:
-    """PostgreSQL: the rows of the `rows` JSON parameter as a table `incoming` whose columns
-    have the model's column types (join it, select from it; see insert_of)."""
-    table = model.__table__
-    return (
-        sa.func.jsonb_to_recordset(sa.cast(sa.bindparam("rows", type_=sa.Text), JSONB))
-        .table_valued(*(sa.column(name, table.c[name].type) for name in names))
-        .render_derived(name="incoming", with_types=True)
-    )
-
-
-def rows_param(rows: list[dict[str, Any]]) -> dict[str, str]:
-    """The `rows` parameter of incoming_rows: the rows as one JSON text."""
-    return {"rows": orjson.dumps(rows, option=orjson.OPT_NAIVE_UTC).decode()}
 
 
 def _of_group(group_id: str, campaign_id: str) -> sa.ColumnElement[bool]:

@@ -11,14 +11,17 @@ import os
 import secrets
 import time
 import zlib
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
 import sqlalchemy as sa
 from alembic import command, context
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, Engine, MetaData, event, exc, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Column, Field, Session, col, create_engine
 from sqlmodel.sql.expression import SelectOfScalar
@@ -34,6 +37,46 @@ Db = Session | Connection
 def dialect_of(db: Db) -> str:
     """The database's dialect name (`postgresql`, `sqlite`)."""
     return db.dialect.name if isinstance(db, Connection) else db.get_bind().dialect.name
+
+
+def insert_rows(
+    model: Any, names: Sequence[str], *, postgres: bool, keep_json_text: bool = False
+) -> Any:
+    """A Core INSERT of rows with the keys `names` into a model's (or a table's) table,
+    supporting ON CONFLICT; run it with `rows_params`. Build it once and keep it.
+
+    PostgreSQL: `INSERT … SELECT … FROM jsonb_to_recordset(:rows) AS incoming(…)`, the rows
+    sent as one JSON text encoded by orjson, so the statement text is the same whatever the
+    number of rows: parsed and prepared once, one parameter instead of one per value. (A
+    multi-row VALUES has a new text per row count, re-parsed in Python on every call, and
+    an executemany is one INSERT per row: either was most of a batch's CPU.) With
+    `keep_json_text`, `json_to_recordset`: a JSON column then keeps the text it was sent
+    as (the outbox's payloads, byte for byte), where jsonb would normalise it. SQLite: the
+    plain insert, run with the rows (an executemany, in-process). Timestamps must be
+    timezone-aware (naive ones are taken as UTC).
+    """
+    table = getattr(model, "__table__", model)
+    if not postgres:
+        return sqlite.insert(table)
+    recordset, json_type = (
+        (sa.func.json_to_recordset, sa.JSON)
+        if keep_json_text
+        else (sa.func.jsonb_to_recordset, postgresql.JSONB)
+    )
+    incoming = (
+        recordset(sa.cast(sa.bindparam("rows", type_=sa.Text), json_type))
+        .table_valued(*(sa.column(name, table.c[name].type) for name in names))
+        .render_derived(name="incoming", with_types=True)
+    )
+    return postgresql.insert(table).from_select(list(names), sa.select(*incoming.c))
+
+
+def rows_params(db: Db, rows: list[dict[str, Any]]) -> Any:
+    """The parameters of an `insert_rows` statement: the rows as one JSON text on
+    PostgreSQL (orjson: `orjson.Fragment` values go in as they are), the rows on SQLite."""
+    if dialect_of(db) != "postgresql":
+        return rows
+    return {"rows": orjson.dumps(rows, option=orjson.OPT_NAIVE_UTC).decode()}
 
 
 def make_engine(url: str, *, ping_after_idle_seconds: float = 2.0) -> Engine:

@@ -39,7 +39,7 @@ from pydantic import BaseModel
 from sqlalchemy import Engine
 from sqlmodel import JSON, Field, SQLModel
 
-from services.common.db import Db, UTCDateTime, dialect_of, utcnow
+from services.common.db import Db, UTCDateTime, dialect_of, insert_rows, rows_params, utcnow
 from services.common.kafka.producer import OutgoingRecord, ProducerHandle
 from services.common.worker import BackgroundLoop
 
@@ -76,11 +76,12 @@ def enqueue(session: Db, table: type[OutboxRecord], records: Sequence[Outgoing])
     """Queue records in the transaction of `session` (a Session or a Connection; the caller
     commits with its change).
 
-    One statement whatever the number of records. PostgreSQL: `INSERT … SELECT … FROM
-    json_to_recordset(:rows)`, the rows one JSON text (each payload serialised once by
-    pydantic, embedded as it is: `json`, not `jsonb`, keeps its text), so the statement is
-    compiled and prepared once; an executemany was one INSERT per record, most of the CPU a
-    batch spent queueing its records. SQLite: an executemany (in-process, no round trips).
+    One statement whatever the number of records (`services.common.db.insert_rows`).
+    PostgreSQL: `INSERT … SELECT … FROM json_to_recordset(:rows)`, the rows one JSON text
+    (each payload serialised once by pydantic, embedded as it is: `json`, not `jsonb`,
+    keeps its text), so the statement is compiled and prepared once; an executemany was
+    one INSERT per record, most of the CPU a batch spent queueing its records. SQLite: an
+    executemany (in-process, no round trips).
     """
     if not records:
         return
@@ -100,25 +101,16 @@ def enqueue(session: Db, table: type[OutboxRecord], records: Sequence[Outgoing])
         }
         for r in records
     ]
-    if postgres:
-        session.execute(_rows_insert(table), {"rows": orjson.dumps(rows).decode()})
-    else:
-        session.execute(sa.insert(_table(table)), rows)
+    session.execute(_rows_insert(table, postgres), rows_params(session, rows))
 
 
 QUEUED = ("message_id", "topic", "key", "payload", "created_at")  # what enqueue writes
 
 
 @functools.cache
-def _rows_insert(table: type[OutboxRecord]) -> Any:
-    """PostgreSQL: the table's INSERT of the `rows` JSON parameter, built once per table."""
-    t = _table(table)
-    incoming = (
-        sa.func.json_to_recordset(sa.cast(sa.bindparam("rows", type_=sa.Text), sa.JSON))
-        .table_valued(*(sa.column(name, t.c[name].type) for name in QUEUED))
-        .render_derived(name="incoming", with_types=True)
-    )
-    return sa.insert(t).from_select(list(QUEUED), sa.select(*incoming.c))
+def _rows_insert(table: type[OutboxRecord], postgres: bool) -> Any:
+    """The table's insert of queued records (payloads kept as their JSON text), built once."""
+    return insert_rows(table, QUEUED, postgres=postgres, keep_json_text=True)
 
 
 def _table(table: type[OutboxRecord]) -> sa.Table:
