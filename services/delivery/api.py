@@ -95,7 +95,8 @@ def list_deliveries(
     description=(
         "For a delivery that ended `failed`, `forbidden` or `no_route`, once the operator "
         "fixed what stopped it (the bot's admin rights, the source's credentials): the "
-        "record is queued again and carried out from the step that failed. Its new "
+        "record is queued again, behind what its group already has queued, and carried out "
+        "from the step that failed. Its new "
         "receipt has the same `ref_id`, with `attempts` counting on. Any other delivery "
         "answers 409; an unknown id 404."
     ),

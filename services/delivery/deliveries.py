@@ -8,16 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from services.common.db import keyset_page, new_id, utcnow
+from services.common.db import dialect_of, keyset_page, new_id, utcnow
 from services.common.errors import Conflict, NotFound
 from services.common.settings import QunyunConfig
 from services.delivery.models import DONE, PENDING, Delivery
 from services.delivery.records import new_row
-from services.delivery.store import insert_new
+from services.delivery.store import TABLE, insert_new
 
 RETRYABLE_OUTCOMES = frozenset({"failed", "forbidden", "no_route"})
+SEQ_SEQUENCE = "deliveries_seq_seq"  # PostgreSQL's name for the `seq` serial's sequence
 MESSAGES_TOPIC = "delivery.messages"
 # The namespace of each platform's group ids (DESIGN "Event contract").
 GROUP_NAMESPACES = {
@@ -53,7 +55,8 @@ def list_deliveries(
 
 
 def retry_delivery(session: Session, *, group_id: str, delivery_id: str) -> Delivery:
-    """Queue a failed, forbidden or no_route delivery again (Conflict otherwise)."""
+    """Queue a failed, forbidden or no_route delivery again, behind its group's queue
+    (Conflict otherwise)."""
     row = session.exec(
         select(Delivery).where(col(Delivery.group_id) == group_id, col(Delivery.id) == delivery_id)
     ).first()
@@ -62,11 +65,33 @@ def retry_delivery(session: Session, *, group_id: str, delivery_id: str) -> Deli
     if row.state != DONE or row.outcome not in RETRYABLE_OUTCOMES:
         raise Conflict(f"delivery {delivery_id!r} is {row.outcome or row.state}: nothing to retry")
     now = utcnow()
-    row.state, row.outcome, row.failures = PENDING, None, 0
-    row.next_attempt_at, row.updated_at = now, now
-    session.add(row)
-    session.flush()
-    return row
+    session.execute(
+        sa.update(TABLE)
+        .where(TABLE.c.seq == row.seq)
+        .values(
+            seq=_back_of_the_queue(dialect_of(session)),
+            state=PENDING,
+            outcome=None,
+            failures=0,
+            next_attempt_at=now,
+            updated_at=now,
+        )
+    )
+    session.expunge(row)
+    return session.exec(select(Delivery).where(col(Delivery.id) == delivery_id)).one()
+
+
+def _back_of_the_queue(dialect: str) -> Any:
+    """A new `seq` for a retried row, so it queues behind its group's unfinished rows.
+
+    With its old `seq` it would be the group's head again while a newer row is in flight,
+    and two of the group's rows would be carried out at once, out of order. PostgreSQL: the
+    next value of the serial's sequence, as an insert would get; SQLite: max + 1, which is
+    what it allocates, taken in the one statement that holds the write lock.
+    """
+    if dialect == "postgresql":
+        return sa.Sequence(SEQ_SEQUENCE).next_value()
+    return sa.select(sa.func.max(TABLE.c.seq) + 1).scalar_subquery()
 
 
 def latest_source(session: Session, *, group_id: str) -> str | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.delivery.conftest import action, chat_number, notification
-from tests.support import auth
+from tests.support import auth, wait_until
 from tools.platform_double import Fault
 
 FIELDS = {
@@ -84,6 +84,31 @@ def test_retry_after_the_bot_got_its_rights(delivery, tokens):
         assert unknown.status_code == 404
         other = f"/v1/groups/telegram:-1/deliveries/{row['id']}/retry"
         assert h.client.post(other, headers=auth(tokens.admin)).status_code == 404
+
+
+def test_a_retry_queues_behind_the_post_in_flight_and_the_ones_waiting(delivery, tokens):
+    """A retried post goes to the back of its group's queue: it is not carried out beside
+    the group's post in flight (the double stalls that call 2 s), nor before those queued."""
+    with delivery() as h:
+        chat = f"-{chat_number()}"
+        group_id = f"telegram:{chat}"
+        h.double.state.add_fault(Fault("telegram", "forbidden", chat=chat, method="sendMessage"))
+        first = notification(group_id, "m0", source="tg")
+        h.notifications(first)
+        assert [r["outcome"] for r in h.receipts(1)] == ["forbidden"]
+        h.double.state.add_fault(Fault("telegram", "timeout", chat=chat, sleep=2.0))
+        h.notifications(*[notification(group_id, f"m{i}", source="tg") for i in (1, 2)])
+        assert wait_until(lambda: len(h.double.state.calls_of("telegram", chat=chat)) == 2)
+        url = f"/v1/groups/{group_id}/deliveries"
+        [row] = h.client.get(
+            url, params={"ref_id": first["id"]}, headers=auth(tokens.admin)
+        ).json()["deliveries"]
+        answer = h.client.post(f"{url}/{row['id']}/retry", headers=auth(tokens.admin))
+        assert answer.status_code == 202, answer.text
+        assert len(h.receipts(4)) == 4
+        assert [p.text for p in h.group("telegram", chat).posts()] == ["m1", "m2", "m0"]
+        stalled, *after = h.double.state.calls_of("telegram", chat=chat)[1:]
+        assert all(call.at >= stalled.at + 2.0 for call in after), (stalled, after)
 
 
 def test_retry_of_no_route_once_the_source_is_named(delivery, tokens):

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, event
 from sqlmodel import Session, SQLModel, select
 
 from services.common.db import make_engine, utcnow
+from services.delivery.deliveries import retry_delivery
 from services.delivery.models import DONE, IN_FLIGHT, PENDING, Delivery, DeliveryOutbox
 from services.delivery.policy import Decision
 from services.delivery.settle import Settlement, settle_and_claim
@@ -226,3 +227,36 @@ def test_each_group_head_is_claimed_however_long_its_queue(queue_engine):
     assert claimed(groups=[]) == []
     with Session(queue_engine) as session:
         assert len(claim_heads(session, limit=2)) == 2
+
+
+def test_a_retried_row_queues_behind_its_group_and_never_beside_one_in_flight(queue_engine):
+    """An operator's retry of a group's old failed row: with its old `seq` it would be the
+    group's head again while the newer head is in flight. It goes to the back instead."""
+    now = utcnow()
+    group = "retried"
+    with queue_engine.begin() as conn:
+        insert_new(conn, [_row(f"r{i}", group) for i in range(3)] + [_row("x0", "other")])
+    t = Delivery.__table__  # type: ignore[attr-defined]
+    with queue_engine.begin() as conn:
+        conn.execute(sa.update(t).where(t.c.ref_id == "r0").values(state=DONE, outcome="forbidden"))
+        conn.execute(
+            sa.update(t)
+            .where(t.c.ref_id == "r1")
+            .values(state=IN_FLIGHT, lease_until=now + timedelta(minutes=5))
+        )
+    with Session(queue_engine) as session:
+        row = retry_delivery(session, group_id=group, delivery_id="dl_r0")
+        session.commit()
+        assert (row.state, row.outcome, row.failures) == (PENDING, None, 0)
+    with Session(queue_engine) as session:
+        order = session.exec(
+            select(Delivery.ref_id).where(Delivery.group_id == group).order_by(Delivery.seq)
+        ).all()
+        assert order == ["r1", "r2", "r0"]
+        assert [c.row.id for c in claim_heads(session, limit=10, groups=[group])] == []
+        session.rollback()
+    with queue_engine.begin() as conn:  # the row in flight, and the one after it, are done
+        conn.execute(sa.update(t).where(t.c.ref_id.in_(["r1", "r2"])).values(state=DONE))
+        insert_new(conn, [_row("r3", group)])  # a record that comes after the retry
+    with Session(queue_engine) as session:
+        assert [c.row.id for c in claim_heads(session, limit=10, groups=[group])] == ["dl_r0"]
