@@ -2,9 +2,12 @@
 
 A service queues its outbound records (`enqueue`) in the same transaction as the change
 that caused them, so a committed change always gets its records and a rolled-back one
-never does. `publish_pending` sends what is unpublished in order and marks it: each
-record is claimed by one publisher at a time (rows locked with SKIP LOCKED on
-PostgreSQL, a conditional UPDATE with a lease on SQLite, which has no row locks), sent,
+never does. `publish_pending` sends what is unpublished in order and marks it. One
+publisher at a time works on a table, however many replicas of the service run: each
+batch is claimed, sent and acknowledged before the next is claimed, so records of a key
+reach Kafka in the order they were queued (PostgreSQL: a transaction-scoped advisory lock
+per table, then the rows locked; SQLite, which has no row locks: a lease taken by a
+conditional UPDATE only while no other publisher's lease is live). Each batch is sent,
 acknowledged by Kafka, then marked published (on PostgreSQL the mark is written by the
 statement that locks the rows, in their transaction, which commits only after the
 acknowledgement: nobody sees it before, and a failed send rolls it back). A crash between
@@ -17,8 +20,8 @@ relay's one-second loop picks up anything left behind by a crash or an outage.
 
 The relay is batch-first: a relay wakes once per commit of its service, so its fixed cost
 per batch is paid per record when records trickle, and its cost per record by the
-thousand when they flood. A batch is one statement on a Core connection on PostgreSQL
-(no Session, no ORM objects); payloads are read as the JSON text they were stored as and
+thousand when they flood. A batch is the lock and one statement on a Core connection on
+PostgreSQL (no Session, no ORM objects); payloads are read as the JSON text they were stored as and
 sent as they are (never parsed into dicts and serialised again); `ProducerHandle.send_all`
 hands the batch to kafka-python.
 """
@@ -28,6 +31,7 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -173,28 +177,28 @@ def _sent_columns(t: sa.Table) -> tuple[Any, ...]:
 
 
 @functools.cache
-def _lease_statements(table: type[OutboxRecord]) -> tuple[Any, Any, Any]:
-    """SQLite: the claim (a lease on the next pending rows), the read of the claimed rows
-    and their mark, built once per table."""
+def _lease_statements(table: type[OutboxRecord]) -> tuple[Any, Any, Any, Any]:
+    """SQLite: the claim (a lease on the next pending rows, unless another publisher's lease
+    is live), the read of the claimed rows, their mark, and the lease's release, built once
+    per table."""
     t = _table(table)
     stamp = t.c.claimed_at.type
     token = sa.bindparam("token", type_=t.c.claim_token.type)
     now = sa.bindparam("now", type_=stamp)
+    expired = sa.bindparam("expired", type_=stamp)
     pending = (
         sa.select(t.c.seq)
         .where(
             t.c.published_at.is_(None),
-            sa.or_(
-                t.c.claimed_at.is_(None),
-                t.c.claimed_at < sa.bindparam("expired", type_=stamp),
-            ),
+            sa.or_(t.c.claimed_at.is_(None), t.c.claimed_at < expired),
         )
         .order_by(t.c.seq)
         .limit(BATCH)
     )
+    leased = sa.select(t.c.seq).where(t.c.published_at.is_(None), t.c.claimed_at >= expired)
     claim = (
         sa.update(t)
-        .where(t.c.seq.in_(pending.scalar_subquery()))
+        .where(t.c.seq.in_(pending.scalar_subquery()), ~leased.exists())
         .values(claim_token=token, claimed_at=now)
     )
     read = sa.select(*_sent_columns(t)).where(t.c.claim_token == token).order_by(t.c.seq)
@@ -205,7 +209,12 @@ def _lease_statements(table: type[OutboxRecord]) -> tuple[Any, Any, Any]:
         .where(in_range, t.c.claim_token == token)
         .values(published_at=now, claim_token=None)
     )
-    return claim, read, mark
+    release = (
+        sa.update(t)
+        .where(t.c.claim_token == token, t.c.published_at.is_(None))
+        .values(claim_token=None, claimed_at=None)
+    )
+    return claim, read, mark, release
 
 
 def _send(rows: Sequence[Any], producer: ProducerHandle) -> list[OutgoingRecord]:
@@ -217,10 +226,20 @@ def _send(rows: Sequence[Any], producer: ProducerHandle) -> list[OutgoingRecord]
     return records
 
 
+# Taken before each PostgreSQL batch and held until its commit (after Kafka's acknowledgement).
+ONE_PUBLISHER = sa.text("SELECT pg_advisory_xact_lock(:key)")
+
+
+@functools.cache
+def _publisher_key(table: type[OutboxRecord]) -> int:
+    return zlib.crc32(f"outbox:{table.__tablename__}".encode())
+
+
 def _publish_locked(
     engine: Engine, table: type[OutboxRecord], producer: ProducerHandle
 ) -> tuple[Sequence[Any], list[OutgoingRecord]]:
     with engine.connect() as conn:
+        conn.execute(ONE_PUBLISHER, {"key": _publisher_key(table)})
         rows = conn.execute(_claim_and_mark(table), {"now": utcnow()}).all()
         if not rows:
             return rows, []
@@ -232,7 +251,7 @@ def _publish_locked(
 def _publish_claimed(
     engine: Engine, table: type[OutboxRecord], producer: ProducerHandle
 ) -> tuple[Sequence[Any], list[OutgoingRecord]]:
-    claim, read, mark = _lease_statements(table)
+    claim, read, mark, release = _lease_statements(table)
     token = uuid.uuid4().hex
     now = utcnow()
     with engine.connect() as conn:
@@ -241,7 +260,15 @@ def _publish_claimed(
         rows = conn.execute(read, {"token": token}).all()
         if not rows:
             return rows, []
-        records = _send(rows, producer)
+        try:
+            records = _send(rows, producer)
+        except Exception:
+            # Kafka refused or timed out: give the rows back at once rather than after the
+            # lease (a process that dies leaves the lease, and the rows wait it out).
+            conn.rollback()
+            conn.execute(release, {"token": token})
+            conn.commit()
+            raise
         conn.execute(mark, {"token": token, "now": utcnow(), "lo": rows[0].seq, "hi": rows[-1].seq})
         conn.commit()
     return rows, records
@@ -256,8 +283,10 @@ def publish_pending(
 ) -> int:
     """Publish every unpublished record this process can claim, in order; return how many.
 
-    A batch of up to BATCH records costs one statement on PostgreSQL (claim, read and mark
-    together, committed after Kafka's acknowledgement), three on SQLite (claim, read, mark).
+    A batch of up to BATCH records costs two statements on PostgreSQL (the publishers' lock;
+    claim, read and mark together, committed after Kafka's acknowledgement), three on SQLite
+    (claim, read, mark). Another publisher of the table waits for the batch's commit on
+    PostgreSQL; on SQLite it finds the live lease, claims nothing and returns 0.
     Each payload goes out as the JSON text it was stored as, read as text, never parsed into
     a dict and serialised again: on PostgreSQL the contract model's own JSON byte for byte
     (`enqueue` embeds it in a `json` column, which keeps text as it is), on SQLite the same

@@ -7,6 +7,8 @@ instead of row locks) is also run on a SQLite file of its own.
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -17,6 +19,7 @@ import orjson
 import pytest
 import sqlalchemy as sa
 from kafka import KafkaProducer
+from kafka.errors import KafkaTimeoutError
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -40,8 +43,9 @@ class RelayTestOutbox(OutboxRecord, table=True):
     __tablename__ = "test_kernel_relay_outbox"
 
 
-class Crash(Exception):
-    """The process dying between Kafka's acknowledgement and the mark."""
+class Crash(BaseException):
+    """The process dying between Kafka's acknowledgement and the mark: a BaseException, so
+    nothing in the publisher gets to run on its way out (as when the process is killed)."""
 
 
 class CrashAfterAck(ProducerHandle):
@@ -50,6 +54,27 @@ class CrashAfterAck(ProducerHandle):
     def send_all(self, records: Any, *, timeout: float | None = None) -> None:
         super().send_all(records, timeout=timeout)
         raise Crash
+
+
+class SlowFirstAck(ProducerHandle):
+    """A producer whose first batch takes a second to be acknowledged (a slow broker)."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.sending = threading.Event()
+
+    def send_all(self, records: Any, *, timeout: float | None = None) -> None:
+        if not self.sending.is_set():
+            self.sending.set()
+            time.sleep(1.0)
+        super().send_all(records, timeout=timeout)
+
+
+class RefusedSend(ProducerHandle):
+    """A producer whose broker refuses the batch (an exception, not a dead process)."""
+
+    def send_all(self, records: Any, *, timeout: float | None = None) -> None:
+        raise KafkaTimeoutError("broker unavailable")
 
 
 def _notification(group: str, n: int) -> CampaignNotification:
@@ -192,26 +217,67 @@ def test_a_crash_between_the_ack_and_the_mark_publishes_again_with_the_same_id(
     assert sent == [([("message_id", n.id.encode())], n.id) for n in notes] * 2
 
 
-def test_rows_claimed_by_a_running_publisher_are_left_to_it(
-    db: Engine, topic: str, producer: ProducerHandle, kafka_bootstrap: str
+@pytest.mark.parametrize("backend", ["session", "sqlite"])
+def test_a_second_publisher_never_overtakes_the_first(
+    request: pytest.FixtureRequest,
+    backend: str,
+    settings: Settings,
+    topic: str,
+    producer: ProducerHandle,
+    kafka_bootstrap: str,
 ) -> None:
-    """Over a batch: the second publisher takes the rows the first has not locked."""
-    notes = [_notification("g", i) for i in range(BATCH + 5)]
-    _queue(db, topic, notes)
-    if db.dialect.name != "postgresql":
-        pytest.skip("row locks: PostgreSQL only (the SQLite lease is tested above)")
-    t = RelayTestOutbox.__table__  # type: ignore[attr-defined]
-    with db.connect() as holder:
-        first = sa.select(t.c.seq).order_by(t.c.seq).limit(10).with_for_update()
-        locked = holder.execute(first).scalars().all()
-        assert publish_pending(engine=db, table=RelayTestOutbox, producer=producer) == len(
-            notes
-        ) - len(locked)
-        holder.rollback()
-    assert _pending(db) == len(locked)
-    assert publish_pending(engine=db, table=RelayTestOutbox, producer=producer) == len(locked)
+    """Two replicas' relays on one table, the first slowed in its first batch: the second
+    waits for it (PostgreSQL) or leaves the table to it (SQLite), and one key's records
+    reach Kafka in the order they were queued, each once."""
+    engine: Engine = request.getfixturevalue("db" if backend == "session" else "sqlite_db")
+    notes = [_notification("g", i) for i in range(2 * BATCH + 5)]
+    _queue(engine, topic, notes)
+    slow = SlowFirstAck(settings)
+    first: list[int] = []
+    try:
+        relay = threading.Thread(
+            target=lambda: first.append(
+                publish_pending(engine=engine, table=RelayTestOutbox, producer=slow)
+            )
+        )
+        relay.start()
+        assert slow.sending.wait(10)
+        second = publish_pending(engine=engine, table=RelayTestOutbox, producer=producer)
+        relay.join(30)
+    finally:
+        slow.close()
+    assert first[0] + second == len(notes) and first[0] >= BATCH
+    if engine.dialect.name == "sqlite":
+        assert second == 0  # the first publisher's lease was live
+    assert _pending(engine) == 0
     records = read_topic(kafka_bootstrap, topic, expect=len(notes), settle=0.5)
-    assert sorted(orjson.loads(r.value)["id"] for r in records) == sorted(n.id for n in notes)
+    assert [orjson.loads(r.value)["id"] for r in records] == [n.id for n in notes]
+
+
+@pytest.mark.parametrize("backend", ["session", "sqlite"])
+def test_a_refused_send_leaves_the_rows_to_the_next_publisher_at_once(
+    request: pytest.FixtureRequest,
+    backend: str,
+    settings: Settings,
+    topic: str,
+    producer: ProducerHandle,
+    kafka_bootstrap: str,
+) -> None:
+    """Kafka refusing a batch is not a crash: no lease (SQLite) or lock (PostgreSQL) is
+    left behind, and the next try publishes everything."""
+    engine: Engine = request.getfixturevalue("db" if backend == "session" else "sqlite_db")
+    notes = [_notification("g", i) for i in range(3)]
+    _queue(engine, topic, notes)
+    refused = RefusedSend(settings)
+    try:
+        with pytest.raises(KafkaTimeoutError):
+            publish_pending(engine=engine, table=RelayTestOutbox, producer=refused)
+    finally:
+        refused.close()
+    assert _pending(engine) == len(notes)
+    assert publish_pending(engine=engine, table=RelayTestOutbox, producer=producer) == len(notes)
+    records = read_topic(kafka_bootstrap, topic, expect=len(notes), settle=0.5)
+    assert [orjson.loads(r.value)["id"] for r in records] == [n.id for n in notes]
 
 
 def test_send_all_puts_each_key_where_kafka_pythons_partitioner_does(
