@@ -120,6 +120,13 @@ def sqlite_db(tmp_path: Path) -> Iterator[Engine]:
     engine.dispose()
 
 
+@pytest.fixture(params=["session", "sqlite"])
+def engine(request: pytest.FixtureRequest) -> Engine:
+    """The session's database, then a SQLite file of its own (the lease path)."""
+    engine: Engine = request.getfixturevalue("db" if request.param == "session" else "sqlite_db")
+    return engine
+
+
 @pytest.fixture
 def producer(settings: Settings) -> Iterator[ProducerHandle]:
     handle = ProducerHandle(settings)
@@ -133,6 +140,17 @@ def _queue(engine: Engine, topic: str, notes: list[CampaignNotification]) -> Non
         session.commit()
 
 
+def _publish_failing(
+    engine: Engine, failing: ProducerHandle, expected: type[BaseException]
+) -> None:
+    """One publish through a producer that fails with `expected`, closed after."""
+    try:
+        with pytest.raises(expected):
+            publish_pending(engine=engine, table=RelayTestOutbox, producer=failing)
+    finally:
+        failing.close()
+
+
 def _pending(engine: Engine) -> int:
     t = RelayTestOutbox.__table__  # type: ignore[attr-defined]
     with engine.connect() as conn:
@@ -140,15 +158,12 @@ def _pending(engine: Engine) -> int:
         return int(conn.execute(query).scalar_one())
 
 
-@pytest.mark.parametrize("backend", ["session", "sqlite"])
 def test_relay_sends_each_payload_as_the_json_consumers_decode(
-    request: pytest.FixtureRequest,
-    backend: str,
+    engine: Engine,
     topic: str,
     producer: ProducerHandle,
     kafka_bootstrap: str,
 ) -> None:
-    engine: Engine = request.getfixturevalue("db" if backend == "session" else "sqlite_db")
     notes = [_notification(f"g{i % 3}", i) for i in range(7)]
     _queue(engine, topic, notes)
     published: list[PublishedRecord] = []
@@ -182,24 +197,16 @@ def test_relay_sends_each_payload_as_the_json_consumers_decode(
     assert publish_pending(engine=engine, table=RelayTestOutbox, producer=producer) == 0
 
 
-@pytest.mark.parametrize("backend", ["session", "sqlite"])
 def test_a_crash_between_the_ack_and_the_mark_publishes_again_with_the_same_id(
-    request: pytest.FixtureRequest,
-    backend: str,
+    engine: Engine,
     settings: Settings,
     topic: str,
     producer: ProducerHandle,
     kafka_bootstrap: str,
 ) -> None:
-    engine: Engine = request.getfixturevalue("db" if backend == "session" else "sqlite_db")
     notes = [_notification("g", i) for i in range(3)]
     _queue(engine, topic, notes)
-    crashing = CrashAfterAck(settings)
-    try:
-        with pytest.raises(Crash):
-            publish_pending(engine=engine, table=RelayTestOutbox, producer=crashing)
-    finally:
-        crashing.close()
+    _publish_failing(engine, CrashAfterAck(settings), Crash)
     assert _pending(engine) == len(notes)  # acknowledged, never marked
     if engine.dialect.name == "sqlite":
         # The crashed publisher's lease must run out before another may claim its rows.
@@ -217,10 +224,8 @@ def test_a_crash_between_the_ack_and_the_mark_publishes_again_with_the_same_id(
     assert sent == [([("message_id", n.id.encode())], n.id) for n in notes] * 2
 
 
-@pytest.mark.parametrize("backend", ["session", "sqlite"])
 def test_a_second_publisher_never_overtakes_the_first(
-    request: pytest.FixtureRequest,
-    backend: str,
+    engine: Engine,
     settings: Settings,
     topic: str,
     producer: ProducerHandle,
@@ -229,7 +234,6 @@ def test_a_second_publisher_never_overtakes_the_first(
     """Two replicas' relays on one table, the first slowed in its first batch: the second
     waits for it (PostgreSQL) or leaves the table to it (SQLite), and one key's records
     reach Kafka in the order they were queued, each once."""
-    engine: Engine = request.getfixturevalue("db" if backend == "session" else "sqlite_db")
     notes = [_notification("g", i) for i in range(2 * BATCH + 5)]
     _queue(engine, topic, notes)
     slow = SlowFirstAck(settings)
@@ -254,10 +258,8 @@ def test_a_second_publisher_never_overtakes_the_first(
     assert [orjson.loads(r.value)["id"] for r in records] == [n.id for n in notes]
 
 
-@pytest.mark.parametrize("backend", ["session", "sqlite"])
 def test_a_refused_send_leaves_the_rows_to_the_next_publisher_at_once(
-    request: pytest.FixtureRequest,
-    backend: str,
+    engine: Engine,
     settings: Settings,
     topic: str,
     producer: ProducerHandle,
@@ -265,15 +267,9 @@ def test_a_refused_send_leaves_the_rows_to_the_next_publisher_at_once(
 ) -> None:
     """Kafka refusing a batch is not a crash: no lease (SQLite) or lock (PostgreSQL) is
     left behind, and the next try publishes everything."""
-    engine: Engine = request.getfixturevalue("db" if backend == "session" else "sqlite_db")
     notes = [_notification("g", i) for i in range(3)]
     _queue(engine, topic, notes)
-    refused = RefusedSend(settings)
-    try:
-        with pytest.raises(KafkaTimeoutError):
-            publish_pending(engine=engine, table=RelayTestOutbox, producer=refused)
-    finally:
-        refused.close()
+    _publish_failing(engine, RefusedSend(settings), KafkaTimeoutError)
     assert _pending(engine) == len(notes)
     assert publish_pending(engine=engine, table=RelayTestOutbox, producer=producer) == len(notes)
     records = read_topic(kafka_bootstrap, topic, expect=len(notes), settle=0.5)
