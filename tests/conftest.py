@@ -24,8 +24,10 @@ import sqlalchemy
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from kafka import KafkaProducer
+from sqlmodel import SQLModel
 
 from services.common.auth import token_entry
+from services.common.db import make_engine
 from services.common.kafka.admin import ensure_topics
 from services.common.settings import QunyunConfig, Settings, Source, write_config
 from tests.support import (  # re-exported: older tests import these from here
@@ -177,6 +179,38 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with admin.connect() as conn:
         conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.fixture
+def engine_with_tables(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Callable[[str, list[sqlalchemy.Table]], sqlalchemy.Engine]]:
+    """A factory: `engine_with_tables(kind, tables)` is an engine holding only `tables`, on
+    a SQLite file of its own (`sqlite`) or in a schema of its own on the suite's database
+    (`suite`: PostgreSQL when one is reachable, where some statements take another path)."""
+    made: list[tuple[sqlalchemy.Engine, str | None]] = []
+
+    def make(kind: str, tables: list[sqlalchemy.Table]) -> sqlalchemy.Engine:
+        url = request.getfixturevalue("database_url") if kind == "suite" else None
+        if url is None or url.startswith("sqlite"):
+            engine = make_engine(f"sqlite:///{tmp_path / f'own-{len(made)}.db'}")
+            made.append((engine, None))
+        else:
+            schema = f"own_{uuid.uuid4().hex[:10]}"
+            base = make_engine(url)
+            with base.begin() as conn:
+                conn.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
+            made.append((base, schema))
+            engine = base.execution_options(schema_translate_map={None: schema})
+        SQLModel.metadata.create_all(engine, tables=tables)
+        return engine
+
+    yield make
+    for base, schema in made:
+        if schema is not None:
+            with base.begin() as conn:
+                conn.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        base.dispose()
 
 
 @dataclass(frozen=True)

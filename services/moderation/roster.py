@@ -18,7 +18,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from services.common.contracts.events import (
@@ -28,9 +27,11 @@ from services.common.contracts.events import (
     MemberUpdated,
     MessageCreated,
 )
+from services.common.db import dialect_of, insert_rows, rows_params
 from services.moderation.membership_models import MemberRecord
 
 TIMES = ("first_joined_at", "last_joined_at", "last_left_at", "last_active_at")
+COLUMNS = ("group_id", "member_id", "display_name", "named_at", *TIMES)
 
 
 @dataclass(slots=True)
@@ -47,13 +48,7 @@ class Seen:
     last_active_at: datetime | None = None
 
     def row(self) -> dict[str, Any]:
-        return {
-            "group_id": self.group_id,
-            "member_id": self.member_id,
-            "display_name": self.display_name,
-            "named_at": self.named_at,
-            **{name: getattr(self, name) for name in TIMES},
-        }
+        return {name: getattr(self, name) for name in COLUMNS}
 
 
 def _later(a: datetime | None, b: datetime | None) -> datetime | None:
@@ -120,9 +115,10 @@ def _pick(stored: Any, incoming: Any, *, latest: bool) -> Any:
 @cache
 def _upsert(dialect: str) -> Any:
     """The roster upsert of `dialect`, built once (rows go as parameters): building the
-    statement each poll and computing its cache key cost as much as running it."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(MemberRecord)
+    statement each poll and computing its cache key cost as much as running it. On
+    PostgreSQL the rows go as one JSON parameter (the kernel's `insert_rows`), one
+    statement per poll instead of an executemany of one upsert per member."""
+    statement = insert_rows(MemberRecord, COLUMNS, postgres=dialect == "postgresql")
     table, new = MemberRecord.__table__.c, statement.excluded  # type: ignore[attr-defined]
     renamed = sa.and_(
         new.named_at.is_not(None), sa.or_(table.named_at.is_(None), new.named_at >= table.named_at)
@@ -145,7 +141,7 @@ def record(session: Session, events: Iterable[Event]) -> int:
     rows = [seen.row() for seen in merge(events)]
     if not rows:
         return 0
-    session.execute(_upsert(session.get_bind().dialect.name), rows)
+    session.execute(_upsert(dialect_of(session)), rows_params(session, rows))
     return len(rows)
 
 

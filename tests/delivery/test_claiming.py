@@ -8,8 +8,6 @@ a replayed record inserts nothing and is not claimed.
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -39,27 +37,12 @@ def engine(tmp_path: Path) -> Engine:
 
 
 @pytest.fixture(params=["sqlite", "suite"])
-def queue_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+def queue_engine(request: pytest.FixtureRequest, engine_with_tables: Any) -> Engine:
     """A queue of its own on SQLite, and in a schema of its own on the suite's database
     (PostgreSQL when one is reachable, where claims take another path)."""
     tables = [Delivery.__table__, DeliveryOutbox.__table__]  # type: ignore[attr-defined]
-    url = request.getfixturevalue("database_url") if request.param == "suite" else None
-    if url is None or url.startswith("sqlite"):
-        engine = make_engine(f"sqlite:///{tmp_path / 'q.db'}")
-        SQLModel.metadata.create_all(engine, tables=tables)
-        yield engine
-        engine.dispose()
-        return
-    schema = f"claims_{uuid.uuid4().hex[:10]}"
-    base = make_engine(url)
-    with base.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    engine = base.execution_options(schema_translate_map={None: schema})
-    SQLModel.metadata.create_all(engine, tables=tables)
-    yield engine
-    with base.begin() as conn:
-        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    base.dispose()
+    engine: Engine = engine_with_tables(request.param, tables)
+    return engine
 
 
 def _row(ref_id: str, group_id: str) -> dict[str, Any]:
