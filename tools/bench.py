@@ -12,9 +12,12 @@ import argparse
 import importlib
 import os
 import platform
+import socket
+import statistics
 import sys
 import tempfile
 import time
+import timeit
 import traceback
 import uuid
 from collections.abc import Iterator, Sequence
@@ -187,6 +190,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def python_step_ns(steps: int = 1_000_000, repeats: int = 5) -> float:
+    """The median time of one step of a plain Python loop, in ns: how fast this machine runs
+    Python at the moment, so absolute figures can be compared between runs and machines
+    (shared and virtual machines vary by 2x from one day to the next)."""
+    timer = timeit.Timer("for i in r: x += i", setup=f"r = range({steps}); x = 0")
+    return round(statistics.median(timer.repeat(repeats, 1)) / steps * 1e9, 1)
+
+
+def socket_hop_ns(hops: int = 20_000) -> float:
+    """The time of one byte sent and received over a local socket pair, in ns: the system
+    calls every hop between processes pays. Work that trickles (a call, a commit, a wake-up
+    per record) follows it more than the Python loop."""
+    left, right = socket.socketpair()
+    with left, right:
+        started = time.perf_counter()
+        for _ in range(hops):
+            left.send(b"x")
+            right.recv(1)
+        return round((time.perf_counter() - started) / hops * 1e9, 1)
+
+
+def machine_speed() -> dict[str, float]:
+    """This machine's speed now: a Python loop step and a local socket hop, in ns."""
+    return {"python_step_ns": python_step_ns(), "socket_hop_ns": socket_hop_ns()}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the chosen benchmarks; exit 1 when a part is missing or failed (misses are reported)."""
     args = build_parser().parse_args(argv)
@@ -196,6 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"unknown parts: {', '.join(unknown)} (choose from {', '.join(PARTS)})")
         return 2
     started = datetime.now(UTC)
+    speed_before = machine_speed()
     rows: list[dict[str, Any]] = []
     with (
         tempfile.TemporaryDirectory(prefix="qunyun-bench-") as tmp,
@@ -218,6 +248,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
     table = render(rows)
     print(table)
+    speed_after = machine_speed()
+    speed = {name: [speed_before[name], speed_after[name]] for name in speed_after}
+    steps, hops = speed["python_step_ns"], speed["socket_hop_ns"]
+    print(
+        f"\nmachine: {os.cpu_count()} CPUs; before and after the run, one step of a Python loop "
+        f"took {steps[0]} / {steps[1]} ns and one local socket hop {hops[0]} / {hops[1]} ns "
+        "(compare absolute figures only at a like speed)"
+    )
     report = {
         "started_at": started.isoformat(),
         "seconds": round((datetime.now(UTC) - started).total_seconds(), 1),
@@ -227,6 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "platform": platform.platform(),
+            **speed,
         },
         "rows": rows,
         "table": table,

@@ -76,9 +76,13 @@ def test_orchestrator_prints_the_table_and_writes_json(
     assert bench.main(args) == 0
     report = orjson.loads(out.read_bytes())
     assert report["smoke"] is True and report["machine"]["cpus"] >= 1
+    assert all(
+        0 < ns < 1e6 for key in ("python_step_ns", "socket_hop_ns") for ns in report["machine"][key]
+    )
     assert_measured(report["rows"])
     printed = capsys.readouterr().out
     assert "raw kafka-python produce (acks=all)" in printed and "| # | benchmark" in printed
+    assert "one step of a Python loop" in printed and "one local socket hop" in printed
 
 
 def test_missing_or_unknown_parts_are_reported_not_hidden(kafka_bootstrap, redis_url, database_url):
