@@ -27,10 +27,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Engine
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from services.common.db import Db, dialect_of, utcnow
+from services.common.db import Db, dialect_of, insert_rows, rows_params, utcnow
 from services.delivery.models import IN_FLIGHT, PENDING, UNFINISHED, Delivery
 
 LEASE = timedelta(seconds=30)  # default; DELIVERY_LEASE_SECONDS, above the 10 s call timeout
@@ -85,14 +84,14 @@ def _busy_groups() -> sa.Select[Any]:
 
 
 @functools.cache
-def _insert(dialect: str) -> sa.Insert:
-    """One statement for any number of rows, built once (SQLAlchemy batches the parameter
-    sets into multi-row VALUES); the new rows are known by what it returns."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return (
-        insert(TABLE)
-        .on_conflict_do_nothing(index_elements=["ref_id"])
-        .returning(TABLE.c.seq, TABLE.c.ref_id, TABLE.c.claim_token)
+def _insert(dialect: str, names: tuple[str, ...]) -> Any:
+    """One statement for any number of rows with the keys `names`, built once: on
+    PostgreSQL the kernel's `insert_rows` (the rows as one JSON parameter, so the text
+    never changes and is parsed and prepared once; payloads keep their JSON text), on
+    SQLite an executemany; the new rows are known by what it returns."""
+    insert = insert_rows(TABLE, names, postgres=dialect == "postgresql", keep_json_text=True)
+    return insert.on_conflict_do_nothing(index_elements=["ref_id"]).returning(
+        TABLE.c.seq, TABLE.c.ref_id, TABLE.c.claim_token
     )
 
 
@@ -124,7 +123,8 @@ def insert_claiming(
             row.update(state=IN_FLIGHT, attempts=1, claim_token=token, lease_until=now + lease)
             claimed[row["ref_id"]] = row
         params.append(row)
-    inserted = session.execute(_insert(dialect_of(session)), params).all()
+    statement = _insert(dialect_of(session), tuple(params[0]))
+    inserted = session.execute(statement, rows_params(session, params)).all()
     claims = [
         Claim(Queued.of({**claimed[r.ref_id], "seq": r.seq}), token, recovered=False)
         for r in inserted
