@@ -21,9 +21,9 @@ relay's one-second loop picks up anything left behind by a crash or an outage.
 The relay is batch-first: a relay wakes once per commit of its service, so its fixed cost
 per batch is paid per record when records trickle, and its cost per record by the
 thousand when they flood. A batch is the lock and one statement on a Core connection on
-PostgreSQL (no Session, no ORM objects); payloads are read as the JSON text they were stored as and
-sent as they are (never parsed into dicts and serialised again); `ProducerHandle.send_all`
-hands the batch to kafka-python.
+PostgreSQL (no Session, no ORM objects); payloads are read as the JSON text they were
+stored as and sent as they are (never parsed into dicts and serialised again);
+`ProducerHandle.send_all` hands the batch to kafka-python.
 """
 
 from __future__ import annotations
