@@ -286,13 +286,19 @@ def publish_pending(
     A batch of up to BATCH records costs two statements on PostgreSQL (the publishers' lock;
     claim, read and mark together, committed after Kafka's acknowledgement), three on SQLite
     (claim, read, mark). Another publisher of the table waits for the batch's commit on
-    PostgreSQL; on SQLite it finds the live lease, claims nothing and returns 0.
+    PostgreSQL, then takes what is left. On SQLite it finds the live lease, claims nothing
+    and returns 0; the lease's holder goes on until a claim finds nothing, so records
+    committed while it was sending leave with it rather than at the relay's next round.
     Each payload goes out as the JSON text it was stored as, read as text, never parsed into
     a dict and serialised again: on PostgreSQL the contract model's own JSON byte for byte
     (`enqueue` embeds it in a `json` column, which keeps text as it is), on SQLite the same
     document as SQLAlchemy's JSON type wrote it.
     """
-    publish = _publish_locked if engine.dialect.name == "postgresql" else _publish_claimed
+    postgres = engine.dialect.name == "postgresql"
+    publish = _publish_locked if postgres else _publish_claimed
+    # A batch this full may have records behind it. On SQLite, any batch: a publisher that
+    # found this one's lease live has returned, and what it committed is left to this one.
+    more_behind = BATCH if postgres else 1
     total = 0
     while True:
         rows, records = publish(engine, table, producer)
@@ -304,7 +310,7 @@ def publish_pending(
                 ]
             )
         total += len(rows)
-        if len(rows) < BATCH:
+        if len(rows) < more_behind:
             return total
 
 

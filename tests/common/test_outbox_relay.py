@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -151,6 +151,28 @@ def _publish_failing(
         failing.close()
 
 
+def _while_one_publishes_slowly(
+    engine: Engine, settings: Settings, meanwhile: Callable[[], int]
+) -> tuple[int, int]:
+    """Run a publisher whose first batch is acknowledged after a second and, while it waits,
+    `meanwhile`; return what each published."""
+    slow = SlowFirstAck(settings)
+    published: list[int] = []
+    try:
+        relay = threading.Thread(
+            target=lambda: published.append(
+                publish_pending(engine=engine, table=RelayTestOutbox, producer=slow)
+            )
+        )
+        relay.start()
+        assert slow.sending.wait(10)
+        theirs = meanwhile()
+        relay.join(30)
+    finally:
+        slow.close()
+    return published[0], theirs
+
+
 def _pending(engine: Engine) -> int:
     t = RelayTestOutbox.__table__  # type: ignore[attr-defined]
     with engine.connect() as conn:
@@ -236,26 +258,41 @@ def test_a_second_publisher_never_overtakes_the_first(
     reach Kafka in the order they were queued, each once."""
     notes = [_notification("g", i) for i in range(2 * BATCH + 5)]
     _queue(engine, topic, notes)
-    slow = SlowFirstAck(settings)
-    first: list[int] = []
-    try:
-        relay = threading.Thread(
-            target=lambda: first.append(
-                publish_pending(engine=engine, table=RelayTestOutbox, producer=slow)
-            )
-        )
-        relay.start()
-        assert slow.sending.wait(10)
-        second = publish_pending(engine=engine, table=RelayTestOutbox, producer=producer)
-        relay.join(30)
-    finally:
-        slow.close()
-    assert first[0] + second == len(notes) and first[0] >= BATCH
+    first, second = _while_one_publishes_slowly(
+        engine,
+        settings,
+        lambda: publish_pending(engine=engine, table=RelayTestOutbox, producer=producer),
+    )
+    assert first + second == len(notes) and first >= BATCH
     if engine.dialect.name == "sqlite":
         assert second == 0  # the first publisher's lease was live
     assert _pending(engine) == 0
     records = read_topic(kafka_bootstrap, topic, expect=len(notes), settle=0.5)
     assert [orjson.loads(r.value)["id"] for r in records] == [n.id for n in notes]
+
+
+def test_records_queued_while_another_publishes_leave_with_that_round(
+    engine: Engine,
+    settings: Settings,
+    topic: str,
+    producer: ProducerHandle,
+    kafka_bootstrap: str,
+) -> None:
+    """A service commits records and publishes them while its relay is sending: its publish
+    waits (PostgreSQL) or leaves them to the relay (SQLite), and none is left behind for
+    the relay's next round."""
+    first = [_notification("g", i) for i in range(3)]
+    later = [_notification("g", i) for i in range(3, 6)]
+    _queue(engine, topic, first)
+
+    def commit_and_publish() -> int:
+        _queue(engine, topic, later)
+        return publish_pending(engine=engine, table=RelayTestOutbox, producer=producer)
+
+    relayed, mine = _while_one_publishes_slowly(engine, settings, commit_and_publish)
+    assert relayed + mine == 6 and _pending(engine) == 0
+    records = read_topic(kafka_bootstrap, topic, expect=6, settle=0.5)
+    assert [orjson.loads(r.value)["id"] for r in records] == [n.id for n in first + later]
 
 
 def test_a_refused_send_leaves_the_rows_to_the_next_publisher_at_once(
