@@ -2,6 +2,7 @@
 
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -11,6 +12,7 @@ from kafka import KafkaConsumer
 from kafka.structs import TopicPartition
 
 from services.common.contracts.events import MemberJoined, parse_event
+from services.common.kafka.admin import ensure_topics
 from services.common.kafka.consumer import (
     FETCH_WAIT_FLOWING_MS,
     FETCH_WAIT_IDLE_MS,
@@ -247,6 +249,50 @@ def test_adaptive_fetch_wait_reaches_the_fetch_requests(settings, producer):
             return sent[-1] == FETCH_WAIT_FLOWING_MS
 
         assert step_until(runner, flowing_and_brief)
+    finally:
+        runner.teardown()
+        handle.close()
+
+
+def test_held_back_commits_outlive_a_revoke_on_the_network_thread(settings, producer):
+    """kafka-python 3 calls the revoke listener on its network thread, where a blocking
+    commit raises RuntimeError. The listener must neither fail (that failed the poll) nor
+    lose the offsets it held back: the partitions kept are committed by the next flush,
+    though no record comes after. The listener is invoked here the way kafka-python does."""
+    topic = f"bus.revoke.{uuid.uuid4().hex[:8]}"
+    two = settings.model_copy(update={"topic_events": topic, "kafka_partitions": 2})
+    ensure_topics(two, [topic])
+    for partition in (0, 1):
+        for n in range(3):
+            value = joined(10 * partition + n).model_dump_json().encode()
+            producer.send(topic, value=value, partition=partition)
+    producer.flush()
+    handle = ProducerHandle(two)
+    errors: list[Any] = []
+    runner = ConsumerRunner(
+        settings=two,
+        group_id=settings.consumer_group_prefix + "revoke-" + uuid.uuid4().hex[:6],
+        handler=Collector(),
+        producer=handle,
+        on_error=errors.append,
+        poll_timeout_ms=200,
+        commit_interval_ms=600_000,
+    )
+    partitions = {TopicPartition(topic, 0), TopicPartition(topic, 1)}
+    try:
+        # Both partitions handled, their commits held back (a poll with records never flushes).
+        assert step_until(runner, lambda: runner._uncommitted.keys() == partitions, timeout=30)
+        consumer = runner._consumer
+        assert consumer is not None
+        listener = consumer._subscription.rebalance_listener
+
+        async def revoke() -> None:
+            listener.on_partitions_revoked(set(consumer.assignment()))
+
+        consumer._net.run(revoke)
+        assert runner._uncommitted.keys() == partitions  # kept for after the rebalance
+        assert step_until(runner, lambda: all(consumer.committed(tp) == 3 for tp in partitions))
+        assert errors == []
     finally:
         runner.teardown()
         handle.close()

@@ -442,12 +442,33 @@ class ConsumerRunner(BackgroundLoop):
         self._commit_now(next_offsets, records)
 
     def flush_commits(self) -> None:
-        """Commit the handled offsets held back by commit_interval_ms."""
+        """Commit the handled offsets held back by commit_interval_ms, of the partitions this
+        consumer holds. Those of a partition another consumer holds now are dropped: it reads
+        them again from the last commit (the handler does nothing twice), where committing
+        them late could move its offset back."""
         offsets, records = self._uncommitted, self._uncommitted_records
         self._uncommitted, self._uncommitted_records = {}, []
         self._commit_due = time.monotonic() + self._commit_interval
+        held = self._consumer.assignment() if self._consumer is not None else set()
+        offsets = {tp: offset for tp, offset in offsets.items() if tp in held}
         if offsets:
             self._commit_now(offsets, records)
+
+    def commit_before_revoke(self) -> None:
+        """Flush held-back commits as partitions are revoked, where the client allows it.
+
+        kafka-python 3 calls rebalance listeners on its network thread, where a blocking
+        commit raises RuntimeError. Then the offsets stay held back: after the rebalance,
+        those of the partitions this consumer still holds are committed by the next flush
+        (an empty poll or the interval); the others are left to their new owner. (Raising
+        from the listener failed the poll, and the offsets it had taken were lost: a
+        partition that got no further record kept its lag.)"""
+        offsets, records = dict(self._uncommitted), list(self._uncommitted_records)
+        try:
+            self.flush_commits()
+        except RuntimeError:
+            self._uncommitted = {**offsets, **self._uncommitted}
+            self._uncommitted_records = records + self._uncommitted_records
 
     def _commit_now(self, next_offsets: dict[TopicPartition, int], records: list[Record]) -> None:
         offsets = {tp: OffsetAndMetadata(nxt, "", -1) for tp, nxt in next_offsets.items()}
@@ -487,7 +508,7 @@ class _CommitBeforeRevoke(ConsumerRebalanceListener):
         self._runner = runner
 
     def on_partitions_revoked(self, revoked: Any) -> None:
-        self._runner.flush_commits()
+        self._runner.commit_before_revoke()
 
     def on_partitions_assigned(self, assigned: Any) -> None:
         pass
