@@ -173,6 +173,16 @@ def _while_one_publishes_slowly(
     return published[0], theirs
 
 
+def _publish(engine: Engine, producer: ProducerHandle) -> int:
+    return publish_pending(engine=engine, table=RelayTestOutbox, producer=producer)
+
+
+def _ids_on(bootstrap: str, topic: str, *, expect: int) -> list[str]:
+    """The ids of the records on the topic, in the order they are there."""
+    records = read_topic(bootstrap, topic, expect=expect, settle=0.5)
+    return [orjson.loads(r.value)["id"] for r in records]
+
+
 def _pending(engine: Engine) -> int:
     t = RelayTestOutbox.__table__  # type: ignore[attr-defined]
     with engine.connect() as conn:
@@ -216,7 +226,7 @@ def test_relay_sends_each_payload_as_the_json_consumers_decode(
     assert [p.message_id for p in published] == [n.id for n in notes]
     assert [p.payload for p in published] == [n.model_dump(mode="json") for n in notes]
     assert [p.seq for p in published] == sorted(p.seq for p in published)
-    assert publish_pending(engine=engine, table=RelayTestOutbox, producer=producer) == 0
+    assert _publish(engine, producer) == 0
 
 
 def test_a_crash_between_the_ack_and_the_mark_publishes_again_with_the_same_id(
@@ -232,12 +242,12 @@ def test_a_crash_between_the_ack_and_the_mark_publishes_again_with_the_same_id(
     assert _pending(engine) == len(notes)  # acknowledged, never marked
     if engine.dialect.name == "sqlite":
         # The crashed publisher's lease must run out before another may claim its rows.
-        assert publish_pending(engine=engine, table=RelayTestOutbox, producer=producer) == 0
+        assert _publish(engine, producer) == 0
         t = RelayTestOutbox.__table__  # type: ignore[attr-defined]
         with engine.begin() as conn:
             conn.execute(sa.update(t).values(claimed_at=datetime(2000, 1, 1, tzinfo=UTC)))
 
-    assert publish_pending(engine=engine, table=RelayTestOutbox, producer=producer) == len(notes)
+    assert _publish(engine, producer) == len(notes)
 
     assert _pending(engine) == 0
     records = read_topic(kafka_bootstrap, topic, expect=2 * len(notes), settle=0.5)
@@ -261,14 +271,13 @@ def test_a_second_publisher_never_overtakes_the_first(
     first, second = _while_one_publishes_slowly(
         engine,
         settings,
-        lambda: publish_pending(engine=engine, table=RelayTestOutbox, producer=producer),
+        lambda: _publish(engine, producer),
     )
     assert first + second == len(notes) and first >= BATCH
     if engine.dialect.name == "sqlite":
         assert second == 0  # the first publisher's lease was live
     assert _pending(engine) == 0
-    records = read_topic(kafka_bootstrap, topic, expect=len(notes), settle=0.5)
-    assert [orjson.loads(r.value)["id"] for r in records] == [n.id for n in notes]
+    assert _ids_on(kafka_bootstrap, topic, expect=len(notes)) == [n.id for n in notes]
 
 
 def test_records_queued_while_another_publishes_leave_with_that_round(
@@ -287,12 +296,11 @@ def test_records_queued_while_another_publishes_leave_with_that_round(
 
     def commit_and_publish() -> int:
         _queue(engine, topic, later)
-        return publish_pending(engine=engine, table=RelayTestOutbox, producer=producer)
+        return _publish(engine, producer)
 
     relayed, mine = _while_one_publishes_slowly(engine, settings, commit_and_publish)
     assert relayed + mine == 6 and _pending(engine) == 0
-    records = read_topic(kafka_bootstrap, topic, expect=6, settle=0.5)
-    assert [orjson.loads(r.value)["id"] for r in records] == [n.id for n in first + later]
+    assert _ids_on(kafka_bootstrap, topic, expect=6) == [n.id for n in first + later]
 
 
 def test_a_refused_send_leaves_the_rows_to_the_next_publisher_at_once(
@@ -308,9 +316,8 @@ def test_a_refused_send_leaves_the_rows_to_the_next_publisher_at_once(
     _queue(engine, topic, notes)
     _publish_failing(engine, RefusedSend(settings), KafkaTimeoutError)
     assert _pending(engine) == len(notes)
-    assert publish_pending(engine=engine, table=RelayTestOutbox, producer=producer) == len(notes)
-    records = read_topic(kafka_bootstrap, topic, expect=len(notes), settle=0.5)
-    assert [orjson.loads(r.value)["id"] for r in records] == [n.id for n in notes]
+    assert _publish(engine, producer) == len(notes)
+    assert _ids_on(kafka_bootstrap, topic, expect=len(notes)) == [n.id for n in notes]
 
 
 def test_send_all_puts_each_key_where_kafka_pythons_partitioner_does(
